@@ -1,0 +1,135 @@
+"""The `escalations` command: setup, serve, doctor, sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from plugin.config import ConfigError, Settings, load_settings
+from plugin.state import load_state, save_state
+from plugin.zendesk import ZendeskError, ZendeskGateway, make_client
+
+log = logging.getLogger("escalations")
+
+
+def _gateway(settings: Settings) -> ZendeskGateway:
+    return ZendeskGateway(settings, {}, make_client(settings, ratelimit_budget=60))
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from plugin.provisioning import provision
+
+    settings = load_settings()
+    state, report = provision(_gateway(settings), settings)
+    save_state(settings.state_file, state)
+    for line in report.lines:
+        print(line)
+    print(f"saved      ids and signing secret: {settings.state_file}")
+    print(f"webhook    {settings.public_url}/webhooks/zendesk")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run gunicorn and the queue worker side by side; stop both cleanly on SIGTERM or Ctrl-C."""
+    settings = load_settings()
+    load_state(settings.state_file)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    web = [
+        sys.executable, "-m", "gunicorn", "plugin.web:create_app()",
+        "--bind", f"{args.host}:{args.port}",
+        "--workers", str(args.workers),
+        "--worker-class", "gthread", "--threads", "4",
+        "--graceful-timeout", "20",
+        "--access-logfile", "-",
+        "--log-level", settings.log_level.lower(),
+    ]
+    worker = [sys.executable, "-m", "plugin.worker"]
+    children = [subprocess.Popen(web), subprocess.Popen(worker)]
+    print(f"escalations: serving on http://{args.host}:{args.port} (webhook: /webhooks/zendesk)", flush=True)
+
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    status = 0
+    while not stopping:
+        if any(child.poll() is not None for child in children):
+            status = 1
+            print("escalations: a service process stopped; stopping the others", file=sys.stderr)
+            break
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return status
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from plugin.doctor import run_doctor
+
+    return run_doctor()
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from plugin.sandbox.__main__ import main as sandbox_main
+
+    return sandbox_main(["--port", str(args.port), "--host", args.host]) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="escalations", description="Once-only customer escalation requests for Zendesk."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("setup", help="create or update the Zendesk fields, webhook, trigger and view").set_defaults(
+        run=cmd_setup
+    )
+    serve = commands.add_parser("serve", help="run the webhook service and its worker")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    serve.set_defaults(run=cmd_serve)
+    commands.add_parser("doctor", help="check configuration, credentials and Zendesk objects").set_defaults(
+        run=cmd_doctor
+    )
+    sandbox = commands.add_parser("sandbox", help="run a local Zendesk-compatible sandbox")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8089)
+    sandbox.set_defaults(run=cmd_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING").upper(), format="%(levelname)s %(message)s")
+    try:
+        return int(args.run(args))
+    except ConfigError as error:
+        print(f"escalations: {error}", file=sys.stderr)
+        return 2
+    except ZendeskError as error:
+        print(f"escalations: Zendesk: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Configuration from the environment, also read from ./.env (the real environment wins)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+
+class ConfigError(Exception):
+    """A missing or malformed setting; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    zendesk_subdomain: str
+    zendesk_email: str
+    zendesk_api_token: str
+    zendesk_api_url: str | None
+    public_url: str | None
+    escalation_group: str
+    data_dir: Path
+    timezone: ZoneInfo
+    allow_copied_end_users: bool
+    templates_dir: Path
+    reconcile_seconds: float
+    redis_url: str | None
+    webhook_max_bytes: int
+    log_level: str
+
+    @property
+    def zendesk_base_url(self) -> str:
+        """Where every Zendesk API call goes."""
+        return self.zendesk_api_url or f"https://{self.zendesk_subdomain}.zendesk.com"
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "state.json"
+
+
+_SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
+    """The process environment over the values in `.env`."""
+    path = dotenv_path if dotenv_path is not None else Path.cwd() / ".env"
+    values = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
+    values.update(os.environ)
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every setting; raise ConfigError naming the first bad one."""
+    env = dict(read_environment() if environ is None else environ)
+
+    def required(name: str) -> str:
+        value = env.get(name, "").strip()
+        if not value:
+            raise ConfigError(f"{name} is not set (see .env.example)")
+        return value
+
+    subdomain = required("ZENDESK_SUBDOMAIN").lower()
+    if not _SUBDOMAIN.match(subdomain):
+        raise ConfigError(
+            f"ZENDESK_SUBDOMAIN must be the account's subdomain, like 'acme' for acme.zendesk.com, not {subdomain!r}"
+        )
+    email = required("ZENDESK_EMAIL")
+    if "@" not in email:
+        raise ConfigError("ZENDESK_EMAIL must be the email address of the API user")
+    token = required("ZENDESK_API_TOKEN")
+
+    return Settings(
+        zendesk_subdomain=subdomain,
+        zendesk_email=email,
+        zendesk_api_token=token,
+        zendesk_api_url=_url(env, "ZENDESK_API_URL"),
+        public_url=_url(env, "PUBLIC_URL"),
+        escalation_group=env.get("ESCALATION_GROUP", "").strip() or "Support Managers",
+        data_dir=Path(env.get("ESCALATIONS_DATA_DIR", "").strip() or "var").resolve(),
+        timezone=_timezone(env.get("ESCALATION_TIMEZONE", "").strip() or "UTC"),
+        allow_copied_end_users=not _flag(env, "ESCALATION_REQUESTER_ONLY", False),
+        templates_dir=Path(
+            env.get("ESCALATIONS_TEMPLATES_DIR", "").strip()
+            or Path(env.get("ESCALATIONS_DATA_DIR", "").strip() or "var") / "templates"
+        ).resolve(),
+        reconcile_seconds=_number(env, "ESCALATIONS_RECONCILE_SECONDS", 300.0, minimum=0.5),
+        redis_url=_url(env, "REDIS_URL", schemes=("redis", "rediss", "unix")),
+        webhook_max_bytes=int(_number(env, "ESCALATIONS_WEBHOOK_MAX_BYTES", 262144, minimum=1024)),
+        log_level=_log_level(env.get("LOG_LEVEL", "").strip() or "INFO"),
+    )
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.netloc or parts.scheme == "unix"):
+        raise ConfigError(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, not {value!r}")
+    return value.rstrip("/")
+
+
+def _timezone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"ESCALATION_TIMEZONE must be an IANA timezone such as Europe/Berlin, not {name!r}"
+        ) from None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}, not {value!r}")
+    return number
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
+    return level

@@ -1,0 +1,96 @@
+"""The ticket fields and tags in which an escalation is recorded on the ticket.
+
+Zendesk ticket fields have no stable key, only an id per account and a title.
+Each field is described once here; `escalations setup` creates it by title and
+stores the id it got under the field's key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TAG_ESCALATED = "escalated"
+TAG_BLOCKED = "escalation_blocked"
+# Set with the escalation record and removed with the customer's confirmation:
+# while it is on the ticket, the confirmation is still owed.
+TAG_CONFIRMATION_PENDING = "escalation_confirmation_pending"
+
+STATUS_REQUESTED = "requested"
+STATUS_ACKNOWLEDGED = "acknowledged"
+STATUS_RESOLVED = "resolved"
+STATUSES = (STATUS_REQUESTED, STATUS_ACKNOWLEDGED, STATUS_RESOLVED)
+
+
+def status_tag(status: str) -> str:
+    """The tag Zendesk adds for a value of the status drop-down."""
+    return f"escalation_status_{status}"
+
+
+@dataclass(frozen=True)
+class EscalationField:
+    key: str
+    title: str
+    type: str
+    description: str
+    options: tuple[str, ...] = ()
+
+
+STATUS = "status"
+REASON = "reason"
+REQUESTED_AT = "requested_at"
+REQUESTED_BY = "requested_by"
+RESPONSE_DUE = "response_due"
+REFUSED_REPEATS = "refused_repeats"
+HANDLED_THROUGH = "handled_through"
+ACKNOWLEDGED_AT = "acknowledged_at"
+ACKNOWLEDGED_BY = "acknowledged_by"
+RESOLVED_AT = "resolved_at"
+
+ESCALATION_FIELDS: tuple[EscalationField, ...] = (
+    EscalationField(
+        STATUS,
+        "Escalation status",
+        "tagger",
+        "Set by the escalation service: requested, acknowledged or resolved.",
+        STATUSES,
+    ),
+    EscalationField(REASON, "Escalation reason", "textarea", "The customer's reason, as written."),
+    EscalationField(
+        REQUESTED_AT, "Escalation requested at", "text", "When the customer escalated (UTC)."
+    ),
+    EscalationField(
+        REQUESTED_BY, "Escalation requested by", "integer", "Zendesk user id of the customer."
+    ),
+    EscalationField(
+        RESPONSE_DUE,
+        "Escalation response due",
+        "text",
+        "First response target: 24 weekday hours after the request (UTC).",
+    ),
+    EscalationField(
+        REFUSED_REPEATS,
+        "Escalation refused repeats",
+        "integer",
+        "How many further escalation attempts were politely refused.",
+    ),
+    EscalationField(
+        HANDLED_THROUGH,
+        "Escalation handled through comment",
+        "text",
+        "Bookkeeping: the newest comment id the escalation service has answered.",
+    ),
+    EscalationField(
+        ACKNOWLEDGED_AT, "Escalation acknowledged at", "text", "When a manager acknowledged it (UTC)."
+    ),
+    EscalationField(
+        ACKNOWLEDGED_BY,
+        "Escalation acknowledged by",
+        "integer",
+        "Zendesk user id of the manager who acknowledged it.",
+    ),
+    EscalationField(
+        RESOLVED_AT, "Escalation resolved at", "text", "When the escalation was resolved (UTC)."
+    ),
+)
+
+FIELD_KEYS = tuple(field.key for field in ESCALATION_FIELDS)

@@ -1,0 +1,63 @@
+"""Handling one ticket: read it, let the policy decide, write the decision safely.
+
+This is what happens when a customer writes the phrase, after the webhook has
+been acknowledged: a worker calls `handle_ticket`. The ticket is read fresh,
+the pure policy decides, and each update is written with `safe_update` and the
+stamp of the ticket it was decided on. If anyone changed the ticket in
+between (an agent, another worker handling a duplicate delivery), Zendesk
+answers 409 and the whole decision is made again from a fresh read. The
+ticket's own fields say what has been handled, so a decision made again never
+repeats an effect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from plugin.messages import MessageRenderer
+from plugin.policy import Decision, PolicySettings, decide
+from plugin.zendesk import UpdateConflict, ZendeskGateway
+
+log = logging.getLogger(__name__)
+
+MAX_DECISIONS = 5
+
+
+class TooManyConflicts(Exception):
+    """The ticket kept changing under us; the job is retried later."""
+
+
+@dataclass(frozen=True)
+class Handled:
+    decision: Decision
+    writes: int
+    decisions: int
+
+
+def handle_ticket(
+    ticket_id: int,
+    gateway: ZendeskGateway,
+    policy: PolicySettings,
+    renderer: MessageRenderer,
+    clock: Callable[[], datetime],
+) -> Handled:
+    """Bring one ticket in line with the policy; safe to call any number of times."""
+    writes = 0
+    for attempt in range(1, MAX_DECISIONS + 1):
+        ticket = gateway.read_snapshot(ticket_id)
+        decision = decide(ticket, policy, clock())
+        stamp = ticket.updated_at
+        try:
+            for update in decision.updates:
+                stamp = gateway.apply(ticket_id, update, renderer.render(update.message), stamp)
+                writes += 1
+                log.info("ticket %s: wrote %s", ticket_id, update.purpose)
+        except UpdateConflict:
+            log.info("ticket %s changed while being handled; deciding again", ticket_id)
+            continue
+        log.info("ticket %s: %s (%d writes)", ticket_id, decision.outcome, writes)
+        return Handled(decision, writes, attempt)
+    raise TooManyConflicts(f"ticket {ticket_id} changed {MAX_DECISIONS} times while being handled")

@@ -1,0 +1,334 @@
+"""The escalation policy: what happens when a customer writes the phrase.
+
+Everything here is pure. Given a snapshot of a ticket (its fields, tags, group,
+people and newest comments), the policy settings and the current time, `decide`
+returns the updates to make, in order. The shell writes each update with
+Zendesk's collision protection and, on a conflict, reads the ticket again and
+asks again; because the ticket itself records what has been handled, asking
+twice never does anything twice.
+
+The rules, read top to bottom in `decide`:
+1. A comment counts as an escalation attempt when it is public, new (after
+   the newest comment already answered, and after the service was switched
+   on), not the ticket's opening description, written by the requester (or,
+   when allowed, an end-user copied on the ticket) and contains the phrase in
+   the author's own words, not negated.
+2. A closed ticket is read-only in Zendesk; nothing is done.
+3. The first attempt with a reason escalates: the escalation is recorded in
+   the ticket fields, the ticket is tagged and moved to the managers' group
+   with an internal note for them, then the customer gets one confirmation.
+   Further attempts read in the same batch are covered by that confirmation.
+4. Attempts on a ticket that is already escalated are refused politely, once
+   per batch of comments, and counted; nothing else changes.
+5. An attempt without a reason on a ticket that is not escalated gets a
+   request for the reason and does not use up the escalation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from plugin import escalation_fields as fields
+from plugin.calendar import response_due
+from plugin.text import asks_for_escalation, contact_details, reason_for_escalation
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+    email: str | None
+    role: str  # "end-user", "agent" or "admin"
+    phone: str | None = None
+    locale: str | None = None
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    author_id: int
+    body: str
+    public: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TicketSnapshot:
+    """What the policy needs to know about a ticket, read in one go."""
+
+    id: int
+    status: str
+    subject: str
+    requester_id: int
+    copied_ids: frozenset[int]
+    group_id: int | None
+    assignee_id: int | None
+    tags: tuple[str, ...]
+    escalation: Mapping[str, Any]  # field key -> value, as read from the ticket
+    comments: tuple[Comment, ...]  # ascending by id; the newest page is enough
+    people: Mapping[int, Person]
+    updated_at: str
+    first_comment_id: int | None = None
+
+    @property
+    def handled_through(self) -> int:
+        value = self.escalation.get(fields.HANDLED_THROUGH)
+        return int(value) if value not in (None, "") else 0
+
+    @property
+    def is_escalated(self) -> bool:
+        return bool(self.escalation.get(fields.STATUS))
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    manager_group_id: int
+    timezone: ZoneInfo = ZoneInfo("UTC")
+    allow_copied_end_users: bool = True
+    service_user_id: int | None = None
+    active_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A comment to add, rendered from a template by the shell."""
+
+    template: str
+    public: bool
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TicketUpdate:
+    """One collision-protected write: at most one comment, like Zendesk allows."""
+
+    purpose: str
+    message: Message
+    tags: tuple[str, ...] | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    group_id: int | None = None
+    clear_assignee: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # escalated / refused / reason_requested / confirmation_resent / ignored
+    updates: tuple[TicketUpdate, ...] = ()
+    attempts: tuple[int, ...] = ()  # comment ids that asked for an escalation
+
+    @property
+    def writes(self) -> int:
+        return len(self.updates)
+
+
+IGNORED = Decision("ignored")
+
+
+def iso(moment: datetime) -> str:
+    """Field datetimes are ISO-8601 UTC text such as 2026-11-27T15:04:05Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def may_escalate(ticket: TicketSnapshot, author_id: int, settings: PolicySettings) -> bool:
+    """The requester may escalate, and end-users copied on the ticket unless switched off."""
+    if author_id == settings.service_user_id:
+        return False
+    author = ticket.people.get(author_id)
+    if author is None or author.role != "end-user":
+        return False
+    if author_id == ticket.requester_id:
+        return True
+    return settings.allow_copied_end_users and author_id in ticket.copied_ids
+
+
+def new_comments(ticket: TicketSnapshot, settings: PolicySettings) -> tuple[Comment, ...]:
+    """Comments the service has not answered yet, after it was switched on."""
+    return tuple(
+        comment
+        for comment in ticket.comments
+        if comment.id > ticket.handled_through
+        and comment.id != ticket.first_comment_id
+        and (settings.active_since is None or comment.created_at >= settings.active_since)
+    )
+
+
+def escalation_attempts(ticket: TicketSnapshot, settings: PolicySettings) -> tuple[Comment, ...]:
+    """New public comments by an allowed end-user that ask for an escalation."""
+    return tuple(
+        comment
+        for comment in new_comments(ticket, settings)
+        if comment.public
+        and may_escalate(ticket, comment.author_id, settings)
+        and asks_for_escalation(comment.body)
+    )
+
+
+def decide(ticket: TicketSnapshot, settings: PolicySettings, now: datetime) -> Decision:
+    """Everything the service does to a ticket, as data."""
+    if ticket.status == "closed":
+        return IGNORED
+
+    owed = _owed_confirmation(ticket, settings)
+    attempts = escalation_attempts(ticket, settings)
+    if not attempts:
+        return Decision("confirmation_resent", (owed,)) if owed else IGNORED
+
+    handled_through = str(max(comment.id for comment in attempts))
+    attempt_ids = tuple(comment.id for comment in attempts)
+
+    if ticket.is_escalated:
+        refusal = _refusal(ticket, attempts, handled_through)
+        updates = (owed, refusal) if owed else (refusal,)
+        return Decision("refused", updates, attempt_ids)
+
+    with_reason = [comment for comment in attempts if reason_for_escalation(comment.body)]
+    if not with_reason:
+        return Decision(
+            "reason_requested",
+            (_request_for_reason(ticket, attempts[-1], handled_through),),
+            attempt_ids,
+        )
+
+    record = _escalation_record(ticket, with_reason[0], settings, now, handled_through)
+    confirmation = _confirmation(ticket.id, record.fields, _without(record.tags or (), ()))
+    return Decision("escalated", (record, confirmation), attempt_ids)
+
+
+def _escalation_record(
+    ticket: TicketSnapshot,
+    attempt: Comment,
+    settings: PolicySettings,
+    now: datetime,
+    handled_through: str,
+) -> TicketUpdate:
+    """The escalation written to the ticket, with the managers' internal note."""
+    requested_at = now.astimezone(UTC)
+    due = response_due(requested_at, settings.timezone)
+    customer = ticket.people[attempt.author_id]
+    reason = reason_for_escalation(attempt.body)
+    known = frozenset(
+        value.lower()
+        for person in ticket.people.values()
+        for value in (person.email, _digits(person.phone))
+        if value
+    )
+    recorded = {
+        fields.STATUS: fields.STATUS_REQUESTED,
+        fields.REASON: reason,
+        fields.REQUESTED_AT: iso(requested_at),
+        fields.REQUESTED_BY: customer.id,
+        fields.RESPONSE_DUE: iso(due),
+        fields.HANDLED_THROUGH: handled_through,
+    }
+    tags = _with(
+        _without(ticket.tags, tuple(fields.status_tag(status) for status in fields.STATUSES)),
+        (fields.TAG_ESCALATED, fields.status_tag(fields.STATUS_REQUESTED), fields.TAG_CONFIRMATION_PENDING),
+    )
+    previous_assignee = ticket.people.get(ticket.assignee_id) if ticket.assignee_id else None
+    note = Message(
+        "manager_note",
+        public=False,
+        context={
+            "customer_name": customer.name,
+            "customer_email": customer.email or "",
+            "customer_is_requester": customer.id == ticket.requester_id,
+            "requested_at": requested_at,
+            "reason": reason,
+            "response_due": due,
+            "previous_group_id": ticket.group_id,
+            "previous_assignee_name": previous_assignee.name if previous_assignee else "",
+            "previous_assignee_id": ticket.assignee_id,
+            "new_contact_details": contact_details(attempt.body, known),
+            "comment_id": attempt.id,
+            "timezone": settings.timezone.key,
+        },
+    )
+    return TicketUpdate(
+        "escalation_record",
+        note,
+        tags=tags,
+        fields=recorded,
+        group_id=settings.manager_group_id,
+        clear_assignee=True,
+    )
+
+
+def _confirmation(
+    ticket_id: int, recorded: Mapping[str, Any], tags_after_record: tuple[str, ...]
+) -> TicketUpdate:
+    """The customer's confirmation; it clears the mark that it is still owed."""
+    due = recorded.get(fields.RESPONSE_DUE)
+    return TicketUpdate(
+        "confirmation",
+        Message(
+            "confirmation",
+            public=True,
+            context={
+                "ticket_id": ticket_id,
+                "response_due": parse_iso(due) if isinstance(due, str) and due else None,
+            },
+        ),
+        tags=_without(tags_after_record, (fields.TAG_CONFIRMATION_PENDING,)),
+    )
+
+
+def _owed_confirmation(ticket: TicketSnapshot, settings: PolicySettings) -> TicketUpdate | None:
+    """The confirmation still owed when a previous run stopped after recording the escalation."""
+    if fields.TAG_CONFIRMATION_PENDING not in ticket.tags or not ticket.is_escalated:
+        return None
+    return _confirmation(ticket.id, ticket.escalation, ticket.tags)
+
+
+def _refusal(
+    ticket: TicketSnapshot, attempts: tuple[Comment, ...], handled_through: str
+) -> TicketUpdate:
+    refused = int(ticket.escalation.get(fields.REFUSED_REPEATS) or 0) + len(attempts)
+    tags = _without(ticket.tags, (fields.TAG_CONFIRMATION_PENDING,))
+    return TicketUpdate(
+        "refusal",
+        Message(
+            "refusal",
+            public=True,
+            context={
+                "ticket_id": ticket.id,
+                "requested_at": _optional_time(ticket.escalation.get(fields.REQUESTED_AT)),
+                "status": ticket.escalation.get(fields.STATUS),
+            },
+        ),
+        tags=_with(tags, (fields.TAG_BLOCKED,)),
+        fields={fields.REFUSED_REPEATS: refused, fields.HANDLED_THROUGH: handled_through},
+    )
+
+
+def _request_for_reason(
+    ticket: TicketSnapshot, attempt: Comment, handled_through: str
+) -> TicketUpdate:
+    return TicketUpdate(
+        "reason_request",
+        Message("reason_request", public=True, context={"ticket_id": ticket.id}),
+        fields={fields.HANDLED_THROUGH: handled_through},
+    )
+
+
+def _optional_time(value: Any) -> datetime | None:
+    return parse_iso(value) if isinstance(value, str) and value else None
+
+
+def _digits(phone: str | None) -> str | None:
+    return "".join(ch for ch in phone if ch.isdigit()) if phone else None
+
+
+def _with(tags: tuple[str, ...], added: tuple[str, ...]) -> tuple[str, ...]:
+    return tags + tuple(tag for tag in added if tag not in tags)
+
+
+def _without(tags: tuple[str, ...], removed: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(tag for tag in tags if tag not in removed)

@@ -1,0 +1,214 @@
+"""Make the Zendesk account match what the service needs, idempotently.
+
+The desired objects (the managers' group, the escalation ticket fields, the
+webhook, the trigger that calls it and the view) are described once as data
+below. `provision` finds each by its name, creates what is missing, updates
+what differs and leaves the rest alone, so running `escalations setup` again
+never duplicates anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from plugin import escalation_fields as fields
+from plugin.config import ConfigError, Settings
+from plugin.policy import iso
+from plugin.state import AccountState
+from plugin.zendesk import ZendeskGateway, all_items
+
+WEBHOOK_NAME = "Escalation requests"
+TRIGGER_TITLE = "Escalation requests: notify the escalation service"
+VIEW_TITLE = "Escalated tickets"
+TRIGGER_PHRASE = "escalation request"
+
+# Placeholders render as plain text, not JSON-escaped: only ids and times go
+# in the body, never customer text.
+WEBHOOK_BODY = (
+    '{"ticket_id": "{{ticket.id}}", "updated_at": "{{ticket.updated_at_with_timestamp}}", '
+    '"actor_id": "{{current_user.id}}"}'
+)
+
+
+def desired_field(field: fields.EscalationField, position: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": field.type,
+        "title": field.title,
+        "description": field.description,
+        "active": True,
+        "visible_in_portal": False,
+        "editable_in_portal": False,
+        "required": False,
+        "position": 9000 + position,
+    }
+    if field.options:
+        body["custom_field_options"] = [
+            {"name": option.capitalize(), "value": fields.status_tag(option)} for option in field.options
+        ]
+    return body
+
+
+def desired_webhook(public_url: str) -> dict[str, Any]:
+    return {
+        "name": WEBHOOK_NAME,
+        "status": "active",
+        "endpoint": f"{public_url}/webhooks/zendesk",
+        "http_method": "POST",
+        "request_format": "json",
+        "subscriptions": ["conditional_ticket_events"],
+        "description": "Customer escalation requests, sent by the trigger of the same name.",
+    }
+
+
+def desired_trigger(webhook_id: str) -> dict[str, Any]:
+    return {
+        "title": TRIGGER_TITLE,
+        "active": True,
+        "description": "Calls the escalation service when an end-user's public comment contains the phrase.",
+        "conditions": {
+            "all": [
+                {"field": "update_type", "operator": "is", "value": "Change"},
+                {"field": "comment_is_public", "operator": "is", "value": "true"},
+                {"field": "role", "operator": "is", "value": "end_user"},
+                {"field": "comment_includes_word", "operator": "is", "value": TRIGGER_PHRASE},
+                {"field": "status", "operator": "less_than", "value": "closed"},
+            ],
+            "any": [],
+        },
+        "actions": [{"field": "notification_webhook", "value": [webhook_id, WEBHOOK_BODY]}],
+    }
+
+
+def desired_view() -> dict[str, Any]:
+    return {
+        "title": VIEW_TITLE,
+        "active": True,
+        "description": "Open tickets whose customer asked for an escalation.",
+        "all": [
+            {"field": "current_tags", "operator": "includes", "value": fields.TAG_ESCALATED},
+            {"field": "status", "operator": "less_than", "value": "solved"},
+        ],
+        "any": [],
+        "output": {
+            "columns": ["status", "subject", "requester", "group", "assignee", "updated"],
+            "sort_by": "updated",
+            "sort_order": "desc",
+        },
+    }
+
+
+@dataclass
+class ProvisioningReport:
+    lines: list[str]
+
+    def say(self, action: str, kind: str, name: str) -> None:
+        self.lines.append(f"{action:<10} {kind}: {name}")
+
+
+def _differs(existing: Mapping[str, Any], desired: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
+    return any(existing.get(key) != desired.get(key) for key in keys)
+
+
+def _ensure(
+    gateway: ZendeskGateway,
+    report: ProvisioningReport,
+    kind: str,
+    collection: str,
+    singular: str,
+    name_key: str,
+    desired: dict[str, Any],
+    compare: tuple[str, ...],
+    existing_items: list[dict[str, Any]],
+    update_method: str = "PUT",
+    suffix: str = ".json",
+) -> dict[str, Any]:
+    """Create the object when no object of that name exists, update it when it differs."""
+    name = desired[name_key]
+    for existing in existing_items:
+        if existing.get(name_key) == name:
+            if _differs(existing, desired, compare):
+                updated = gateway.request_json(
+                    update_method,
+                    f"/api/v2/{collection}/{existing['id']}{suffix}",
+                    payload={singular: desired},
+                )
+                report.say("updated", kind, name)
+                return dict(updated.get(singular) or existing)
+            report.say("unchanged", kind, name)
+            return existing
+    created = gateway.request_json("POST", f"/api/v2/{collection}{suffix}", payload={singular: desired})
+    report.say("created", kind, name)
+    return dict(created[singular])
+
+
+def provision(
+    gateway: ZendeskGateway,
+    settings: Settings,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> tuple[AccountState, ProvisioningReport]:
+    """Make the account match; return what `serve` needs and a line per object."""
+    if not settings.public_url:
+        raise ConfigError("PUBLIC_URL is not set: Zendesk needs the service's public address for the webhook")
+    report = ProvisioningReport([])
+    me = gateway.get_json("/api/v2/users/me.json")["user"]
+    if me.get("role") != "admin":
+        raise ConfigError(
+            f"ZENDESK_EMAIL ({settings.zendesk_email}) must belong to an admin to set up fields, webhooks and triggers"
+        )
+
+    group = _ensure(
+        gateway, report, "group", "groups", "group", "name",
+        {"name": settings.escalation_group, "description": "Reviews customer escalations."},
+        (), all_items(gateway, "/api/v2/groups.json", "groups"),
+    )
+
+    existing_fields = all_items(gateway, "/api/v2/ticket_fields.json", "ticket_fields")
+    field_ids: dict[str, int] = {}
+    for position, field in enumerate(fields.ESCALATION_FIELDS):
+        desired = desired_field(field, position)
+        clash = next(
+            (item for item in existing_fields if item.get("title") == field.title and item.get("type") != field.type),
+            None,
+        )
+        if clash is not None:
+            raise ConfigError(
+                f"ticket field '{field.title}' exists with type {clash.get('type')}, expected {field.type}: "
+                "rename or delete it in Zendesk, then run setup again"
+            )
+        created = _ensure(
+            gateway, report, "ticket field", "ticket_fields", "ticket_field", "title", desired,
+            ("description", "active"), existing_fields,
+        )
+        field_ids[field.key] = int(created["id"])
+
+    webhook = _ensure(
+        gateway, report, "webhook", "webhooks", "webhook", "name", desired_webhook(settings.public_url),
+        ("endpoint", "status", "http_method", "request_format"),
+        all_items(gateway, "/api/v2/webhooks", "webhooks"), update_method="PATCH", suffix="",
+    )
+    secret = gateway.get_json(f"/api/v2/webhooks/{webhook['id']}/signing_secret")["signing_secret"]["secret"]
+
+    trigger = _ensure(
+        gateway, report, "trigger", "triggers", "trigger", "title", desired_trigger(webhook["id"]),
+        ("active", "conditions", "actions"), all_items(gateway, "/api/v2/triggers.json", "triggers"),
+    )
+    view = _ensure(
+        gateway, report, "view", "views", "view", "title", desired_view(),
+        ("active",), all_items(gateway, "/api/v2/views.json", "views"),
+    )
+
+    state = AccountState(
+        zendesk_url=settings.zendesk_base_url,
+        field_ids=field_ids,
+        manager_group_id=int(group["id"]),
+        webhook_id=str(webhook["id"]),
+        signing_secret=secret,
+        service_user_id=int(me["id"]),
+        active_since=str(webhook.get("created_at") or iso(clock())),
+        trigger_id=int(trigger["id"]),
+        view_id=int(view["id"]),
+    )
+    return state, report

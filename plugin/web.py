@@ -1,0 +1,139 @@
+"""The HTTP face: Zendesk's webhook, health and readiness.
+
+The webhook route is thin on purpose: check the request, record the work in
+the durable queue, answer. Zendesk waits about ten seconds and then counts a
+failure, so nothing slow (no Zendesk API call) happens inside the request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+
+from plugin.config import Settings, load_settings
+from plugin.signature import SignatureRejected, verify
+from plugin.state import AccountState, load_state
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[int], None]
+
+
+class WebhookRejected(Exception):
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+def parse_invocation(body: bytes) -> int:
+    """The ticket id from the trigger's JSON body; everything else in it is optional."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise WebhookRejected(400, "invalid_json", "the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise WebhookRejected(400, "invalid_body", "the body must be a JSON object")
+    ticket_id = payload.get("ticket_id")
+    if isinstance(ticket_id, str) and ticket_id.strip().isdigit():
+        ticket_id = int(ticket_id.strip())
+    if isinstance(ticket_id, bool) or not isinstance(ticket_id, int) or ticket_id <= 0:
+        raise WebhookRejected(400, "invalid_ticket_id", "ticket_id must be a positive integer")
+    return ticket_id
+
+
+def _enqueue_with_worker(ticket_id: int) -> None:
+    from plugin.worker import process_ticket
+
+    process_ticket(ticket_id)
+
+
+def create_app(
+    settings: Settings | None = None,
+    state: AccountState | None = None,
+    enqueue: Enqueue | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Flask:
+    """Build the web app; by default from the environment and the state `setup` stored."""
+    settings = settings or load_settings()
+    state = state or load_state(settings.state_file)
+    enqueue = enqueue or _enqueue_with_worker
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
+
+    def rejected(status: int, error: str, detail: str) -> tuple[Response, int]:
+        log.info("webhook rejected (%s): %s", status, detail)
+        return jsonify({"error": error, "detail": detail}), status
+
+    @app.post("/webhooks/zendesk")
+    def zendesk_webhook() -> tuple[Response, int]:
+        length = request.content_length
+        if length is not None and length > settings.webhook_max_bytes:
+            return rejected(413, "too_large", f"the body is over {settings.webhook_max_bytes} bytes")
+        body = request.get_data(cache=False)
+        if len(body) > settings.webhook_max_bytes:
+            return rejected(413, "too_large", f"the body is over {settings.webhook_max_bytes} bytes")
+        try:
+            verify(
+                state.signing_secret,
+                request.headers.get("X-Zendesk-Webhook-Signature"),
+                request.headers.get("X-Zendesk-Webhook-Signature-Timestamp"),
+                body,
+                clock(),
+            )
+        except SignatureRejected as reason:
+            return rejected(401, "unauthorized", str(reason))
+        webhook_id = request.headers.get("X-Zendesk-Webhook-Id")
+        if webhook_id is not None and webhook_id != state.webhook_id:
+            return rejected(403, "unknown_webhook", "this webhook is not the one setup created")
+        if request.mimetype != "application/json":
+            return rejected(415, "unsupported_media_type", "the body must be application/json")
+        try:
+            ticket_id = parse_invocation(body)
+        except WebhookRejected as bad:
+            return rejected(bad.status, bad.error, bad.detail)
+        enqueue(ticket_id)
+        log.info(
+            "webhook accepted: ticket %s, invocation %s",
+            ticket_id,
+            request.headers.get("X-Zendesk-Webhook-Invocation-Id", "-"),
+        )
+        return jsonify({"accepted": True, "ticket_id": ticket_id}), 202
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        return jsonify({"status": "ok"}), 200
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        checks: dict[str, Any] = {"state": True}
+        try:
+            from plugin.worker import huey
+
+            checks["queue_pending"] = huey.pending_count()
+            checks["queue"] = True
+        except Exception as error:  # noqa: BLE001 - readiness reports any failure as not ready
+            checks["queue"] = False
+            checks["queue_error"] = error.__class__.__name__
+        ready = all(value for key, value in checks.items() if key in ("state", "queue"))
+        return jsonify({"ready": ready, **checks}), 200 if ready else 503
+
+    @app.errorhandler(413)
+    def too_large(_error: Exception) -> tuple[Response, int]:
+        return rejected(413, "too_large", f"the body is over {settings.webhook_max_bytes} bytes")
+
+    @app.errorhandler(404)
+    def not_found(_error: Exception) -> tuple[Response, int]:
+        return jsonify({"error": "not_found"}), 404
+
+    @app.errorhandler(405)
+    def wrong_method(_error: Exception) -> tuple[Response, int]:
+        return jsonify({"error": "method_not_allowed"}), 405
+
+    return app

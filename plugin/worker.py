@@ -1,0 +1,210 @@
+"""The background work: a durable queue of tickets to handle, retries, parking, and the catch-up sweep.
+
+The queue is huey: SqliteHuey in the data directory by default (embedded,
+nothing to install), RedisHuey when REDIS_URL is set so that several
+machines share the work. The webhook route only enqueues; `escalations
+serve` runs the consumer in its own process (`python -m plugin.worker`).
+
+Retries: a passing Zendesk fault (5xx, timeout, 429 beyond the wait budget)
+reschedules the job with capped exponential backoff and jitter. After
+RETRY_FOR of failing, the ticket is parked: `escalations doctor` lists it and
+every sweep tries it again. A 404/422 (deleted or closed ticket) is dropped
+with a log line.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from huey import Huey, RedisHuey, SqliteHuey
+from huey.exceptions import TaskLockedException
+
+from plugin.config import Settings, load_settings, read_environment
+from plugin.handling import TooManyConflicts, handle_ticket
+from plugin.messages import MessageRenderer
+from plugin.policy import PolicySettings
+from plugin.state import AccountState, load_state
+from plugin.sweep import SweepStore, run_sweep
+from plugin.zendesk import TicketGone, ZendeskGateway, ZendeskUnavailable, make_client
+
+log = logging.getLogger(__name__)
+
+RETRY_FOR = 3600.0  # keep retrying a failing ticket for an hour before parking it
+BACKOFF_CAP = 300.0
+TICKET_LOCK_SECONDS = 120  # a lock left by a killed worker expires
+
+
+def make_huey(environ: dict[str, str]) -> Huey:
+    """Only the queue's location is needed to enqueue; the rest is read when a job runs."""
+    redis_url = environ.get("REDIS_URL", "").strip()
+    if redis_url:
+        return RedisHuey("escalations", url=redis_url)
+    data_dir = environ.get("ESCALATIONS_DATA_DIR", "").strip() or "var"
+    from pathlib import Path
+
+    directory = Path(data_dir).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("escalations", filename=str(directory / "queue.sqlite3"), timeout=10)
+
+
+huey = make_huey(read_environment())
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    state: AccountState
+    renderer: MessageRenderer
+
+    @property
+    def policy(self) -> PolicySettings:
+        return PolicySettings(
+            manager_group_id=self.state.manager_group_id,
+            timezone=self.settings.timezone,
+            allow_copied_end_users=self.settings.allow_copied_end_users,
+            service_user_id=self.state.service_user_id,
+            active_since=self.state.active_since_time,
+        )
+
+    def gateway(self) -> ZendeskGateway:
+        return ZendeskGateway(self.settings, self.state.field_ids, make_client(self.settings))
+
+
+@functools.cache
+def runtime() -> Runtime:
+    settings = load_settings()
+    return Runtime(
+        settings,
+        load_state(settings.state_file),
+        MessageRenderer(settings.timezone, settings.templates_dir),
+    )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def backoff(failures: int) -> float:
+    """Capped exponential backoff with full jitter, in seconds."""
+    return random.uniform(0.5, 1.0) * min(BACKOFF_CAP, 2.0 ** min(failures, 16))
+
+
+class ParkedTickets:
+    """Tickets that kept failing; kept in the queue's own storage so every instance sees them."""
+
+    PREFIX = "parked:"
+
+    def __init__(self, queue: Huey) -> None:
+        self.queue = queue
+
+    def park(self, ticket_id: int, reason: str) -> None:
+        self.queue.put(f"{self.PREFIX}{ticket_id}", {"since": now().isoformat(), "reason": reason})
+
+    def release(self, ticket_id: int) -> None:
+        self.queue.delete(f"{self.PREFIX}{ticket_id}")
+
+    def items(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        for key, raw in self.queue.storage.result_items().items():
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            if name.startswith(self.PREFIX):
+                yield int(name[len(self.PREFIX) :]), self.queue.serializer.deserialize(raw)
+
+
+@huey.task()
+def process_ticket(ticket_id: int, first_failure: float | None = None, failures: int = 0) -> None:
+    """Handle one ticket, serialised per ticket; retry passing faults, park persistent ones."""
+    context = runtime()
+    try:
+        with huey.lock_task(f"ticket-{ticket_id}", ttl=TICKET_LOCK_SECONDS):
+            handle_ticket(ticket_id, context.gateway(), context.policy, context.renderer, now)
+    except TaskLockedException:
+        process_ticket.schedule(args=(ticket_id, first_failure, failures), delay=1)
+        return
+    except TicketGone as gone:
+        log.warning("ticket %s dropped: %s", ticket_id, gone)
+        return
+    except (ZendeskUnavailable, TooManyConflicts) as fault:
+        started = first_failure if first_failure is not None else time.time()
+        if time.time() - started >= RETRY_FOR:
+            log.error("ticket %s parked after %d failures: %s", ticket_id, failures + 1, fault)
+            ParkedTickets(huey).park(ticket_id, str(fault))
+            return
+        delay = backoff(failures + 1)
+        log.warning("ticket %s: %s; retrying in %.0f s", ticket_id, fault, delay)
+        process_ticket.schedule(args=(ticket_id, started, failures + 1), delay=delay)
+        return
+    ParkedTickets(huey).release(ticket_id)
+
+
+@huey.task()
+def sweep() -> None:
+    """Catch up on escalation comments whose webhook never arrived."""
+    context = runtime()
+    try:
+        with huey.lock_task("sweep", ttl=600):
+            parked = ParkedTickets(huey)
+            handled = run_sweep(
+                context.gateway(),
+                SweepStore(huey, context.state),
+                [ticket_id for ticket_id, _ in parked.items()],
+                lambda ticket_id, gateway: handle_ticket(
+                    ticket_id, gateway, context.policy, context.renderer, now
+                ),
+                now,
+            )
+            for ticket_id in handled:
+                parked.release(ticket_id)
+    except TaskLockedException:
+        log.info("a sweep is already running")
+    except ZendeskUnavailable as fault:
+        log.warning("sweep stopped early, will resume from its cursor: %s", fault)
+
+
+def schedule_sweeps(interval: float, stop: threading.Event) -> None:
+    """Enqueue a sweep every `interval` seconds until `stop` is set."""
+    while not stop.wait(interval):
+        sweep()
+
+
+def main() -> None:
+    """Run the consumer (and the sweep schedule) until SIGTERM or SIGINT; both finish in-flight work."""
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
+    runtime()
+    stop = threading.Event()
+    scheduler = threading.Thread(
+        target=schedule_sweeps, args=(settings.reconcile_seconds, stop), daemon=True
+    )
+    scheduler.start()
+    sweep()  # catch up at start: the service may have been down
+    consumer = huey.create_consumer(
+        workers=4, worker_type="thread", periodic=False, graceful_signal="TERM", check_worker_health=True
+    )
+    try:
+        consumer.run()
+    finally:
+        stop.set()
+
+
+def status(queue: Huey = huey) -> dict[str, Any]:
+    """What `doctor` shows about the background work."""
+    store = json.loads(json.dumps(queue.get("sweep", peek=True) or {}, default=str))
+    return {
+        "pending": queue.pending_count(),
+        "scheduled": queue.scheduled_count(),
+        "parked": list(ParkedTickets(queue).items()),
+        "sweep": store,
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""The Zendesk gateway: Zenpy used the safe way, a snapshot in, collision-protected writes out.
+
+Zenpy is constructed without its object cache (it hands out shared mutable
+tickets), with a plain requests session (its default one retries PUTs, which
+can post a comment several times) and with a bounded budget for waiting out
+429 answers. One client serves one job: Zenpy objects are not thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from zenpy import Zenpy
+from zenpy.lib.api_objects import Ticket
+from zenpy.lib.exception import APIException, RatelimitBudgetExceeded
+
+from plugin.config import Settings
+from plugin.policy import Comment, Person, TicketSnapshot, TicketUpdate, parse_iso
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = 15.0
+RATE_LIMIT_BUDGET = 120  # seconds one job may spend waiting out 429 answers
+
+
+class ZendeskError(Exception):
+    """Zendesk did not do what was asked; the message says why in one line."""
+
+
+class ZendeskUnavailable(ZendeskError):
+    """A passing fault (5xx, timeout, connection, rate-limit budget spent): retry later."""
+
+
+class UpdateConflict(ZendeskError):
+    """409: the ticket changed since it was read; read it again and decide again."""
+
+
+class TicketGone(ZendeskError):
+    """404 or 422: the ticket was deleted, or is closed and read-only; nothing to do."""
+
+
+class ZendeskRefused(ZendeskError):
+    """401, 403 or another 4xx: the request or the credentials are wrong; retrying will not help."""
+
+
+def point_zenpy_at(base_url: str) -> None:
+    """Route Zenpy's URLs to ZENDESK_API_URL when set (a sandbox or a test double)."""
+    parts = urlsplit(base_url)
+    if parts.hostname and parts.hostname.endswith(".zendesk.com"):
+        return
+    os.environ["ZENPY_FORCE_SCHEME"] = parts.scheme
+    os.environ["ZENPY_FORCE_NETLOC"] = parts.netloc
+
+
+def make_client(settings: Settings, ratelimit_budget: int = RATE_LIMIT_BUDGET) -> Zenpy:
+    if settings.zendesk_api_url:
+        point_zenpy_at(settings.zendesk_api_url)
+    return Zenpy(
+        subdomain=settings.zendesk_subdomain,
+        email=settings.zendesk_email,
+        token=settings.zendesk_api_token,
+        session=requests.Session(),
+        timeout=REQUEST_TIMEOUT,
+        ratelimit_budget=ratelimit_budget,
+        disable_cache=True,
+    )
+
+
+@dataclass
+class ZendeskGateway:
+    """Reads ticket snapshots and writes policy updates for one job."""
+
+    settings: Settings
+    field_ids: Mapping[str, int]
+    client: Zenpy
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Call an API path through Zenpy's session, 429 handling and error mapping; return the JSON."""
+        api = self.client.tickets
+        url = f"{self.settings.zendesk_base_url}{path}"
+        with translated_errors():
+            response = api._call_api(
+                getattr(api.session, method.lower()),
+                url,
+                params=params,
+                json=payload,
+                timeout=api.timeout,
+            )
+        if response.status_code == 204 or not response.content:
+            return {}
+        body: dict[str, Any] = response.json()
+        return body
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return self.request_json("GET", path, params)
+
+    def read_snapshot(self, ticket_id: int) -> TicketSnapshot:
+        """Two reads: the ticket, and its newest comments with their authors."""
+        ticket = self.get_json(f"/api/v2/tickets/{ticket_id}.json")["ticket"]
+        page = self.get_json(
+            f"/api/v2/tickets/{ticket_id}/comments.json",
+            {"include": "users", "sort": "-created_at", "page[size]": 100},
+        )
+        return snapshot_from_json(ticket, page, self.field_ids)
+
+    def apply(self, ticket_id: int, update: TicketUpdate, body: str, stamp: str) -> str:
+        """Write one update with collision protection; return the ticket's new updated_at."""
+        change = Ticket(
+            id=ticket_id,
+            safe_update=True,
+            updated_stamp=stamp,
+            comment={"body": body, "public": update.message.public},
+        )
+        if update.tags is not None:
+            change.tags = list(update.tags)
+        if update.fields:
+            change.custom_fields = [
+                {"id": self.field_ids[key], "value": value} for key, value in update.fields.items()
+            ]
+        if update.group_id is not None:
+            change.group_id = update.group_id
+        if update.clear_assignee:
+            change.assignee_id = None
+        with translated_errors():
+            audit = self.client.tickets.update(change)
+        return str(audit.ticket.updated_at)
+
+
+class translated_errors:
+    """Map Zenpy's and requests' exceptions to the kinds of ZendeskError the callers act on."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> None:
+        if error is None or isinstance(error, ZendeskError):
+            return
+        if isinstance(error, RatelimitBudgetExceeded):
+            raise ZendeskUnavailable("rate limited for longer than the job's budget") from error
+        if isinstance(error, APIException | requests.HTTPError):
+            response = getattr(error, "response", None)
+            raise error_for_status(getattr(response, "status_code", None), response) from error
+        if isinstance(error, requests.RequestException):
+            raise ZendeskUnavailable(f"Zendesk unreachable: {error.__class__.__name__}") from error
+
+
+def error_for_status(status: int | None, response: requests.Response | None) -> ZendeskError:
+    """The kind of failure an HTTP status means for us."""
+    detail = _error_detail(response)
+    if status == 409:
+        return UpdateConflict("the ticket changed since it was read")
+    if status in (404, 422):
+        return TicketGone(f"Zendesk answered {status}{detail}")
+    if status in (401, 403):
+        return ZendeskRefused(
+            f"Zendesk refused the credentials ({status}): check ZENDESK_EMAIL and ZENDESK_API_TOKEN"
+        )
+    if status is None or status == 429 or status >= 500:
+        return ZendeskUnavailable(f"Zendesk answered {status}")
+    return ZendeskRefused(f"Zendesk answered {status}{detail}")
+
+
+def _error_detail(response: requests.Response | None) -> str:
+    try:
+        body = response.json() if response is not None else None
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    detail = body.get("description") or body.get("error") or ""
+    return f": {str(detail)[:200]}" if detail else ""
+
+
+def snapshot_from_json(
+    ticket: Mapping[str, Any], comment_page: Mapping[str, Any], field_ids: Mapping[str, int]
+) -> TicketSnapshot:
+    """Build the policy's view of a ticket from the API's JSON."""
+    keys_by_id = {field_id: key for key, field_id in field_ids.items()}
+    escalation = {
+        keys_by_id[item["id"]]: item.get("value")
+        for item in ticket.get("custom_fields") or []
+        if item.get("id") in keys_by_id
+    }
+    people = {
+        user["id"]: Person(
+            id=user["id"],
+            name=user.get("name") or "",
+            email=user.get("email"),
+            role=user.get("role") or "end-user",
+            phone=user.get("phone"),
+            locale=user.get("locale"),
+        )
+        for user in comment_page.get("users") or []
+    }
+    comments = sorted(
+        (
+            Comment(
+                id=item["id"],
+                author_id=item["author_id"],
+                body=item.get("plain_body") or item.get("body") or "",
+                public=bool(item.get("public")),
+                created_at=parse_iso(item["created_at"]),
+            )
+            for item in comment_page.get("comments") or []
+        ),
+        key=lambda comment: comment.id,
+    )
+    has_more = bool((comment_page.get("meta") or {}).get("has_more"))
+    copied = set(ticket.get("email_cc_ids") or []) | set(ticket.get("collaborator_ids") or [])
+    return TicketSnapshot(
+        id=ticket["id"],
+        status=ticket.get("status") or "open",
+        subject=ticket.get("subject") or "",
+        requester_id=ticket["requester_id"],
+        copied_ids=frozenset(copied),
+        group_id=ticket.get("group_id"),
+        assignee_id=ticket.get("assignee_id"),
+        tags=tuple(ticket.get("tags") or ()),
+        escalation=escalation,
+        comments=tuple(comments),
+        people=people,
+        updated_at=ticket["updated_at"],
+        first_comment_id=comments[0].id if comments and not has_more else None,
+    )
+
+
+def paged(gateway: ZendeskGateway, path: str, params: Mapping[str, Any], key: str) -> Iterator[dict[str, Any]]:
+    """Follow an incremental export to its end, one page at a time."""
+    page = gateway.get_json(path, params)
+    while True:
+        yield page
+        next_page = page.get("next_page")
+        if page.get("end_of_stream") or not next_page or not page.get(key):
+            return
+        page = gateway.get_json(urlsplit(next_page).path, dict(parse_qsl(urlsplit(next_page).query)))
+
+
+def all_items(gateway: ZendeskGateway, path: str, key: str) -> list[dict[str, Any]]:
+    """Every item of a list endpoint, following cursor or offset pagination."""
+    items: list[dict[str, Any]] = []
+    page = gateway.get_json(path, {"page[size]": 100})
+    for _ in range(1000):
+        items.extend(page.get(key) or [])
+        links = page.get("links") or {}
+        has_more = (page.get("meta") or {}).get("has_more")
+        next_page = links.get("next") if has_more else page.get("next_page")
+        if not next_page:
+            break
+        page = gateway.get_json(urlsplit(next_page).path, dict(parse_qsl(urlsplit(next_page).query)))
+    return items

@@ -1,0 +1,263 @@
+"""The escalation policy, as rules. Pure: a ticket snapshot in, a decision out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from plugin import escalation_fields as fields
+from plugin.policy import Comment, Person, PolicySettings, TicketSnapshot, decide, iso
+
+NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # a Friday afternoon
+REQUESTER, COLLEAGUE, STRANGER, AGENT, SERVICE = 10, 11, 12, 20, 99
+MANAGERS, SUPPORT = 7, 3
+SETTINGS = PolicySettings(manager_group_id=MANAGERS, service_user_id=SERVICE)
+
+PEOPLE = {
+    REQUESTER: Person(REQUESTER, "Ana Customer", "ana@example.com", "end-user", "+1 555 0100"),
+    COLLEAGUE: Person(COLLEAGUE, "Ben Colleague", "ben@example.com", "end-user"),
+    STRANGER: Person(STRANGER, "Cy Stranger", "cy@example.com", "end-user"),
+    AGENT: Person(AGENT, "Sam Engineer", "sam@vendor.test", "agent"),
+    SERVICE: Person(SERVICE, "Escalations", "api@vendor.test", "admin"),
+}
+
+
+def comment(comment_id: int, body: str, author: int = REQUESTER, public: bool = True) -> Comment:
+    return Comment(comment_id, author, body, public, NOW - timedelta(minutes=5))
+
+
+def ticket(*comments: Comment, escalation: dict[str, Any] | None = None, **overrides: Any) -> TicketSnapshot:
+    base = TicketSnapshot(
+        id=42,
+        status="open",
+        subject="Export fails",
+        requester_id=REQUESTER,
+        copied_ids=frozenset({COLLEAGUE}),
+        group_id=SUPPORT,
+        assignee_id=AGENT,
+        tags=("export",),
+        escalation=escalation or {},
+        comments=(comment(1, "The export fails with error 500."), *comments),
+        people=PEOPLE,
+        updated_at="2026-11-27T14:55:00Z",
+        first_comment_id=1,
+    )
+    return replace(base, **overrides)
+
+
+ESCALATED = {
+    fields.STATUS: "requested",
+    fields.REASON: "Production down",
+    fields.REQUESTED_AT: "2026-11-26T10:00:00Z",
+    fields.RESPONSE_DUE: "2026-11-27T10:00:00Z",
+    fields.HANDLED_THROUGH: "5",
+}
+
+
+def outcome(snapshot: TicketSnapshot, settings: PolicySettings = SETTINGS) -> str:
+    return decide(snapshot, settings, NOW).outcome
+
+
+# The phrase
+
+
+def test_the_phrase_with_a_reason_escalates() -> None:
+    assert outcome(ticket(comment(2, "Escalation request: production is down since Monday."))) == "escalated"
+
+
+def test_the_phrase_matches_in_any_case_and_with_any_whitespace_between_the_words() -> None:
+    for body in ("ESCALATION REQUEST - we lost data", "escalation\n  request: we lost data", "Escalation\trequest we lost data"):
+        assert outcome(ticket(comment(2, body))) == "escalated", body
+
+
+def test_a_comment_without_the_phrase_is_ignored() -> None:
+    assert outcome(ticket(comment(2, "Please escalate, the request is urgent"))) == "ignored"
+
+
+def test_a_negated_phrase_does_not_count() -> None:
+    for body in (
+        "This is not an escalation request, just a question about exports.",
+        "No escalation request needed, thanks.",
+        "This isn't really an escalation request.",
+    ):
+        assert outcome(ticket(comment(2, body))) == "ignored", body
+
+
+def test_the_phrase_only_in_quoted_email_lines_does_not_count() -> None:
+    body = "Thanks for the update.\n\n> Escalation request: production is down\n> since Monday"
+    assert outcome(ticket(comment(2, body))) == "ignored"
+
+
+def test_the_phrase_only_below_a_reply_separator_does_not_count() -> None:
+    for separator in ("On Fri, 27 Nov 2026 at 10:00, Support <help@vendor.test> wrote:", "-----Original Message-----"):
+        body = f"Thanks, that works.\n\n{separator}\nEscalation request: production is down"
+        assert outcome(ticket(comment(2, body))) == "ignored", separator
+
+
+# Who may escalate
+
+
+def test_an_internal_note_does_not_count() -> None:
+    assert outcome(ticket(comment(2, "Escalation request: prod down", public=False))) == "ignored"
+
+
+def test_an_agent_comment_does_not_count() -> None:
+    assert outcome(ticket(comment(2, "Escalation request: prod down", author=AGENT))) == "ignored"
+
+
+def test_the_services_own_comment_does_not_count() -> None:
+    assert outcome(ticket(comment(2, "Escalation request: prod down", author=SERVICE))) == "ignored"
+
+
+def test_an_end_user_copied_on_the_ticket_may_escalate() -> None:
+    decision = decide(ticket(comment(2, "Escalation request: prod down", author=COLLEAGUE)), SETTINGS, NOW)
+    assert decision.outcome == "escalated"
+    assert decision.updates[0].fields[fields.REQUESTED_BY] == COLLEAGUE
+
+
+def test_only_the_requester_may_escalate_when_configured() -> None:
+    requester_only = replace(SETTINGS, allow_copied_end_users=False)
+    assert outcome(ticket(comment(2, "Escalation request: prod down", author=COLLEAGUE)), requester_only) == "ignored"
+
+
+def test_an_end_user_who_is_neither_requester_nor_copied_may_not_escalate() -> None:
+    assert outcome(ticket(comment(2, "Escalation request: prod down", author=STRANGER))) == "ignored"
+
+
+def test_the_tickets_opening_description_is_not_an_escalation_of_it() -> None:
+    opening = ticket(comments=(comment(1, "Escalation request: case 99 went badly"),))
+    assert outcome(opening) == "ignored"
+
+
+def test_comments_from_before_the_service_was_switched_on_do_not_count() -> None:
+    later = replace(SETTINGS, active_since=NOW)
+    assert outcome(ticket(comment(2, "Escalation request: prod down")), later) == "ignored"
+
+
+def test_a_closed_ticket_cannot_be_escalated() -> None:
+    assert outcome(ticket(comment(2, "Escalation request: prod down"), status="closed")) == "ignored"
+
+
+# The escalation
+
+
+def test_an_escalation_records_tags_fields_and_moves_the_ticket_to_the_managers() -> None:
+    decision = decide(ticket(comment(2, "Escalation request: production is down since Monday.")), SETTINGS, NOW)
+    record, confirmation = decision.updates
+    assert record.group_id == MANAGERS and record.clear_assignee
+    assert record.fields == {
+        fields.STATUS: "requested",
+        fields.REASON: "production is down since Monday.",
+        fields.REQUESTED_AT: "2026-11-27T15:00:00Z",
+        fields.REQUESTED_BY: REQUESTER,
+        fields.RESPONSE_DUE: "2026-11-30T15:00:00Z",
+        fields.HANDLED_THROUGH: "2",
+    }
+    assert record.tags is not None and {"export", "escalated", "escalation_status_requested"} <= set(record.tags)
+    assert record.message.template == "manager_note" and not record.message.public
+    assert confirmation.message.template == "confirmation" and confirmation.message.public
+    assert confirmation.tags is not None and fields.TAG_CONFIRMATION_PENDING not in confirmation.tags
+    assert set(confirmation.tags) == set(record.tags) - {fields.TAG_CONFIRMATION_PENDING}
+
+
+def test_the_managers_note_tells_who_when_why_the_due_time_and_where_the_ticket_was() -> None:
+    note = decide(ticket(comment(2, "Escalation request: prod down")), SETTINGS, NOW).updates[0].message
+    assert note.context["customer_name"] == "Ana Customer"
+    assert note.context["requested_at"] == NOW
+    assert note.context["reason"] == "prod down"
+    assert note.context["response_due"] == datetime(2026, 11, 30, 15, tzinfo=UTC)
+    assert note.context["previous_group_id"] == SUPPORT
+    assert note.context["previous_assignee_name"] == "Sam Engineer"
+
+
+def test_new_contact_details_in_the_comment_are_passed_to_the_managers() -> None:
+    body = "Escalation request: prod down. Call me on +44 20 7946 0958 or mail ana.private@example.org. Old: ana@example.com"
+    note = decide(ticket(comment(2, body)), SETTINGS, NOW).updates[0].message
+    assert note.context["new_contact_details"] == ("ana.private@example.org", "+44 20 7946 0958")
+
+
+def test_the_response_due_uses_the_configured_timezone() -> None:
+    berlin = replace(SETTINGS, timezone=ZoneInfo("Europe/Berlin"))
+    friday_late = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)  # Saturday 00:30 in Berlin
+    record = decide(ticket(comment(2, "Escalation request: prod down")), berlin, friday_late).updates[0]
+    assert record.fields[fields.RESPONSE_DUE] == "2026-11-30T23:00:00Z"
+
+
+def test_several_escalation_comments_in_one_batch_escalate_once() -> None:
+    decision = decide(
+        ticket(comment(2, "Escalation request: prod down"), comment(3, "Escalation request: still down!")),
+        SETTINGS,
+        NOW,
+    )
+    assert decision.outcome == "escalated" and len(decision.updates) == 2
+    assert decision.updates[0].fields[fields.HANDLED_THROUGH] == "3"
+
+
+# Once only
+
+
+def test_a_second_attempt_is_refused_politely_and_nothing_else_changes() -> None:
+    decision = decide(ticket(comment(6, "Escalation request: still nothing"), escalation=ESCALATED), SETTINGS, NOW)
+    assert decision.outcome == "refused"
+    (refusal,) = decision.updates
+    assert refusal.message.template == "refusal" and refusal.message.public
+    assert refusal.group_id is None and not refusal.clear_assignee
+    assert refusal.fields == {fields.REFUSED_REPEATS: 1, fields.HANDLED_THROUGH: "6"}
+    assert refusal.tags is not None and "escalation_blocked" in refusal.tags
+
+
+def test_refusals_are_counted() -> None:
+    escalated = {**ESCALATED, fields.REFUSED_REPEATS: 2}
+    decision = decide(ticket(comment(6, "Escalation request: again"), escalation=escalated), SETTINGS, NOW)
+    assert decision.updates[0].fields[fields.REFUSED_REPEATS] == 3
+
+
+def test_a_comment_already_answered_is_not_answered_again() -> None:
+    answered = ticket(comment(5, "Escalation request: prod down"), escalation=ESCALATED)
+    assert outcome(answered) == "ignored"
+
+
+def test_a_resolved_escalation_still_cannot_be_repeated() -> None:
+    resolved = {**ESCALATED, fields.STATUS: "resolved"}
+    assert outcome(ticket(comment(6, "Escalation request: again"), escalation=resolved)) == "refused"
+
+
+# Missing reason
+
+
+def test_the_phrase_alone_asks_for_the_reason_and_does_not_use_up_the_escalation() -> None:
+    decision = decide(ticket(comment(2, "Escalation request")), SETTINGS, NOW)
+    assert decision.outcome == "reason_requested"
+    (request,) = decision.updates
+    assert request.message.template == "reason_request"
+    assert request.fields == {fields.HANDLED_THROUGH: "2"}
+    assert fields.STATUS not in request.fields
+
+
+def test_greetings_around_the_phrase_are_not_a_reason() -> None:
+    assert outcome(ticket(comment(2, "Hi team, escalation request please. Thanks!"))) == "reason_requested"
+
+
+def test_after_asking_for_the_reason_the_next_comment_with_a_reason_escalates() -> None:
+    asked = ticket(comment(2, "Escalation request"), comment(3, "Escalation request: invoices are wrong"),
+                   escalation={fields.HANDLED_THROUGH: "2"})
+    assert outcome(asked) == "escalated"
+
+
+# Crash safety: what the ticket records drives what is still owed
+
+
+def test_a_confirmation_still_owed_is_sent_once_and_nothing_is_recorded_again() -> None:
+    pending = ticket(escalation={**ESCALATED, fields.HANDLED_THROUGH: "1"},
+                     tags=("export", "escalated", fields.TAG_CONFIRMATION_PENDING))
+    decision = decide(pending, SETTINGS, NOW)
+    assert decision.outcome == "confirmation_resent"
+    (confirmation,) = decision.updates
+    assert confirmation.message.template == "confirmation" and not confirmation.fields
+    assert confirmation.tags == ("export", "escalated")
+
+
+def test_the_field_datetimes_are_iso_utc_text() -> None:
+    assert iso(datetime(2026, 11, 27, 16, 4, 5, tzinfo=ZoneInfo("Europe/Berlin"))) == "2026-11-27T15:04:05Z"
