@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from plugin.config import ConfigError, Settings, load_settings
@@ -42,15 +43,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     load_state(settings.state_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     web = [
-        sys.executable, "-m", "gunicorn", "plugin.web:create_app()",
-        "--bind", f"{args.host}:{args.port}",
-        "--workers", str(args.workers),
-        "--worker-class", "gthread", "--threads", "4",
-        "--graceful-timeout", "20",
-        "--access-logfile", "-",
-        "--log-level", settings.log_level.lower(),
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "plugin.web:create_app()",
+        "--bind",
+        f"{args.host}:{args.port}",
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "4",
+        "--graceful-timeout",
+        "20",
+        "--access-logfile",
+        "-",
+        "--no-control-socket",
+        "--log-level",
+        settings.log_level.lower(),
     ]
-    worker = [sys.executable, "-m", "plugin.worker"]
+    worker = [sys.executable, "-m", "plugin.cli", "worker"]
     children = [subprocess.Popen(web), subprocess.Popen(worker)]
     print(f"escalations: serving on http://{args.host}:{args.port} (webhook: /webhooks/zendesk)", flush=True)
 
@@ -81,6 +94,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return status
 
 
+SANDBOX_ENV = {
+    "ZENDESK_SUBDOMAIN": "sandbox",
+    "ZENDESK_EMAIL": "admin@sandbox.test",
+    "ZENDESK_API_TOKEN": "sandbox-token",
+}
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    """Set up and serve: the real account when .env has credentials, otherwise a local sandbox."""
+    from plugin.config import read_environment
+
+    environment = read_environment()
+    sandbox = None
+    if not environment.get("ZENDESK_API_TOKEN", "").strip():
+        from plugin.sandbox import SandboxServer, SandboxZendesk
+
+        sandbox = SandboxServer(SandboxZendesk(), port=args.sandbox_port).start()
+        os.environ.update(SANDBOX_ENV)
+        os.environ["ZENDESK_API_URL"] = sandbox.url
+        os.environ.setdefault("ESCALATIONS_DATA_DIR", str(Path("var") / "sandbox"))
+        os.environ["PUBLIC_URL"] = f"http://{args.host}:{args.port}"
+        print(f"No Zendesk credentials in .env: using the local sandbox at {sandbox.url}", flush=True)
+    try:
+        cmd_setup(args)
+        if sandbox is not None:
+            print(
+                f"\nTry it: open {sandbox.url}/ , pick a customer's ticket and comment "
+                "'Escalation request: our exports fail since Monday'.\n",
+                flush=True,
+            )
+        return cmd_serve(args)
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from plugin.worker import main as worker_main
+
+    worker_main()
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from plugin.doctor import run_doctor
 
@@ -108,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
     commands.add_parser("doctor", help="check configuration, credentials and Zendesk objects").set_defaults(
         run=cmd_doctor
+    )
+    start = commands.add_parser("start", help="set up and serve; with no credentials in .env, against a local sandbox")
+    start.add_argument("--host", default="127.0.0.1")
+    start.add_argument("--port", type=int, default=8000)
+    start.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    start.add_argument("--sandbox-port", type=int, default=8089)
+    start.set_defaults(run=cmd_start)
+    commands.add_parser("worker", help="run only the queue worker (serve starts it for you)").set_defaults(
+        run=cmd_worker
     )
     sandbox = commands.add_parser("sandbox", help="run a local Zendesk-compatible sandbox")
     sandbox.add_argument("--host", default="127.0.0.1")

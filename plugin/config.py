@@ -104,7 +104,9 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...] = ("http", 
         return None
     parts = urlsplit(value)
     if parts.scheme not in schemes or not (parts.netloc or parts.scheme == "unix"):
-        raise ConfigError(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, not {value!r}")
+        raise ConfigError(
+            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, not {value!r}"
+        )
     return value.rstrip("/")
 
 
@@ -112,9 +114,7 @@ def _timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"ESCALATION_TIMEZONE must be an IANA timezone such as Europe/Berlin, not {name!r}"
-        ) from None
+        raise ConfigError(f"ESCALATION_TIMEZONE must be an IANA timezone such as Europe/Berlin, not {name!r}") from None
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

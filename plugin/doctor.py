@@ -50,7 +50,9 @@ def run_doctor() -> int:
     checks.ok(f"state {settings.state_file} (signing secret {mask(state.signing_secret)})")
     _permissions(checks, settings.state_file, "state file")
     if state.zendesk_url != settings.zendesk_base_url:
-        checks.fail(f"state was written for {state.zendesk_url}, not {settings.zendesk_base_url}: run 'escalations setup'")
+        checks.fail(
+            f"state was written for {state.zendesk_url}, not {settings.zendesk_base_url}: run 'escalations setup'"
+        )
 
     gateway = ZendeskGateway(settings, state.field_ids, make_client(settings, ratelimit_budget=30))
     try:

@@ -55,12 +55,8 @@ ESCALATION_FIELDS: tuple[EscalationField, ...] = (
         STATUSES,
     ),
     EscalationField(REASON, "Escalation reason", "textarea", "The customer's reason, as written."),
-    EscalationField(
-        REQUESTED_AT, "Escalation requested at", "text", "When the customer escalated (UTC)."
-    ),
-    EscalationField(
-        REQUESTED_BY, "Escalation requested by", "integer", "Zendesk user id of the customer."
-    ),
+    EscalationField(REQUESTED_AT, "Escalation requested at", "text", "When the customer escalated (UTC)."),
+    EscalationField(REQUESTED_BY, "Escalation requested by", "integer", "Zendesk user id of the customer."),
     EscalationField(
         RESPONSE_DUE,
         "Escalation response due",
@@ -79,18 +75,14 @@ ESCALATION_FIELDS: tuple[EscalationField, ...] = (
         "text",
         "Bookkeeping: the newest comment id the escalation service has answered.",
     ),
-    EscalationField(
-        ACKNOWLEDGED_AT, "Escalation acknowledged at", "text", "When a manager acknowledged it (UTC)."
-    ),
+    EscalationField(ACKNOWLEDGED_AT, "Escalation acknowledged at", "text", "When a manager acknowledged it (UTC)."),
     EscalationField(
         ACKNOWLEDGED_BY,
         "Escalation acknowledged by",
         "integer",
         "Zendesk user id of the manager who acknowledged it.",
     ),
-    EscalationField(
-        RESOLVED_AT, "Escalation resolved at", "text", "When the escalation was resolved (UTC)."
-    ),
+    EscalationField(RESOLVED_AT, "Escalation resolved at", "text", "When the escalation was resolved (UTC)."),
 )
 
 FIELD_KEYS = tuple(field.key for field in ESCALATION_FIELDS)

@@ -86,9 +86,7 @@ class MessageRenderer:
             keep_trailing_newline=False,
         )
         environment.filters["datetime"] = self._format_time
-        environment.filters["quoted"] = lambda text: "\n".join(
-            f"    {line}" for line in str(text).splitlines() or [""]
-        )
+        environment.filters["quoted"] = lambda text: "\n".join(f"    {line}" for line in str(text).splitlines() or [""])
         return environment
 
     def _load_overrides(self, directory: Path) -> None:
@@ -106,7 +104,7 @@ class MessageRenderer:
             except jinja2.UndefinedError as error:
                 self._report(name, path, None, f"unknown variable: {error.message}")
                 continue
-            except Exception as error:  # noqa: BLE001 - any failure keeps the shipped template
+            except Exception as error:
                 self._report(name, path, None, f"does not render: {error}")
                 continue
             if PHRASE.search(sample):
@@ -127,7 +125,6 @@ class MessageRenderer:
 
     def render(self, message: Message) -> str:
         context: Mapping[str, Any] = {
-            key: neutralise(value) if isinstance(value, str) else value
-            for key, value in message.context.items()
+            key: neutralise(value) if isinstance(value, str) else value for key, value in message.context.items()
         }
         return self._templates[message.template].render(context).strip() + "\n"

@@ -87,7 +87,7 @@ class TicketSnapshot:
 @dataclass(frozen=True)
 class PolicySettings:
     manager_group_id: int
-    timezone: ZoneInfo = ZoneInfo("UTC")
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     allow_copied_end_users: bool = True
     service_user_id: int | None = None
     active_since: datetime | None = None
@@ -165,9 +165,7 @@ def escalation_attempts(ticket: TicketSnapshot, settings: PolicySettings) -> tup
     return tuple(
         comment
         for comment in new_comments(ticket, settings)
-        if comment.public
-        and may_escalate(ticket, comment.author_id, settings)
-        and asks_for_escalation(comment.body)
+        if comment.public and may_escalate(ticket, comment.author_id, settings) and asks_for_escalation(comment.body)
     )
 
 
@@ -215,13 +213,10 @@ def _escalation_record(
     customer = ticket.people[attempt.author_id]
     reason = reason_for_escalation(attempt.body)
     known = frozenset(
-        value.lower()
-        for person in ticket.people.values()
-        for value in (person.email, _digits(person.phone))
-        if value
+        value.lower() for person in ticket.people.values() for value in (person.email, _digits(person.phone)) if value
     )
     recorded = {
-        fields.STATUS: fields.STATUS_REQUESTED,
+        fields.STATUS: fields.status_tag(fields.STATUS_REQUESTED),
         fields.REASON: reason,
         fields.REQUESTED_AT: iso(requested_at),
         fields.REQUESTED_BY: customer.id,
@@ -261,9 +256,7 @@ def _escalation_record(
     )
 
 
-def _confirmation(
-    ticket_id: int, recorded: Mapping[str, Any], tags_after_record: tuple[str, ...]
-) -> TicketUpdate:
+def _confirmation(ticket_id: int, recorded: Mapping[str, Any], tags_after_record: tuple[str, ...]) -> TicketUpdate:
     """The customer's confirmation; it clears the mark that it is still owed."""
     due = recorded.get(fields.RESPONSE_DUE)
     return TicketUpdate(
@@ -287,9 +280,7 @@ def _owed_confirmation(ticket: TicketSnapshot, settings: PolicySettings) -> Tick
     return _confirmation(ticket.id, ticket.escalation, ticket.tags)
 
 
-def _refusal(
-    ticket: TicketSnapshot, attempts: tuple[Comment, ...], handled_through: str
-) -> TicketUpdate:
+def _refusal(ticket: TicketSnapshot, attempts: tuple[Comment, ...], handled_through: str) -> TicketUpdate:
     refused = int(ticket.escalation.get(fields.REFUSED_REPEATS) or 0) + len(attempts)
     tags = _without(ticket.tags, (fields.TAG_CONFIRMATION_PENDING,))
     return TicketUpdate(
@@ -308,9 +299,7 @@ def _refusal(
     )
 
 
-def _request_for_reason(
-    ticket: TicketSnapshot, attempt: Comment, handled_through: str
-) -> TicketUpdate:
+def _request_for_reason(ticket: TicketSnapshot, attempt: Comment, handled_through: str) -> TicketUpdate:
     return TicketUpdate(
         "reason_request",
         Message("reason_request", public=True, context={"ticket_id": ticket.id}),

@@ -160,9 +160,15 @@ def provision(
         )
 
     group = _ensure(
-        gateway, report, "group", "groups", "group", "name",
+        gateway,
+        report,
+        "group",
+        "groups",
+        "group",
+        "name",
         {"name": settings.escalation_group, "description": "Reviews customer escalations."},
-        (), all_items(gateway, "/api/v2/groups.json", "groups"),
+        (),
+        all_items(gateway, "/api/v2/groups.json", "groups"),
     )
 
     existing_fields = all_items(gateway, "/api/v2/ticket_fields.json", "ticket_fields")
@@ -179,25 +185,54 @@ def provision(
                 "rename or delete it in Zendesk, then run setup again"
             )
         created = _ensure(
-            gateway, report, "ticket field", "ticket_fields", "ticket_field", "title", desired,
-            ("description", "active"), existing_fields,
+            gateway,
+            report,
+            "ticket field",
+            "ticket_fields",
+            "ticket_field",
+            "title",
+            desired,
+            ("description", "active"),
+            existing_fields,
         )
         field_ids[field.key] = int(created["id"])
 
     webhook = _ensure(
-        gateway, report, "webhook", "webhooks", "webhook", "name", desired_webhook(settings.public_url),
+        gateway,
+        report,
+        "webhook",
+        "webhooks",
+        "webhook",
+        "name",
+        desired_webhook(settings.public_url),
         ("endpoint", "status", "http_method", "request_format"),
-        all_items(gateway, "/api/v2/webhooks", "webhooks"), update_method="PATCH", suffix="",
+        all_items(gateway, "/api/v2/webhooks", "webhooks"),
+        update_method="PATCH",
+        suffix="",
     )
     secret = gateway.get_json(f"/api/v2/webhooks/{webhook['id']}/signing_secret")["signing_secret"]["secret"]
 
     trigger = _ensure(
-        gateway, report, "trigger", "triggers", "trigger", "title", desired_trigger(webhook["id"]),
-        ("active", "conditions", "actions"), all_items(gateway, "/api/v2/triggers.json", "triggers"),
+        gateway,
+        report,
+        "trigger",
+        "triggers",
+        "trigger",
+        "title",
+        desired_trigger(webhook["id"]),
+        ("active", "conditions", "actions"),
+        all_items(gateway, "/api/v2/triggers.json", "triggers"),
     )
     view = _ensure(
-        gateway, report, "view", "views", "view", "title", desired_view(),
-        ("active",), all_items(gateway, "/api/v2/views.json", "views"),
+        gateway,
+        report,
+        "view",
+        "views",
+        "view",
+        "title",
+        desired_view(),
+        ("active",),
+        all_items(gateway, "/api/v2/views.json", "views"),
     )
 
     state = AccountState(

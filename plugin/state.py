@@ -53,6 +53,4 @@ def load_state(path: Path) -> AccountState:
         raw["field_ids"] = {key: int(value) for key, value in raw["field_ids"].items()}
         return AccountState(**raw)
     except (ValueError, KeyError, TypeError) as error:
-        raise ConfigError(
-            f"{path} is unreadable ({error.__class__.__name__}): run 'escalations setup' again"
-        ) from None
+        raise ConfigError(f"{path} is unreadable ({error.__class__.__name__}): run 'escalations setup' again") from None

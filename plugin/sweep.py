@@ -11,6 +11,7 @@ half way starts again from the old cursor.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,9 +20,12 @@ from plugin import escalation_fields as fields
 from plugin.policy import iso
 from plugin.state import AccountState
 from plugin.text import asks_for_escalation
-from plugin.zendesk import TicketGone, ZendeskGateway, paged
+from plugin.zendesk import TicketGone, ZendeskGateway, ZendeskRefused, paged
+
+log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/api/v2/incremental/ticket_events.json"
+EXPORT_SETTLE_SECONDS = 61
 
 
 class KeyValueStore(Protocol):
@@ -52,13 +56,13 @@ def tickets_needing_attention(events: Iterable[Mapping[str, Any]]) -> set[int]:
     for event in events:
         for child in event.get("child_events") or []:
             kind = child.get("event_type")
-            if kind == "Comment" and child.get("public") and asks_for_escalation(
-                child.get("plain_body") or child.get("body") or ""
+            if (
+                kind == "Comment"
+                and child.get("public")
+                and asks_for_escalation(child.get("plain_body") or child.get("body") or "")
             ):
                 tickets.add(int(event["ticket_id"]))
-            added = child.get("added_tags") or (
-                child.get("value") if child.get("field_name") == "tags" else None
-            )
+            added = child.get("added_tags") or (child.get("value") if child.get("field_name") == "tags" else None)
             if isinstance(added, list) and fields.TAG_CONFIRMATION_PENDING in added:
                 tickets.add(int(event["ticket_id"]))
     return tickets
@@ -73,20 +77,20 @@ def run_sweep(
 ) -> list[int]:
     """Handle every ticket that needs it since the cursor; return the tickets handled."""
     started = clock()
-    cursor = store.cursor()
+    # Zendesk's export wants a start at least a minute old; re-reading a minute is harmless.
+    cursor = min(store.cursor(), int(started.timestamp()) - EXPORT_SETTLE_SECONDS)
     tickets = set(parked)
     end_time = cursor
-    for page in paged(
-        gateway, EVENTS_PATH, {"start_time": cursor, "include": "comment_events"}, "ticket_events"
-    ):
+    for page in paged(gateway, EVENTS_PATH, {"start_time": cursor, "include": "comment_events"}, "ticket_events"):
         tickets |= tickets_needing_attention(page.get("ticket_events") or [])
         end_time = max(end_time, int(page.get("end_time") or end_time))
     handled: list[int] = []
     for ticket_id in sorted(tickets):
         try:
             handle(ticket_id, gateway)
-        except TicketGone:
-            pass
+        except (TicketGone, ZendeskRefused) as error:
+            log.warning("sweep: ticket %s left alone: %s", ticket_id, error)
+            continue
         handled.append(ticket_id)
     store.save(end_time, started, len(handled))
     return handled

@@ -28,8 +28,37 @@ _PHONE = re.compile(r"(?<![\w+])\+?\d[\d\s().-]{6,}\d(?!\w)")
 
 # Words that carry no reason on their own: "Hi, escalation request. Thanks!"
 _FILLER = frozenset(
-    "hi hello hey dear team support please pls thanks thank thx you regards best kind "
-    "cheers sincerely i we am is this a an the for my our here".split()
+    [
+        "hi",
+        "hello",
+        "hey",
+        "dear",
+        "team",
+        "support",
+        "please",
+        "pls",
+        "thanks",
+        "thank",
+        "thx",
+        "you",
+        "regards",
+        "best",
+        "kind",
+        "cheers",
+        "sincerely",
+        "i",
+        "we",
+        "am",
+        "is",
+        "this",
+        "a",
+        "an",
+        "the",
+        "for",
+        "my",
+        "our",
+        "here",
+    ]
 )
 
 REASON_LIMIT = 4000

@@ -34,7 +34,7 @@ from plugin.messages import MessageRenderer
 from plugin.policy import PolicySettings
 from plugin.state import AccountState, load_state
 from plugin.sweep import SweepStore, run_sweep
-from plugin.zendesk import TicketGone, ZendeskGateway, ZendeskUnavailable, make_client
+from plugin.zendesk import TicketGone, ZendeskGateway, ZendeskRefused, ZendeskUnavailable, make_client
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ def make_huey(environ: dict[str, str]) -> Huey:
 
 
 huey = make_huey(read_environment())
+# SQLite storage has no expiring keys: its locks are cleared when the consumer
+# starts instead (one machine, one consumer). Redis locks expire, so a lock left
+# by a killed worker on another machine frees itself.
+LOCK_TTL = TICKET_LOCK_SECONDS if isinstance(huey, RedisHuey) else None
 
 
 @dataclass(frozen=True)
@@ -124,13 +128,17 @@ def process_ticket(ticket_id: int, first_failure: float | None = None, failures:
     """Handle one ticket, serialised per ticket; retry passing faults, park persistent ones."""
     context = runtime()
     try:
-        with huey.lock_task(f"ticket-{ticket_id}", ttl=TICKET_LOCK_SECONDS):
+        with huey.lock_task(f"ticket-{ticket_id}", ttl=LOCK_TTL):
             handle_ticket(ticket_id, context.gateway(), context.policy, context.renderer, now)
     except TaskLockedException:
         process_ticket.schedule(args=(ticket_id, first_failure, failures), delay=1)
         return
     except TicketGone as gone:
         log.warning("ticket %s dropped: %s", ticket_id, gone)
+        return
+    except ZendeskRefused as refused:
+        log.error("ticket %s parked: %s", ticket_id, refused)
+        ParkedTickets(huey).park(ticket_id, str(refused))
         return
     except (ZendeskUnavailable, TooManyConflicts) as fault:
         started = first_failure if first_failure is not None else time.time()
@@ -150,15 +158,13 @@ def sweep() -> None:
     """Catch up on escalation comments whose webhook never arrived."""
     context = runtime()
     try:
-        with huey.lock_task("sweep", ttl=600):
+        with huey.lock_task("sweep", ttl=LOCK_TTL and 600):
             parked = ParkedTickets(huey)
             handled = run_sweep(
                 context.gateway(),
                 SweepStore(huey, context.state),
                 [ticket_id for ticket_id, _ in parked.items()],
-                lambda ticket_id, gateway: handle_ticket(
-                    ticket_id, gateway, context.policy, context.renderer, now
-                ),
+                lambda ticket_id, gateway: handle_ticket(ticket_id, gateway, context.policy, context.renderer, now),
                 now,
             )
             for ticket_id in handled:
@@ -181,13 +187,17 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
     runtime()
     stop = threading.Event()
-    scheduler = threading.Thread(
-        target=schedule_sweeps, args=(settings.reconcile_seconds, stop), daemon=True
-    )
+    scheduler = threading.Thread(target=schedule_sweeps, args=(settings.reconcile_seconds, stop), daemon=True)
     scheduler.start()
     sweep()  # catch up at start: the service may have been down
     consumer = huey.create_consumer(
-        workers=4, worker_type="thread", periodic=False, graceful_signal="TERM", check_worker_health=True
+        workers=4,
+        worker_type="thread",
+        periodic=False,
+        graceful_signal="TERM",
+        initial_delay=0.05,
+        max_delay=0.5,  # an idle consumer still picks up new work within half a second
+        flush_locks=not isinstance(huey, RedisHuey),
     )
     try:
         consumer.run()
@@ -204,7 +214,3 @@ def status(queue: Huey = huey) -> dict[str, Any]:
         "parked": list(ParkedTickets(queue).items()),
         "sweep": store,
     }
-
-
-if __name__ == "__main__":
-    main()

@@ -42,11 +42,16 @@ class UpdateConflict(ZendeskError):
 
 
 class TicketGone(ZendeskError):
-    """404 or 422: the ticket was deleted, or is closed and read-only; nothing to do."""
+    """404: the ticket was deleted; nothing to do."""
 
 
 class ZendeskRefused(ZendeskError):
-    """401, 403 or another 4xx: the request or the credentials are wrong; retrying will not help."""
+    """401, 403, 422 or another 4xx: retrying the same request will not help.
+
+    A 422 on a ticket write usually means the ticket was closed meanwhile; the
+    worker parks the ticket and the next sweep reads it again (and, finding it
+    closed, leaves it alone).
+    """
 
 
 def point_zenpy_at(base_url: str) -> None:
@@ -107,8 +112,8 @@ class ZendeskGateway:
         return self.request_json("GET", path, params)
 
     def read_snapshot(self, ticket_id: int) -> TicketSnapshot:
-        """Two reads: the ticket, and its newest comments with their authors."""
-        ticket = self.get_json(f"/api/v2/tickets/{ticket_id}.json")["ticket"]
+        """Two reads: the ticket with its people, and its newest comments with their authors."""
+        ticket = self.get_json(f"/api/v2/tickets/{ticket_id}.json", {"include": "users"})
         page = self.get_json(
             f"/api/v2/tickets/{ticket_id}/comments.json",
             {"include": "users", "sort": "-created_at", "page[size]": 100},
@@ -126,9 +131,7 @@ class ZendeskGateway:
         if update.tags is not None:
             change.tags = list(update.tags)
         if update.fields:
-            change.custom_fields = [
-                {"id": self.field_ids[key], "value": value} for key, value in update.fields.items()
-            ]
+            change.custom_fields = [{"id": self.field_ids[key], "value": value} for key, value in update.fields.items()]
         if update.group_id is not None:
             change.group_id = update.group_id
         if update.clear_assignee:
@@ -161,12 +164,10 @@ def error_for_status(status: int | None, response: requests.Response | None) -> 
     detail = _error_detail(response)
     if status == 409:
         return UpdateConflict("the ticket changed since it was read")
-    if status in (404, 422):
-        return TicketGone(f"Zendesk answered {status}{detail}")
+    if status == 404:
+        return TicketGone(f"Zendesk answered 404{detail}")
     if status in (401, 403):
-        return ZendeskRefused(
-            f"Zendesk refused the credentials ({status}): check ZENDESK_EMAIL and ZENDESK_API_TOKEN"
-        )
+        return ZendeskRefused(f"Zendesk refused the credentials ({status}): check ZENDESK_EMAIL and ZENDESK_API_TOKEN")
     if status is None or status == 429 or status >= 500:
         return ZendeskUnavailable(f"Zendesk answered {status}")
     return ZendeskRefused(f"Zendesk answered {status}{detail}")
@@ -184,9 +185,10 @@ def _error_detail(response: requests.Response | None) -> str:
 
 
 def snapshot_from_json(
-    ticket: Mapping[str, Any], comment_page: Mapping[str, Any], field_ids: Mapping[str, int]
+    ticket_page: Mapping[str, Any], comment_page: Mapping[str, Any], field_ids: Mapping[str, int]
 ) -> TicketSnapshot:
     """Build the policy's view of a ticket from the API's JSON."""
+    ticket = ticket_page["ticket"]
     keys_by_id = {field_id: key for key, field_id in field_ids.items()}
     escalation = {
         keys_by_id[item["id"]]: item.get("value")
@@ -202,7 +204,7 @@ def snapshot_from_json(
             phone=user.get("phone"),
             locale=user.get("locale"),
         )
-        for user in comment_page.get("users") or []
+        for user in [*(ticket_page.get("users") or []), *(comment_page.get("users") or [])]
     }
     comments = sorted(
         (

@@ -25,16 +25,27 @@ def test_every_message_renders_with_the_facts_the_policy_promises() -> None:
     messages = rendered_messages(MessageRenderer(UTC_ZONE))
     assert set(messages) == set(TEMPLATE_NAMES)
     confirmation = messages["confirmation"]
-    for promise in ("Support Manager", "contact details", "24 hours", "weekdays", "Monday 30 November 2026, 15:00",
-                    "does not by itself make the resolution faster"):
+    for promise in (
+        "Support Manager",
+        "contact details",
+        "24 hours",
+        "weekdays",
+        "Monday 30 November 2026, 15:00",
+        "does not by itself make the resolution faster",
+    ):
         assert promise in confirmation
     refusal = messages["refusal"]
     for promise in ("escalated only once", "update", "higher severity"):
         assert promise in refusal
     assert "reason" in messages["reason_request"]
     note = messages["manager_note"]
-    for fact in ("Ana Customer", "Friday 27 November 2026, 15:00", "Monday 30 November 2026, 15:00", "prod down",
-                 "Sam Engineer"):
+    for fact in (
+        "Ana Customer",
+        "Friday 27 November 2026, 15:00",
+        "Monday 30 November 2026, 15:00",
+        "prod down",
+        "Sam Engineer",
+    ):
         assert fact in note
 
 

@@ -48,7 +48,7 @@ def ticket(*comments: Comment, escalation: dict[str, Any] | None = None, **overr
 
 
 ESCALATED = {
-    fields.STATUS: "requested",
+    fields.STATUS: "escalation_status_requested",
     fields.REASON: "Production down",
     fields.REQUESTED_AT: "2026-11-26T10:00:00Z",
     fields.RESPONSE_DUE: "2026-11-27T10:00:00Z",
@@ -68,7 +68,11 @@ def test_the_phrase_with_a_reason_escalates() -> None:
 
 
 def test_the_phrase_matches_in_any_case_and_with_any_whitespace_between_the_words() -> None:
-    for body in ("ESCALATION REQUEST - we lost data", "escalation\n  request: we lost data", "Escalation\trequest we lost data"):
+    for body in (
+        "ESCALATION REQUEST - we lost data",
+        "escalation\n  request: we lost data",
+        "Escalation\trequest we lost data",
+    ):
         assert outcome(ticket(comment(2, body))) == "escalated", body
 
 
@@ -148,7 +152,7 @@ def test_an_escalation_records_tags_fields_and_moves_the_ticket_to_the_managers(
     record, confirmation = decision.updates
     assert record.group_id == MANAGERS and record.clear_assignee
     assert record.fields == {
-        fields.STATUS: "requested",
+        fields.STATUS: "escalation_status_requested",
         fields.REASON: "production is down since Monday.",
         fields.REQUESTED_AT: "2026-11-27T15:00:00Z",
         fields.REQUESTED_BY: REQUESTER,
@@ -173,7 +177,10 @@ def test_the_managers_note_tells_who_when_why_the_due_time_and_where_the_ticket_
 
 
 def test_new_contact_details_in_the_comment_are_passed_to_the_managers() -> None:
-    body = "Escalation request: prod down. Call me on +44 20 7946 0958 or mail ana.private@example.org. Old: ana@example.com"
+    body = (
+        "Escalation request: prod down. Call me on +44 20 7946 0958 or mail ana.private@example.org."
+        " Old: ana@example.com"
+    )
     note = decide(ticket(comment(2, body)), SETTINGS, NOW).updates[0].message
     assert note.context["new_contact_details"] == ("ana.private@example.org", "+44 20 7946 0958")
 
@@ -220,7 +227,7 @@ def test_a_comment_already_answered_is_not_answered_again() -> None:
 
 
 def test_a_resolved_escalation_still_cannot_be_repeated() -> None:
-    resolved = {**ESCALATED, fields.STATUS: "resolved"}
+    resolved = {**ESCALATED, fields.STATUS: "escalation_status_resolved"}
     assert outcome(ticket(comment(6, "Escalation request: again"), escalation=resolved)) == "refused"
 
 
@@ -241,8 +248,11 @@ def test_greetings_around_the_phrase_are_not_a_reason() -> None:
 
 
 def test_after_asking_for_the_reason_the_next_comment_with_a_reason_escalates() -> None:
-    asked = ticket(comment(2, "Escalation request"), comment(3, "Escalation request: invoices are wrong"),
-                   escalation={fields.HANDLED_THROUGH: "2"})
+    asked = ticket(
+        comment(2, "Escalation request"),
+        comment(3, "Escalation request: invoices are wrong"),
+        escalation={fields.HANDLED_THROUGH: "2"},
+    )
     assert outcome(asked) == "escalated"
 
 
@@ -250,8 +260,10 @@ def test_after_asking_for_the_reason_the_next_comment_with_a_reason_escalates() 
 
 
 def test_a_confirmation_still_owed_is_sent_once_and_nothing_is_recorded_again() -> None:
-    pending = ticket(escalation={**ESCALATED, fields.HANDLED_THROUGH: "1"},
-                     tags=("export", "escalated", fields.TAG_CONFIRMATION_PENDING))
+    pending = ticket(
+        escalation={**ESCALATED, fields.HANDLED_THROUGH: "1"},
+        tags=("export", "escalated", fields.TAG_CONFIRMATION_PENDING),
+    )
     decision = decide(pending, SETTINGS, NOW)
     assert decision.outcome == "confirmation_resent"
     (confirmation,) = decision.updates

@@ -34,8 +34,17 @@ def test_the_signature_is_base64_of_hmac_sha256_over_timestamp_and_body() -> Non
         (sign(SECRET, "yesterday", BODY), "yesterday", BODY, NOW, "ISO-8601"),
         ("not base64 ☃", STAMP, BODY, NOW, "does not match"),
     ],
-    ids=["wrong secret", "tampered body", "stale timestamp", "future timestamp", "no signature",
-         "no timestamp", "empty headers", "unreadable timestamp", "garbage signature"],
+    ids=[
+        "wrong secret",
+        "tampered body",
+        "stale timestamp",
+        "future timestamp",
+        "no signature",
+        "no timestamp",
+        "empty headers",
+        "unreadable timestamp",
+        "garbage signature",
+    ],
 )
 def test_a_request_that_is_not_signed_by_our_webhook_now_is_rejected(
     signature: str | None, timestamp: str | None, body: bytes, now: datetime, why: str

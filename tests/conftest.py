@@ -1,0 +1,157 @@
+"""Shared fixtures: a sandbox Zendesk over real HTTP, and the real service processes against it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from plugin.sandbox import SandboxServer, SandboxZendesk
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """Poll until `check()` is truthy; fail the test with `what` when it never is."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def zendesk() -> Iterator[tuple[SandboxZendesk, SandboxServer]]:
+    account = SandboxZendesk()
+    server = SandboxServer(account).start()
+    try:
+        yield account, server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Service:
+    """The escalation service as an admin runs it: `escalations setup`, then `escalations serve`."""
+
+    zendesk: SandboxZendesk
+    sandbox_url: str
+    env: dict[str, str]
+    port: int
+    data_dir: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "plugin.cli", *args],
+            env=self.env,
+            cwd=self.data_dir.parent,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"escalations {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
+        self.zendesk.reset_requests_log()
+        log = open(self.data_dir.parent / f"serve-{len(self.processes)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, "-m", "plugin.cli", "serve", "--port", str(self.port), "--workers", "1"],
+            env={**self.env, **extra_env},
+            cwd=self.data_dir.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        wait_until(self.healthy, timeout=20, what="the service to answer /healthz")
+        wait_until(self.swept, timeout=20, what="the catch-up sweep the worker runs at start")
+        return process
+
+    def swept(self) -> bool:
+        return any("/incremental/" in entry["path"] for entry in self.zendesk.requests_log())
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=0.5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, sig)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+        wait_until(lambda: not self.healthy(), timeout=10, what="the service to stop")
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.data_dir.parent.glob("serve-*.log")))
+
+
+@pytest.fixture
+def service_env(zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path) -> Service:
+    account, server = zendesk
+    port = free_port()
+    data_dir = tmp_path / "var"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ZENDESK_", "ESCALATION", "ZENPY_", "REDIS_URL", "PUBLIC_URL"))
+    }
+    env.update(
+        {
+            "ZENDESK_SUBDOMAIN": "sandbox",
+            "ZENDESK_EMAIL": account.email if hasattr(account, "email") else "admin@sandbox.test",
+            "ZENDESK_API_TOKEN": getattr(account, "api_token", "sandbox-token"),
+            "ZENDESK_API_URL": server.url,
+            "PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "ESCALATIONS_DATA_DIR": str(data_dir),
+            "ESCALATIONS_RECONCILE_SECONDS": "3600",
+            "PYTHONPATH": str(ROOT),
+            "LOG_LEVEL": "INFO",
+        }
+    )
+    return Service(account, server.url, env, port, data_dir)
+
+
+@pytest.fixture
+def service(service_env: Service) -> Iterator[Service]:
+    """Set up against the sandbox and serve, as an admin would."""
+    service_env.run("setup")
+    service_env.start()
+    try:
+        yield service_env
+    finally:
+        service_env.stop()

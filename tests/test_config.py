@@ -1,0 +1,79 @@
+"""A missing or malformed setting is a one-line error naming it, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from plugin.config import ConfigError, load_settings
+
+GOOD = {"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_EMAIL": "admin@acme.test", "ZENDESK_API_TOKEN": "t0ken"}
+
+
+def test_defaults_fill_in_the_optional_settings() -> None:
+    settings = load_settings(GOOD)
+    assert settings.escalation_group == "Support Managers"
+    assert settings.timezone.key == "UTC"
+    assert settings.zendesk_base_url == "https://acme.zendesk.com"
+    assert settings.data_dir == Path("var").resolve()
+    assert settings.allow_copied_end_users and settings.reconcile_seconds == 300
+
+
+def test_the_api_url_override_sends_every_call_elsewhere() -> None:
+    settings = load_settings({**GOOD, "ZENDESK_API_URL": "http://127.0.0.1:8089/"})
+    assert settings.zendesk_base_url == "http://127.0.0.1:8089"
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"ZENDESK_SUBDOMAIN": ""}, "ZENDESK_SUBDOMAIN"),
+        ({"ZENDESK_SUBDOMAIN": "acme.zendesk.com"}, "ZENDESK_SUBDOMAIN"),
+        ({"ZENDESK_EMAIL": "admin"}, "ZENDESK_EMAIL"),
+        ({"ZENDESK_API_TOKEN": "  "}, "ZENDESK_API_TOKEN"),
+        ({"ZENDESK_API_URL": "127.0.0.1:8089"}, "ZENDESK_API_URL"),
+        ({"PUBLIC_URL": "ftp://x"}, "PUBLIC_URL"),
+        ({"ESCALATION_TIMEZONE": "Mars/Olympus"}, "ESCALATION_TIMEZONE"),
+        ({"ESCALATION_REQUESTER_ONLY": "maybe"}, "ESCALATION_REQUESTER_ONLY"),
+        ({"ESCALATIONS_RECONCILE_SECONDS": "soon"}, "ESCALATIONS_RECONCILE_SECONDS"),
+        ({"REDIS_URL": "localhost"}, "REDIS_URL"),
+    ],
+)
+def test_a_bad_setting_is_named_in_one_line(change: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings({**GOOD, **change})
+    assert named in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_real_environment_wins_over_dotenv(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("ZENDESK_SUBDOMAIN=fromfile\nZENDESK_EMAIL=a@b.test\nZENDESK_API_TOKEN=x\n")
+    code = "from plugin.config import load_settings; print(load_settings().zendesk_subdomain)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENDESK_", "ESCALATION"))}
+    root = str(Path(__file__).resolve().parents[1])
+    run = lambda extra: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**env, **extra, "PYTHONPATH": root},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert run({}) == "fromfile"
+    assert run({"ZENDESK_SUBDOMAIN": "fromenv"}) == "fromenv"
+
+
+def test_the_command_line_reports_a_missing_setting_without_a_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENDESK_", "ESCALATION"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "plugin.cli", "doctor"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "escalations: ZENDESK_SUBDOMAIN is not set (see .env.example)"

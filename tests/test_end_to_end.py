@@ -1,0 +1,281 @@
+"""The whole flow as it runs in production: setup, serve, a customer comments, Zendesk calls the webhook.
+
+The service runs as real processes (`escalations serve`: gunicorn and the
+worker) against the sandbox Zendesk over real HTTP; webhooks are delivered
+and signed by the sandbox's trigger engine exactly as Zendesk does.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from plugin.sandbox import SandboxZendesk
+from plugin.signature import sign
+from tests.conftest import Service, wait_until
+
+ALICE, BOB, CARMEN, DEEPAK = 10015, 10016, 10017, 10018
+PRIYA = 10011  # an agent
+SUPPORT, MANAGERS = 10009, 10010
+ADMIN = 10001  # the API user the service acts as
+
+
+def field_values(service: Service, ticket_id: int) -> dict[str, Any]:
+    state = json.loads((service.data_dir / "state.json").read_text())
+    by_id = {field_id: key for key, field_id in state["field_ids"].items()}
+    ticket = service.zendesk.ticket(ticket_id)
+    return {by_id[item["id"]]: item["value"] for item in ticket["custom_fields"] if item["id"] in by_id}
+
+
+def emails_for(zendesk: SandboxZendesk, ticket_id: int) -> list[dict[str, Any]]:
+    return [email for email in zendesk.emails() if email["ticket_id"] == ticket_id]
+
+
+def internal_notes(zendesk: SandboxZendesk, ticket_id: int) -> list[dict[str, Any]]:
+    return [c for c in zendesk.comments(ticket_id) if not c["public"] and c["author_id"] == ADMIN]
+
+
+def settled(service: Service, ticket_id: int, emails: int) -> bool:
+    """The ticket has received `emails` replies and owes nothing more."""
+    ticket = service.zendesk.ticket(ticket_id)
+    return len(emails_for(service.zendesk, ticket_id)) >= emails and (
+        "escalation_confirmation_pending" not in ticket["tags"]
+    )
+
+
+def api_calls(zendesk: SandboxZendesk, ticket_id: int) -> list[str]:
+    return [
+        f"{entry['method']} {entry['path']}"
+        for entry in zendesk.requests_log()
+        if f"/tickets/{ticket_id}" in entry["path"]
+    ]
+
+
+def zendesk_busy(service: Service) -> bool:
+    """True while the service has queued work or made a Zendesk call in the last second and a half."""
+    log = service.zendesk.requests_log()
+    if log and (datetime.now(UTC) - datetime.fromisoformat(log[-1]["at"].replace("Z", "+00:00"))).total_seconds() < 1.5:
+        return True
+    doctor = service.run("doctor", check=False).stdout
+    return "queue: 0 pending, 0 scheduled" not in doctor
+
+
+def test_a_customer_escalation_is_recorded_confirmed_and_handed_to_the_managers(service: Service) -> None:
+    zendesk = service.zendesk
+    zendesk.reset_requests_log()
+    zendesk.add_comment(
+        1,
+        author_id=ALICE,
+        body="Escalation request: I was charged twice and nobody answers. Call me on +33 6 12 34 56 78.",
+    )
+    wait_until(lambda: settled(service, 1, 1), what="the confirmation")
+    zendesk.wait_for_deliveries()
+
+    ticket = zendesk.ticket(1)
+    assert {"escalated", "escalation_status_requested"} <= set(ticket["tags"])
+    assert ticket["group_id"] == MANAGERS and ticket["assignee_id"] is None
+    values = field_values(service, 1)
+    assert values["status"] == "escalation_status_requested"
+    assert values["reason"].startswith("I was charged twice")
+    assert values["requested_by"] == ALICE
+    assert values["requested_at"].endswith("Z") and values["response_due"].endswith("Z")
+
+    (confirmation,) = emails_for(zendesk, 1)
+    assert "alice.moreau@example.com" in confirmation["to"]
+    assert "Support Manager" in confirmation["body"] and "24 hours" in confirmation["body"]
+    (note,) = internal_notes(zendesk, 1)
+    assert "Alice Moreau" in note["body"] and "+33 6 12 34 56 78" in note["body"] and "Priya" in note["body"]
+
+    # Two reads and two writes, and nothing else, for an escalation.
+    assert sorted(api_calls(zendesk, 1)) == sorted(
+        [
+            "GET /api/v2/tickets/1.json",
+            "GET /api/v2/tickets/1/comments.json",
+            "PUT /api/v2/tickets/1.json",
+            "PUT /api/v2/tickets/1.json",
+        ]
+    )
+    assert [d["final_status"] for d in zendesk.deliveries()] == [202]
+
+
+def test_a_second_escalation_is_refused_politely_and_changes_nothing_else(service: Service) -> None:
+    zendesk = service.zendesk
+    zendesk.add_comment(2, author_id=BOB, body="Escalation request: still locked out of my account.")
+    wait_until(lambda: settled(service, 2, 1), what="the confirmation")
+    recorded = field_values(service, 2)
+
+    zendesk.add_comment(2, author_id=BOB, body="ESCALATION REQUEST again, this is taking too long")
+    wait_until(lambda: settled(service, 2, 2), what="the refusal")
+    zendesk.wait_for_deliveries()
+
+    ticket = zendesk.ticket(2)
+    assert "escalation_blocked" in ticket["tags"] and ticket["group_id"] == MANAGERS
+    after = field_values(service, 2)
+    assert after["refused_repeats"] == 1
+    assert {k: v for k, v in after.items() if k not in ("refused_repeats", "handled_through")} == {
+        k: v for k, v in recorded.items() if k not in ("refused_repeats", "handled_through")
+    }
+    refusal = emails_for(zendesk, 2)[-1]
+    assert "only once" in refusal["body"] and "higher severity" in refusal["body"]
+    assert len(internal_notes(zendesk, 2)) == 1
+
+
+def test_the_phrase_alone_asks_for_the_reason_and_the_next_comment_escalates(service: Service) -> None:
+    zendesk = service.zendesk
+    zendesk.add_comment(4, author_id=DEEPAK, body="Escalation request")
+    wait_until(lambda: settled(service, 4, 1), what="the request for a reason")
+    assert "reason" in emails_for(zendesk, 4)[0]["body"]
+    assert "escalated" not in zendesk.ticket(4)["tags"]
+
+    zendesk.add_comment(4, author_id=DEEPAK, body="Escalation request: the parcel was damaged and the replacement too.")
+    wait_until(lambda: settled(service, 4, 2) and "escalated" in zendesk.ticket(4)["tags"], what="the escalation")
+    assert field_values(service, 4)["reason"].startswith("the parcel was damaged")
+
+
+def test_a_copied_colleague_may_escalate(service: Service) -> None:
+    service.zendesk.add_comment(3, author_id=DEEPAK, body="Escalation request: the export blocks our month-end close.")
+    wait_until(
+        lambda: settled(service, 3, 1) and "escalated" in service.zendesk.ticket(3)["tags"], what="the escalation"
+    )
+    assert field_values(service, 3)["requested_by"] == DEEPAK
+
+
+def test_a_negated_phrase_costs_two_reads_and_writes_nothing(service: Service) -> None:
+    zendesk = service.zendesk
+    zendesk.reset_requests_log()
+    before = zendesk.ticket(5)
+    zendesk.add_comment(5, author_id=ALICE, body="This is not an escalation request, just a new address.")
+    zendesk.wait_for_deliveries()
+    wait_until(lambda: len(api_calls(zendesk, 5)) >= 2, what="the worker to read the ticket")
+    assert sorted(api_calls(zendesk, 5)) == ["GET /api/v2/tickets/5.json", "GET /api/v2/tickets/5/comments.json"]
+    assert zendesk.ticket(5)["tags"] == before["tags"] and emails_for(zendesk, 5) == []
+
+
+def test_agents_and_internal_notes_never_reach_the_service(service: Service) -> None:
+    zendesk = service.zendesk
+    zendesk.add_comment(5, author_id=PRIYA, body="Escalation request: testing", public=True)
+    zendesk.add_comment(5, author_id=ALICE, body="Escalation request: note", public=False)
+    zendesk.wait_for_deliveries()
+    assert zendesk.deliveries() == []
+
+
+def test_the_same_invocation_delivered_three_times_confirms_once(service: Service) -> None:
+    zendesk = service.zendesk
+    zendesk.add_comment(1, author_id=ALICE, body="Escalation request: double charge.")
+    zendesk.wait_for_deliveries()
+    (delivery,) = zendesk.deliveries()
+    state = json.loads((service.data_dir / "state.json").read_text())
+    body = delivery["body"].encode()
+
+    def redeliver() -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        response = requests.post(
+            f"{service.url}/webhooks/zendesk",
+            data=body,
+            timeout=5,
+            headers={
+                "Content-Type": "application/json",
+                "X-Zendesk-Webhook-Id": state["webhook_id"],
+                "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+                "X-Zendesk-Webhook-Signature": sign(state["signing_secret"], stamp, body),
+            },
+        )
+        assert response.status_code == 202
+
+    threads = [threading.Thread(target=redeliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wait_until(lambda: settled(service, 1, 1), what="the confirmation")
+    # Every delivery was handled: three jobs, each starting with a fresh read of the ticket.
+    wait_until(lambda: api_calls(zendesk, 1).count("GET /api/v2/tickets/1.json") >= 3, what="all three jobs")
+    wait_until(lambda: not zendesk_busy(service), what="the queue to drain")
+    assert len(emails_for(zendesk, 1)) == 1
+    assert len(internal_notes(zendesk, 1)) == 1
+
+
+def test_five_escalation_comments_at_once_escalate_once(service: Service) -> None:
+    zendesk = service.zendesk
+    threads = [
+        threading.Thread(
+            target=zendesk.add_comment,
+            args=(2,),
+            kwargs={"author_id": BOB, "body": f"Escalation request #{n}: locked out for days"},
+        )
+        for n in range(5)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    zendesk.wait_for_deliveries()
+    newest = max(c["id"] for c in zendesk.comments(2) if c["author_id"] == BOB)
+    wait_until(
+        lambda: settled(service, 2, 1) and field_values(service, 2)["handled_through"] == str(newest),
+        what="all five comments to be answered",
+    )
+    wait_until(lambda: not zendesk_busy(service), what="the queue to drain")
+    confirmations = [e for e in emails_for(zendesk, 2) if "received your request" in e["body"]]
+    refusals = [e for e in emails_for(zendesk, 2) if "only once" in e["body"]]
+    assert len(internal_notes(zendesk, 2)) == 1 and len(confirmations) == 1
+    # Comments read together with the escalating one are covered by its confirmation; each later
+    # one is refused at most once, and counted.
+    assert len(refusals) <= (field_values(service, 2)["refused_repeats"] or 0) <= 4
+
+
+def test_zendesk_errors_are_retried_and_the_escalation_is_applied_once(service: Service) -> None:
+    zendesk = service.zendesk
+    zendesk.inject_fault(status=503, count=3, retry_after=None)
+    zendesk.add_comment(3, author_id=CARMEN, body="Escalation request: exports time out for every customer.")
+    wait_until(lambda: settled(service, 3, 1), timeout=30, what="the confirmation after the 503s")
+    assert len(emails_for(zendesk, 3)) == 1 and len(internal_notes(zendesk, 3)) == 1
+
+
+def test_setup_is_idempotent_and_doctor_is_happy(service: Service) -> None:
+    again = service.run("setup")
+    assert "created" not in again.stdout and "unchanged" in again.stdout
+    state = service.zendesk.state()
+    assert len([f for f in state["ticket_fields"] if f["title"].startswith("Escalation")]) == 10
+    assert len(state["webhooks"]) == 1 and len(state["triggers"]) == 1 and len(state["views"]) == 1
+    doctor = service.run("doctor", check=False)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "sandbox-token" not in doctor.stdout
+
+
+def test_an_escalation_whose_webhook_never_arrived_is_caught_up_by_the_sweep(service_env: Service) -> None:
+    service_env.env["ESCALATIONS_RECONCILE_SECONDS"] = "1"
+    service_env.run("setup")
+    service_env.start()
+    try:
+        service_env.zendesk.webhook_delivery_enabled = False
+        service_env.zendesk.add_comment(1, author_id=ALICE, body="Escalation request: charged twice, no answer.")
+        wait_until(lambda: settled(service_env, 1, 1), timeout=20, what="the sweep to catch up")
+        assert len(emails_for(service_env.zendesk, 1)) == 1
+    finally:
+        service_env.stop()
+
+
+def test_a_service_killed_after_acknowledging_catches_up_after_restart(service_env: Service) -> None:
+    service_env.run("setup")
+    service_env.zendesk.latency = 0.5  # the worker is mid-way through its Zendesk calls when it dies
+    process = service_env.start()
+    service_env.zendesk.add_comment(2, author_id=BOB, body="Escalation request: locked out for a week.")
+    service_env.zendesk.wait_for_deliveries()
+    assert service_env.zendesk.deliveries()[0]["final_status"] == 202
+    service_env.stop(signal.SIGKILL)
+    assert process.poll() is not None
+    service_env.zendesk.latency = 0
+    service_env.start()
+    try:
+        wait_until(lambda: settled(service_env, 2, 1), timeout=20, what="the confirmation after restart")
+        wait_until(lambda: not zendesk_busy(service_env), what="the queue to drain")
+        assert len(emails_for(service_env.zendesk, 2)) == 1
+        assert len(internal_notes(service_env.zendesk, 2)) == 1
+    finally:
+        service_env.stop()

@@ -1,0 +1,638 @@
+"""The sandbox behaves like Zendesk where the app depends on it, as seen through the real Zenpy."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+from zenpy import Zenpy
+from zenpy.lib.api_objects import (
+    Comment,
+    CustomField,
+    Ticket,
+    TicketField,
+    Trigger,
+    Webhook,
+)
+from zenpy.lib.exception import APIException
+
+from plugin.sandbox import SandboxServer, SandboxZendesk
+
+PHRASE = "escalation request"
+
+
+@dataclass
+class Sandbox:
+    """A sandbox account, its server, and Zenpy pointed at it."""
+
+    account: SandboxZendesk
+    server: SandboxServer
+    zenpy: Zenpy
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A raw authenticated API request."""
+        auth = (f"{self.account.email}/token", self.account.api_token)
+        return requests.request(method, f"{self.server.url}{path}", auth=auth, timeout=5, **kwargs)
+
+    def customer_of(self, ticket_id: int) -> int:
+        return int(self.account.ticket(ticket_id)["requester_id"])
+
+    def agent(self) -> int:
+        return int(self.account.users(roles=["agent"])[0]["id"])
+
+
+@dataclass
+class Receiver:
+    """A tiny webhook receiver answering with the queued statuses, then 200."""
+
+    url: str = ""
+    answers: list[int] = field(default_factory=list)
+    received: list[tuple[Message, bytes]] = field(default_factory=list)
+
+
+def make_zenpy(account: SandboxZendesk, timeout: float = 5) -> Zenpy:
+    return Zenpy(
+        subdomain=account.subdomain,
+        email=account.email,
+        token=account.api_token,
+        disable_cache=True,
+        session=requests.Session(),
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    account = SandboxZendesk()
+    with SandboxServer(account) as server:
+        monkeypatch.setenv("ZENPY_FORCE_SCHEME", "http")
+        monkeypatch.setenv("ZENPY_FORCE_NETLOC", server.url.removeprefix("http://"))
+        yield Sandbox(account, server, make_zenpy(account))
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            receiver.received.append((self.headers, body))
+            self.send_response(receiver.answers.pop(0) if receiver.answers else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Keep the test output quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_port}/webhooks/zendesk"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield receiver
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def escalation_trigger(sandbox: Sandbox, receiver: Receiver) -> str:
+    """A webhook and the trigger the app relies on; returns the webhook id."""
+    webhook = sandbox.zenpy.webhooks.create(
+        Webhook(
+            name="Escalation requests",
+            endpoint=receiver.url,
+            http_method="POST",
+            request_format="json",
+            status="active",
+            subscriptions=["conditional_ticket_events"],
+        )
+    )
+    body = json.dumps(
+        {
+            "ticket_id": "{{ticket.id}}",
+            "updated_at": "{{ticket.updated_at_with_timestamp}}",
+            "requester_id": "{{ticket.requester.id}}",
+            "current_user_id": "{{current_user.id}}",
+            "comment_id": "{{ticket.latest_comment.id}}",
+            "tags": "{{ticket.tags}}",
+            "unknown": "{{ticket.no_such_thing}}",
+        }
+    )
+    sandbox.zenpy.triggers.create(
+        Trigger(
+            title="Escalation request from the customer",
+            conditions={
+                "all": [
+                    {"field": "update_type", "operator": "is", "value": "Change"},
+                    {"field": "comment_is_public", "operator": "is", "value": "true"},
+                    {"field": "role", "operator": "is", "value": "end_user"},
+                    {"field": "comment_includes_word", "operator": "is", "value": PHRASE},
+                    {"field": "current_tags", "operator": "not_includes", "value": "escalation_closed"},
+                    {"field": "status", "operator": "less_than", "value": "solved"},
+                ],
+                "any": [],
+            },
+            actions=[{"field": "notification_webhook", "value": [webhook.id, body]}],
+        )
+    )
+    return str(webhook.id)
+
+
+def expected_signature(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+# -- access ---------------------------------------------------------------------------
+
+
+def test_requests_without_the_api_token_are_refused(sandbox: Sandbox) -> None:
+    anonymous = requests.get(f"{sandbox.server.url}/api/v2/tickets/1.json", timeout=5)
+    wrong = requests.get(
+        f"{sandbox.server.url}/api/v2/tickets/1.json", auth=(f"{sandbox.account.email}/token", "nope"), timeout=5
+    )
+
+    assert anonymous.status_code == wrong.status_code == 401
+    assert anonymous.json() == {"error": "Couldn't authenticate you"}
+
+
+def test_unknown_ids_are_record_not_found_with_or_without_json_suffix(sandbox: Sandbox) -> None:
+    for path in ("/api/v2/tickets/999.json", "/api/v2/tickets/999", "/api/v2/users/1.json"):
+        answer = sandbox.api("GET", path)
+        assert answer.status_code == 404
+        assert answer.json() == {"error": "RecordNotFound", "description": "Not found"}
+
+
+def test_every_api_request_is_logged_but_control_requests_are_not(sandbox: Sandbox) -> None:
+    sandbox.account.reset_requests_log()
+    sandbox.zenpy.tickets(id=2)
+    requests.get(f"{sandbox.server.url}/__sandbox__/state", timeout=5)
+
+    assert [(r["method"], r["path"], r["status"]) for r in sandbox.account.requests_log()] == [
+        ("GET", "/api/v2/tickets/2.json", 200)
+    ]
+
+
+# -- ticket updates -------------------------------------------------------------------
+
+
+def test_tags_in_an_update_replace_the_whole_list(sandbox: Sandbox) -> None:
+    sandbox.zenpy.tickets.update(Ticket(id=1, tags=["billing", "vip"]))
+    sandbox.zenpy.tickets.update(Ticket(id=1, tags=["escalated"]))
+
+    assert sandbox.zenpy.tickets(id=1).tags == ["escalated"]
+
+
+def test_unknown_ticket_keys_are_dropped_with_a_warning_header(sandbox: Sandbox) -> None:
+    answer = sandbox.api("PUT", "/api/v2/tickets/1.json", json={"ticket": {"additional_tags": ["x"]}})
+
+    assert answer.status_code == 200
+    assert "additional_tags" in answer.headers["x-zendesk-api-warn"]
+    assert sandbox.account.ticket(1)["tags"] == []
+
+
+def test_custom_fields_merge_by_id_and_a_drop_down_keeps_its_tag_in_step(sandbox: Sandbox) -> None:
+    level = sandbox.zenpy.ticket_fields.create(
+        TicketField(
+            type="tagger",
+            title="Escalation level",
+            custom_field_options=[
+                {"name": "Requested", "value": "escalation_requested"},
+                {"name": "Handled", "value": "escalation_handled"},
+            ],
+        )
+    )
+    reason = sandbox.zenpy.ticket_fields.create(TicketField(type="text", title="Escalation reason"))
+    zenpy = sandbox.zenpy
+
+    zenpy.tickets.update(Ticket(id=1, custom_fields=[CustomField(id=reason.id, value="exports fail")]))
+    zenpy.tickets.update(Ticket(id=1, custom_fields=[CustomField(id=level.id, value="escalation_requested")]))
+    zenpy.tickets.update(Ticket(id=1, custom_fields=[CustomField(id=level.id, value="escalation_handled")]))
+
+    ticket = sandbox.account.ticket(1)
+    values = {f["id"]: f["value"] for f in ticket["custom_fields"]}
+    assert values == {level.id: "escalation_handled", reason.id: "exports fail"}
+    assert ticket["tags"] == ["escalation_handled"]
+    assert {f["id"]: f["value"] for f in sandbox.account.ticket(2)["custom_fields"]} == {
+        level.id: None,
+        reason.id: None,
+    }
+
+
+def test_unknown_custom_field_is_refused_and_changes_nothing(sandbox: Sandbox) -> None:
+    before = sandbox.account.ticket(1)
+
+    with pytest.raises(APIException) as refused:
+        sandbox.zenpy.tickets.update(Ticket(id=1, tags=["x"], custom_fields=[CustomField(id=424242, value="x")]))
+
+    assert refused.value.response.status_code == 422
+    assert sandbox.account.ticket(1) == before
+
+
+def test_a_tag_belongs_to_one_ticket_field_only(sandbox: Sandbox) -> None:
+    sandbox.zenpy.ticket_fields.create(TicketField(type="checkbox", title="Escalated", tag="escalated"))
+
+    with pytest.raises(APIException) as refused:
+        sandbox.zenpy.ticket_fields.create(
+            TicketField(type="tagger", title="Level", custom_field_options=[{"name": "Yes", "value": "escalated"}])
+        )
+
+    assert refused.value.response.status_code == 422
+
+
+def test_safe_update_with_a_stale_stamp_is_a_409_and_changes_nothing(sandbox: Sandbox) -> None:
+    stale = sandbox.zenpy.tickets(id=1).updated_at
+    sandbox.account.add_comment(1, author_id=sandbox.customer_of(1), body="Any news?")
+    before = sandbox.account.ticket(1)
+
+    with pytest.raises(APIException) as conflict:
+        sandbox.zenpy.tickets.update(
+            Ticket(
+                id=1,
+                tags=["escalated"],
+                comment=Comment(body="On it", public=True),
+                safe_update=True,
+                updated_stamp=stale,
+            )
+        )
+
+    assert conflict.value.response.status_code == 409
+    assert conflict.value.response.json()["error"] == "UpdateConflict"
+    assert sandbox.account.ticket(1) == before
+    assert len(sandbox.account.comments(1)) == 2
+
+
+def test_safe_update_with_the_current_stamp_succeeds_and_moves_updated_at(sandbox: Sandbox) -> None:
+    current = sandbox.zenpy.tickets(id=1).updated_at
+
+    audit = sandbox.zenpy.tickets.update(Ticket(id=1, tags=["escalated"], safe_update=True, updated_stamp=current))
+    again = sandbox.zenpy.tickets.update(
+        Ticket(id=1, tags=["escalated", "vip"], safe_update=True, updated_stamp=audit.ticket.updated_at)
+    )
+
+    assert current < audit.ticket.updated_at < again.ticket.updated_at
+    assert again.ticket.tags == ["escalated", "vip"]
+
+
+def test_of_concurrent_safe_updates_with_one_stamp_exactly_one_wins(sandbox: Sandbox) -> None:
+    stamp = sandbox.account.ticket(1)["updated_at"]
+    statuses: list[int] = []
+
+    def write(n: int) -> None:
+        body = {"ticket": {"tags": [f"writer_{n}"], "safe_update": True, "updated_stamp": stamp}}
+        statuses.append(sandbox.api("PUT", "/api/v2/tickets/1.json", json=body).status_code)
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+
+    assert sorted(statuses) == [200] + [409] * 7
+    assert len(sandbox.account.ticket(1)["tags"]) == 1
+
+
+def test_updated_at_strictly_increases_even_when_the_clock_stands_still() -> None:
+    frozen = datetime(2026, 11, 27, 15, 4, 5, 900000, tzinfo=UTC)
+    account = SandboxZendesk(clock=lambda: frozen)
+    customer = account.ticket(1)["requester_id"]
+
+    stamps = [account.add_comment(1, author_id=customer, body=f"note {n}")["created_at"] for n in range(3)]
+
+    assert stamps == ["2026-11-27T15:04:06Z", "2026-11-27T15:04:07Z", "2026-11-27T15:04:08Z"]
+    assert account.ticket(1)["updated_at"] == "2026-11-27T15:04:08Z"
+
+
+def test_a_closed_ticket_cannot_be_updated(sandbox: Sandbox) -> None:
+    sandbox.account.set_status(3, "closed")
+
+    with pytest.raises(APIException) as refused:
+        sandbox.zenpy.tickets.update(Ticket(id=3, tags=["escalated"]))
+
+    assert refused.value.response.status_code == 422
+    assert refused.value.response.json()["error"] == "RecordInvalid"
+
+
+def test_an_api_comment_is_added_once_and_a_public_one_is_emailed(sandbox: Sandbox) -> None:
+    audit = sandbox.zenpy.tickets.update(Ticket(id=3, comment=Comment(body="We are looking into it.", public=True)))
+
+    comments = sandbox.account.comments(3)
+    assert [c["body"] for c in comments][-1] == "We are looking into it."
+    assert comments[-1]["via"]["channel"] == "api"
+    assert comments[-1]["id"] == audit.audit.events[0]["id"]
+    [email] = sandbox.account.emails()
+    assert email["to"] == ["carmen.ortiz@example.com", "deepak.rao@example.com"]
+    assert email["comment_id"] == comments[-1]["id"]
+
+
+# -- comments ---------------------------------------------------------------------------
+
+
+def test_comments_page_newest_first_with_their_authors_sideloaded(sandbox: Sandbox) -> None:
+    customer, agent = sandbox.customer_of(1), sandbox.agent()
+    for n, author in enumerate([agent, customer, agent]):
+        sandbox.account.add_comment(1, author_id=author, body=f"reply {n}", deliver_webhooks=False)
+
+    first = sandbox.api(
+        "GET", "/api/v2/tickets/1/comments.json", params={"sort": "-created_at", "include": "users", "page[size]": 3}
+    ).json()
+    second = requests.get(
+        first["links"]["next"], auth=(f"{sandbox.account.email}/token", "sandbox-token"), timeout=5
+    ).json()
+
+    assert [c["body"] for c in first["comments"]] == ["reply 2", "reply 1", "reply 0"]
+    assert first["meta"]["has_more"] is True
+    assert [c["plain_body"] for c in second["comments"]] == [sandbox.account.ticket(1)["description"]]
+    assert second["meta"]["has_more"] is False and second["links"]["next"] is None
+    people = {u["id"]: u for u in first["users"]}
+    assert {customer, agent} <= people.keys()
+    assert people[customer]["role"] == "end-user" and people[agent]["role"] == "agent"
+    assert {"name", "email", "phone", "locale", "time_zone"} <= people[customer].keys()
+
+
+def test_zenpy_iterates_every_page_of_comments(sandbox: Sandbox) -> None:
+    audit = sandbox.zenpy.tickets.create(
+        Ticket(subject="Exports fail", requester_id=sandbox.customer_of(1), comment=Comment(body="Help"))
+    )
+    ticket_id = audit.ticket.id
+    customer = sandbox.customer_of(1)
+    for n in range(204):
+        sandbox.account.add_comment(ticket_id, author_id=customer, body=f"comment {n}", deliver_webhooks=False)
+
+    bodies = [c.body for c in sandbox.zenpy.tickets.comments(ticket=ticket_id)]
+
+    assert len(bodies) == 205
+    assert bodies[0] == "Help" and bodies[-1] == "comment 203"
+
+
+# -- webhooks and triggers ----------------------------------------------------------------
+
+
+def escalation_webhook(endpoint: str, status: str = "active") -> Webhook:
+    return Webhook(
+        name="Escalations",
+        endpoint=endpoint,
+        http_method="POST",
+        request_format="json",
+        status=status,
+        subscriptions=["conditional_ticket_events"],
+    )
+
+
+def test_webhooks_and_their_signing_secret_round_trip(sandbox: Sandbox, receiver: Receiver) -> None:
+    zenpy = sandbox.zenpy
+    created = zenpy.webhooks.create(escalation_webhook(receiver.url))
+    zenpy.webhooks.update(created.id, escalation_webhook(receiver.url, status="inactive"))
+    zenpy.webhooks.patch(Webhook(id=created.id, name="Escalation requests"))
+
+    listed = list(zenpy.webhooks())
+    shown = zenpy.webhooks(id=created.id)
+    secret = zenpy.webhooks.show_secret(created.id)
+    reset = zenpy.webhooks.reset_secret(created.id)
+    filtered = sandbox.api("GET", "/api/v2/webhooks", params={"filter[name_contains]": "nothing"}).json()
+
+    assert len(created.id) == 26 and created.id.startswith("01")
+    assert [w.id for w in listed] == [created.id]
+    assert (shown.name, shown.status, shown.endpoint) == ("Escalation requests", "inactive", receiver.url)
+    assert secret.algorithm == "SHA256" and secret.secret
+    assert reset.secret != secret.secret
+    assert zenpy.webhooks.show_secret(created.id).secret == reset.secret
+    assert filtered == {
+        "webhooks": [],
+        "meta": {"has_more": False, "after_cursor": None, "before_cursor": None},
+        "links": {"next": None, "prev": None},
+    }
+
+
+def test_a_put_replaces_the_whole_webhook_so_a_partial_one_is_refused(sandbox: Sandbox) -> None:
+    created = sandbox.zenpy.webhooks.create(escalation_webhook("http://127.0.0.1:9/hook"))
+    fetched = sandbox.zenpy.webhooks(id=created.id)
+    fetched.status = "inactive"
+
+    with pytest.raises(APIException) as refused:
+        sandbox.zenpy.webhooks.update(created.id, fetched)  # Zenpy sends only the changed attributes
+
+    assert refused.value.response.status_code == 400
+    assert sandbox.account.webhook(created.id)["status"] == "active"
+
+
+def test_a_customer_comment_with_the_phrase_fires_a_signed_webhook(sandbox: Sandbox, receiver: Receiver) -> None:
+    webhook_id = escalation_trigger(sandbox, receiver)
+    customer = sandbox.customer_of(1)
+
+    comment = sandbox.account.add_comment(1, author_id=customer, body="Escalation REQUEST: exports fail")
+    sandbox.account.wait_for_deliveries()
+
+    [(headers, body)] = receiver.received
+    secret = sandbox.zenpy.webhooks.show_secret(webhook_id).secret
+    timestamp = headers["X-Zendesk-Webhook-Signature-Timestamp"]
+    assert headers["X-Zendesk-Webhook-Signature"] == expected_signature(secret, timestamp, body)
+    assert headers["X-Zendesk-Webhook-Id"] == webhook_id
+    assert headers["Content-Type"] == "application/json"
+    assert headers["User-Agent"] == "Zendesk Webhook"
+    assert headers["X-Zendesk-Account-Id"] and headers["X-Zendesk-Webhook-Invocation-Id"]
+    ticket = sandbox.account.ticket(1)
+    assert json.loads(body) == {
+        "ticket_id": "1",
+        "updated_at": ticket["updated_at"],
+        "requester_id": str(customer),
+        "current_user_id": str(customer),
+        "comment_id": str(comment["id"]),
+        "tags": "",
+        "unknown": "",
+    }
+    [delivery] = sandbox.account.deliveries()
+    assert delivery["final_status"] == 200 and [a["status"] for a in delivery["attempts"]] == [200]
+
+
+def test_the_trigger_stays_quiet_without_a_public_customer_comment_containing_the_phrase(
+    sandbox: Sandbox, receiver: Receiver
+) -> None:
+    escalation_trigger(sandbox, receiver)
+    customer, agent = sandbox.customer_of(1), sandbox.agent()
+
+    sandbox.account.add_comment(1, author_id=customer, body=f"{PHRASE}: please", public=False)
+    sandbox.account.add_comment(1, author_id=agent, body=f"Reply with '{PHRASE}' to escalate")
+    sandbox.account.add_comment(1, author_id=customer, body="Thanks, that fixed it")
+    sandbox.zenpy.tickets.update(Ticket(id=1, comment=Comment(body=f"{PHRASE} noted", public=True)))
+    sandbox.zenpy.tickets.update(Ticket(id=1, tags=["escalation_closed"]))
+    sandbox.account.add_comment(1, author_id=customer, body=f"{PHRASE} again")
+    sandbox.account.wait_for_deliveries()
+
+    assert sandbox.account.deliveries() == []
+    assert receiver.received == []
+
+
+def test_a_409_from_the_receiver_is_retried_up_to_three_times(sandbox: Sandbox, receiver: Receiver) -> None:
+    escalation_trigger(sandbox, receiver)
+    receiver.answers = [409, 409, 409, 409, 409]
+
+    sandbox.account.add_comment(1, author_id=sandbox.customer_of(1), body=f"{PHRASE}: exports fail")
+    sandbox.account.wait_for_deliveries()
+
+    [delivery] = sandbox.account.deliveries()
+    assert [a["status"] for a in delivery["attempts"]] == [409, 409, 409, 409]
+    assert delivery["final_status"] == 409
+    invocation_ids = {headers["X-Zendesk-Webhook-Invocation-Id"] for headers, _ in receiver.received}
+    assert len(receiver.received) == 4 and len(invocation_ids) == 1
+
+
+def test_a_500_from_the_receiver_is_not_retried(sandbox: Sandbox, receiver: Receiver) -> None:
+    escalation_trigger(sandbox, receiver)
+    receiver.answers = [500]
+
+    sandbox.account.add_comment(1, author_id=sandbox.customer_of(1), body=f"{PHRASE}: exports fail")
+    sandbox.account.wait_for_deliveries()
+
+    assert [a["status"] for a in sandbox.account.deliveries()[0]["attempts"]] == [500]
+
+
+def test_switched_off_delivery_records_the_webhook_as_dropped(sandbox: Sandbox, receiver: Receiver) -> None:
+    escalation_trigger(sandbox, receiver)
+    sandbox.account.webhook_delivery_enabled = False
+
+    sandbox.account.add_comment(1, author_id=sandbox.customer_of(1), body=f"{PHRASE}: exports fail")
+    sandbox.account.wait_for_deliveries()
+
+    [delivery] = sandbox.account.deliveries()
+    assert delivery["final_status"] == "dropped" and delivery["attempts"] == []
+    assert receiver.received == []
+
+
+# -- limits and faults --------------------------------------------------------------------
+
+
+def test_over_the_rate_limit_is_a_429_with_retry_after(sandbox: Sandbox) -> None:
+    sandbox.account.set_rate_limit(requests_per_minute=3, updates_per_minute=None)
+
+    answers = [sandbox.api("GET", "/api/v2/tickets/1.json") for _ in range(4)]
+
+    assert [a.headers["X-Rate-Limit-Remaining"] for a in answers[:3]] == ["2", "1", "0"]
+    assert all(a.headers["X-Rate-Limit"] == "3" for a in answers)
+    assert answers[3].status_code == 429
+    assert 1 <= int(answers[3].headers["Retry-After"]) <= 60
+    assert requests.get(f"{sandbox.server.url}/__sandbox__/state", timeout=5).status_code == 200
+
+
+def test_ticket_updates_have_their_own_limit(sandbox: Sandbox) -> None:
+    sandbox.account.set_rate_limit(requests_per_minute=None, updates_per_minute=1)
+
+    first = sandbox.api("PUT", "/api/v2/tickets/1.json", json={"ticket": {"tags": ["a"]}})
+    second = sandbox.api("PUT", "/api/v2/tickets/2.json", json={"ticket": {"tags": ["a"]}})
+    read = sandbox.api("GET", "/api/v2/tickets/2.json")
+
+    assert (first.status_code, second.status_code, read.status_code) == (200, 429, 200)
+    assert sandbox.account.ticket(2)["tags"] == []
+
+
+def test_zenpy_waits_out_a_429_and_retries(sandbox: Sandbox) -> None:
+    sandbox.account.inject_fault(status=429, count=1, retry_after=1)
+
+    assert sandbox.zenpy.tickets(id=1).id == 1
+    assert [r["status"] for r in sandbox.account.requests_log()[-2:]] == [429, 200]
+
+
+def test_injected_503s_answer_the_next_requests_then_the_api_recovers(sandbox: Sandbox) -> None:
+    sandbox.account.inject_fault(status=503, count=1, path_regex=r"/tickets/1\b")
+    sandbox.account.inject_fault(status=503, count=1, body_format="html")
+
+    with pytest.raises(APIException) as json_error:
+        sandbox.zenpy.tickets(id=1)
+    with pytest.raises(requests.HTTPError):
+        sandbox.zenpy.tickets(id=2)
+
+    assert json_error.value.response.status_code == 503
+    assert sandbox.zenpy.tickets(id=1).id == 1
+
+
+def test_a_hanging_request_makes_the_client_time_out(sandbox: Sandbox) -> None:
+    sandbox.account.inject_fault(status="hang", count=1, method="GET")
+    impatient = make_zenpy(sandbox.account, timeout=0.3)
+
+    with pytest.raises(requests.Timeout):
+        impatient.tickets(id=1)
+
+    sandbox.account.clear_faults()
+    assert impatient.tickets(id=1).id == 1
+
+
+def test_control_endpoints_drive_the_account_without_faults(sandbox: Sandbox) -> None:
+    sandbox.account.inject_fault(status=500, seconds=60)
+    url = sandbox.server.url
+    customer = sandbox.customer_of(4)
+
+    commented = requests.post(
+        f"{url}/__sandbox__/tickets/4/comments", json={"author_id": customer, "body": "Still broken"}, timeout=5
+    )
+    missing = requests.post(
+        f"{url}/__sandbox__/tickets/999/comments", json={"author_id": customer, "body": "?"}, timeout=5
+    )
+    malformed = requests.post(f"{url}/__sandbox__/tickets/4/comments", json={"body": 3}, timeout=5)
+    solved = requests.post(f"{url}/__sandbox__/tickets/4/status", json={"status": "solved"}, timeout=5)
+
+    assert (commented.status_code, missing.status_code, malformed.status_code) == (201, 404, 400)
+    assert solved.json()["ticket"]["status"] == "solved"
+    assert sandbox.account.comments(4)[-1]["body"] == "Still broken"
+    assert sandbox.api("GET", "/api/v2/tickets/4.json").status_code == 500
+
+
+# -- incremental export ---------------------------------------------------------------------
+
+
+def test_ticket_events_list_changes_with_their_comment_events() -> None:
+    seeded_at = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    start = int(seeded_at.timestamp())
+    account = SandboxZendesk(clock=lambda: seeded_at)
+    with SandboxServer(account) as server:
+        customer = account.ticket(2)["requester_id"]
+        comment = account.add_comment(2, author_id=customer, body=f"{PHRASE}: locked out")
+        auth = (f"{account.email}/token", account.api_token)
+        account.api_update_ticket(2, {"tags": ["escalated"]})
+        url = f"{server.url}/api/v2/incremental/ticket_events.json"
+        page = requests.get(
+            url, params={"start_time": str(start), "include": "comment_events"}, auth=auth, timeout=5
+        ).json()
+        bare = requests.get(url, params={"start_time": str(start + 1)}, auth=auth, timeout=5).json()
+        paged = requests.get(url, params={"start_time": "0", "per_page": "2"}, auth=auth, timeout=5).json()
+
+    later = [e for e in page["ticket_events"] if e["timestamp"] > start]
+    comment_event, tag_event = later
+    [child] = [c for c in comment_event["child_events"] if c["event_type"] == "Comment"]
+    assert child["id"] == comment["id"] and child["body"] == f"{PHRASE}: locked out"
+    assert child["public"] is True and child["author_id"] == customer
+    assert comment_event["event_type"] == "Audit" and comment_event["updater_id"] == customer
+    [tags] = tag_event["child_events"]
+    assert tags["field_name"] == "tags" and tags["value"] == ["escalated"] and tags["previous_value"] == []
+    assert tags["added_tags"] == ["escalated"]
+    assert page["end_of_stream"] is True and page["end_time"] == tag_event["timestamp"]
+    assert page["count"] == len(page["ticket_events"])
+    assert bare["ticket_events"][0]["child_events"] == [
+        {"id": comment["id"], "event_type": "Comment", "comment_present": True, "comment_public": True}
+    ]
+    assert paged["end_of_stream"] is False and "start_time=" in paged["next_page"]
+
+
+def test_zenpy_reads_ticket_events_with_comment_events(sandbox: Sandbox) -> None:
+    comment = sandbox.account.add_comment(5, author_id=sandbox.customer_of(5), body="Any update?")
+
+    events = list(sandbox.zenpy.tickets.events(start_time=0, include="comment_events"))
+
+    comment_ids = [c["id"] for e in events for c in e.child_events if c["event_type"] == "Comment"]
+    assert comment["id"] in comment_ids
+
+
+def test_the_sandbox_page_says_it_is_a_sandbox(sandbox: Sandbox) -> None:
+    page = requests.get(f"{sandbox.server.url}/", timeout=5)
+
+    assert page.status_code == 200 and "not Zendesk" in page.text

@@ -1,0 +1,156 @@
+"""The webhook route: every bad request gets its own answer; a good one is queued and acknowledged."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from plugin.config import load_settings
+from plugin.signature import sign
+from plugin.state import AccountState
+from plugin.web import create_app
+
+SECRET = "webhook-secret"
+WEBHOOK_ID = "01HWEBHOOK0000000000000000"
+NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def queued() -> list[int]:
+    return []
+
+
+@pytest.fixture
+def client(tmp_path: Path, queued: list[int]) -> FlaskClient:
+    settings = load_settings(
+        {
+            "ZENDESK_SUBDOMAIN": "acme",
+            "ZENDESK_EMAIL": "admin@acme.test",
+            "ZENDESK_API_TOKEN": "token",
+            "ESCALATIONS_DATA_DIR": str(tmp_path),
+            "ESCALATIONS_WEBHOOK_MAX_BYTES": "2048",
+        }
+    )
+    state = AccountState(
+        zendesk_url="https://acme.zendesk.com",
+        field_ids={},
+        manager_group_id=1,
+        webhook_id=WEBHOOK_ID,
+        signing_secret=SECRET,
+        service_user_id=1,
+        active_since="2026-11-01T00:00:00Z",
+    )
+    return create_app(settings, state, queued.append, clock=lambda: NOW).test_client()
+
+
+def signed_headers(body: bytes, *, secret: str = SECRET, at: datetime = NOW, **extra: str) -> dict[str, str]:
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "Content-Type": "application/json",
+        "X-Zendesk-Webhook-Id": WEBHOOK_ID,
+        "X-Zendesk-Webhook-Invocation-Id": "inv-1",
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+        "X-Zendesk-Webhook-Signature": sign(secret, stamp, body),
+        **extra,
+    }
+
+
+BODY = json.dumps({"ticket_id": "42", "updated_at": "2026-11-27T14:59:58Z", "actor_id": "10"}).encode()
+
+
+def post(client: FlaskClient, body: bytes, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+    return client.post("/webhooks/zendesk", data=body, headers=headers)
+
+
+def test_a_signed_invocation_is_queued_and_acknowledged(client: FlaskClient, queued: list[int]) -> None:
+    response = post(client, BODY, signed_headers(BODY))
+    assert response.status_code == 202
+    assert response.get_json() == {"accepted": True, "ticket_id": 42}
+    assert queued == [42]
+
+
+def test_a_duplicate_delivery_is_accepted_again_and_the_worker_makes_it_harmless(
+    client: FlaskClient, queued: list[int]
+) -> None:
+    for _ in range(3):
+        assert post(client, BODY, signed_headers(BODY)).status_code == 202
+    assert queued == [42, 42, 42]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "error"),
+    [
+        ({"Content-Type": "application/json"}, 401, "unauthorized"),
+        (signed_headers(BODY, secret="not ours"), 401, "unauthorized"),
+        (signed_headers(BODY, at=NOW - timedelta(minutes=6)), 401, "unauthorized"),
+        (signed_headers(BODY, at=NOW + timedelta(minutes=6)), 401, "unauthorized"),
+        (signed_headers(BODY, **{"X-Zendesk-Webhook-Id": "01OTHER"}), 403, "unknown_webhook"),
+        (signed_headers(BODY, **{"Content-Type": "text/plain"}), 415, "unsupported_media_type"),
+    ],
+    ids=["unsigned", "wrong secret", "stale", "future", "another webhook", "not json"],
+)
+def test_a_request_we_cannot_trust_is_refused_and_nothing_is_queued(
+    client: FlaskClient, queued: list[int], headers: dict[str, str], status: int, error: str
+) -> None:
+    response = post(client, BODY, headers)
+    assert response.status_code == status
+    assert response.get_json()["error"] == error
+    assert queued == []
+
+
+def test_a_tampered_body_is_refused(client: FlaskClient, queued: list[int]) -> None:
+    tampered = BODY.replace(b"42", b"43")
+    assert post(client, tampered, signed_headers(BODY)).status_code == 401
+    assert queued == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'{"ticket_id": "abc"}',
+        b'{"ticket_id": -3}',
+        b'{"ticket_id": true}',
+        b"{}",
+        '{"ticket_id": "42", "note": "caf\xe9"}'.encode("latin-1"),
+    ],
+    ids=["broken json", "not an object", "non-numeric id", "negative id", "boolean id", "no id", "not utf-8"],
+)
+def test_a_malformed_body_gets_400_with_a_json_error(client: FlaskClient, queued: list[int], body: bytes) -> None:
+    response = post(client, body, signed_headers(body))
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith("invalid")
+    assert queued == []
+
+
+def test_a_numeric_ticket_id_is_accepted_too(client: FlaskClient, queued: list[int]) -> None:
+    body = b'{"ticket_id": 7}'
+    assert post(client, body, signed_headers(body)).status_code == 202
+    assert queued == [7]
+
+
+def test_a_body_over_the_cap_gets_413_before_anything_else(client: FlaskClient, queued: list[int]) -> None:
+    body = json.dumps({"ticket_id": "42", "padding": "x" * 4096}).encode()
+    response = post(client, body, signed_headers(body))
+    assert response.status_code == 413
+    assert response.get_json()["error"] == "too_large"
+    assert queued == []
+
+
+def test_the_error_body_never_echoes_the_secret(client: FlaskClient) -> None:
+    response = post(client, BODY, signed_headers(BODY, secret="not ours"))
+    assert SECRET not in response.get_data(as_text=True)
+
+
+def test_health_answers_without_zendesk(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_unknown_paths_and_methods_get_json_errors(client: FlaskClient) -> None:
+    assert client.get("/nope").status_code == 404
+    assert client.get("/webhooks/zendesk").status_code == 405
