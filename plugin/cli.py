@@ -137,6 +137,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_package_app(args: argparse.Namespace) -> int:
+    from plugin.app_package import main as package_main
+
+    options = ["--source", args.source] + (["--dist", args.dist] if args.dist else [])
+    return package_main(options)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from plugin.demo import main as demo_main
+
+    return demo_main([])
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from plugin.doctor import run_doctor
 
@@ -173,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     start.set_defaults(run=cmd_start)
     commands.add_parser("worker", help="run only the queue worker (serve starts it for you)").set_defaults(
         run=cmd_worker
+    )
+    package = commands.add_parser("package-app", help="check the sidebar app and build the zip to upload")
+    package.add_argument("--source", default=".", help="the app's folder (default: the current one)")
+    package.add_argument("--dist", default=None, help="where to write the zip (default: SOURCE/dist)")
+    package.set_defaults(run=cmd_package_app)
+    commands.add_parser("demo", help="a scripted tour against the sandbox, no browser needed").set_defaults(
+        run=cmd_demo
     )
     sandbox = commands.add_parser("sandbox", help="run a local Zendesk-compatible sandbox")
     sandbox.add_argument("--host", default="127.0.0.1")

@@ -1,0 +1,251 @@
+// What the sidebar knows about an escalation, as plain data and pure functions:
+// no DOM, no Zendesk client, no clock reads (time comes in as an argument).
+
+// The ticket fields the escalation service creates, by their exact titles
+// (plugin/escalation_fields.py). Zendesk ticket fields have no key, so the app
+// looks their ids up by title. "handled_through" is the service's bookkeeping
+// and is never shown.
+export const FIELD_TITLES = Object.freeze({
+  status: 'Escalation status',
+  reason: 'Escalation reason',
+  requested_at: 'Escalation requested at',
+  requested_by: 'Escalation requested by',
+  response_due: 'Escalation response due',
+  refused_repeats: 'Escalation refused repeats',
+  acknowledged_at: 'Escalation acknowledged at',
+  acknowledged_by: 'Escalation acknowledged by',
+  resolved_at: 'Escalation resolved at',
+});
+
+export const STATUSES = Object.freeze(['requested', 'acknowledged', 'resolved']);
+const STATUS_TAG_PREFIX = 'escalation_status_';
+export const TAG_ESCALATED = 'escalated';
+export const TAG_OVERDUE = 'escalation_overdue';
+
+export function statusTag(status) {
+  return STATUS_TAG_PREFIX + status;
+}
+
+/** Map field keys to ids from a list of ticket fields; report the titles not found. */
+export function fieldIdsFromTicketFields(ticketFields) {
+  const idByTitle = new Map(ticketFields.map((field) => [field.title, field.id]));
+  const ids = {};
+  const missing = [];
+  for (const [key, title] of Object.entries(FIELD_TITLES)) {
+    if (idByTitle.has(title)) ids[key] = idByTitle.get(title);
+    else missing.push(title);
+  }
+  return { ids, missing };
+}
+
+function text(value) {
+  if (value === null || value === undefined) return '';
+  return String(value).trim();
+}
+
+function userId(value) {
+  const id = text(value);
+  return /^\d+$/.test(id) ? id : '';
+}
+
+function statusFrom(value, tags) {
+  const tag = text(value);
+  for (const status of STATUSES) {
+    if (tag === statusTag(status)) return status;
+  }
+  // The status drop-down adds its option's tag; fall back to the tags if the
+  // field value is not available.
+  for (const status of [...STATUSES].reverse()) {
+    if (tags.includes(statusTag(status))) return status;
+  }
+  return tags.includes(TAG_ESCALATED) ? 'unknown' : null;
+}
+
+/**
+ * The escalation on a ticket, from its field values (by key) and tags.
+ * Returns null when the ticket is not escalated.
+ */
+export function readEscalation(values, tags) {
+  const tagList = Array.isArray(tags) ? tags.map(String) : [];
+  const status = statusFrom(values.status, tagList);
+  if (status === null) return null;
+  const refused = Number.parseInt(text(values.refused_repeats), 10);
+  return {
+    status,
+    reason: values.reason === null || values.reason === undefined ? '' : String(values.reason),
+    requestedAt: text(values.requested_at),
+    requestedBy: userId(values.requested_by),
+    responseDue: text(values.response_due),
+    refusedRepeats: Number.isFinite(refused) && refused > 0 ? refused : 0,
+    acknowledgedAt: text(values.acknowledged_at),
+    acknowledgedBy: userId(values.acknowledged_by),
+    resolvedAt: text(values.resolved_at),
+    tags: tagList.filter((tag) => tag === TAG_ESCALATED || tag.startsWith('escalation_')),
+  };
+}
+
+/** Field values by key from a Zendesk API ticket ({custom_fields: [{id, value}]}). */
+export function valuesFromApiTicket(ticket, ids) {
+  const byId = new Map((ticket.custom_fields || []).map((field) => [String(field.id), field.value]));
+  const values = {};
+  for (const [key, id] of Object.entries(ids)) values[key] = byId.get(String(id));
+  return values;
+}
+
+export function statusRank(escalation) {
+  return escalation ? STATUSES.indexOf(escalation.status) : -1;
+}
+
+/**
+ * The newer of two views of the same escalation. Statuses only move forward, so
+ * right after the app itself wrote "acknowledged" through the API, the agent's
+ * ticket editor (which may lag) cannot take the sidebar back to "requested".
+ */
+export function newerEscalation(fromEditor, fromApi) {
+  if (fromApi && statusRank(fromApi) > statusRank(fromEditor)) return fromApi;
+  return fromEditor;
+}
+
+export function parseTime(iso) {
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** Whole minutes until the response is due (negative once overdue), or null. */
+export function minutesUntilDue(responseDue, nowMs) {
+  const due = parseTime(responseDue);
+  if (due === null) return null;
+  const minutes = (due - nowMs) / 60000;
+  return minutes >= 0 ? Math.floor(minutes) : -Math.ceil(-minutes);
+}
+
+/** {days, hours, minutes} for a number of minutes (days only from 48 h up). */
+export function splitDuration(totalMinutes) {
+  const minutes = Math.abs(totalMinutes);
+  if (minutes >= 48 * 60) {
+    return { days: Math.floor(minutes / 1440), hours: Math.floor((minutes % 1440) / 60), minutes: 0 };
+  }
+  return { days: 0, hours: Math.floor(minutes / 60), minutes: minutes % 60 };
+}
+
+/**
+ * How the response target stands: counting down while requested, otherwise
+ * whether the acknowledgement met it.
+ */
+export function responseState(escalation, nowMs) {
+  if (escalation.status === 'requested' || escalation.status === 'unknown') {
+    const minutes = minutesUntilDue(escalation.responseDue, nowMs);
+    if (minutes === null) return null;
+    return minutes < 0 ? { kind: 'overdue', minutes: -minutes } : { kind: 'due', minutes };
+  }
+  const due = parseTime(escalation.responseDue);
+  const acknowledged = parseTime(escalation.acknowledgedAt);
+  if (due === null || acknowledged === null) return null;
+  const late = Math.floor((acknowledged - due) / 60000);
+  return late > 0 ? { kind: 'missed', minutes: late } : { kind: 'met', minutes: 0 };
+}
+
+/** An ISO 8601 UTC timestamp to the second, as the escalation service writes them. */
+export function isoSeconds(ms) {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function canAcknowledge(escalation) {
+  return Boolean(escalation) && escalation.status === 'requested';
+}
+
+export function canResolve(escalation) {
+  return Boolean(escalation) && (escalation.status === 'requested' || escalation.status === 'acknowledged');
+}
+
+/**
+ * The PUT /api/v2/tickets/<id>.json body for a manager's action. Only the
+ * escalation fields and one internal note are sent: no tags (a tag list would
+ * replace the ticket's tags) and no public comment (the customer is not emailed).
+ */
+export function ticketUpdate(action, { ids, nowMs, agentId, noteBody, updatedStamp }) {
+  const now = isoSeconds(nowMs);
+  const fields = action === 'acknowledge'
+    ? [
+      { id: ids.status, value: statusTag('acknowledged') },
+      { id: ids.acknowledged_at, value: now },
+      { id: ids.acknowledged_by, value: agentId },
+    ]
+    : [
+      { id: ids.status, value: statusTag('resolved') },
+      { id: ids.resolved_at, value: now },
+    ];
+  return {
+    ticket: {
+      custom_fields: fields,
+      comment: { body: noteBody, public: false },
+      safe_update: true,
+      updated_stamp: updatedStamp,
+    },
+  };
+}
+
+function parseJson(textValue) {
+  try {
+    return JSON.parse(textValue);
+  } catch {
+    return null;
+  }
+}
+
+function firstDetail(details) {
+  if (!details || typeof details !== 'object') return '';
+  for (const entries of Object.values(details)) {
+    const first = Array.isArray(entries) ? entries[0] : null;
+    if (first && typeof first.description === 'string') return first.description;
+  }
+  return '';
+}
+
+/**
+ * The HTTP status and a short, human-readable detail from a failed
+ * client.request (which rejects with {status, responseText, responseJSON}).
+ */
+export function describeFailure(failure) {
+  const status = failure && Number.isInteger(failure.status) ? failure.status : 0;
+  const body = (failure && failure.responseJSON) || (failure && parseJson(failure.responseText)) || null;
+  let detail = '';
+  if (body && typeof body === 'object') {
+    const { error } = body;
+    detail = firstDetail(body.details)
+      || (typeof body.description === 'string' ? body.description : '')
+      || (error && typeof error === 'object' ? error.message || error.title || '' : '')
+      || (typeof error === 'string' ? error : '');
+  }
+  if (!detail && failure && typeof failure.statusText === 'string') detail = failure.statusText;
+  if (!detail && failure && typeof failure.message === 'string') detail = failure.message;
+  detail = String(detail).replace(/\s+/g, ' ').trim();
+  if (detail.length > 160) detail = `${detail.slice(0, 159)}…`;
+  return { status, detail };
+}
+
+/** Which translated message explains a failed write. */
+export function failureMessageKey({ status, detail }) {
+  if (status === 409) return 'errors.conflict';
+  if (status === 401 || status === 403) return 'errors.forbidden';
+  if (status === 404) return 'errors.not_found';
+  if (status === 422 && /closed/i.test(detail)) return 'errors.closed';
+  if (status === 429) return 'errors.rate_limited';
+  if (status === 0) return 'errors.network';
+  if (status >= 500) return 'errors.server';
+  return 'errors.generic';
+}
+
+/**
+ * The available locale that best fits the agent's: exact (pt-BR), then the
+ * language alone (pt), then the fallback (en). Case-insensitive.
+ */
+export function pickLocale(userLocale, available, fallback = 'en') {
+  const byLower = new Map(available.map((locale) => [locale.toLowerCase(), locale]));
+  const wanted = typeof userLocale === 'string' ? userLocale.trim().replace('_', '-').toLowerCase() : '';
+  const candidates = [wanted, wanted.split('-')[0], fallback.toLowerCase()];
+  for (const candidate of candidates) {
+    if (candidate && byLower.has(candidate)) return byLower.get(candidate);
+  }
+  return fallback;
+}

@@ -1,0 +1,276 @@
+"""Build the sidebar app's generated assets.
+
+    python scripts/build_app_assets.py            # logos and per-locale UI strings (offline)
+    python scripts/build_app_assets.py --vendor   # also refresh the Garden CSS from npm
+    python scripts/build_app_assets.py --check    # exit 1 if a committed generated file is stale
+
+Generated and committed:
+- assets/logo.png (320x320) and assets/logo-small.png (128x128), drawn here and
+  written with zlib + struct, so no imaging library is needed;
+- assets/i18n/<locale>.json: the "sidebar" part of translations/<locale>.json,
+  and assets/i18n/locales.json listing them. Zendesk serves only assets/ to the
+  browser, so the sidebar's own strings are copied there; translations/ stays
+  the single place where they are edited;
+- assets/vendor/garden.css and assets/vendor/README (with --vendor): the pinned
+  Zendesk Garden CSS packages, fetched with `npm pack` and checked against the
+  registry's integrity hashes, so the repository needs no node_modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (package, version, npm integrity): bump all three together, then run --vendor.
+GARDEN_PACKAGES: tuple[tuple[str, str, str], ...] = (
+    (
+        "@zendeskgarden/css-bedrock",
+        "10.0.1",
+        "sha512-S1Oo9tkZLzEuzMLICF/0SulSjqNxhs39fcGK0DqAhILTSogcJkVRYgvgAN70bTqlozycNju1TiWTjeEljMdfvg==",
+    ),
+    (
+        "@zendeskgarden/css-buttons",
+        "9.0.1",
+        "sha512-Jb4MGX9ji7KOSJZCu1/kFKYxuHzElYRfluQjmk3+MqAA/HqYjkbRGfCzaIyZEQS27hV9eatUE0G+3VE4+92cnw==",
+    ),
+    (
+        "@zendeskgarden/css-forms",
+        "8.0.1",
+        "sha512-tW02XvrMf0xIzMdYxSJg6BeAgAUuuScNtMeNs8GctG/vvz/T7rGddez5mpYA7TJc6AbMz1difhsig7knbnfMxw==",
+    ),
+    (
+        "@zendeskgarden/css-tags",
+        "6.0.0",
+        "sha512-aYp2i6RfAZ19unCpJRDn7HnqIZcrH/FmbaRiKrzNbNJkZ2kvrkfOMoI9vwbrQ26CmE2c1nLPtzJsq5zEqxiqjw==",
+    ),
+)
+
+LOGOS = (("logo.png", 320), ("logo-small.png", 128))
+
+KALE = (0x16, 0x49, 0x4F)  # Garden kale 800
+WHITE = (0xFF, 0xFF, 0xFF)
+YELLOW = (0xFC, 0xA3, 0x47)  # Garden yellow 400
+
+Span = tuple[float, float]
+
+
+# --- logos -------------------------------------------------------------------
+
+
+def _rounded_rect_span(y: float, left: float, top: float, right: float, bottom: float, radius: float) -> list[Span]:
+    """The horizontal extent of a rounded rectangle at height y (unit coordinates)."""
+    if not top <= y < bottom:
+        return []
+    inset = 0.0
+    corner_y = top + radius if y < top + radius else bottom - radius if y > bottom - radius else None
+    if corner_y is not None:
+        dy = abs(y - corner_y)
+        inset = radius - (max(radius * radius - dy * dy, 0.0)) ** 0.5
+    return [(left + inset, right - inset)]
+
+
+def _background_spans(y: float) -> list[Span]:
+    return _rounded_rect_span(y, 0.0, 0.0, 1.0, 1.0, 0.2)
+
+
+def _arrow_spans(y: float) -> list[Span]:
+    """An upward arrow: a triangular head over a stem."""
+    spans: list[Span] = []
+    apex, base, half_base = 0.17, 0.5, 0.27
+    if apex <= y < base:
+        half = half_base * (y - apex) / (base - apex)
+        spans.append((0.5 - half, 0.5 + half))
+    if base - 0.01 <= y < 0.66:
+        spans.append((0.41, 0.59))
+    return spans
+
+
+def _bar_spans(y: float) -> list[Span]:
+    """The level the arrow rises from."""
+    return _rounded_rect_span(y, 0.24, 0.72, 0.76, 0.81, 0.045)
+
+
+def _coverage(spans: list[Span], x0: float, x1: float) -> float:
+    """The fraction of [x0, x1) covered by the (non-overlapping once merged) spans."""
+    covered = 0.0
+    for left, right in _merge(spans):
+        covered += max(0.0, min(right, x1) - max(left, x0))
+    return covered / (x1 - x0)
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    merged: list[Span] = []
+    for left, right in sorted(spans):
+        if merged and left <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], right))
+        else:
+            merged.append((left, right))
+    return merged
+
+
+def _blend(under: tuple[int, ...], over: tuple[int, ...], amount: float) -> tuple[int, ...]:
+    return tuple(round(u + (o - u) * amount) for u, o in zip(under, over, strict=True))
+
+
+def draw_logo(size: int, samples: int = 4) -> list[bytes]:
+    """RGBA rows of the app logo at size x size pixels, anti-aliased."""
+    layers: tuple[tuple[Callable[[float], list[Span]], tuple[int, int, int]], ...] = (
+        (_arrow_spans, WHITE),
+        (_bar_spans, YELLOW),
+    )
+    rows = []
+    for py in range(size):
+        row = bytearray()
+        sub_ys = [(py + (i + 0.5) / samples) / size for i in range(samples)]
+        per_sub = [(_background_spans(y), [(spans(y), color) for spans, color in layers]) for y in sub_ys]
+        for px in range(size):
+            x0, x1 = px / size, (px + 1) / size
+            alpha = sum(_coverage(bg, x0, x1) for bg, _ in per_sub) / samples
+            color: tuple[int, ...] = KALE
+            for index, (_, layer_color) in enumerate(layers):
+                amount = sum(_coverage(fg[index][0], x0, x1) for _, fg in per_sub) / samples
+                color = _blend(color, layer_color, amount)
+            row += bytes(color) + bytes([round(alpha * 255)])
+        rows.append(bytes(row))
+    return rows
+
+
+def png_bytes(width: int, height: int, rgba_rows: list[bytes]) -> bytes:
+    """A minimal, deterministic RGBA PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + row for row in rgba_rows)
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+def logo_files() -> dict[Path, bytes]:
+    return {ROOT / "assets" / name: png_bytes(size, size, draw_logo(size)) for name, size in LOGOS}
+
+
+# --- sidebar strings ---------------------------------------------------------
+
+
+def i18n_files() -> dict[Path, bytes]:
+    """assets/i18n/<locale>.json for every translation with sidebar strings, and their index."""
+    files = {}
+    for translation in sorted((ROOT / "translations").glob("*.json")):
+        sidebar = json.loads(translation.read_text(encoding="utf-8")).get("sidebar")
+        if isinstance(sidebar, dict):
+            files[ROOT / "assets" / "i18n" / translation.name] = _json_bytes(sidebar)
+    default = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))["defaultLocale"]
+    index = {"default": default, "locales": sorted(path.stem for path in files)}
+    files[ROOT / "assets" / "i18n" / "locales.json"] = _json_bytes(index)
+    return files
+
+
+def _json_bytes(value: object) -> bytes:
+    return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def stale_i18n_files(expected: dict[Path, bytes]) -> list[Path]:
+    return sorted(set((ROOT / "assets" / "i18n").glob("*.json")) - set(expected))
+
+
+# --- Garden CSS ----------------------------------------------------------------
+
+
+def _npm_pack(package: str, version: str, integrity: str, into: Path) -> tarfile.TarFile:
+    result = subprocess.run(
+        ["npm", "pack", f"{package}@{version}", "--json", "--pack-destination", str(into)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    info = json.loads(result.stdout)[0]
+    tarball = into / info["filename"]
+    digest = base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
+    if f"sha512-{digest}" != integrity:
+        raise SystemExit(f"{package}@{version}: tarball does not match the pinned integrity hash")
+    return tarfile.open(tarball)
+
+
+def vendor_files() -> dict[Path, bytes]:
+    """assets/vendor/garden.css (the packages' dist CSS, concatenated) and its README."""
+    sections = []
+    licences = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for package, version, integrity in GARDEN_PACKAGES:
+            with _npm_pack(package, version, integrity, Path(scratch)) as archive:
+                meta = json.load(archive.extractfile("package/package.json"))  # type: ignore[arg-type]
+                css = archive.extractfile("package/dist/index.css").read().decode("utf-8")  # type: ignore[union-attr]
+            sections.append(f"/* ---- {package} {version} ({meta['license']}) ---- */\n{css.strip()}\n")
+            licences.append(f"- {package} {version}, licence {meta['license']}, integrity {integrity}")
+    css_text = "\n".join(sections)
+    readme = "\n".join(
+        [
+            "Zendesk Garden CSS, vendored for the sidebar app (no CDN at runtime).",
+            "",
+            "garden.css is the concatenation of each package's dist/index.css, unchanged:",
+            *licences,
+            "",
+            "Copyright Zendesk, Inc. Licensed under the Apache License, Version 2.0",
+            "(http://www.apache.org/licenses/LICENSE-2.0); each section keeps its licence header.",
+            "css-bedrock's dist includes modern-normalize (MIT licence, Copyright Sindre Sorhus).",
+            "",
+            "Regenerate with: python scripts/build_app_assets.py --vendor (needs npm).",
+            "This README is not packaged into the app zip.",
+            "",
+        ]
+    )
+    return {
+        ROOT / "assets" / "vendor" / "garden.css": css_text.encode("utf-8"),
+        ROOT / "assets" / "vendor" / "README": readme.encode("utf-8"),
+    }
+
+
+# --- command -------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vendor", action="store_true", help="also refresh assets/vendor/ from npm")
+    parser.add_argument("--check", action="store_true", help="only report stale generated files")
+    args = parser.parse_args(argv)
+
+    expected = {**logo_files(), **i18n_files()}
+    if args.vendor:
+        expected.update(vendor_files())
+    leftovers = stale_i18n_files(expected)
+
+    if args.check:
+        stale = [path for path, data in expected.items() if not path.exists() or path.read_bytes() != data]
+        for path in [*stale, *leftovers]:
+            print(f"stale: {path.relative_to(ROOT)}")
+        if stale or leftovers:
+            print("run: python scripts/build_app_assets.py")
+            return 1
+        return 0
+
+    for path, data in expected.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_bytes() != data:
+            path.write_bytes(data)
+            print(f"wrote {path.relative_to(ROOT)}")
+    for path in leftovers:
+        path.unlink()
+        print(f"removed {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

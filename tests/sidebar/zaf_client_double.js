@@ -1,0 +1,221 @@
+// A stand-in for Zendesk's ZAF SDK (zaf_sdk.min.js), served by the browser tests
+// in place of the real script. It behaves like the SDK does towards the app:
+// get() resolves {path: value} objects (with an `errors` map for unknown paths,
+// and rejects for a single unknown path), request() resolves parsed JSON or
+// rejects with {status, statusText, responseText, responseJSON}, and ZAFClient.init()
+// returns false outside a Zendesk frame (no origin / app_guid in the URL).
+//
+// Behind it stands a small Zendesk account built from window.__zafFixture:
+// `server` is the ticket as the API stores it, `editor` the ticket as the agent's
+// ticket editor shows it (client.get reads it). API writes change the server only,
+// as in Zendesk, where the open editor may lag. The test drives it through
+// window.__zaf: inspect requests, fire events, change the editor, queue failures,
+// hold requests in flight.
+(function installZafClientDouble() {
+  const fixture = JSON.parse(JSON.stringify(window.__zafFixture || {}));
+  const copy = (value) => JSON.parse(JSON.stringify(value));
+  const origin = 'https://example.zendesk.com';
+
+  const server = copy(fixture.ticket);
+  server.comments = [];
+  const editor = copy(fixture.ticket);
+  const ticketFields = fixture.ticketFields || [];
+  const fieldsById = new Map(ticketFields.map((field) => [String(field.id), field]));
+  const users = fixture.users || {};
+  // Fields that exist in the account but that the editor cannot read (not on the ticket's form).
+  const unreadable = new Set((fixture.unreadableFieldIds || []).map(String));
+  const failures = copy(fixture.failures || []);
+  const handlers = {};
+  const requests = [];
+  const gets = [];
+  const invocations = [];
+  let gate = null;
+
+  function fieldValue(ticket, id) {
+    const field = (ticket.custom_fields || []).find((entry) => String(entry.id) === String(id));
+    return field ? field.value : null;
+  }
+
+  function setFieldValue(ticket, id, value) {
+    const previous = fieldValue(ticket, id);
+    const fields = ticket.custom_fields.filter((entry) => String(entry.id) !== String(id));
+    fields.push({ id: Number(id), value });
+    ticket.custom_fields = fields;
+    // A drop-down (tagger) field's value is a tag: Zendesk swaps the tags with it.
+    const definition = fieldsById.get(String(id));
+    if (definition && definition.type === 'tagger') {
+      ticket.tags = ticket.tags.filter((tag) => tag !== previous);
+      if (value && !ticket.tags.includes(value)) ticket.tags.push(value);
+    }
+  }
+
+  function failure(status, body) {
+    const statusText = { 404: 'Not Found', 409: 'Conflict', 422: 'Unprocessable Entity', 500: 'Internal Server Error' }[status] || 'Error';
+    return { status, statusText, responseText: JSON.stringify(body), responseJSON: body };
+  }
+
+  function publicTicket(ticket) {
+    const { comments, ...rest } = ticket;
+    return copy(rest);
+  }
+
+  function nextStamp(stamp) {
+    return new Date(Date.parse(stamp) + 60000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+
+  function route(options) {
+    const method = (options.type || 'GET').toUpperCase();
+    const url = new URL(options.url, origin);
+    const queued = failures.findIndex((entry) => (entry.method || 'PUT').toUpperCase() === method && (!entry.path || entry.path === url.pathname));
+    if (queued !== -1) {
+      const [entry] = failures.splice(queued, 1);
+      throw failure(entry.status, entry.body || {});
+    }
+
+    if (method === 'GET' && url.pathname === '/api/v2/ticket_fields.json') {
+      const size = fixture.fieldsPageSize || Number(url.searchParams.get('page[size]')) || 100;
+      const start = Number(url.searchParams.get('page[after]') || 0);
+      const page = ticketFields.slice(start, start + size);
+      const hasMore = start + size < ticketFields.length;
+      return {
+        ticket_fields: copy(page),
+        meta: { has_more: hasMore, after_cursor: hasMore ? String(start + size) : null },
+        links: { next: hasMore ? `${origin}/api/v2/ticket_fields.json?page[after]=${start + size}&page[size]=${size}` : null },
+      };
+    }
+
+    const user = url.pathname.match(/^\/api\/v2\/users\/(\d+)\.json$/);
+    if (method === 'GET' && user) {
+      if (!users[user[1]]) throw failure(404, { error: 'RecordNotFound', description: 'Not found' });
+      return { user: copy(users[user[1]]) };
+    }
+
+    if (url.pathname === `/api/v2/tickets/${server.id}.json`) {
+      if (method === 'GET') return { ticket: publicTicket(server) };
+      if (method === 'PUT') {
+        const update = JSON.parse(options.data).ticket;
+        if (update.safe_update && update.updated_stamp !== server.updated_at) {
+          throw failure(409, {
+            error: 'UpdateConflict',
+            description: 'Safe Update prevented the update due to outdated ticket data. Please fetch the latest ticket data and try again.',
+          });
+        }
+        for (const field of update.custom_fields || []) setFieldValue(server, field.id, field.value);
+        if (update.comment) server.comments.push(copy(update.comment));
+        server.updated_at = nextStamp(server.updated_at);
+        return { ticket: publicTicket(server), audit: { events: [] } };
+      }
+    }
+    throw failure(404, { error: 'InvalidEndpoint', description: 'Not found' });
+  }
+
+  function getOne(path) {
+    if (path === 'currentUser') return copy(fixture.currentUser);
+    if (path.startsWith('currentUser.')) return fixture.currentUser[path.slice('currentUser.'.length)];
+    if (path === 'ticket.id') return editor.id;
+    if (path === 'ticket.tags') return [...editor.tags];
+    if (path === 'ticket.updatedAt') return editor.updated_at;
+    const custom = path.match(/^ticket\.customField:custom_field_(\d+)$/);
+    if (custom && fieldsById.has(custom[1]) && !unreadable.has(custom[1])) return fieldValue(editor, custom[1]);
+    throw new Error(`"${path}" Could not find a property`);
+  }
+
+  const client = {
+    get(path) {
+      const paths = Array.isArray(path) ? path : [path];
+      gets.push(paths);
+      const result = { errors: {} };
+      for (const one of paths) {
+        try {
+          result[one] = getOne(one);
+        } catch (error) {
+          result.errors[one] = { message: error.message };
+        }
+      }
+      if (!Array.isArray(path) && result.errors[path]) return Promise.reject(new Error(result.errors[path].message));
+      return Promise.resolve(result);
+    },
+    on(name, handler) {
+      (handlers[name] = handlers[name] || []).push(handler);
+    },
+    invoke(name, ...args) {
+      invocations.push({ name, args: copy(args) });
+      return Promise.resolve({ errors: {} });
+    },
+    request(options) {
+      const normalised = typeof options === 'string' ? { url: options } : options;
+      const record = { ...copy(normalised), type: (normalised.type || 'GET').toUpperCase() };
+      if (typeof record.data === 'string') {
+        try {
+          record.body = JSON.parse(record.data);
+        } catch {
+          record.body = null;
+        }
+      }
+      requests.push(record);
+      const answer = () => {
+        try {
+          return Promise.resolve(route(normalised));
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      };
+      return gate ? gate.promise.then(answer) : answer();
+    },
+    metadata() {
+      return Promise.resolve({ appId: 0, installationId: 0, name: 'Escalation Requests', version: '1.0.0', settings: {} });
+    },
+    context() {
+      return Promise.resolve({ host: 'zendesk', product: 'support', location: 'ticket_sidebar', ticketId: editor.id, account: { subdomain: 'example' } });
+    },
+  };
+
+  window.__zaf = {
+    requests,
+    gets,
+    invocations,
+    server,
+    editor,
+    /** Fire a framework event, as Zendesk does when the ticket changes. */
+    fire(name, data) {
+      const list = handlers[name] || [];
+      for (const handler of list) handler(data);
+      return list.length;
+    },
+    subscribed: () => Object.keys(handlers),
+    /** Change what the agent's ticket editor shows: {tags, fields: {id: value}}. */
+    setEditor({ tags, fields }) {
+      if (tags) editor.tags = [...tags];
+      for (const [id, value] of Object.entries(fields || {})) setFieldValue(editor, id, value);
+    },
+    /** Change the ticket as stored (as another agent or the escalation service would). */
+    setServer({ tags, fields }) {
+      if (tags) server.tags = [...tags];
+      for (const [id, value] of Object.entries(fields || {})) setFieldValue(server, id, value);
+      server.updated_at = nextStamp(server.updated_at);
+    },
+    failNext(method, status, body, path) {
+      failures.push({ method, status, body, path });
+    },
+    /** Keep requests in flight until release(). */
+    hold() {
+      let release;
+      const promise = new Promise((resolve) => {
+        release = resolve;
+      });
+      gate = { promise, release };
+    },
+    release() {
+      if (gate) gate.release();
+      gate = null;
+    },
+  };
+
+  window.ZAFClient = {
+    init() {
+      const params = new URLSearchParams(window.location.search);
+      if (!params.get('origin') || !params.get('app_guid')) return false;
+      return client;
+    },
+  };
+})();

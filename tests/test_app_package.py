@@ -1,0 +1,315 @@
+"""The sidebar app package: Zendesk's upload rules checked offline, and a reproducible zip."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plugin.app_package import (
+    AppPackageError,
+    build_package,
+    check_app,
+    main,
+    package_files,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXPECTED_ENTRIES = [
+    "assets/escalation.js",
+    "assets/i18n/en.json",
+    "assets/i18n/locales.json",
+    "assets/iframe.html",
+    "assets/logo-small.png",
+    "assets/logo.png",
+    "assets/main.css",
+    "assets/main.js",
+    "assets/vendor/garden.css",
+    "manifest.json",
+    "translations/en.json",
+]
+
+
+def png(width: int, height: int) -> bytes:
+    """A plain white RGB PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xff" * 3 * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    """A copy of the repository's app, alone in a folder, to break one thing at a time."""
+    folder = tmp_path / "app"
+    folder.mkdir()
+    shutil.copy2(ROOT / "manifest.json", folder / "manifest.json")
+    shutil.copytree(ROOT / "translations", folder / "translations")
+    shutil.copytree(ROOT / "assets", folder / "assets")
+    return folder
+
+
+def edit_json(path: Path, change: Callable[[Any], None]) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def manifest(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    return lambda app: edit_json(app / "manifest.json", change)
+
+
+def english(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    return lambda app: edit_json(app / "translations" / "en.json", change)
+
+
+def write(relative: str, content: bytes | str) -> Callable[[Path], None]:
+    def apply(app: Path) -> None:
+        path = app / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+
+    return apply
+
+
+def delete(relative: str) -> Callable[[Path], None]:
+    return lambda app: (app / relative).unlink()
+
+
+def with_parameters(*parameters: dict[str, Any], labels: dict[str, str] | None = None) -> Callable[[Path], None]:
+    def apply(app: Path) -> None:
+        edit_json(app / "manifest.json", lambda m: m.update(parameters=list(parameters)))
+        if labels:
+            edit_json(
+                app / "translations" / "en.json",
+                lambda t: t["app"].update(parameters={name: {"label": label} for name, label in labels.items()}),
+            )
+
+    return apply
+
+
+def set_location(location: Any) -> Callable[[Path], None]:
+    return manifest(lambda m: m.update(location=location))
+
+
+def incompressible(size: int) -> bytes:
+    return random.Random(7).randbytes(size)
+
+
+BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
+    "missing manifest": (delete("manifest.json"), "manifest.json is missing"),
+    "manifest not JSON": (write("manifest.json", '{"name": "Escalation Requests",'), "manifest.json is not valid JSON"),
+    "duplicate manifest key": (
+        write("manifest.json", '{"name": "a", "name": "b"}'),
+        "manifest.json has the key 'name' twice",
+    ),
+    "no author email": (manifest(lambda m: m["author"].pop("email")), "missing required field author.email"),
+    "no framework version": (manifest(lambda m: m.pop("frameworkVersion")), "missing required field frameworkVersion"),
+    "framework version 1": (
+        manifest(lambda m: m.update(frameworkVersion="1.0")),
+        "frameworkVersion must be \"2.0\", found '1.0'",
+    ),
+    "no location": (manifest(lambda m: m.pop("location")), "missing required field location"),
+    "v1 location list": (set_location(["ticket_sidebar"]), "location must map a host"),
+    "unknown location": (
+        set_location({"support": {"ticket_sidbar": {"url": "assets/iframe.html"}}}),
+        "'ticket_sidbar' is not a location in support",
+    ),
+    "unknown host": (
+        set_location({"zendesk": {"ticket_sidebar": "assets/iframe.html"}}),
+        "'zendesk' is not a Zendesk app host",
+    ),
+    "missing page": (delete("assets/iframe.html"), "points to assets/iframe.html, which does not exist"),
+    "page outside assets": (
+        set_location({"support": {"ticket_sidebar": "iframe.html"}}),
+        "must point to a file under assets/",
+    ),
+    "plain http page": (
+        set_location({"support": {"ticket_sidebar": "http://example.com/sidebar"}}),
+        "must use https",
+    ),
+    "flexible not boolean": (
+        set_location({"support": {"ticket_sidebar": {"url": "assets/iframe.html", "flexible": "yes"}}}),
+        "flexible must be true or false",
+    ),
+    "invalid default locale": (manifest(lambda m: m.update(defaultLocale="english")), "is not a valid locale"),
+    "missing translation": (delete("translations/en.json"), "translations/en.json is missing"),
+    "translation without a description": (
+        english(lambda t: t["app"].pop("long_description")),
+        "translations/en.json: missing app.long_description",
+    ),
+    "translation not JSON": (write("translations/pt-BR.json", '{"app": '), "translations/pt-BR.json is not valid JSON"),
+    "translation with a number": (english(lambda t: t["app"].update(name=3)), "app.name must be text"),
+    "parameter without a label": (
+        with_parameters({"name": "region", "type": "text"}),
+        "missing app.parameters.region.label for the parameter 'region'",
+    ),
+    "parameter called name": (
+        with_parameters({"name": "name", "type": "text"}, labels={"name": "Name"}),
+        "a parameter may not be called 'name'",
+    ),
+    "parameter of unknown type": (
+        with_parameters({"name": "region", "type": "dropdown"}, labels={"region": "Region"}),
+        "parameter 'region' has type 'dropdown'",
+    ),
+    "duplicate parameters": (
+        with_parameters({"name": "region"}, {"name": "region"}, labels={"region": "Region"}),
+        "duplicate parameter names: region",
+    ),
+    "secret not secure": (
+        with_parameters({"name": "api_token", "type": "text"}, labels={"api_token": "API token"}),
+        "parameter 'api_token' looks like a secret",
+    ),
+    "logo of the wrong size": (
+        write("assets/logo.png", png(300, 300)),
+        "assets/logo.png must be 320x320 pixels, found 300x300",
+    ),
+    "small logo of the wrong size": (
+        write("assets/logo-small.png", png(128, 64)),
+        "assets/logo-small.png must be 128x128 pixels, found 128x64",
+    ),
+    "logo not a PNG": (write("assets/logo.png", b"GIF89a\x01\x00\x01\x00"), "assets/logo.png is not a PNG file"),
+    "missing small logo": (delete("assets/logo-small.png"), "assets/logo-small.png is missing"),
+    "stray script at the top": (write("app.js", "console.log('hi')"), "app.js is outside assets/"),
+    "stray translation at the top": (write("en.json", "{}"), "en.json is outside assets/"),
+    "v1 templates folder": (write("templates/layout.hdbs", "<p></p>"), "templates/ is a framework v1 folder"),
+    "stray file in translations": (
+        write("translations/notes.txt", "todo"),
+        "translations/ may only hold <locale>.json",
+    ),
+    "refused file type": (write("assets/export.zip", b"PK\x05\x06" + b"\x00" * 18), "Zendesk refuses .zip files"),
+    "stale sidebar strings": (
+        english(lambda t: t["sidebar"].update(loading="Loading…")),
+        "assets/i18n/en.json is missing or out of date with translations/en.json",
+    ),
+    "package over 2 MB": (write("assets/noise.png", incompressible(2_100_000)), "Zendesk accepts at most 2 MB"),
+}
+
+
+def test_the_repository_app_passes_every_check() -> None:
+    assert check_app(ROOT) == []
+
+
+def test_a_clean_copy_of_the_app_passes(app: Path) -> None:
+    assert check_app(app) == []
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_a_broken_app_is_refused_with_a_message_naming_the_problem(app: Path, name: str) -> None:
+    breaking, message = BROKEN[name]
+    breaking(app)
+
+    problems = check_app(app)
+
+    assert any(message in problem for problem in problems), problems
+
+
+def test_a_manifest_in_a_subfolder_is_pointed_out(tmp_path: Path, app: Path) -> None:
+    [problem] = check_app(tmp_path)
+    assert "found app/manifest.json" in problem
+
+
+def test_the_projects_own_files_beside_the_app_are_not_its_business(app: Path) -> None:
+    for name in ("pyproject.toml", "README.md", "package.json", ".gitignore", "run.sh"):
+        (app / name).write_text("")
+    (app / "plugin").mkdir()
+    (app / "plugin" / "cli.py").write_text("")
+    (app / ".ci").mkdir()
+    (app / ".ci" / "run").write_text("")
+
+    assert check_app(app) == []
+    assert package_files(app) == EXPECTED_ENTRIES
+
+
+def test_a_secure_parameter_with_a_label_is_accepted(app: Path) -> None:
+    with_parameters({"name": "api_token", "type": "text", "secure": True}, labels={"api_token": "API token"})(app)
+
+    assert check_app(app) == []
+
+
+def test_the_zip_holds_exactly_the_app_files(app: Path, tmp_path: Path) -> None:
+    (app / "assets" / ".DS_Store").write_bytes(b"\x00")
+    (app / "assets" / "main.js.map").write_text("{}")
+
+    zip_path = build_package(app, tmp_path / "dist")
+
+    assert zip_path == tmp_path / "dist" / "escalation-requests-1.0.0.zip"
+    with zipfile.ZipFile(zip_path) as archive:
+        assert archive.namelist() == EXPECTED_ENTRIES
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert archive.read("manifest.json") == (app / "manifest.json").read_bytes()
+        assert archive.testzip() is None
+
+
+def test_the_zip_is_byte_identical_when_built_twice(app: Path, tmp_path: Path) -> None:
+    first = build_package(app, tmp_path / "one").read_bytes()
+    for path in app.rglob("*"):
+        os.utime(path, (1_900_000_000, 1_900_000_000))
+    second = build_package(app, tmp_path / "two").read_bytes()
+
+    assert first == second
+
+
+def test_packaging_refuses_an_app_with_problems(app: Path, tmp_path: Path) -> None:
+    write("assets/logo.png", png(64, 64))(app)
+
+    with pytest.raises(AppPackageError) as refused:
+        build_package(app, tmp_path / "dist")
+
+    assert any("assets/logo.png must be 320x320" in problem for problem in refused.value.problems)
+    assert not (tmp_path / "dist").exists()
+
+
+def test_the_command_prints_the_zip_path(app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--source", str(app)]) == 0
+
+    assert capsys.readouterr().out.strip() == str(app / "dist" / "escalation-requests-1.0.0.zip")
+    assert (app / "dist" / "escalation-requests-1.0.0.zip").is_file()
+    assert check_app(app) == [], "the dist folder beside the app does not disturb it"
+
+
+def test_the_command_prints_one_problem_per_line_and_fails(
+    app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    delete("assets/logo-small.png")(app)
+    manifest(lambda m: m.update(frameworkVersion="1.0"))(app)
+
+    assert main(["--source", str(app), "--dist", str(tmp_path / "out")]) == 1
+
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2
+    assert any("frameworkVersion" in line for line in lines)
+    assert any("assets/logo-small.png is missing" in line for line in lines)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_generated_logos_and_sidebar_strings_are_up_to_date() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_app_assets.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

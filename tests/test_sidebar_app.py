@@ -1,0 +1,703 @@
+"""The ticket sidebar in a real headless Chromium, against a ZAF client double.
+
+The repository's assets/ are served over HTTP as Zendesk would serve them; the
+ZAF SDK's URL is answered with tests/sidebar/zaf_client_double.js, which plays
+the agent's ticket editor and the Zendesk API from a fixture each test writes.
+Every other outside request is blocked and reported. Screenshots of the key
+states go to tests/artifacts/sidebar/.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Dialog,
+    Locator,
+    Page,
+    Route,
+    expect,
+    sync_playwright,
+)
+
+from plugin.escalation_fields import ESCALATION_FIELDS
+
+ROOT = Path(__file__).resolve().parents[1]
+DOUBLES = ROOT / "tests" / "sidebar"
+ARTIFACTS = ROOT / "tests" / "artifacts" / "sidebar"
+CHROMIUM = Path("/usr/bin/chromium")
+SDK_URL = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+TICKET_FIELDS: list[dict[str, Any]] = json.loads((DOUBLES / "ticket_fields.json").read_text())["ticket_fields"]
+FIELD_ID = {
+    field.key: next(entry["id"] for entry in TICKET_FIELDS if entry["title"] == field.title)
+    for field in ESCALATION_FIELDS
+}
+STRINGS = json.loads((ROOT / "translations" / "en.json").read_text())["sidebar"]
+
+NOW = datetime(2026, 11, 27, 15, 4, 5, tzinfo=UTC)
+TICKET_ID = 4711
+STAMP = "2026-11-27T14:00:00Z"
+MANAGER = {"id": 9, "name": "Sam Supervisor", "email": "sam@example.com", "locale": "en-US", "role": "admin"}
+USERS = {
+    "555": {"id": 555, "name": "Jane Customer"},
+    "777": {"id": 777, "name": "Maria Manager"},
+    "9": {"id": 9, "name": "Sam Supervisor"},
+}
+REASON = "Our checkout has been down for two days and we are losing orders."
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def plain(text: str) -> str:
+    """Text with the narrow and non-breaking spaces Intl puts in dates made ordinary."""
+    return re.sub(r"[\u00a0\u202f\s]+", " ", text).strip()
+
+
+def rendered_height(locator: Locator) -> float:
+    box = locator.bounding_box()
+    assert box is not None, "the element is not rendered"
+    return box["height"]
+
+
+def not_escalated_ticket() -> dict[str, Any]:
+    return {
+        "id": TICKET_ID,
+        "updated_at": STAMP,
+        "tags": ["vip", "billing"],
+        "custom_fields": [{"id": FIELD_ID[field.key], "value": None} for field in ESCALATION_FIELDS],
+    }
+
+
+def escalated_ticket(status: str = "requested", extra_tags: tuple[str, ...] = (), **values: Any) -> dict[str, Any]:
+    """A ticket as the escalation service leaves it; keyword arguments override field values."""
+    fields: dict[str, Any] = {
+        "status": f"escalation_status_{status}",
+        "reason": REASON,
+        "requested_at": iso(NOW - timedelta(hours=5, minutes=10)),
+        "requested_by": 555,
+        "response_due": iso(NOW + timedelta(hours=5, minutes=10)),
+        "refused_repeats": 0,
+        "handled_through": 987654321,
+        "acknowledged_at": None,
+        "acknowledged_by": None,
+        "resolved_at": None,
+    }
+    if status in ("acknowledged", "resolved"):
+        fields.update(acknowledged_at=iso(NOW - timedelta(hours=1)), acknowledged_by=777)
+    if status == "resolved":
+        fields.update(resolved_at=iso(NOW - timedelta(minutes=20)))
+    fields.update(values)
+    tags = ["vip", "escalated", f"escalation_status_{status}", "escalation_confirmation_pending", *extra_tags]
+    return {
+        "id": TICKET_ID,
+        "updated_at": STAMP,
+        "tags": tags,
+        "custom_fields": [{"id": FIELD_ID[key], "value": value} for key, value in fields.items()],
+    }
+
+
+class Sidebar:
+    """The sidebar page plus handles on the ZAF client double behind it."""
+
+    def __init__(self, page: Page, blocked: list[str], problems: list[str], dialogs: list[str]) -> None:
+        self.page = page
+        self.blocked = blocked
+        self.problems = problems
+        self.dialogs = dialogs
+
+    def zaf(self, expression: str, *args: Any) -> Any:
+        return self.page.evaluate(f"(args) => window.__zaf.{expression}", list(args))
+
+    def requests(self, method: str | None = None, path: str = "") -> list[dict[str, Any]]:
+        recorded: list[dict[str, Any]] = self.page.evaluate("() => window.__zaf.requests")
+        return [r for r in recorded if (method is None or r["type"] == method) and path in r["url"]]
+
+    def puts(self) -> list[dict[str, Any]]:
+        return self.requests("PUT", f"/api/v2/tickets/{TICKET_ID}.json")
+
+    def fire(self, event: str) -> None:
+        assert self.zaf("fire(args[0])", event) > 0, f"the sidebar does not listen to {event}"
+
+    def set_editor(self, tags: list[str] | None = None, fields: dict[str, Any] | None = None) -> None:
+        by_id = {str(FIELD_ID[key]): value for key, value in (fields or {}).items()}
+        self.zaf("setEditor({tags: args[0], fields: args[1]})", tags, by_id)
+
+    def text(self, selector: str) -> str:
+        return plain(self.page.locator(selector).inner_text())
+
+    def fact(self, key: str) -> str:
+        return self.text(f'[data-fact="{key}"] dd')
+
+    def screenshot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.locator("body").screenshot(path=str(ARTIFACTS / name))
+
+    def page_width(self) -> int:
+        return int(self.page.evaluate("() => document.documentElement.scrollWidth"))
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def assets_url() -> Iterator[str]:
+    """The repository served over HTTP, as Zendesk serves the app's assets."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(ROOT)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+OpenSidebar = Callable[..., Sidebar]
+
+
+@pytest.fixture
+def open_sidebar(browser: Browser, assets_url: str) -> Iterator[OpenSidebar]:
+    contexts: list[BrowserContext] = []
+    opened: list[Sidebar] = []
+
+    def open_(
+        ticket: dict[str, Any],
+        *,
+        now: datetime = NOW,
+        current_user: dict[str, Any] | None = None,
+        ticket_fields: list[dict[str, Any]] | None = None,
+        fields_page_size: int | None = None,
+        unreadable_fields: tuple[str, ...] = (),
+        cached_field_ids: dict[str, int] | None = None,
+        inside_zendesk: bool = True,
+    ) -> Sidebar:
+        context = browser.new_context(
+            viewport={"width": 320, "height": 600}, device_scale_factor=2, locale="en-US", timezone_id="UTC"
+        )
+        contexts.append(context)
+        page = context.new_page()
+        blocked: list[str] = []
+        problems: list[str] = []
+        dialogs: list[str] = []
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+
+        def record_dialog(dialog: Dialog) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", record_dialog)
+
+        def only_local(route: Route) -> None:
+            if route.request.url.startswith(assets_url):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_local)
+        page.route(SDK_URL, lambda route: route.fulfill(path=DOUBLES / "zaf_client_double.js"))
+        fixture = {
+            "ticket": copy.deepcopy(ticket),
+            "ticketFields": ticket_fields if ticket_fields is not None else TICKET_FIELDS,
+            "fieldsPageSize": fields_page_size,
+            "users": USERS,
+            "currentUser": current_user or MANAGER,
+            "unreadableFieldIds": [FIELD_ID[key] for key in unreadable_fields],
+        }
+        page.add_init_script(f"window.__zafFixture = {json.dumps(fixture)};")
+        if cached_field_ids is not None:
+            cache = json.dumps({"savedAt": int(now.timestamp() * 1000), "ids": cached_field_ids})
+            page.add_init_script(f"sessionStorage.setItem('escalation-requests:field-ids:v1', {json.dumps(cache)});")
+        page.clock.install(time=now - timedelta(minutes=1))
+        page.clock.pause_at(now)
+        query = "?origin=https%3A%2F%2Fexample.zendesk.com&app_guid=test-guid" if inside_zendesk else ""
+        page.goto(f"{assets_url}/assets/iframe.html{query}")
+        expect(page.locator("#app")).to_have_attribute("aria-busy", "false")
+        sidebar = Sidebar(page, blocked, problems, dialogs)
+        opened.append(sidebar)
+        return sidebar
+
+    yield open_
+    try:
+        for sidebar in opened:
+            assert sidebar.blocked == [], f"the sidebar tried to reach outside hosts: {sidebar.blocked}"
+            assert sidebar.problems == [], f"errors in the page: {sidebar.problems}"
+    finally:
+        for context in contexts:
+            context.close()
+
+
+# ---- what the sidebar shows ------------------------------------------------------------
+
+
+def test_a_ticket_without_an_escalation_shows_a_calm_one_line_state(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(not_escalated_ticket())
+
+    expect(sidebar.page.locator("#not-escalated")).to_have_text(STRINGS["not_escalated"])
+    expect(sidebar.page.locator("#escalation")).to_be_hidden()
+    expect(sidebar.page.locator("#actions")).to_be_hidden()
+    resizes = sidebar.zaf("invocations")
+    assert resizes and resizes[-1]["name"] == "resize"
+    height = sidebar.page.evaluate("() => Math.ceil(document.body.getBoundingClientRect().height)")
+    assert resizes[-1]["args"] == [{"width": "100%", "height": f"{height}px"}]
+    assert height < 80
+    sidebar.screenshot("not-escalated.png")
+
+
+def test_a_requested_escalation_shows_status_reason_requester_countdown_and_tags(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket())
+
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Requested")
+    expect(sidebar.page.locator("#countdown")).to_have_text("due in 5 h 10 min")
+    expect(sidebar.page.locator("#countdown")).not_to_have_class(re.compile("is-overdue"))
+    assert sidebar.fact("reason").startswith(REASON)
+    assert sidebar.fact("requested") == "Jane Customer, Nov 27, 2026, 9:54 AM"
+    assert sidebar.fact("response_due") == "Nov 27, 2026, 8:14 PM"
+    tags = sidebar.page.locator(".tag-list li").all_inner_texts()
+    assert tags == ["escalated", "escalation_status_requested", "escalation_confirmation_pending"]
+    page_text = sidebar.text("body")
+    assert "987654321" not in page_text, "the bookkeeping field is never shown"
+    assert "Refused" not in page_text
+    expect(sidebar.page.locator("#acknowledge")).to_be_visible()
+    expect(sidebar.page.locator("#resolve")).to_be_visible()
+    assert sidebar.page_width() <= 320
+    sidebar.screenshot("requested.png")
+
+
+def test_the_countdown_updates_every_30_seconds_and_turns_red_once_overdue(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket(response_due=iso(NOW + timedelta(minutes=2))))
+    countdown = sidebar.page.locator("#countdown")
+    expect(countdown).to_have_text("due in 2 min")
+
+    sidebar.page.clock.run_for(30_000)
+    expect(countdown).to_have_text("due in 1 min")
+    sidebar.page.clock.run_for(90_000)
+    expect(countdown).to_have_text("due in less than a minute")
+    expect(countdown).not_to_have_class(re.compile("is-overdue"))
+    sidebar.page.clock.run_for(60_000)
+    expect(countdown).to_have_text("overdue by 1 min")
+    expect(countdown).to_have_class(re.compile("is-overdue"))
+    expect(countdown).to_have_css("color", "rgb(205, 54, 66)")
+
+
+def test_an_overdue_request_is_shown_in_red(open_sidebar: OpenSidebar) -> None:
+    ticket = escalated_ticket(extra_tags=("escalation_overdue",), response_due=iso(NOW - timedelta(hours=2)))
+    sidebar = open_sidebar(ticket)
+
+    countdown = sidebar.page.locator("#countdown")
+    expect(countdown).to_have_text("overdue by 2 h")
+    expect(countdown).to_have_css("color", "rgb(205, 54, 66)")
+    expect(sidebar.page.locator(".tag-list li", has_text="escalation_overdue")).to_have_class(re.compile("c-tag--red"))
+    sidebar.screenshot("overdue.png")
+
+
+def test_an_acknowledged_escalation_shows_who_acknowledged_and_offers_only_resolve(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket("acknowledged", response_due=iso(NOW - timedelta(minutes=30))))
+
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Acknowledged")
+    assert sidebar.fact("acknowledged") == "Maria Manager, Nov 27, 2026, 2:04 PM"
+    expect(sidebar.page.locator("#countdown")).to_have_text("acknowledged in time")
+    expect(sidebar.page.locator("#countdown")).not_to_have_class(re.compile("is-overdue"))
+    expect(sidebar.page.locator("#acknowledge")).to_be_hidden()
+    expect(sidebar.page.locator("#resolve")).to_be_visible()
+    sidebar.screenshot("acknowledged.png")
+
+
+def test_a_late_acknowledgement_says_how_late_without_turning_red(open_sidebar: OpenSidebar) -> None:
+    ticket = escalated_ticket("acknowledged", response_due=iso(NOW - timedelta(hours=3, minutes=15)))
+    sidebar = open_sidebar(ticket)
+
+    expect(sidebar.page.locator("#countdown")).to_have_text("acknowledged 2 h 15 min late")
+    expect(sidebar.page.locator("#countdown")).not_to_have_class(re.compile("is-overdue"))
+
+
+def test_a_resolved_escalation_shows_when_and_offers_no_actions(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket("resolved"))
+
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Resolved")
+    assert sidebar.fact("resolved") == "Nov 27, 2026, 2:44 PM"
+    assert sidebar.fact("acknowledged").startswith("Maria Manager")
+    expect(sidebar.page.locator("#actions")).to_be_hidden()
+    sidebar.screenshot("resolved.png")
+
+
+def test_refused_repeat_attempts_are_counted(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket(extra_tags=("escalation_blocked",), refused_repeats=2))
+
+    assert sidebar.fact("refused_repeats") == "2 further attempts refused"
+    assert "escalation_blocked" in sidebar.page.locator(".tag-list li").all_inner_texts()
+    sidebar.screenshot("refused-repeats.png")
+
+
+def test_the_sidebar_follows_the_ticket_live(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(not_escalated_ticket())
+    subscribed = set(sidebar.zaf("subscribed()"))
+    expected = {"ticket.tags.changed", "ticket.updated", "app.activated"}
+    shown = [field for field in ESCALATION_FIELDS if field.key != "handled_through"]
+    expected |= {f"ticket.custom_field_{FIELD_ID[field.key]}.changed" for field in shown}
+    assert expected <= subscribed
+
+    requested = escalated_ticket()
+    key_of = {field_id: key for key, field_id in FIELD_ID.items()}
+    values = {key_of[entry["id"]]: entry["value"] for entry in requested["custom_fields"]}
+    sidebar.set_editor(tags=requested["tags"], fields=values)
+    sidebar.fire(f"ticket.custom_field_{FIELD_ID['status']}.changed")
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Requested")
+    expect(sidebar.page.locator("#not-escalated")).to_be_hidden()
+
+    sidebar.set_editor(tags=[*requested["tags"], "escalation_blocked"], fields={"refused_repeats": 1})
+    sidebar.fire("ticket.tags.changed")
+    expect(sidebar.page.locator('[data-fact="refused_repeats"] dd')).to_have_text("1 further attempt refused")
+    assert "escalation_blocked" in sidebar.page.locator(".tag-list li").all_inner_texts()
+
+
+def test_field_ids_are_found_by_title_across_pages_of_ticket_fields(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket(), fields_page_size=4)
+
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Requested")
+    pages = sidebar.requests("GET", "/api/v2/ticket_fields.json")
+    assert pages[0]["url"] == "/api/v2/ticket_fields.json?page[size]=100"
+    assert len(pages) == -(-len(TICKET_FIELDS) // 4)
+
+
+def test_fields_the_editor_cannot_read_are_read_from_the_stored_ticket(open_sidebar: OpenSidebar) -> None:
+    keys = tuple(field.key for field in ESCALATION_FIELDS)
+    sidebar = open_sidebar(escalated_ticket(refused_repeats=1), unreadable_fields=keys)
+
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Requested")
+    assert sidebar.fact("refused_repeats") == "1 further attempt refused"
+    assert sidebar.requests("GET", f"/api/v2/tickets/{TICKET_ID}.json")
+
+
+def test_field_ids_are_cached_between_sidebars(open_sidebar: OpenSidebar) -> None:
+    cached = {key: field_id for key, field_id in FIELD_ID.items() if key != "handled_through"}
+    sidebar = open_sidebar(escalated_ticket(), cached_field_ids=cached)
+
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Requested")
+    assert sidebar.requests("GET", "/api/v2/ticket_fields.json") == []
+
+
+def test_cached_field_ids_that_no_longer_exist_are_looked_up_again(open_sidebar: OpenSidebar) -> None:
+    stale = {key: 10_000 + index for index, key in enumerate(FIELD_ID) if key != "handled_through"}
+    sidebar = open_sidebar(escalated_ticket(), cached_field_ids=stale)
+
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Requested")
+    assert len(sidebar.requests("GET", "/api/v2/ticket_fields.json")) == 1
+
+
+def test_missing_escalation_fields_are_named_in_the_sidebar(open_sidebar: OpenSidebar) -> None:
+    fields = [field for field in TICKET_FIELDS if field["title"] != "Escalation response due"]
+    sidebar = open_sidebar(escalated_ticket(), ticket_fields=fields)
+
+    expect(sidebar.page.locator("#alert")).to_contain_text("Escalation response due")
+    expect(sidebar.page.locator("#alert")).to_contain_text("escalation setup")
+
+
+def test_an_agent_locale_without_its_own_strings_falls_back_to_english(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(not_escalated_ticket(), current_user={**MANAGER, "locale": "pt-BR"})
+
+    expect(sidebar.page.locator("#not-escalated")).to_have_text(STRINGS["not_escalated"])
+    assert sidebar.page.evaluate("() => document.documentElement.lang") == "en"
+
+
+def test_outside_a_zendesk_frame_the_page_says_where_it_belongs(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(not_escalated_ticket(), inside_zendesk=False)
+
+    expect(sidebar.page.locator("#status-message")).to_have_text(STRINGS["outside_zendesk"])
+
+
+# ---- customer text is only ever text ------------------------------------------------------
+
+
+def test_a_reason_with_markup_is_shown_literally_and_never_runs(open_sidebar: OpenSidebar) -> None:
+    reason = '<img src=x onerror=alert(1)><script>alert("x")</script> & <b>bold</b>'
+    sidebar = open_sidebar(escalated_ticket(reason=reason))
+
+    expect(sidebar.page.locator("#reason")).to_have_text(reason)
+    assert sidebar.page.locator("#escalation img, #escalation script, #escalation b").count() == 0
+    sidebar.page.clock.run_for(1_000)
+    assert sidebar.dialogs == []
+    sidebar.screenshot("markup-reason.png")
+
+
+def test_a_50_kb_reason_is_clamped_and_keeps_the_sidebar_320_px_wide(open_sidebar: OpenSidebar) -> None:
+    reason = "x" * 20_000 + " " + "word " * 6_000
+    assert len(reason) >= 50_000
+    sidebar = open_sidebar(escalated_ticket(reason=reason))
+
+    reason_box = sidebar.page.locator("#reason")
+    assert sidebar.page_width() <= 320
+    assert rendered_height(reason_box) <= 130
+    wraps = "() => { const r = document.getElementById('reason'); return r.scrollWidth <= r.clientWidth; }"
+    assert sidebar.page.evaluate(wraps), "long words wrap instead of being cut off"
+    toggle = sidebar.page.locator("#reason-toggle")
+    expect(toggle).to_have_text("Show more")
+    sidebar.screenshot("long-reason.png")
+
+    toggle.click()
+    expect(toggle).to_have_text("Show less")
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    assert sidebar.page_width() <= 320
+    assert rendered_height(reason_box) <= 330
+
+
+def test_a_short_reason_has_no_show_more(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket())
+
+    expect(sidebar.page.locator("#reason-toggle")).to_be_hidden()
+
+
+# ---- manager actions ---------------------------------------------------------------------------
+
+
+def test_acknowledge_records_the_agent_with_an_internal_note_and_collision_protection(
+    open_sidebar: OpenSidebar,
+) -> None:
+    sidebar = open_sidebar(escalated_ticket())
+
+    sidebar.page.locator("#acknowledge").click()
+    expect(sidebar.page.locator("#status-message")).to_have_text("Escalation acknowledged.")
+
+    [put] = sidebar.puts()
+    assert put["contentType"] == "application/json"
+    assert put["body"] == {
+        "ticket": {
+            "custom_fields": [
+                {"id": FIELD_ID["status"], "value": "escalation_status_acknowledged"},
+                {"id": FIELD_ID["acknowledged_at"], "value": iso(NOW)},
+                {"id": FIELD_ID["acknowledged_by"], "value": MANAGER["id"]},
+            ],
+            "comment": {"body": "Escalation acknowledged by Sam Supervisor.", "public": False},
+            "safe_update": True,
+            "updated_stamp": STAMP,
+        }
+    }
+    reads = [r["type"] for r in sidebar.requests(path=f"/api/v2/tickets/{TICKET_ID}.json")]
+    assert reads == ["GET", "PUT"], "the ticket is read for a fresh stamp before writing"
+    assert sidebar.zaf("server.comments") == [{"body": "Escalation acknowledged by Sam Supervisor.", "public": False}]
+
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Acknowledged")
+    expect(sidebar.page.locator("#acknowledge")).to_be_hidden()
+    expect(sidebar.page.locator("#resolve")).to_be_focused()
+    assert sidebar.fact("acknowledged") == "Sam Supervisor, Nov 27, 2026, 3:04 PM"
+    # The agent's editor has not caught up yet: an event must not take the sidebar back.
+    sidebar.fire("ticket.tags.changed")
+    sidebar.page.wait_for_timeout(100)
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Acknowledged")
+    sidebar.screenshot("after-acknowledge.png")
+
+
+def test_a_stale_stamp_is_re_read_and_retried_once(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket())
+    sidebar.zaf("failNext('PUT', 409, {error: 'UpdateConflict', description: 'Safe Update prevented the update'})")
+
+    sidebar.page.locator("#acknowledge").click()
+    expect(sidebar.page.locator("#status-message")).to_have_text("Escalation acknowledged.")
+    reads = [r["type"] for r in sidebar.requests(path=f"/api/v2/tickets/{TICKET_ID}.json")]
+    assert reads == ["GET", "PUT", "GET", "PUT"]
+
+
+def test_a_second_conflict_is_explained_instead_of_retrying_forever(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket())
+    for _ in range(2):
+        sidebar.zaf("failNext('PUT', 409, {error: 'UpdateConflict', description: 'Safe Update prevented the update'})")
+
+    sidebar.page.locator("#acknowledge").click()
+    expect(sidebar.page.locator("#alert")).to_have_text(STRINGS["errors"]["conflict"])
+    assert len(sidebar.puts()) == 2
+    expect(sidebar.page.locator("#acknowledge")).to_be_enabled()
+
+
+def test_an_escalation_acknowledged_meanwhile_is_not_written_again(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket())
+    sidebar.zaf(
+        "setServer({fields: args[0]})",
+        {str(FIELD_ID["status"]): "escalation_status_acknowledged", str(FIELD_ID["acknowledged_by"]): 777},
+    )
+
+    sidebar.page.locator("#acknowledge").click()
+    expect(sidebar.page.locator("#alert")).to_have_text(STRINGS["errors"]["already_acknowledged"])
+    assert sidebar.puts() == []
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Acknowledged")
+
+
+def test_resolve_requires_a_note_and_records_it_as_an_internal_note(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket("acknowledged"))
+    page = sidebar.page
+
+    page.locator("#resolve").click()
+    expect(page.locator("#resolve-note")).to_be_focused()
+    page.locator("#resolve-note").fill("   ")
+    page.locator("#resolve-confirm").click()
+    expect(page.locator("#resolve-note-error")).to_have_text("Write a short note before resolving.")
+    expect(page.locator("#resolve-note")).to_have_attribute("aria-invalid", "true")
+    assert sidebar.puts() == []
+    sidebar.screenshot("resolve-note-required.png")
+
+    page.locator("#resolve-note").fill("Refund issued and root cause fixed.")
+    page.locator("#resolve-confirm").click()
+    expect(page.locator("#status-message")).to_have_text("Escalation resolved.")
+    [put] = sidebar.puts()
+    assert put["body"] == {
+        "ticket": {
+            "custom_fields": [
+                {"id": FIELD_ID["status"], "value": "escalation_status_resolved"},
+                {"id": FIELD_ID["resolved_at"], "value": iso(NOW)},
+            ],
+            "comment": {
+                "body": "Escalation resolved by Sam Supervisor: Refund issued and root cause fixed.",
+                "public": False,
+            },
+            "safe_update": True,
+            "updated_stamp": STAMP,
+        }
+    }
+    expect(page.locator("#status-badge")).to_have_text("Resolved")
+    expect(page.locator("#resolve-form")).to_be_hidden()
+    expect(page.locator("#actions")).to_be_hidden()
+    sidebar.screenshot("after-resolve.png")
+
+
+def test_cancelling_the_resolve_form_returns_to_the_buttons(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket())
+
+    sidebar.page.locator("#resolve").click()
+    sidebar.page.locator("#resolve-cancel").click()
+    expect(sidebar.page.locator("#resolve-form")).to_be_hidden()
+    expect(sidebar.page.locator("#resolve")).to_be_focused()
+    assert sidebar.puts() == []
+
+
+def test_buttons_are_disabled_while_a_request_is_in_flight(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket())
+    sidebar.zaf("hold()")
+
+    sidebar.page.locator("#acknowledge").click()
+    expect(sidebar.page.locator("#acknowledge")).to_be_disabled()
+    expect(sidebar.page.locator("#resolve")).to_be_disabled()
+    expect(sidebar.page.locator("#app")).to_have_attribute("aria-busy", "true")
+    sidebar.zaf("release()")
+    expect(sidebar.page.locator("#status-message")).to_have_text("Escalation acknowledged.")
+    assert len(sidebar.puts()) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (
+            500,
+            {"error": "InternalError", "description": "Something went wrong on our side"},
+            "Zendesk could not save the change (Something went wrong on our side). Try again in a moment.",
+        ),
+        (403, {"error": "Forbidden", "description": "You do not have access"}, STRINGS["errors"]["forbidden"]),
+        (
+            422,
+            {
+                "error": "RecordInvalid",
+                "description": "Record validation errors",
+                "details": {"status": [{"description": "Status: closed prevents ticket update"}]},
+            },
+            STRINGS["errors"]["closed"],
+        ),
+        (429, {"error": "TooManyRequests"}, STRINGS["errors"]["rate_limited"]),
+    ],
+    ids=["server-error", "forbidden", "closed-ticket", "rate-limited"],
+)
+def test_an_api_error_is_shown_as_a_readable_alert(
+    open_sidebar: OpenSidebar, status: int, body: dict[str, Any], message: str
+) -> None:
+    sidebar = open_sidebar(escalated_ticket())
+    sidebar.zaf("failNext('PUT', args[0], args[1])", status, body)
+
+    sidebar.page.locator("#acknowledge").click()
+    alert = sidebar.page.locator("[role=alert]")
+    expect(alert).to_have_text(message)
+    assert "{" not in alert.inner_text()
+    expect(sidebar.page.locator("#acknowledge")).to_be_enabled()
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Requested")
+    if status == 500:
+        sidebar.screenshot("api-error.png")
+
+
+def test_the_actions_work_from_the_keyboard_with_a_visible_focus_ring(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket())
+    page = sidebar.page
+
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == "acknowledge":
+            break
+    expect(page.locator("#acknowledge")).to_be_focused()
+    ring = page.evaluate("() => getComputedStyle(document.activeElement).boxShadow")
+    assert ring not in ("", "none")
+    sidebar.screenshot("keyboard-focus.png")
+
+    page.keyboard.press("Enter")
+    expect(page.locator("#status-message")).to_have_text("Escalation acknowledged.")
+    expect(page.locator("#resolve")).to_be_focused()
+
+    page.keyboard.press("Enter")
+    expect(page.locator("#resolve-note")).to_be_focused()
+    page.keyboard.type("Handled by phone.")
+    page.keyboard.press("Tab")
+    expect(page.locator("#resolve-confirm")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#status-message")).to_have_text("Escalation resolved.")
+    note = sidebar.puts()[-1]["body"]["ticket"]["comment"]
+    assert note == {"body": "Escalation resolved by Sam Supervisor: Handled by phone.", "public": False}
+
+
+# ---- the code itself -------------------------------------------------------------------------
+
+
+def test_the_sidebar_never_writes_markup_from_data() -> None:
+    for script in ("main.js", "escalation.js"):
+        source = (ROOT / "assets" / script).read_text()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in source, f"{script} uses {sink}"
+
+
+def test_the_sidebar_looks_fields_up_by_the_titles_the_backend_creates() -> None:
+    source = (ROOT / "assets" / "escalation.js").read_text()
+    block = source[source.index("FIELD_TITLES = Object.freeze({") : source.index("});")]
+    titles = dict(re.findall(r"(\w+): '([^']+)'", block))
+    expected = {field.key: field.title for field in ESCALATION_FIELDS if field.key != "handled_through"}
+    assert titles == expected
