@@ -104,7 +104,7 @@ class MessageRenderer:
             except jinja2.UndefinedError as error:
                 self._report(name, path, None, f"unknown variable: {error.message}")
                 continue
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - any failure keeps the shipped template
                 self._report(name, path, None, f"does not render: {error}")
                 continue
             if PHRASE.search(sample):

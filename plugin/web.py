@@ -118,7 +118,7 @@ def create_app(
 
             checks["queue_pending"] = huey.pending_count()
             checks["queue"] = True
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - readiness reports any failure as not ready
             checks["queue"] = False
             checks["queue_error"] = error.__class__.__name__
         ready = all(value for key, value in checks.items() if key in ("state", "queue"))

@@ -14,12 +14,14 @@ with a log line.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,10 +59,30 @@ def make_huey(environ: dict[str, str]) -> Huey:
 
 
 huey = make_huey(read_environment())
-# SQLite storage has no expiring keys: its locks are cleared when the consumer
-# starts instead (one machine, one consumer). Redis locks expire, so a lock left
-# by a killed worker on another machine frees itself.
-LOCK_TTL = TICKET_LOCK_SECONDS if isinstance(huey, RedisHuey) else None
+
+
+@contextlib.contextmanager
+def exclusive(name: str, seconds: int) -> Iterator[None]:
+    """Hold a named lock across all workers; raise TaskLockedException when another holds it.
+
+    With Redis the lock expires after `seconds`, so a lock left by a worker
+    killed on another machine frees itself (plain SET NX EX: huey's own TTL
+    locks need Redis 7.4). SQLite serves one machine: its locks are cleared
+    when the consumer starts.
+    """
+    if not isinstance(huey, RedisHuey):
+        with huey.lock_task(name):
+            yield
+        return
+    connection = huey.storage.conn
+    key, token = f"escalations.lock.{name}", uuid.uuid4().hex
+    if not connection.set(key, token, nx=True, ex=seconds):
+        raise TaskLockedException(f"{name} is locked")
+    try:
+        yield
+    finally:
+        if connection.get(key) == token.encode():
+            connection.delete(key)
 
 
 @dataclass(frozen=True)
@@ -128,7 +150,7 @@ def process_ticket(ticket_id: int, first_failure: float | None = None, failures:
     """Handle one ticket, serialised per ticket; retry passing faults, park persistent ones."""
     context = runtime()
     try:
-        with huey.lock_task(f"ticket-{ticket_id}", ttl=LOCK_TTL):
+        with exclusive(f"ticket-{ticket_id}", TICKET_LOCK_SECONDS):
             handle_ticket(ticket_id, context.gateway(), context.policy, context.renderer, now)
     except TaskLockedException:
         process_ticket.schedule(args=(ticket_id, first_failure, failures), delay=1)
@@ -146,7 +168,7 @@ def process_ticket(ticket_id: int, first_failure: float | None = None, failures:
             log.error("ticket %s parked after %d failures: %s", ticket_id, failures + 1, fault)
             ParkedTickets(huey).park(ticket_id, str(fault))
             return
-        delay = backoff(failures + 1)
+        delay = max(backoff(failures + 1), getattr(fault, "retry_after", None) or 0.0)
         log.warning("ticket %s: %s; retrying in %.0f s", ticket_id, fault, delay)
         process_ticket.schedule(args=(ticket_id, started, failures + 1), delay=delay)
         return
@@ -158,7 +180,7 @@ def sweep() -> None:
     """Catch up on escalation comments whose webhook never arrived."""
     context = runtime()
     try:
-        with huey.lock_task("sweep", ttl=LOCK_TTL and 600):
+        with exclusive("sweep", 600):
             parked = ParkedTickets(huey)
             handled = run_sweep(
                 context.gateway(),
@@ -199,6 +221,15 @@ def main() -> None:
         max_delay=0.5,  # an idle consumer still picks up new work within half a second
         flush_locks=not isinstance(huey, RedisHuey),
     )
+
+    def finish_then_stop(signum: int, _frame: object) -> None:
+        # SIGTERM and SIGINT both mean: finish the jobs in flight, then stop. huey would
+        # treat a second signal (Ctrl-C reaches the whole process group, and `serve`
+        # forwards one more) as "stop now" and drop the job in flight.
+        consumer._signum = signum
+        consumer._restart, consumer._graceful = False, True
+
+    consumer._handle_signal = finish_then_stop  # type: ignore[method-assign]
     try:
         consumer.run()
     finally:

@@ -36,6 +36,10 @@ class ZendeskError(Exception):
 class ZendeskUnavailable(ZendeskError):
     """A passing fault (5xx, timeout, connection, rate-limit budget spent): retry later."""
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 class UpdateConflict(ZendeskError):
     """409: the ticket changed since it was read; read it again and decide again."""
@@ -169,8 +173,13 @@ def error_for_status(status: int | None, response: requests.Response | None) -> 
     if status in (401, 403):
         return ZendeskRefused(f"Zendesk refused the credentials ({status}): check ZENDESK_EMAIL and ZENDESK_API_TOKEN")
     if status is None or status == 429 or status >= 500:
-        return ZendeskUnavailable(f"Zendesk answered {status}")
+        return ZendeskUnavailable(f"Zendesk answered {status}", _retry_after(response))
     return ZendeskRefused(f"Zendesk answered {status}{detail}")
+
+
+def _retry_after(response: requests.Response | None) -> float | None:
+    value = response.headers.get("Retry-After", "") if response is not None else ""
+    return float(value) if value.strip().isdigit() else None
 
 
 def _error_detail(response: requests.Response | None) -> str:

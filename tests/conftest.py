@@ -79,7 +79,7 @@ class Service:
 
     def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
         self.zendesk.reset_requests_log()
-        log = open(self.data_dir.parent / f"serve-{len(self.processes)}.log", "wb")  # noqa: SIM115
+        log = open(self.data_dir.parent / f"serve-{self.port}-{len(self.processes)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
             [sys.executable, "-m", "plugin.cli", "serve", "--port", str(self.port), "--workers", "1"],
             env={**self.env, **extra_env},

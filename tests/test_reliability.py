@@ -1,0 +1,197 @@
+"""Nothing lost, nothing twice: real processes, real faults, real Redis.
+
+Each test runs `escalations serve` against the sandbox Zendesk, breaks
+something (Zendesk answers 5xx or 429, a ticket cannot be written, the service
+is stopped mid-job, two instances share the work) and then checks that every
+escalation was applied exactly once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import Service, free_port, wait_until
+from tests.test_end_to_end import ALICE, BOB, CARMEN, emails_for, field_values, internal_notes, settled, zendesk_busy
+
+
+def test_zendesk_down_for_a_few_seconds_then_back_applies_the_escalation_once(service: Service) -> None:
+    zendesk = service.zendesk
+    zendesk.inject_fault(status=503, seconds=3, retry_after=None)
+    zendesk.add_comment(1, author_id=ALICE, body="Escalation request: charged twice for March.")
+    wait_until(lambda: settled(service, 1, 1), timeout=40, what="the confirmation once Zendesk is back")
+    assert len(emails_for(zendesk, 1)) == 1 and len(internal_notes(zendesk, 1)) == 1
+    assert any(entry["status"] == 503 for entry in zendesk.requests_log())
+
+
+def test_rate_limited_answers_are_waited_out_as_retry_after_says(service: Service) -> None:
+    zendesk = service.zendesk
+    zendesk.inject_fault(status=429, count=2, retry_after=1, path_regex=r"/tickets/2")
+    zendesk.add_comment(2, author_id=BOB, body="Escalation request: locked out for a week.")
+    wait_until(lambda: settled(service, 2, 1), timeout=20, what="the confirmation after the 429s")
+    statuses = [entry["status"] for entry in zendesk.requests_log() if "/tickets/2" in entry["path"]]
+    assert statuses.count(429) == 2
+    assert len(emails_for(zendesk, 2)) == 1 and len(internal_notes(zendesk, 2)) == 1
+
+
+def test_a_ticket_that_cannot_be_written_is_parked_and_the_others_flow(service_env: Service) -> None:
+    service_env.env["ESCALATIONS_RECONCILE_SECONDS"] = "2"
+    service_env.run("setup")
+    service_env.start()
+    zendesk = service_env.zendesk
+    try:
+        zendesk.inject_fault(status=422, seconds=60, method="PUT", path_regex=r"/tickets/1\.json", retry_after=None)
+        zendesk.add_comment(1, author_id=ALICE, body="Escalation request: charged twice.")
+        zendesk.add_comment(3, author_id=CARMEN, body="Escalation request: exports time out.")
+        wait_until(lambda: settled(service_env, 3, 1), what="the healthy ticket's confirmation")
+        doctor = wait_until(
+            lambda: (
+                (result := service_env.run("doctor", check=False)).returncode == 1
+                and "ticket 1 parked" in result.stdout
+                and result
+            ),
+            what="doctor to report the parked ticket",
+        )
+        assert "422" in doctor.stdout
+        assert emails_for(zendesk, 1) == []
+
+        zendesk.clear_faults()  # the admin fixes whatever blocked the ticket; the next sweep retries it
+        wait_until(lambda: settled(service_env, 1, 1), timeout=20, what="the sweep to retry the parked ticket")
+        wait_until(lambda: "parked" not in service_env.run("doctor", check=False).stdout, what="the ticket released")
+        assert len(emails_for(zendesk, 1)) == 1 and len(internal_notes(zendesk, 1)) == 1
+    finally:
+        service_env.stop()
+
+
+def test_sigterm_lets_the_job_in_flight_finish(service_env: Service) -> None:
+    service_env.run("setup")
+    service_env.start()
+    zendesk = service_env.zendesk
+    zendesk.latency = 0.4  # four calls: the job takes well over a second
+    zendesk.add_comment(2, author_id=BOB, body="Escalation request: locked out for a week.")
+    wait_until(lambda: any("/tickets/2.json" in e["path"] for e in zendesk.requests_log()), what="the job to start")
+    service_env.stop(signal.SIGTERM)
+    assert settled(service_env, 2, 1), service_env.logs()[-3000:]
+    assert len(emails_for(zendesk, 2)) == 1 and len(internal_notes(zendesk, 2)) == 1
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server; .ci/run installs it)")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        import redis
+
+        wait_until(lambda: _pings(redis.Redis.from_url(url)), timeout=10, what="redis-server to start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _pings(client: object) -> bool:
+    try:
+        return bool(client.ping())  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+def test_two_instances_sharing_redis_apply_fifty_escalations_exactly_once(service_env: Service, redis_url: str) -> None:
+    zendesk = service_env.zendesk
+    customers = [ALICE, BOB, CARMEN]
+    tickets = [
+        zendesk.create_ticket(requester_id=customers[n % 3], subject=f"Order {n} stuck", description="Help please")[
+            "id"
+        ]
+        for n in range(50)
+    ]
+    service_env.env["REDIS_URL"] = redis_url
+    service_env.run("setup")
+    first = service_env
+    second = replace(service_env, port=free_port(), processes=[])
+    first.start()
+    second.start()
+    try:
+        state = (service_env.data_dir / "state.json").read_text()
+        assert "signing_secret" in state
+        threads = [
+            threading.Thread(
+                target=zendesk.add_comment,
+                args=(ticket_id,),
+                kwargs={
+                    "author_id": zendesk.ticket(ticket_id)["requester_id"],
+                    "body": f"Escalation request: order {ticket_id} is blocking our shipments.",
+                },
+            )
+            for ticket_id in tickets
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        zendesk.wait_for_deliveries(timeout=30)
+        # Every delivery goes to the first instance's web front; replay each to the second one as well,
+        # so both fronts take webhooks and every escalation arrives twice.
+        for delivery in zendesk.deliveries():
+            _replay(second, delivery)
+        wait_until(lambda: all(settled(service_env, t, 1) for t in tickets), timeout=90, what="all fifty")
+        wait_until(lambda: not zendesk_busy(service_env), timeout=30, what="the queue to drain")
+        for ticket_id in tickets:
+            assert len(emails_for(zendesk, ticket_id)) == 1, ticket_id
+            assert len(internal_notes(zendesk, ticket_id)) == 1, ticket_id
+            assert field_values(service_env, ticket_id)["status"] == "escalation_status_requested"
+        escalated = [line for line in service_env.logs().splitlines() if ": escalated (2 writes)" in line]
+        assert len(escalated) == 50
+    finally:
+        second.stop()
+        first.stop()
+
+
+def _replay(service: Service, delivery: dict[str, object]) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from plugin.signature import sign
+
+    state = json.loads((service.data_dir / "state.json").read_text())
+    body = str(delivery["body"]).encode()
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    response = requests.post(
+        f"{service.url}/webhooks/zendesk",
+        data=body,
+        timeout=5,
+        headers={
+            "Content-Type": "application/json",
+            "X-Zendesk-Webhook-Id": state["webhook_id"],
+            "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+            "X-Zendesk-Webhook-Signature": sign(state["signing_secret"], stamp, body),
+        },
+    )
+    assert response.status_code == 202
