@@ -100,6 +100,7 @@ class Message:
     template: str
     public: bool
     context: Mapping[str, Any] = field(default_factory=dict)
+    locale: str | None = None  # the reader's Zendesk locale; None for the account's default
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def decide(ticket: TicketSnapshot, settings: PolicySettings, now: datetime) -> D
         )
 
     record = _escalation_record(ticket, with_reason[0], settings, now, handled_through)
-    confirmation = _confirmation(ticket.id, record.fields, _without(record.tags or (), ()))
+    confirmation = _confirmation(ticket, record.fields, record.tags or ())
     return Decision("escalated", (record, confirmation), attempt_ids)
 
 
@@ -256,18 +257,22 @@ def _escalation_record(
     )
 
 
-def _confirmation(ticket_id: int, recorded: Mapping[str, Any], tags_after_record: tuple[str, ...]) -> TicketUpdate:
+def _confirmation(
+    ticket: TicketSnapshot, recorded: Mapping[str, Any], tags_after_record: tuple[str, ...]
+) -> TicketUpdate:
     """The customer's confirmation; it clears the mark that it is still owed."""
     due = recorded.get(fields.RESPONSE_DUE)
+    customer = recorded.get(fields.REQUESTED_BY)
     return TicketUpdate(
         "confirmation",
         Message(
             "confirmation",
             public=True,
             context={
-                "ticket_id": ticket_id,
+                "ticket_id": ticket.id,
                 "response_due": parse_iso(due) if isinstance(due, str) and due else None,
             },
+            locale=_locale_of(ticket, int(customer) if customer else ticket.requester_id),
         ),
         tags=_without(tags_after_record, (fields.TAG_CONFIRMATION_PENDING,)),
     )
@@ -277,7 +282,7 @@ def _owed_confirmation(ticket: TicketSnapshot, settings: PolicySettings) -> Tick
     """The confirmation still owed when a previous run stopped after recording the escalation."""
     if fields.TAG_CONFIRMATION_PENDING not in ticket.tags or not ticket.is_escalated:
         return None
-    return _confirmation(ticket.id, ticket.escalation, ticket.tags)
+    return _confirmation(ticket, ticket.escalation, ticket.tags)
 
 
 def _refusal(ticket: TicketSnapshot, attempts: tuple[Comment, ...], handled_through: str) -> TicketUpdate:
@@ -293,6 +298,7 @@ def _refusal(ticket: TicketSnapshot, attempts: tuple[Comment, ...], handled_thro
                 "requested_at": _optional_time(ticket.escalation.get(fields.REQUESTED_AT)),
                 "status": ticket.escalation.get(fields.STATUS),
             },
+            locale=_locale_of(ticket, attempts[-1].author_id),
         ),
         tags=_with(tags, (fields.TAG_BLOCKED,)),
         fields={fields.REFUSED_REPEATS: refused, fields.HANDLED_THROUGH: handled_through},
@@ -302,9 +308,23 @@ def _refusal(ticket: TicketSnapshot, attempts: tuple[Comment, ...], handled_thro
 def _request_for_reason(ticket: TicketSnapshot, attempt: Comment, handled_through: str) -> TicketUpdate:
     return TicketUpdate(
         "reason_request",
-        Message("reason_request", public=True, context={"ticket_id": ticket.id}),
+        Message(
+            "reason_request",
+            public=True,
+            context={"ticket_id": ticket.id},
+            locale=_locale_of(ticket, attempt.author_id),
+        ),
         fields={fields.HANDLED_THROUGH: handled_through},
     )
+
+
+def _locale_of(ticket: TicketSnapshot, user_id: int) -> str | None:
+    """The reader's locale: the commenting customer's, else the requester's."""
+    for person_id in (user_id, ticket.requester_id):
+        person = ticket.people.get(person_id)
+        if person is not None and person.locale:
+            return person.locale
+    return None
 
 
 def _optional_time(value: Any) -> datetime | None:

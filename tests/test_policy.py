@@ -273,3 +273,18 @@ def test_a_confirmation_still_owed_is_sent_once_and_nothing_is_recorded_again() 
 
 def test_the_field_datetimes_are_iso_utc_text() -> None:
     assert iso(datetime(2026, 11, 27, 16, 4, 5, tzinfo=ZoneInfo("Europe/Berlin"))) == "2026-11-27T15:04:05Z"
+
+
+def test_customer_messages_are_for_the_commenting_customers_locale() -> None:
+    people = {
+        **PEOPLE,
+        COLLEAGUE: replace(PEOPLE[COLLEAGUE], locale="de"),
+        REQUESTER: replace(PEOPLE[REQUESTER], locale="fr"),
+    }
+    by_colleague = decide(
+        ticket(comment(2, "Escalation request: prod down", author=COLLEAGUE), people=people), SETTINGS, NOW
+    )
+    assert by_colleague.updates[1].message.locale == "de"
+    assert by_colleague.updates[0].message.locale is None  # the managers' note: the account's language
+    by_requester = decide(ticket(comment(2, "Escalation request"), people=people), SETTINGS, NOW)
+    assert by_requester.updates[0].message.locale == "fr"
