@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from plugin.config import Settings, load_settings
 from plugin.signature import SignatureRejected, verify
@@ -123,6 +124,26 @@ def create_app(
             checks["queue_error"] = error.__class__.__name__
         ready = all(value for key, value in checks.items() if key in ("state", "queue"))
         return jsonify({"ready": ready, **checks}), 200 if ready else 503
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        # The service answers JSON only: nothing may run, be sniffed as HTML or be framed.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> tuple[Response, int]:
+        if isinstance(error, HTTPException):
+            return jsonify({"error": (error.name or "error").lower().replace(" ", "_")}), error.code or 500
+        # Not the caller's fault (the queue's storage failed, say): ask Zendesk to retry, and the
+        # sweep catches up on anything it gives up on.
+        log.exception("request failed")
+        response = jsonify({"error": "unavailable", "detail": "try again shortly"})
+        response.headers["Retry-After"] = "10"
+        return response, 503
 
     @app.errorhandler(413)
     def too_large(_error: Exception) -> tuple[Response, int]:

@@ -229,7 +229,7 @@ def main() -> None:
         consumer._signum = signum
         consumer._restart, consumer._graceful = False, True
 
-    consumer._handle_signal = finish_then_stop  # type: ignore[method-assign]
+    consumer._handle_signal = finish_then_stop
     try:
         consumer.run()
     finally:

@@ -11,15 +11,53 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from flask.testing import FlaskClient
 
+from plugin.config import load_settings
 from plugin.sandbox import SandboxServer, SandboxZendesk
+from plugin.state import AccountState
+from plugin.web import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The web app alone, for the webhook route's own tests.
+NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+SECRET = "webhook-secret"
+WEBHOOK_ID = "01HWEBHOOK0000000000000000"
+
+
+@pytest.fixture
+def queued() -> list[int]:
+    return []
+
+
+@pytest.fixture
+def client(tmp_path: Path, queued: list[int]) -> FlaskClient:
+    settings = load_settings(
+        {
+            "ZENDESK_SUBDOMAIN": "acme",
+            "ZENDESK_EMAIL": "admin@acme.test",
+            "ZENDESK_API_TOKEN": "token",
+            "ESCALATIONS_DATA_DIR": str(tmp_path),
+            "ESCALATIONS_WEBHOOK_MAX_BYTES": "2048",
+        }
+    )
+    state = AccountState(
+        zendesk_url="https://acme.zendesk.com",
+        field_ids={},
+        manager_group_id=1,
+        webhook_id=WEBHOOK_ID,
+        signing_secret=SECRET,
+        service_user_id=1,
+        active_since="2026-11-01T00:00:00Z",
+    )
+    return create_app(settings, state, queued.append, clock=lambda: NOW).test_client()
 
 
 def free_port() -> int:

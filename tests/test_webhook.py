@@ -3,48 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
 
-from plugin.config import load_settings
 from plugin.signature import sign
-from plugin.state import AccountState
-from plugin.web import create_app
-
-SECRET = "webhook-secret"
-WEBHOOK_ID = "01HWEBHOOK0000000000000000"
-NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def queued() -> list[int]:
-    return []
-
-
-@pytest.fixture
-def client(tmp_path: Path, queued: list[int]) -> FlaskClient:
-    settings = load_settings(
-        {
-            "ZENDESK_SUBDOMAIN": "acme",
-            "ZENDESK_EMAIL": "admin@acme.test",
-            "ZENDESK_API_TOKEN": "token",
-            "ESCALATIONS_DATA_DIR": str(tmp_path),
-            "ESCALATIONS_WEBHOOK_MAX_BYTES": "2048",
-        }
-    )
-    state = AccountState(
-        zendesk_url="https://acme.zendesk.com",
-        field_ids={},
-        manager_group_id=1,
-        webhook_id=WEBHOOK_ID,
-        signing_secret=SECRET,
-        service_user_id=1,
-        active_since="2026-11-01T00:00:00Z",
-    )
-    return create_app(settings, state, queued.append, clock=lambda: NOW).test_client()
+from tests.conftest import NOW, SECRET, WEBHOOK_ID
 
 
 def signed_headers(body: bytes, *, secret: str = SECRET, at: datetime = NOW, **extra: str) -> dict[str, str]:
