@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlencode
 from flask import Flask, Response, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from plugin.sandbox.errors import SandboxError, bad_request
 from plugin.sandbox.traffic import Fault
@@ -34,6 +34,7 @@ API_PREFIX = "/api/v2"
 ORIGINAL_PATH = "sandbox.original_path"
 MAX_PAGE_SIZE = 100
 MAX_EVENTS_PAGE = 1000
+STATE_PATH = "/__sandbox__/state"
 _TICKET_UPDATE = re.compile(r"/api/v2/tickets/\d+(\.json)?")
 _ERROR_NAMES = {
     409: "DatabaseConflict",
@@ -111,12 +112,23 @@ def create_sandbox_app(zendesk: SandboxZendesk) -> Flask:
     return app
 
 
+class _RequestLogHandler(WSGIRequestHandler):
+    """werkzeug's request log, without the page's once-a-second poll of the state."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if self.command == "GET" and self.path.startswith(STATE_PATH) and str(code) == "200":
+            return
+        super().log_request(code, size)
+
+
 class SandboxServer:
     """Runs the sandbox app on werkzeug's threaded server in a background thread."""
 
     def __init__(self, zendesk: SandboxZendesk, host: str = "127.0.0.1", port: int = 0) -> None:
         self.zendesk = zendesk
-        self._server: BaseWSGIServer = make_server(host, port, create_sandbox_app(zendesk), threaded=True)
+        self._server: BaseWSGIServer = make_server(
+            host, port, create_sandbox_app(zendesk), threaded=True, request_handler=_RequestLogHandler
+        )
         self.url = f"http://{host}:{self._server.server_port}"
         self._thread: threading.Thread | None = None
 
@@ -196,6 +208,11 @@ def _add_ticket_routes(app: Flask, zendesk: SandboxZendesk) -> None:
             people.update([ticket["requester_id"], *ticket["email_cc_ids"], *ticket["collaborator_ids"]])
             listing["users"] = zendesk.users(ids=people)
         return jsonify(listing)
+
+    @app.get("/api/v2/search")
+    def search() -> Response:
+        results = zendesk.search_tickets(request.args.get("query", ""))
+        return jsonify({"results": results, "count": len(results), "next_page": None, "previous_page": None})
 
     @app.get("/api/v2/incremental/ticket_events")
     def export_ticket_events() -> Response:
@@ -360,7 +377,7 @@ def _add_control_routes(app: Flask, zendesk: SandboxZendesk) -> None:
         """A page to comment as customers or agents and watch emails and webhooks."""
         return app.send_static_file("index.html")
 
-    @app.get("/__sandbox__/state")
+    @app.get(STATE_PATH)
     def show_state() -> Response:
         return jsonify(zendesk.state())
 

@@ -1,0 +1,223 @@
+"""The sandbox's page in a real headless Chromium, as a first-time visitor uses it.
+
+The real service runs (`escalations setup` + `serve`, the `service` fixture);
+the visitor opens the sandbox's page, comments as a customer and watches the
+escalation arrive on the page, which refreshes itself. Screenshots of the key
+states go to tests/artifacts/sandbox/.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Dialog, Locator, Page, Route, expect, sync_playwright
+
+from tests.conftest import ROOT, Service
+
+ARTIFACTS = ROOT / "tests" / "artifacts" / "sandbox"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SERVICE_TIMEOUT = 20_000  # ms: the service's reply travels trigger → webhook → queue → Zendesk → next refresh
+REASON = "our exports fail since Monday"
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@dataclass
+class Visit:
+    """The page plus what went wrong on it: dialogs, script errors, requests to anywhere else."""
+
+    page: Page
+    dialogs: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+
+    def screenshot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+    def open_ticket(self, subject: str) -> None:
+        self.page.get_by_role("button", name=subject).click()
+        expect(self.page.locator("#ticket-title")).to_contain_text(subject)
+
+    def comment(self, author: str, text: str, *, public: bool = True) -> None:
+        self.page.get_by_label("Comment as").select_option(label=author)
+        self.page.get_by_label("Comment", exact=True).fill(text)
+        checkbox = self.page.get_by_role("checkbox", name="Public reply")
+        if checkbox.is_checked() != public:
+            checkbox.click()
+        self.page.get_by_role("button", name="Add comment").click()
+
+    @property
+    def conversation(self) -> Locator:
+        return self.page.get_by_role("log", name="Conversation")
+
+    def prop(self, name: str) -> Locator:
+        return self.page.locator(f'#properties [data-prop="{name}"]')
+
+    @property
+    def emails(self) -> Locator:
+        return self.page.locator("#emails")
+
+    @property
+    def deliveries(self) -> Locator:
+        return self.page.locator("#deliveries")
+
+    def assert_clean(self) -> None:
+        assert self.dialogs == [], f"the page opened dialogs: {self.dialogs}"
+        assert self.problems == [], f"the page reported errors: {self.problems}"
+        assert self.blocked == [], f"the page asked for outside resources: {self.blocked}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def visit(browser: Browser, service: Service) -> Iterator[Visit]:
+    """The sandbox's page, opened fresh against a provisioned sandbox with the service running."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="UTC")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    opened = Visit(page)
+
+    def record_dialog(dialog: Dialog) -> None:
+        opened.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def only_the_sandbox(route: Route) -> None:
+        if route.request.url.startswith(service.sandbox_url + "/"):
+            route.continue_()
+        else:
+            opened.blocked.append(route.request.url)
+            route.abort()
+
+    page.on("dialog", record_dialog)
+    page.on("pageerror", lambda error: opened.problems.append(f"page error: {error}"))
+    page.on("console", lambda message: opened.problems.append(message.text) if message.type == "error" else None)
+    page.route("**/*", only_the_sandbox)
+    page.goto(service.sandbox_url + "/")
+    expect(page.locator("#live")).to_contain_text("live")
+    try:
+        yield opened
+    finally:
+        context.close()
+
+
+def test_a_first_time_visitor_escalates_a_ticket_and_sees_everything_happen(visit: Visit) -> None:
+    page = visit.page
+    expect(page.get_by_role("heading", name="Try an escalation")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("#1 Charged twice"))).to_be_visible()
+    visit.screenshot("1-first-visit.png")
+
+    visit.open_ticket("Charged twice for my March invoice")
+    expect(visit.prop("group")).to_have_text("Support")
+    expect(visit.prop("assignee")).to_have_text("Priya Natarajan")
+    expect(visit.prop("fields")).to_have_text("No field values yet.")
+    visit.comment("Alice Moreau (requester)", f"Escalation request: {REASON}")
+    expect(visit.conversation).to_contain_text(f"Escalation request: {REASON}")
+
+    # No reload: the page refreshes itself while the service does its work.
+    expect(visit.emails).to_contain_text("We have received your request to escalate this case", timeout=SERVICE_TIMEOUT)
+    expect(visit.emails).to_contain_text("To alice.moreau@example.com")
+    expect(visit.prop("tags").locator(".tag", has_text=re.compile("^escalated$"))).to_be_visible()
+    expect(visit.prop("group")).to_have_text("Support Managers")
+    expect(visit.prop("assignee")).to_have_text("none")
+    fields = visit.prop("fields")
+    expect(fields).to_contain_text("Escalation status")
+    expect(fields).to_contain_text("Requested")
+    expect(fields).to_contain_text(f"Escalation reason{REASON}")
+    expect(fields).to_contain_text("Escalation requested byAlice Moreau")
+    expect(fields).to_contain_text("Escalation response due")
+    expect(visit.conversation.locator(".comment.internal")).to_contain_text("Escalation received")
+    expect(page.get_by_role("button", name=re.compile("#1 Charged twice"))).to_contain_text("escalated")
+    expect(visit.deliveries.locator(".badge")).to_have_text(["202"])
+    page.wait_for_timeout(2100)  # let the "changed" highlight fade before the picture
+    visit.screenshot("2-escalated.png")
+
+    visit.comment("Alice Moreau (requester)", "Escalation request: still nothing, please escalate again")
+    expect(visit.emails).to_contain_text("can be escalated only once", timeout=SERVICE_TIMEOUT)
+    expect(visit.prop("tags")).to_contain_text("escalation_blocked")
+    expect(visit.prop("group")).to_have_text("Support Managers")
+    expect(visit.prop("fields")).to_contain_text("Escalation refused repeats1")
+    expect(visit.conversation.locator(".comment.internal")).to_have_count(1)
+    expect(visit.deliveries.locator(".badge")).to_have_text(["202", "202"])
+    visit.screenshot("3-refused.png")
+
+    for width in (1280, 900, 600):  # a laptop, a half-screen window, a phone held sideways
+        page.set_viewport_size({"width": width, "height": 900})
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the page scrolls sideways at {width} px"
+    page.wait_for_timeout(300)
+    visit.screenshot("6-narrow.png")
+    visit.assert_clean()
+
+
+def test_an_agent_can_reply_publicly_and_add_an_internal_note(
+    visit: Visit, service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    visit.open_ticket("CSV export times out")
+    visit.comment("Priya Natarajan (agent)", "Thanks Carmen, we can reproduce the timeout and are on it.")
+    expect(visit.conversation.locator(".comment.agent")).to_contain_text("we can reproduce the timeout")
+    expect(visit.emails).to_contain_text("To carmen.ortiz@example.com, deepak.rao@example.com")
+    expect(visit.emails).to_contain_text("we can reproduce the timeout")
+
+    visit.comment("Tom Becker (agent)", "Escalation request: just testing the trigger from an agent", public=False)
+    expect(visit.conversation.locator(".comment.internal")).to_contain_text("just testing the trigger")
+    expect(visit.emails.locator("article")).to_have_count(1)
+
+    # Neither an agent's comment nor an internal note calls the service.
+    expect(visit.deliveries).to_contain_text("No deliveries yet")
+    assert service.zendesk.deliveries() == []
+    expect(visit.prop("tags")).to_have_text("no tags")
+    visit.screenshot("4-agent.png")
+    visit.assert_clean()
+
+    # The page polls every second; the sandbox's request log (shown by `escalations start`) leaves that out.
+    logged = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+    assert any("POST /__sandbox__/tickets/3/comments" in line for line in logged), logged
+    assert not any("/__sandbox__/state" in line for line in logged), logged
+
+
+def test_the_page_shows_what_people_write_as_text_and_never_runs_it(visit: Visit, service: Service) -> None:
+    zendesk = service.zendesk
+    carmen = next(u for u in zendesk.users() if u["name"] == "Carmen Ortiz")
+    zendesk.create_ticket(
+        requester_id=carmen["id"], subject=f"<b>Bold</b> {HOSTILE}", description=f"<script>alert(2)</script> {HOSTILE}"
+    )
+    visit.open_ticket(f"<b>Bold</b> {HOSTILE}")
+    expect(visit.conversation).to_contain_text("<script>alert(2)</script>")
+
+    visit.comment("Carmen Ortiz (requester)", HOSTILE)
+    expect(visit.conversation.locator(".comment").last).to_have_text(re.compile(re.escape(HOSTILE) + "$"))
+    visit.comment("Priya Natarajan (agent)", f"Quoting you: {HOSTILE}")
+    expect(visit.emails).to_contain_text(f"Quoting you: {HOSTILE}")
+    visit.comment("Carmen Ortiz (requester)", f"Escalation request: {HOSTILE}")
+    expect(visit.prop("fields")).to_contain_text(f"Escalation reason{HOSTILE}", timeout=SERVICE_TIMEOUT)
+    expect(visit.page.locator("#ticket-title")).to_have_text(f"#6 <b>Bold</b> {HOSTILE}")
+
+    page = visit.page
+    page.wait_for_timeout(1500)  # another refresh or two, in case something renders late
+    assert page.locator("main img, main script, main b").count() == 0
+    visit.screenshot("5-text-only.png")
+    visit.assert_clean()
