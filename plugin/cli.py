@@ -110,6 +110,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     if not environment.get("ZENDESK_API_TOKEN", "").strip():
         from plugin.sandbox import SandboxServer, SandboxZendesk
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the sandbox page polls every second
         sandbox = SandboxServer(SandboxZendesk(), port=args.sandbox_port).start()
         os.environ.update(SANDBOX_ENV)
         os.environ["ZENDESK_API_URL"] = sandbox.url
@@ -148,6 +149,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from plugin.demo import main as demo_main
 
     return demo_main([])
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from plugin.report import collect, parse_since, render, summarise
+
+    settings = load_settings()
+    state = load_state(settings.state_file)
+    gateway = ZendeskGateway(settings, state.field_ids, make_client(settings, ratelimit_budget=120))
+    rows = collect(gateway, state.field_ids, parse_since(args.since, datetime.now(UTC)))
+    sys.stdout.write(render(rows, summarise(rows), args.format))
+    return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -194,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="a scripted tour against the sandbox, no browser needed").set_defaults(
         run=cmd_demo
     )
+    report = commands.add_parser("report", help="every escalation with its timings, and a summary")
+    report.add_argument("--since", default="30d", help="30d, 12h, 2w or a date such as 2026-11-01 (default 30d)")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.set_defaults(run=cmd_report)
     sandbox = commands.add_parser("sandbox", help="run a local Zendesk-compatible sandbox")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8089)

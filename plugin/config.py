@@ -1,4 +1,17 @@
-"""Configuration from the environment, also read from ./.env (the real environment wins)."""
+"""Configuration from the environment, also read from ./.env (the real environment wins).
+
+ESCALATION_PHRASES lists the phrases that ask for an escalation, per Zendesk
+locale: comma-separated `locale=phrase` entries, several phrases for one
+locale separated by `|`, for example
+
+    ESCALATION_PHRASES=en=escalation request,de=Eskalationsanfrage|escalation request,ja=エスカレーション依頼
+
+Unset, the English phrase "escalation request" serves every locale. A locale
+without an entry uses its language's entry, then the English one (`pt-BR` →
+`pt` → `en`); English keeps "escalation request" unless `en=` says otherwise.
+Every listed phrase counts, whoever writes it, and the trigger created by
+`escalations setup` listens for all of them (run setup again after a change).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +24,10 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
+
+from plugin.calendar import WorkingCalendar
+from plugin.locales import normalise
+from plugin.text import DEFAULT_PHRASES, Phrases
 
 
 class ConfigError(Exception):
@@ -27,8 +44,11 @@ class Settings:
     escalation_group: str
     data_dir: Path
     timezone: ZoneInfo
+    calendar: WorkingCalendar  # weekdays in `timezone`, less public holidays when configured
+    schedule: str | None  # a Zendesk business-hours schedule to count instead, by name or id
     allow_copied_end_users: bool
     templates_dir: Path
+    phrases: Phrases
     reconcile_seconds: float
     redis_url: str | None
     webhook_max_bytes: int
@@ -76,6 +96,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if "@" not in email:
         raise ConfigError("ZENDESK_EMAIL must be the email address of the API user")
     token = required("ZENDESK_API_TOKEN")
+    timezone = _timezone(env.get("ESCALATION_TIMEZONE", "").strip() or "UTC")
 
     return Settings(
         zendesk_subdomain=subdomain,
@@ -85,12 +106,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_url=_url(env, "PUBLIC_URL"),
         escalation_group=env.get("ESCALATION_GROUP", "").strip() or "Support Managers",
         data_dir=Path(env.get("ESCALATIONS_DATA_DIR", "").strip() or "var").resolve(),
-        timezone=_timezone(env.get("ESCALATION_TIMEZONE", "").strip() or "UTC"),
+        timezone=timezone,
+        calendar=_calendar(timezone, env.get("ESCALATION_HOLIDAYS", "").strip()),
+        schedule=env.get("ESCALATION_SCHEDULE", "").strip() or None,
         allow_copied_end_users=not _flag(env, "ESCALATION_REQUESTER_ONLY", False),
         templates_dir=Path(
             env.get("ESCALATIONS_TEMPLATES_DIR", "").strip()
             or Path(env.get("ESCALATIONS_DATA_DIR", "").strip() or "var") / "templates"
         ).resolve(),
+        phrases=_phrases(env.get("ESCALATION_PHRASES", "")),
         reconcile_seconds=_number(env, "ESCALATIONS_RECONCILE_SECONDS", 300.0, minimum=0.5),
         redis_url=_url(env, "REDIS_URL", schemes=("redis", "rediss", "unix")),
         webhook_max_bytes=int(_number(env, "ESCALATIONS_WEBHOOK_MAX_BYTES", 262144, minimum=1024)),
@@ -110,11 +134,46 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...] = ("http", 
     return value.rstrip("/")
 
 
+def _calendar(timezone: ZoneInfo, holidays: str) -> WorkingCalendar:
+    if not holidays:
+        return WorkingCalendar.weekdays(timezone)
+    try:
+        return WorkingCalendar.with_public_holidays(timezone, holidays)
+    except ValueError as error:
+        raise ConfigError(f"ESCALATION_HOLIDAYS: {error}") from None
+
+
 def _timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"ESCALATION_TIMEZONE must be an IANA timezone such as Europe/Berlin, not {name!r}") from None
+
+
+def _phrases(value: str) -> Phrases:
+    """`en=escalation request,de=Eskalationsanfrage|escalation request` → Phrases."""
+    name = "ESCALATION_PHRASES"
+    if not value.strip():
+        return DEFAULT_PHRASES
+    by_locale: dict[str, list[str]] = {}
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        locale, equals, phrases = entry.partition("=")
+        if not equals or not locale.strip() or not phrases.strip():
+            raise ConfigError(
+                f"{name} must be comma-separated locale=phrase entries, like "
+                f"'en=escalation request,de=Eskalationsanfrage', not {entry!r}"
+            )
+        try:
+            tag = normalise(locale)
+        except ValueError:
+            raise ConfigError(f"{name}: {locale.strip()!r} is not a Zendesk locale such as en, de or pt-BR") from None
+        by_locale.setdefault(tag, []).extend(phrase.strip() for phrase in phrases.split("|"))
+    try:
+        return Phrases.of(by_locale)
+    except ValueError as error:
+        raise ConfigError(f"{name}: {error}") from None
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

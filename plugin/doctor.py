@@ -8,7 +8,12 @@ from pathlib import Path
 from plugin import escalation_fields as fields
 from plugin.config import ConfigError, load_settings
 from plugin.messages import MessageRenderer
-from plugin.provisioning import TRIGGER_TITLE, desired_webhook
+from plugin.provisioning import (
+    MANAGER_REPLY_TRIGGER_TITLE,
+    SOLVED_TRIGGER_TITLE,
+    TRIGGER_TITLE,
+    desired_webhook,
+)
 from plugin.state import load_state
 from plugin.zendesk import ZendeskError, ZendeskGateway, all_items, make_client
 
@@ -62,10 +67,15 @@ def run_doctor() -> int:
         else:
             checks.fail(f"credentials: {me.get('email')} is not an admin: use an admin's API token")
         _check_objects(checks, gateway, state, settings.public_url)
+        if settings.schedule:
+            calendar = gateway.business_calendar(settings.schedule)
+            checks.ok(f"business-hours schedule {settings.schedule!r} ({calendar.timezone.key})")
     except ZendeskError as error:
         checks.fail(f"Zendesk: {error}")
+    except ConfigError as error:
+        checks.fail(str(error))
 
-    renderer = MessageRenderer(settings.timezone, settings.templates_dir)
+    renderer = MessageRenderer(settings.timezone, settings.templates_dir, settings.phrases)
     for problem in renderer.problems:
         checks.fail(f"template override: {problem}")
     if not renderer.problems:
@@ -101,11 +111,12 @@ def _check_objects(checks: Checks, gateway: ZendeskGateway, state, public_url: s
             checks.fail("the webhook's signing secret changed: run 'escalations setup' to store the new one")
         else:
             checks.ok(f"webhook {state.webhook_id} → {webhook.get('endpoint')}")
-    triggers = [t for t in all_items(gateway, "/api/v2/triggers.json", "triggers") if t.get("title") == TRIGGER_TITLE]
-    if not triggers or not triggers[0].get("active"):
-        checks.fail(f"trigger '{TRIGGER_TITLE}' is missing or inactive: run 'escalations setup'")
-    else:
-        checks.ok(f"trigger '{TRIGGER_TITLE}'")
+    active = {t.get("title") for t in all_items(gateway, "/api/v2/triggers.json", "triggers") if t.get("active")}
+    for title in (TRIGGER_TITLE, MANAGER_REPLY_TRIGGER_TITLE, SOLVED_TRIGGER_TITLE):
+        if title in active:
+            checks.ok(f"trigger '{title}'")
+        else:
+            checks.fail(f"trigger '{title}' is missing or inactive: run 'escalations setup'")
 
 
 def _check_queue(checks: Checks) -> None:

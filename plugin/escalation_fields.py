@@ -14,6 +14,8 @@ TAG_BLOCKED = "escalation_blocked"
 # Set with the escalation record and removed with the customer's confirmation:
 # while it is on the ticket, the confirmation is still owed.
 TAG_CONFIRMATION_PENDING = "escalation_confirmation_pending"
+# Set once, with the managers' overdue note; it stays as history after acknowledgement.
+TAG_OVERDUE = "escalation_overdue"
 
 STATUS_REQUESTED = "requested"
 STATUS_ACKNOWLEDGED = "acknowledged"
@@ -22,7 +24,7 @@ STATUSES = (STATUS_REQUESTED, STATUS_ACKNOWLEDGED, STATUS_RESOLVED)
 
 
 def status_tag(status: str) -> str:
-    """The tag Zendesk adds for a value of the status drop-down."""
+    """The drop-down value (and the tag Zendesk adds) for an escalation status."""
     return f"escalation_status_{status}"
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from plugin.messages import MessageRenderer
-from plugin.policy import Decision, PolicySettings, decide
+from plugin.policy import Decision, PolicySettings, TicketSnapshot, decide
 from plugin.zendesk import UpdateConflict, ZendeskGateway
 
 log = logging.getLogger(__name__)
@@ -40,19 +40,25 @@ class Handled:
 def handle_ticket(
     ticket_id: int,
     gateway: ZendeskGateway,
-    policy: PolicySettings,
+    policy: PolicySettings | Callable[[TicketSnapshot], PolicySettings],
     renderer: MessageRenderer,
     clock: Callable[[], datetime],
 ) -> Handled:
-    """Bring one ticket in line with the policy; safe to call any number of times."""
+    """Bring one ticket in line with the policy; safe to call any number of times.
+
+    `policy` may be a function of the snapshot, for settings that cost an API
+    call and matter only for some tickets (who the managers are).
+    """
     writes = 0
     for attempt in range(1, MAX_DECISIONS + 1):
         ticket = gateway.read_snapshot(ticket_id)
-        decision = decide(ticket, policy, clock())
+        settings = policy(ticket) if callable(policy) else policy
+        decision = decide(ticket, settings, clock())
         stamp = ticket.updated_at
         try:
             for update in decision.updates:
-                stamp = gateway.apply(ticket_id, update, renderer.render(update.message), stamp)
+                body = renderer.render(update.message) if update.message else None
+                stamp = gateway.apply(ticket_id, update, body, stamp)
                 writes += 1
                 log.info("ticket %s: wrote %s", ticket_id, update.purpose)
         except UpdateConflict:

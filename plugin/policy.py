@@ -30,11 +30,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from plugin import escalation_fields as fields
-from plugin.calendar import response_due
-from plugin.text import asks_for_escalation, contact_details, reason_for_escalation
+from plugin.calendar import WorkingCalendar, response_due
+from plugin.text import DEFAULT_PHRASES, Phrases, asks_for_escalation, contact_details, reason_for_escalation
 
 
 @dataclass(frozen=True)
@@ -87,10 +86,12 @@ class TicketSnapshot:
 @dataclass(frozen=True)
 class PolicySettings:
     manager_group_id: int
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)  # what counts as working time
     allow_copied_end_users: bool = True
     service_user_id: int | None = None
     active_since: datetime | None = None
+    manager_ids: frozenset[int] = frozenset()  # members of the managers' group
+    phrases: Phrases = DEFAULT_PHRASES  # the phrases that ask for an escalation
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class TicketUpdate:
     """One collision-protected write: at most one comment, like Zendesk allows."""
 
     purpose: str
-    message: Message
+    message: Message | None  # None: fields and tags only, no comment
     tags: tuple[str, ...] | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
     group_id: int | None = None
@@ -117,7 +118,8 @@ class TicketUpdate:
 
 @dataclass(frozen=True)
 class Decision:
-    outcome: str  # escalated / refused / reason_requested / confirmation_resent / ignored
+    # escalated, refused, reason_requested, confirmation_resent, acknowledged, overdue, resolved or ignored
+    outcome: str
     updates: tuple[TicketUpdate, ...] = ()
     attempts: tuple[int, ...] = ()  # comment ids that asked for an escalation
 
@@ -166,14 +168,27 @@ def escalation_attempts(ticket: TicketSnapshot, settings: PolicySettings) -> tup
     return tuple(
         comment
         for comment in new_comments(ticket, settings)
-        if comment.public and may_escalate(ticket, comment.author_id, settings) and asks_for_escalation(comment.body)
+        if comment.public
+        and may_escalate(ticket, comment.author_id, settings)
+        and asks_for_escalation(comment.body, settings.phrases)
     )
 
 
 def decide(ticket: TicketSnapshot, settings: PolicySettings, now: datetime) -> Decision:
-    """Everything the service does to a ticket, as data."""
+    """Everything the service does to a ticket, as data: answer the customer, then follow up."""
     if ticket.status == "closed":
         return IGNORED
+    answer = _answer_customer(ticket, settings, now)
+    tags_after = next((u.tags for u in reversed(answer.updates) if u.tags is not None), ticket.tags)
+    follow_up = _follow_up(ticket, settings, now, tags_after)
+    if follow_up is None:
+        return answer
+    outcome = answer.outcome if answer.updates else follow_up.purpose
+    return Decision(outcome, (*answer.updates, follow_up), answer.attempts)
+
+
+def _answer_customer(ticket: TicketSnapshot, settings: PolicySettings, now: datetime) -> Decision:
+    """Escalate, refuse a repeat, ask for the reason, or finish a confirmation still owed."""
 
     owed = _owed_confirmation(ticket, settings)
     attempts = escalation_attempts(ticket, settings)
@@ -188,7 +203,7 @@ def decide(ticket: TicketSnapshot, settings: PolicySettings, now: datetime) -> D
         updates = (owed, refusal) if owed else (refusal,)
         return Decision("refused", updates, attempt_ids)
 
-    with_reason = [comment for comment in attempts if reason_for_escalation(comment.body)]
+    with_reason = [comment for comment in attempts if reason_for_escalation(comment.body, settings.phrases)]
     if not with_reason:
         return Decision(
             "reason_requested",
@@ -201,6 +216,80 @@ def decide(ticket: TicketSnapshot, settings: PolicySettings, now: datetime) -> D
     return Decision("escalated", (record, confirmation), attempt_ids)
 
 
+def needs_manager_roster(ticket: TicketSnapshot) -> bool:
+    """Whether deciding needs to know who the managers are: a requested escalation with staff replies since."""
+    requested_at = _optional_time(ticket.escalation.get(fields.REQUESTED_AT))
+    if ticket.escalation.get(fields.STATUS) != fields.status_tag(fields.STATUS_REQUESTED) or requested_at is None:
+        return False
+    return any(
+        comment.public
+        and comment.created_at >= requested_at
+        and (person := ticket.people.get(comment.author_id)) is not None
+        and person.role != "end-user"
+        for comment in ticket.comments
+    )
+
+
+def manager_reply(ticket: TicketSnapshot, settings: PolicySettings) -> Comment | None:
+    """The first public reply by a member of the managers' group since the escalation."""
+    requested_at = _optional_time(ticket.escalation.get(fields.REQUESTED_AT))
+    if requested_at is None:
+        return None
+    return next(
+        (
+            comment
+            for comment in ticket.comments
+            if comment.public and comment.author_id in settings.manager_ids and comment.created_at >= requested_at
+        ),
+        None,
+    )
+
+
+def _follow_up(
+    ticket: TicketSnapshot, settings: PolicySettings, now: datetime, tags: tuple[str, ...]
+) -> TicketUpdate | None:
+    """Keep an escalation's state true: acknowledged by a manager's reply, overdue, resolved on solve.
+
+    Only an escalation recorded before this decision is followed up; the
+    follow-up starts from the tags the earlier updates of the same decision
+    leave, because a ticket update replaces the whole tag list.
+    """
+    status = ticket.escalation.get(fields.STATUS)
+    if status not in (fields.status_tag(fields.STATUS_REQUESTED), fields.status_tag(fields.STATUS_ACKNOWLEDGED)):
+        return None
+    changes: dict[str, Any] = {}
+    purpose, message = "", None
+    reply = manager_reply(ticket, settings) if status == fields.status_tag(fields.STATUS_REQUESTED) else None
+    if reply is not None:
+        status = fields.status_tag(fields.STATUS_ACKNOWLEDGED)
+        changes = {
+            fields.STATUS: status,
+            fields.ACKNOWLEDGED_AT: iso(reply.created_at),
+            fields.ACKNOWLEDGED_BY: reply.author_id,
+        }
+        purpose = "acknowledged"
+    if ticket.status == "solved":
+        changes |= {fields.STATUS: fields.status_tag(fields.STATUS_RESOLVED), fields.RESOLVED_AT: iso(now)}
+        purpose = "resolved"
+    elif status == fields.status_tag(fields.STATUS_REQUESTED) and fields.TAG_OVERDUE not in tags:
+        due = _optional_time(ticket.escalation.get(fields.RESPONSE_DUE))
+        if due is not None and now >= due:
+            purpose = "overdue"
+            message = Message(
+                "overdue_note",
+                public=False,
+                context={"ticket_id": ticket.id, "response_due": due, "overdue_by": now - due},
+            )
+    if not purpose:
+        return None
+    new_status = changes.get(fields.STATUS, status)
+    status_tags = tuple(fields.status_tag(name) for name in fields.STATUSES)
+    new_tags = _with(_without(tags, status_tags), (new_status,))  # a drop-down's value is its tag
+    if purpose == "overdue":
+        new_tags = _with(new_tags, (fields.TAG_OVERDUE,))
+    return TicketUpdate(purpose, message, tags=new_tags, fields=changes)
+
+
 def _escalation_record(
     ticket: TicketSnapshot,
     attempt: Comment,
@@ -210,9 +299,9 @@ def _escalation_record(
 ) -> TicketUpdate:
     """The escalation written to the ticket, with the managers' internal note."""
     requested_at = now.astimezone(UTC)
-    due = response_due(requested_at, settings.timezone)
+    due = response_due(requested_at, settings.calendar)
     customer = ticket.people[attempt.author_id]
-    reason = reason_for_escalation(attempt.body)
+    reason = reason_for_escalation(attempt.body, settings.phrases)
     known = frozenset(
         value.lower() for person in ticket.people.values() for value in (person.email, _digits(person.phone)) if value
     )
@@ -244,7 +333,7 @@ def _escalation_record(
             "previous_assignee_id": ticket.assignee_id,
             "new_contact_details": contact_details(attempt.body, known),
             "comment_id": attempt.id,
-            "timezone": settings.timezone.key,
+            "timezone": settings.calendar.timezone.key,
         },
     )
     return TicketUpdate(

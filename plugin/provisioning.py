@@ -1,7 +1,7 @@
 """Make the Zendesk account match what the service needs, idempotently.
 
 The desired objects (the managers' group, the escalation ticket fields, the
-webhook, the trigger that calls it and the view) are described once as data
+webhook, the triggers that call it and the views) are described once as data
 below. `provision` finds each by its name, creates what is missing, updates
 what differs and leaves the rest alone, so running `escalations setup` again
 never duplicates anything.
@@ -9,7 +9,7 @@ never duplicates anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,12 +18,16 @@ from plugin import escalation_fields as fields
 from plugin.config import ConfigError, Settings
 from plugin.policy import iso
 from plugin.state import AccountState
+from plugin.text import DEFAULT_PHRASE
 from plugin.zendesk import ZendeskGateway, all_items
 
 WEBHOOK_NAME = "Escalation requests"
 TRIGGER_TITLE = "Escalation requests: notify the escalation service"
 VIEW_TITLE = "Escalated tickets"
-TRIGGER_PHRASE = "escalation request"
+OVERDUE_VIEW_TITLE = "Overdue escalations"
+MANAGER_REPLY_TRIGGER_TITLE = "Escalation requests: a manager may have replied"
+SOLVED_TRIGGER_TITLE = "Escalation requests: escalated ticket solved"
+TRIGGER_PHRASE = DEFAULT_PHRASE
 
 # Placeholders render as plain text, not JSON-escaped: only ids and times go
 # in the body, never customer text.
@@ -63,7 +67,12 @@ def desired_webhook(public_url: str) -> dict[str, Any]:
     }
 
 
-def desired_trigger(webhook_id: str) -> dict[str, Any]:
+def desired_trigger(webhook_id: str, phrases: Sequence[str] = (TRIGGER_PHRASE,)) -> dict[str, Any]:
+    """The trigger fires for a public end-user comment containing any of the phrases.
+
+    A `comment_includes_word` condition with `is` holds one string, so each
+    phrase is its own condition in `any`; the other conditions must all hold.
+    """
     return {
         "title": TRIGGER_TITLE,
         "active": True,
@@ -73,24 +82,61 @@ def desired_trigger(webhook_id: str) -> dict[str, Any]:
                 {"field": "update_type", "operator": "is", "value": "Change"},
                 {"field": "comment_is_public", "operator": "is", "value": "true"},
                 {"field": "role", "operator": "is", "value": "end_user"},
-                {"field": "comment_includes_word", "operator": "is", "value": TRIGGER_PHRASE},
                 {"field": "status", "operator": "less_than", "value": "closed"},
             ],
-            "any": [],
+            "any": [{"field": "comment_includes_word", "operator": "is", "value": phrase} for phrase in phrases],
         },
         "actions": [{"field": "notification_webhook", "value": [webhook_id, WEBHOOK_BODY]}],
     }
 
 
-def desired_view() -> dict[str, Any]:
+def desired_follow_up_triggers(webhook_id: str) -> list[dict[str, Any]]:
+    """Triggers that tell the service an escalation moved on: a staff reply (maybe the
+    managers' acknowledgement) or a solve (the escalation is resolved)."""
+    requested = fields.status_tag(fields.STATUS_REQUESTED)
+    open_statuses = f"{requested} {fields.status_tag(fields.STATUS_ACKNOWLEDGED)}"
+    notify = [{"field": "notification_webhook", "value": [webhook_id, WEBHOOK_BODY]}]
+    return [
+        {
+            "title": MANAGER_REPLY_TRIGGER_TITLE,
+            "active": True,
+            "description": "Lets the escalation service record when a Support Manager first replies.",
+            "conditions": {
+                "all": [
+                    {"field": "update_type", "operator": "is", "value": "Change"},
+                    {"field": "comment_is_public", "operator": "is", "value": "true"},
+                    {"field": "current_tags", "operator": "includes", "value": requested},
+                ],
+                "any": [
+                    {"field": "role", "operator": "is", "value": "agent"},
+                    {"field": "role", "operator": "is", "value": "admin"},
+                ],
+            },
+            "actions": notify,
+        },
+        {
+            "title": SOLVED_TRIGGER_TITLE,
+            "active": True,
+            "description": "Lets the escalation service resolve the escalation when its ticket is solved.",
+            "conditions": {
+                "all": [
+                    {"field": "update_type", "operator": "is", "value": "Change"},
+                    {"field": "status", "operator": "is", "value": "solved"},
+                    {"field": "current_tags", "operator": "includes", "value": open_statuses},
+                ],
+                "any": [],
+            },
+            "actions": notify,
+        },
+    ]
+
+
+def _view(title: str, description: str, conditions: list[dict[str, str]]) -> dict[str, Any]:
     return {
-        "title": VIEW_TITLE,
+        "title": title,
         "active": True,
-        "description": "Open tickets whose customer asked for an escalation.",
-        "all": [
-            {"field": "current_tags", "operator": "includes", "value": fields.TAG_ESCALATED},
-            {"field": "status", "operator": "less_than", "value": "solved"},
-        ],
+        "description": description,
+        "all": conditions,
         "any": [],
         "output": {
             "columns": ["status", "subject", "requester", "group", "assignee", "updated"],
@@ -98,6 +144,26 @@ def desired_view() -> dict[str, Any]:
             "sort_order": "desc",
         },
     }
+
+
+def desired_views() -> list[dict[str, Any]]:
+    not_solved = {"field": "status", "operator": "less_than", "value": "solved"}
+    return [
+        _view(
+            VIEW_TITLE,
+            "Open tickets whose customer asked for an escalation.",
+            [{"field": "current_tags", "operator": "includes", "value": fields.TAG_ESCALATED}, not_solved],
+        ),
+        _view(
+            OVERDUE_VIEW_TITLE,
+            "Escalations past their first-response target that no manager has acknowledged yet.",
+            [
+                {"field": "current_tags", "operator": "includes", "value": fields.TAG_OVERDUE},
+                {"field": "current_tags", "operator": "includes", "value": fields.status_tag(fields.STATUS_REQUESTED)},
+                not_solved,
+            ],
+        ),
+    ]
 
 
 @dataclass
@@ -212,28 +278,29 @@ def provision(
     )
     secret = gateway.get_json(f"/api/v2/webhooks/{webhook['id']}/signing_secret")["signing_secret"]["secret"]
 
-    trigger = _ensure(
-        gateway,
-        report,
-        "trigger",
-        "triggers",
-        "trigger",
-        "title",
-        desired_trigger(webhook["id"]),
-        ("active", "conditions", "actions"),
-        all_items(gateway, "/api/v2/triggers.json", "triggers"),
-    )
-    view = _ensure(
-        gateway,
-        report,
-        "view",
-        "views",
-        "view",
-        "title",
-        desired_view(),
-        ("active",),
-        all_items(gateway, "/api/v2/views.json", "views"),
-    )
+    existing_triggers = all_items(gateway, "/api/v2/triggers.json", "triggers")
+    trigger, *_ = [
+        _ensure(
+            gateway,
+            report,
+            "trigger",
+            "triggers",
+            "trigger",
+            "title",
+            desired,
+            ("active", "conditions", "actions"),
+            existing_triggers,
+        )
+        for desired in (
+            desired_trigger(webhook["id"], settings.phrases.all),
+            *desired_follow_up_triggers(webhook["id"]),
+        )
+    ]
+    existing_views = all_items(gateway, "/api/v2/views.json", "views")
+    view, *_ = [
+        _ensure(gateway, report, "view", "views", "view", "title", desired, ("active",), existing_views)
+        for desired in desired_views()
+    ]
 
     state = AccountState(
         zendesk_url=settings.zendesk_base_url,

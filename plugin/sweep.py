@@ -1,5 +1,8 @@
 """The catch-up sweep: escalations whose webhook never arrived are found in Zendesk's event log.
 
+It also follows up open escalations that time or a solve has moved on (past
+due and not yet marked overdue; ticket solved), found with Zendesk's search.
+
 Zendesk gives up on a webhook after a few tries, pauses a failing one, and
 our service can be down. The sweep reads the incremental ticket-event export
 from its cursor, picks the tickets with a public comment that asks for an
@@ -17,10 +20,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from plugin import escalation_fields as fields
-from plugin.policy import iso
+from plugin.policy import iso, parse_iso
 from plugin.state import AccountState
-from plugin.text import asks_for_escalation
-from plugin.zendesk import TicketGone, ZendeskGateway, ZendeskRefused, paged
+from plugin.text import DEFAULT_PHRASES, Phrases, asks_for_escalation
+from plugin.zendesk import TicketGone, ZendeskGateway, ZendeskUnavailable, all_items, paged
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ class SweepStore:
         self.store.put(self.KEY, {"cursor": cursor, "last_run": iso(ran_at), "tickets": tickets})
 
 
-def tickets_needing_attention(events: Iterable[Mapping[str, Any]]) -> set[int]:
+def tickets_needing_attention(events: Iterable[Mapping[str, Any]], phrases: Phrases = DEFAULT_PHRASES) -> set[int]:
     """Tickets with a public comment asking for an escalation, or a confirmation still owed."""
     tickets: set[int] = set()
     for event in events:
@@ -59,7 +62,7 @@ def tickets_needing_attention(events: Iterable[Mapping[str, Any]]) -> set[int]:
             if (
                 kind == "Comment"
                 and child.get("public")
-                and asks_for_escalation(child.get("plain_body") or child.get("body") or "")
+                and asks_for_escalation(child.get("plain_body") or child.get("body") or "", phrases)
             ):
                 tickets.add(int(event["ticket_id"]))
             added = child.get("added_tags") or (child.get("value") if child.get("field_name") == "tags" else None)
@@ -68,29 +71,76 @@ def tickets_needing_attention(events: Iterable[Mapping[str, Any]]) -> set[int]:
     return tickets
 
 
+FOLLOW_UP_SEARCHES = (
+    f"type:ticket tags:{fields.status_tag(fields.STATUS_REQUESTED)}",
+    f"type:ticket tags:{fields.status_tag(fields.STATUS_ACKNOWLEDGED)} status:solved",
+)
+
+
+def needs_follow_up(ticket: Mapping[str, Any], field_ids: Mapping[str, int], now: datetime) -> bool:
+    """An open escalation that is past due and not yet marked overdue, or whose ticket was solved."""
+    if ticket.get("status") == "solved":
+        return True
+    tags = ticket.get("tags") or []
+    if fields.TAG_OVERDUE in tags or fields.status_tag(fields.STATUS_REQUESTED) not in tags:
+        return False
+    due_field = field_ids.get(fields.RESPONSE_DUE)
+    due = next((item.get("value") for item in ticket.get("custom_fields") or [] if item.get("id") == due_field), None)
+    return isinstance(due, str) and bool(due) and parse_iso(due) <= now
+
+
+def follow_up_candidates(gateway: ZendeskGateway, field_ids: Mapping[str, int], now: datetime) -> set[int]:
+    """Escalations the clock or a solve has moved on since a webhook last touched them."""
+    tickets: set[int] = set()
+    for query in FOLLOW_UP_SEARCHES:
+        for result in all_items(gateway, "/api/v2/search.json", "results", {"query": query}):
+            if result.get("result_type", "ticket") == "ticket" and needs_follow_up(result, field_ids, now):
+                tickets.add(int(result["id"]))
+    return tickets
+
+
+class Parking(Protocol):
+    def park(self, ticket_id: int, reason: str) -> None: ...
+    def release(self, ticket_id: int) -> None: ...
+    def ticket_ids(self) -> list[int]: ...
+
+
 def run_sweep(
     gateway: ZendeskGateway,
     store: SweepStore,
-    parked: Iterable[int],
+    parking: Parking,
     handle: Callable[[int, ZendeskGateway], object],
     clock: Callable[[], datetime],
+    phrases: Phrases = DEFAULT_PHRASES,
 ) -> list[int]:
-    """Handle every ticket that needs it since the cursor; return the tickets handled."""
+    """Handle every ticket that needs it since the cursor; return the tickets handled.
+
+    One ticket that cannot be handled (a 4xx, a bug) is parked and the sweep
+    goes on; Zendesk being unavailable stops the sweep before its cursor moves.
+    """
     started = clock()
     # Zendesk's export wants a start at least a minute old; re-reading a minute is harmless.
     cursor = min(store.cursor(), int(started.timestamp()) - EXPORT_SETTLE_SECONDS)
-    tickets = set(parked)
+    tickets = set(parking.ticket_ids()) | follow_up_candidates(gateway, store.state.field_ids, started)
     end_time = cursor
     for page in paged(gateway, EVENTS_PATH, {"start_time": cursor, "include": "comment_events"}, "ticket_events"):
-        tickets |= tickets_needing_attention(page.get("ticket_events") or [])
+        tickets |= tickets_needing_attention(page.get("ticket_events") or [], phrases)
         end_time = max(end_time, int(page.get("end_time") or end_time))
     handled: list[int] = []
     for ticket_id in sorted(tickets):
         try:
             handle(ticket_id, gateway)
-        except (TicketGone, ZendeskRefused) as error:
-            log.warning("sweep: ticket %s left alone: %s", ticket_id, error)
+        except TicketGone as gone:
+            log.warning("sweep: ticket %s dropped: %s", ticket_id, gone)
+            parking.release(ticket_id)
             continue
+        except ZendeskUnavailable:
+            raise
+        except Exception as error:  # one bad ticket must not stop the others
+            log.exception("sweep: ticket %s parked", ticket_id)
+            parking.park(ticket_id, f"{error.__class__.__name__}: {error}")
+            continue
+        parking.release(ticket_id)
         handled.append(ticket_id)
     store.save(end_time, started, len(handled))
     return handled

@@ -1,18 +1,111 @@
-"""Reading a customer's comment: the escalation phrase, quotes, the reason, contact details."""
+"""Reading a customer's comment: the escalation phrase, quotes, the reason, contact details.
+
+The phrases that ask for an escalation are configurable per locale
+(`Phrases`); by default the English phrase "escalation request" serves every
+locale, because that is the phrase customers are told. Every configured
+phrase counts, whoever writes it: a customer's Zendesk locale says which
+language we answer in, not which words they may use. The functions here stay
+pure: the phrases are passed in, with the English default.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
 
-PHRASE = re.compile(r"\bescalation\s+request\b", re.IGNORECASE)
+from plugin.locales import DEFAULT_LOCALE, fallbacks, normalise
 
-# "not an escalation request", "no escalation request needed", "isn't really an
-# escalation request": a negating word at most two words before the phrase.
-_NEGATION = re.compile(
-    r"\b(?:not|no|never|without|isn'?t|wasn'?t|aren'?t|don'?t|doesn'?t|won'?t|nor)\b"
-    r"(?:\W+\w+){0,2}?\W+escalation\s+request\b",
-    re.IGNORECASE,
+DEFAULT_PHRASE = "escalation request"
+
+# Words that negate a phrase written at most two words after them: "not an
+# escalation request", "kein escalation request", "ce n'est pas une …".
+_NEGATORS = (
+    r"not|no|never|without|nor|(?:is|was|are|do|does|wo)n['’]?t"
+    r"|nicht|kein\w*|ohne|niemals"  # de
+    r"|pas|sans|jamais|ni"  # fr
+    r"|nunca|sin"  # es
+    r"|não|nao|nem|sem"  # pt
 )
+
+# Scripts written without spaces between words: no word boundary is required there.
+_UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
+_APOSTROPHES = "'’ʼ"
+
+
+def _phrase_regex(phrase: str) -> str:
+    """Any case, any whitespace between the words, any apostrophe, whole words only."""
+    words = [
+        "".join(f"[{_APOSTROPHES}]" if char in _APOSTROPHES else re.escape(char) for char in word)
+        for word in phrase.split()
+    ]
+    start = "" if _UNSPACED.match(phrase[0]) else r"(?<!\w)"
+    end = "" if _UNSPACED.match(phrase[-1]) else r"(?!\w)"
+    return start + r"\s+".join(words) + end
+
+
+def _key(phrase: str) -> str:
+    return " ".join(phrase.split()).casefold()
+
+
+@dataclass(frozen=True)
+class Phrases:
+    """The phrases that ask for an escalation, by locale; each locale falls back like messages do."""
+
+    by_locale: tuple[tuple[str, tuple[str, ...]], ...] = ((DEFAULT_LOCALE, (DEFAULT_PHRASE,)),)
+
+    @classmethod
+    def of(cls, by_locale: Mapping[str, Iterable[str]]) -> Phrases:
+        """Phrases from {locale: phrases}; English keeps the default phrase unless configured."""
+        collected: dict[str, list[str]] = {}
+        for locale, phrases in by_locale.items():
+            tag = normalise(locale)
+            kept = collected.setdefault(tag, [])
+            for phrase in phrases:
+                text = " ".join(phrase.split())
+                if len(text.replace(" ", "")) < 2 or not re.search(r"\w", text):
+                    raise ValueError(f"{phrase!r} is not a phrase customers can write")
+                if _key(text) not in {_key(known) for known in kept}:
+                    kept.append(text)
+        collected.setdefault(DEFAULT_LOCALE, [DEFAULT_PHRASE])
+        ordered = sorted(collected.items(), key=lambda item: (item[0] != DEFAULT_LOCALE, item[0]))
+        return cls(tuple((locale, tuple(phrases)) for locale, phrases in ordered if phrases))
+
+    @cached_property
+    def all(self) -> tuple[str, ...]:
+        """Every phrase once, English first: the ones that count and that the trigger listens for."""
+        seen: dict[str, str] = {}
+        for _, phrases in self.by_locale:
+            for phrase in phrases:
+                seen.setdefault(_key(phrase), phrase)
+        return tuple(seen.values())
+
+    def for_locale(self, locale: str | None) -> tuple[str, ...]:
+        """The phrases customers in this locale are told, with the usual fallbacks."""
+        configured = dict(self.by_locale)
+        for tag in fallbacks(locale, configured):
+            if tag in configured:
+                return configured[tag]
+        return (DEFAULT_PHRASE,)
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        """Matches any of the phrases, longest first."""
+        alternatives = sorted(self.all, key=len, reverse=True)
+        return re.compile("|".join(f"(?:{_phrase_regex(phrase)})" for phrase in alternatives), re.IGNORECASE)
+
+    @cached_property
+    def negation(self) -> re.Pattern[str]:
+        """A negating word at most two words before one of the phrases."""
+        return re.compile(
+            rf"(?<!\w)(?:{_NEGATORS})(?!\w)(?:\W+\w+){{0,2}}?\W+(?:{self.pattern.pattern})",
+            re.IGNORECASE,
+        )
+
+
+DEFAULT_PHRASES = Phrases()
+PHRASE = DEFAULT_PHRASES.pattern
 
 # Where an email client starts quoting the previous message.
 _REPLY_SEPARATORS = (
@@ -26,40 +119,19 @@ _REPLY_SEPARATORS = (
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<![\w+])\+?\d[\d\s().-]{6,}\d(?!\w)")
 
-# Words that carry no reason on their own: "Hi, escalation request. Thanks!"
-_FILLER = frozenset(
-    [
-        "hi",
-        "hello",
-        "hey",
-        "dear",
-        "team",
-        "support",
-        "please",
-        "pls",
-        "thanks",
-        "thank",
-        "thx",
-        "you",
-        "regards",
-        "best",
-        "kind",
-        "cheers",
-        "sincerely",
-        "i",
-        "we",
-        "am",
-        "is",
-        "this",
-        "a",
-        "an",
-        "the",
-        "for",
-        "my",
-        "our",
-        "here",
-    ]
+# Words that carry no reason on their own: "Hi, escalation request. Thanks!",
+# also in the languages the messages are shipped in.
+_FILLER_WORDS = (
+    "hi hello hey dear team support please pls thanks thank thx you regards best kind cheers sincerely",
+    "i we am is this a an the for my our here",
+    "hallo guten tag bitte danke vielen dank grüße gruß freundlichen mit ich wir ist das ein eine",
+    "bonjour salut merci svp stp cordialement je nous c est une un le la",
+    "hola buenos días gracias por favor saludos atentamente yo es una el",
+    "olá ola oi bom dia obrigado obrigada favor att atenciosamente eu nós é um uma o",
+    "こんにちは です ます お願いします お願いいたします よろしくお願いします よろしくお願いいたします",
+    "宜しくお願いします 宜しくお願いいたします いつもお世話になっております お世話になっております",
 )
+_FILLER = frozenset(word for line in _FILLER_WORDS for word in line.split())
 
 REASON_LIMIT = 4000
 
@@ -76,17 +148,17 @@ def own_words(body: str) -> str:
     return "\n".join(kept).strip()
 
 
-def asks_for_escalation(body: str) -> bool:
-    """True when the author's own words contain the phrase, not merely negated."""
+def asks_for_escalation(body: str, phrases: Phrases = DEFAULT_PHRASES) -> bool:
+    """True when the author's own words contain one of the phrases, not merely negated."""
     words = own_words(body)
-    mentions = len(PHRASE.findall(words))
-    negated = len(_NEGATION.findall(words))
+    mentions = len(phrases.pattern.findall(words))
+    negated = len(phrases.negation.findall(words))
     return mentions > negated
 
 
-def reason_for_escalation(body: str) -> str:
+def reason_for_escalation(body: str, phrases: Phrases = DEFAULT_PHRASES) -> str:
     """The reason the customer gave: their own words without the phrase; '' when none."""
-    words = PHRASE.sub(" ", own_words(body))
+    words = phrases.pattern.sub(" ", own_words(body))
     meaningful = [word for word in re.findall(r"\w+", words.lower()) if word not in _FILLER]
     if not meaningful:
         return ""

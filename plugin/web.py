@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,20 +35,33 @@ class WebhookRejected(Exception):
         self.detail = detail
 
 
-def parse_invocation(body: bytes) -> int:
-    """The ticket id from the trigger's JSON body; everything else in it is optional."""
+@dataclass(frozen=True)
+class Invocation:
+    ticket_id: int
+    actor_id: int | None  # who made the ticket change, when the trigger says
+
+
+def _whole_number(value: object) -> int | None:
+    """An int, or digits as text (placeholders render as text); anything else is None."""
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def parse_invocation(body: bytes) -> Invocation:
+    """The ticket id (and the actor, if given) from the trigger's JSON body; the rest is optional."""
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         raise WebhookRejected(400, "invalid_json", "the body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "invalid_body", "the body must be a JSON object")
-    ticket_id = payload.get("ticket_id")
-    if isinstance(ticket_id, str) and ticket_id.strip().isdigit():
-        ticket_id = int(ticket_id.strip())
-    if isinstance(ticket_id, bool) or not isinstance(ticket_id, int) or ticket_id <= 0:
+    ticket_id = _whole_number(payload.get("ticket_id"))
+    if ticket_id is None or ticket_id <= 0:
         raise WebhookRejected(400, "invalid_ticket_id", "ticket_id must be a positive integer")
-    return ticket_id
+    return Invocation(ticket_id, _whole_number(payload.get("actor_id")))
 
 
 def _enqueue_with_worker(ticket_id: int) -> None:
@@ -96,9 +111,13 @@ def create_app(
         if request.mimetype != "application/json":
             return rejected(415, "unsupported_media_type", "the body must be application/json")
         try:
-            ticket_id = parse_invocation(body)
+            invocation = parse_invocation(body)
         except WebhookRejected as bad:
             return rejected(bad.status, bad.error, bad.detail)
+        ticket_id = invocation.ticket_id
+        if invocation.actor_id == state.service_user_id:
+            # Our own reply or note fired a trigger: there is nothing to do, and no API call to spend.
+            return jsonify({"accepted": False, "ticket_id": ticket_id, "reason": "the service's own update"}), 200
         enqueue(ticket_id)
         log.info(
             "webhook accepted: ticket %s, invocation %s",

@@ -23,26 +23,34 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.exceptions import TaskLockedException
 
+from plugin.calendar import WorkingCalendar
 from plugin.config import Settings, load_settings, read_environment
-from plugin.handling import TooManyConflicts, handle_ticket
+from plugin.handling import Handled, TooManyConflicts, handle_ticket
 from plugin.messages import MessageRenderer
-from plugin.policy import PolicySettings
+from plugin.policy import PolicySettings, TicketSnapshot, needs_manager_roster
 from plugin.state import AccountState, load_state
 from plugin.sweep import SweepStore, run_sweep
-from plugin.zendesk import TicketGone, ZendeskGateway, ZendeskRefused, ZendeskUnavailable, make_client
+from plugin.zendesk import (
+    TicketGone,
+    ZendeskError,
+    ZendeskGateway,
+    ZendeskUnavailable,
+    make_client,
+)
 
 log = logging.getLogger(__name__)
 
 RETRY_FOR = 3600.0  # keep retrying a failing ticket for an hour before parking it
 BACKOFF_CAP = 300.0
 TICKET_LOCK_SECONDS = 120  # a lock left by a killed worker expires
+ROSTER_SECONDS = 300.0
 
 
 def make_huey(environ: dict[str, str]) -> Huey:
@@ -85,21 +93,45 @@ def exclusive(name: str, seconds: int) -> Iterator[None]:
             connection.delete(key)
 
 
+class ManagerRoster:
+    """Who is in the managers' group, read at most every ROSTER_SECONDS (not once per job)."""
+
+    def __init__(self, group_id: int) -> None:
+        self.group_id = group_id
+        self._members: frozenset[int] = frozenset()
+        self._read_at = -ROSTER_SECONDS
+        self._lock = threading.Lock()
+
+    def members(self, gateway: ZendeskGateway) -> frozenset[int]:
+        with self._lock:
+            if time.monotonic() - self._read_at >= ROSTER_SECONDS:
+                self._members = gateway.group_member_ids(self.group_id)
+                self._read_at = time.monotonic()
+            return self._members
+
+
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
     state: AccountState
     renderer: MessageRenderer
+    managers: ManagerRoster
+    calendar: WorkingCalendar
 
-    @property
-    def policy(self) -> PolicySettings:
+    def policy(self, gateway: ZendeskGateway, ticket: TicketSnapshot) -> PolicySettings:
+        """The policy settings for one ticket; the managers' roster is read only when it matters."""
         return PolicySettings(
             manager_group_id=self.state.manager_group_id,
-            timezone=self.settings.timezone,
+            calendar=self.calendar,
             allow_copied_end_users=self.settings.allow_copied_end_users,
             service_user_id=self.state.service_user_id,
             active_since=self.state.active_since_time,
+            manager_ids=self.managers.members(gateway) if needs_manager_roster(ticket) else frozenset(),
+            phrases=self.settings.phrases,
         )
+
+    def handle(self, ticket_id: int, gateway: ZendeskGateway) -> Handled:
+        return handle_ticket(ticket_id, gateway, lambda ticket: self.policy(gateway, ticket), self.renderer, now)
 
     def gateway(self) -> ZendeskGateway:
         return ZendeskGateway(self.settings, self.state.field_ids, make_client(self.settings))
@@ -108,10 +140,18 @@ class Runtime:
 @functools.cache
 def runtime() -> Runtime:
     settings = load_settings()
+    state = load_state(settings.state_file)
+    calendar = settings.calendar
+    if settings.schedule:
+        schedule = ZendeskGateway(settings, state.field_ids, make_client(settings)).business_calendar(settings.schedule)
+        # Public holidays configured as well are added to the schedule's own.
+        calendar = replace(schedule, holidays=schedule.holidays | settings.calendar.holidays)
     return Runtime(
         settings,
-        load_state(settings.state_file),
-        MessageRenderer(settings.timezone, settings.templates_dir),
+        state,
+        MessageRenderer(settings.timezone, settings.templates_dir, settings.phrases),
+        ManagerRoster(state.manager_group_id),
+        calendar,
     )
 
 
@@ -144,23 +184,22 @@ class ParkedTickets:
             if name.startswith(self.PREFIX):
                 yield int(name[len(self.PREFIX) :]), self.queue.serializer.deserialize(raw)
 
+    def ticket_ids(self) -> list[int]:
+        return [ticket_id for ticket_id, _ in self.items()]
+
 
 @huey.task()
 def process_ticket(ticket_id: int, first_failure: float | None = None, failures: int = 0) -> None:
     """Handle one ticket, serialised per ticket; retry passing faults, park persistent ones."""
-    context = runtime()
     try:
+        context = runtime()
         with exclusive(f"ticket-{ticket_id}", TICKET_LOCK_SECONDS):
-            handle_ticket(ticket_id, context.gateway(), context.policy, context.renderer, now)
+            context.handle(ticket_id, context.gateway())
     except TaskLockedException:
         process_ticket.schedule(args=(ticket_id, first_failure, failures), delay=1)
         return
     except TicketGone as gone:
         log.warning("ticket %s dropped: %s", ticket_id, gone)
-        return
-    except ZendeskRefused as refused:
-        log.error("ticket %s parked: %s", ticket_id, refused)
-        ParkedTickets(huey).park(ticket_id, str(refused))
         return
     except (ZendeskUnavailable, TooManyConflicts) as fault:
         started = first_failure if first_failure is not None else time.time()
@@ -172,28 +211,30 @@ def process_ticket(ticket_id: int, first_failure: float | None = None, failures:
         log.warning("ticket %s: %s; retrying in %.0f s", ticket_id, fault, delay)
         process_ticket.schedule(args=(ticket_id, started, failures + 1), delay=delay)
         return
+    except Exception as error:  # a job that cannot succeed is parked, never lost or retried blindly
+        log.exception("ticket %s parked", ticket_id)
+        ParkedTickets(huey).park(ticket_id, f"{error.__class__.__name__}: {error}")
+        return
     ParkedTickets(huey).release(ticket_id)
 
 
 @huey.task()
 def sweep() -> None:
     """Catch up on escalation comments whose webhook never arrived."""
-    context = runtime()
     try:
+        context = runtime()
         with exclusive("sweep", 600):
-            parked = ParkedTickets(huey)
-            handled = run_sweep(
+            run_sweep(
                 context.gateway(),
                 SweepStore(huey, context.state),
-                [ticket_id for ticket_id, _ in parked.items()],
-                lambda ticket_id, gateway: handle_ticket(ticket_id, gateway, context.policy, context.renderer, now),
+                ParkedTickets(huey),
+                context.handle,
                 now,
+                context.settings.phrases,
             )
-            for ticket_id in handled:
-                parked.release(ticket_id)
     except TaskLockedException:
         log.info("a sweep is already running")
-    except ZendeskUnavailable as fault:
+    except ZendeskError as fault:
         log.warning("sweep stopped early, will resume from its cursor: %s", fault)
 
 
@@ -207,7 +248,10 @@ def main() -> None:
     """Run the consumer (and the sweep schedule) until SIGTERM or SIGINT; both finish in-flight work."""
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
-    runtime()
+    try:
+        runtime()  # a configuration problem stops the worker now, with its message
+    except ZendeskUnavailable as fault:
+        log.warning("Zendesk is not reachable yet (%s); jobs will wait and retry", fault)
     stop = threading.Event()
     scheduler = threading.Thread(target=schedule_sweeps, args=(settings.reconcile_seconds, stop), daemon=True)
     scheduler.start()

@@ -20,7 +20,9 @@ from zenpy import Zenpy
 from zenpy.lib.api_objects import Ticket
 from zenpy.lib.exception import APIException, RatelimitBudgetExceeded
 
-from plugin.config import Settings
+from plugin.calendar import WorkingCalendar
+from plugin.config import ConfigError, Settings
+from plugin.pacing import PacedSession
 from plugin.policy import Comment, Person, TicketSnapshot, TicketUpdate, parse_iso
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,7 @@ def make_client(settings: Settings, ratelimit_budget: int = RATE_LIMIT_BUDGET) -
         subdomain=settings.zendesk_subdomain,
         email=settings.zendesk_email,
         token=settings.zendesk_api_token,
-        session=requests.Session(),
+        session=PacedSession(),
         timeout=REQUEST_TIMEOUT,
         ratelimit_budget=ratelimit_budget,
         disable_cache=True,
@@ -124,14 +126,28 @@ class ZendeskGateway:
         )
         return snapshot_from_json(ticket, page, self.field_ids)
 
-    def apply(self, ticket_id: int, update: TicketUpdate, body: str, stamp: str) -> str:
+    def business_calendar(self, schedule: str) -> WorkingCalendar:
+        """The working time of the account's business-hours schedule named `schedule` (or with that id)."""
+        schedules = self.get_json("/api/v2/business_hours/schedules.json").get("schedules") or []
+        chosen = next((s for s in schedules if schedule in (str(s.get("name")), str(s.get("id")))), None)
+        if chosen is None:
+            names = ", ".join(repr(str(s.get("name"))) for s in schedules) or "none"
+            raise ConfigError(f"ESCALATION_SCHEDULE: no schedule named {schedule!r} in Zendesk (there are: {names})")
+        holidays = self.get_json(f"/api/v2/business_hours/schedules/{chosen['id']}/holidays.json")
+        try:
+            return WorkingCalendar.from_zendesk_schedule(chosen, holidays.get("holidays") or [])
+        except ValueError as error:
+            raise ConfigError(f"ESCALATION_SCHEDULE: {error}") from None
+
+    def group_member_ids(self, group_id: int) -> frozenset[int]:
+        memberships = all_items(self, f"/api/v2/groups/{group_id}/memberships.json", "group_memberships")
+        return frozenset(int(membership["user_id"]) for membership in memberships)
+
+    def apply(self, ticket_id: int, update: TicketUpdate, body: str | None, stamp: str) -> str:
         """Write one update with collision protection; return the ticket's new updated_at."""
-        change = Ticket(
-            id=ticket_id,
-            safe_update=True,
-            updated_stamp=stamp,
-            comment={"body": body, "public": update.message.public},
-        )
+        change = Ticket(id=ticket_id, safe_update=True, updated_stamp=stamp)
+        if update.message is not None and body is not None:
+            change.comment = {"body": body, "public": update.message.public}
         if update.tags is not None:
             change.tags = list(update.tags)
         if update.fields:
@@ -258,10 +274,12 @@ def paged(gateway: ZendeskGateway, path: str, params: Mapping[str, Any], key: st
         page = gateway.get_json(urlsplit(next_page).path, dict(parse_qsl(urlsplit(next_page).query)))
 
 
-def all_items(gateway: ZendeskGateway, path: str, key: str) -> list[dict[str, Any]]:
+def all_items(
+    gateway: ZendeskGateway, path: str, key: str, params: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Every item of a list endpoint, following cursor or offset pagination."""
     items: list[dict[str, Any]] = []
-    page = gateway.get_json(path, {"page[size]": 100})
+    page = gateway.get_json(path, dict(params) if params is not None else {"page[size]": 100})
     for _ in range(1000):
         items.extend(page.get(key) or [])
         links = page.get("links") or {}

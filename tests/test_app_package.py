@@ -29,8 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 EXPECTED_ENTRIES = [
     "assets/escalation.js",
+    "assets/i18n/de.json",
     "assets/i18n/en.json",
+    "assets/i18n/es.json",
+    "assets/i18n/fr.json",
+    "assets/i18n/ja.json",
     "assets/i18n/locales.json",
+    "assets/i18n/pt-BR.json",
     "assets/iframe.html",
     "assets/logo-small.png",
     "assets/logo.png",
@@ -38,7 +43,12 @@ EXPECTED_ENTRIES = [
     "assets/main.js",
     "assets/vendor/garden.css",
     "manifest.json",
+    "translations/de.json",
     "translations/en.json",
+    "translations/es.json",
+    "translations/fr.json",
+    "translations/ja.json",
+    "translations/pt-BR.json",
 ]
 
 

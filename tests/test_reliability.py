@@ -194,4 +194,4 @@ def _replay(service: Service, delivery: dict[str, object]) -> None:
             "X-Zendesk-Webhook-Signature": sign(state["signing_secret"], stamp, body),
         },
     )
-    assert response.status_code == 202
+    assert response.status_code in (200, 202)  # 200: a change by the service itself, not queued

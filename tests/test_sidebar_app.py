@@ -432,10 +432,18 @@ def test_missing_escalation_fields_are_named_in_the_sidebar(open_sidebar: OpenSi
 
 
 def test_an_agent_locale_without_its_own_strings_falls_back_to_english(open_sidebar: OpenSidebar) -> None:
-    sidebar = open_sidebar(not_escalated_ticket(), current_user={**MANAGER, "locale": "pt-BR"})
+    sidebar = open_sidebar(not_escalated_ticket(), current_user={**MANAGER, "locale": "ko"})
 
     expect(sidebar.page.locator("#not-escalated")).to_have_text(STRINGS["not_escalated"])
     assert sidebar.page.evaluate("() => document.documentElement.lang") == "en"
+
+
+def test_an_agent_reads_the_sidebar_in_their_own_language(open_sidebar: OpenSidebar) -> None:
+    portuguese = json.loads((ROOT / "translations" / "pt-BR.json").read_text(encoding="utf-8"))["sidebar"]
+    sidebar = open_sidebar(not_escalated_ticket(), current_user={**MANAGER, "locale": "pt-br"})
+
+    expect(sidebar.page.locator("#not-escalated")).to_have_text(portuguese["not_escalated"])
+    assert sidebar.page.evaluate("() => document.documentElement.lang") == "pt-BR"
 
 
 def test_outside_a_zendesk_frame_the_page_says_where_it_belongs(open_sidebar: OpenSidebar) -> None:

@@ -119,3 +119,12 @@ def test_health_answers_without_zendesk(client: FlaskClient) -> None:
 def test_unknown_paths_and_methods_get_json_errors(client: FlaskClient) -> None:
     assert client.get("/nope").status_code == 404
     assert client.get("/webhooks/zendesk").status_code == 405
+
+
+def test_a_change_made_by_the_services_own_account_is_acknowledged_but_not_queued(
+    client: FlaskClient, queued: list[int]
+) -> None:
+    body = b'{"ticket_id": "42", "actor_id": "1"}'  # the service user's id in the fixture's state
+    response = post(client, body, signed_headers(body))
+    assert response.status_code == 200 and response.get_json()["accepted"] is False
+    assert queued == []

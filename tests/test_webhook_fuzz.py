@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 from flask.testing import FlaskClient
@@ -68,7 +69,7 @@ def test_only_a_positive_whole_ticket_id_is_queued(client: FlaskClient, queued: 
     body = json.dumps({"ticket_id": ticket_id}).encode()
     response = client.post("/webhooks/zendesk", data=body, headers=signed_headers(body))
     valid = (isinstance(ticket_id, int) and not isinstance(ticket_id, bool) and ticket_id > 0) or (
-        isinstance(ticket_id, str) and ticket_id.strip().isdigit() and int(ticket_id) > 0
+        isinstance(ticket_id, str) and re.fullmatch(r"\s*[0-9]+\s*", ticket_id) is not None and int(ticket_id) > 0
     )
     assert response.status_code == (202 if valid else 400)
     assert SECRET not in response.get_data(as_text=True)

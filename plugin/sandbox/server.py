@@ -209,6 +209,14 @@ def _add_ticket_routes(app: Flask, zendesk: SandboxZendesk) -> None:
             listing["users"] = zendesk.users(ids=people)
         return jsonify(listing)
 
+    @app.get("/api/v2/business_hours/schedules")
+    def list_schedules() -> Response:
+        return jsonify({"schedules": zendesk.schedules()})
+
+    @app.get("/api/v2/business_hours/schedules/<int:schedule_id>/holidays")
+    def list_schedule_holidays(schedule_id: int) -> Response:
+        return jsonify({"holidays": zendesk.schedule_holidays(schedule_id)})
+
     @app.get("/api/v2/search")
     def search() -> Response:
         results = zendesk.search_tickets(request.args.get("query", ""))

@@ -161,6 +161,21 @@ class SandboxZendesk:
         self._groups: dict[int, Record] = {}
         self._memberships: dict[int, Record] = {}
         self._tickets: dict[int, Record] = {}
+        # Business-hours schedules (Schedules API): office hours Monday to Friday, 09:00-17:00 in Berlin,
+        # with one holiday; intervals are minutes from Sunday 00:00, as Zendesk gives them.
+        self._schedules: list[Record] = [
+            {
+                "id": 360000000001,
+                "name": "Support office hours",
+                "time_zone": "Berlin",
+                "intervals": [
+                    {"start_time": day * 1440 + 9 * 60, "end_time": day * 1440 + 17 * 60} for day in range(1, 6)
+                ],
+            }
+        ]
+        self._schedule_holidays: dict[int, list[Record]] = {
+            360000000001: [{"id": 1, "name": "Christmas", "start_date": "2026-12-24", "end_date": "2026-12-26"}]
+        }
         self._comments: dict[int, list[Record]] = {}
         self._ticket_fields: dict[int, Record] = {}
         self._webhooks: dict[str, Record] = {}
@@ -350,6 +365,15 @@ class SandboxZendesk:
         """All tickets, oldest first."""
         with self._lock:
             return copy.deepcopy([self._ticket_json(t) for _, t in sorted(self._tickets.items())])
+
+    def schedules(self) -> list[Record]:
+        """Business-hours schedules, as the Schedules API lists them."""
+        return copy.deepcopy(self._schedules)
+
+    def schedule_holidays(self, schedule_id: int) -> list[Record]:
+        if not any(schedule["id"] == schedule_id for schedule in self._schedules):
+            raise SandboxError(404, "RecordNotFound", "Not found")
+        return copy.deepcopy(self._schedule_holidays.get(schedule_id, []))
 
     def search_tickets(self, query: str) -> list[Record]:
         """Tickets matching a search query: the `type:ticket`, `tags:` and `status:` terms only.

@@ -1,0 +1,220 @@
+"""`escalations report`: every escalation with its timings, and how well the promise was kept.
+
+It reads Zendesk (search), not local state, so it is right on a fresh machine.
+The rows are computed by pure functions from the tickets' JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+from urllib.parse import parse_qsl, urlsplit
+
+from plugin import escalation_fields as fields
+from plugin.config import ConfigError
+from plugin.policy import parse_iso
+from plugin.zendesk import ZendeskGateway
+
+SEARCH = f"type:ticket tags:{fields.TAG_ESCALATED}"
+
+
+@dataclass(frozen=True)
+class EscalationRow:
+    ticket: int
+    requester: str
+    requested_at: str
+    due: str
+    acknowledged_at: str
+    acknowledged_by: str
+    overdue: bool
+    resolved_at: str
+    refused_repeats: int
+    status: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    escalations: int
+    refused_repeats: int
+    overdue_share: float | None
+    acknowledge_p50_hours: float | None
+    acknowledge_p90_hours: float | None
+    acknowledged_before_due_share: float | None
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """'30d', '12h', '2w' or an ISO date; a bad value is a one-line error."""
+    match = re.fullmatch(r"\s*(\d+)\s*([hdw])\s*", text)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        return now - timedelta(hours=amount * {"h": 1, "d": 24, "w": 168}[unit])
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"--since must look like 30d, 12h, 2w or 2026-11-01, not {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def row_for(ticket: Mapping[str, Any], field_ids: Mapping[str, int]) -> EscalationRow | None:
+    """One row per escalated ticket (people as user ids); None when it carries no escalation record."""
+    by_id = {item.get("id"): item.get("value") for item in ticket.get("custom_fields") or []}
+
+    def value(key: str) -> Any:
+        return by_id.get(field_ids.get(key))
+
+    requested_at = value(fields.REQUESTED_AT)
+    if not requested_at:
+        return None
+    requester = value(fields.REQUESTED_BY)
+    acknowledged_by = value(fields.ACKNOWLEDGED_BY)
+    return EscalationRow(
+        ticket=int(ticket["id"]),
+        requester=str(requester or ""),
+        requested_at=str(requested_at),
+        due=str(value(fields.RESPONSE_DUE) or ""),
+        acknowledged_at=str(value(fields.ACKNOWLEDGED_AT) or ""),
+        acknowledged_by=str(acknowledged_by or ""),
+        overdue=fields.TAG_OVERDUE in (ticket.get("tags") or []),
+        resolved_at=str(value(fields.RESOLVED_AT) or ""),
+        refused_repeats=int(value(fields.REFUSED_REPEATS) or 0),
+        status=str(value(fields.STATUS) or "").removeprefix("escalation_status_"),
+    )
+
+
+def _percentile(values: Sequence[float], share: float) -> float | None:
+    """Nearest-rank percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * share // 1))
+    return ordered[int(rank) - 1]
+
+
+def summarise(rows: Sequence[EscalationRow]) -> Summary:
+    acknowledged = [row for row in rows if row.acknowledged_at]
+    hours = [
+        (parse_iso(row.acknowledged_at) - parse_iso(row.requested_at)).total_seconds() / 3600 for row in acknowledged
+    ]
+    before_due = [row for row in acknowledged if row.due and parse_iso(row.acknowledged_at) <= parse_iso(row.due)]
+    return Summary(
+        escalations=len(rows),
+        refused_repeats=sum(row.refused_repeats for row in rows),
+        overdue_share=(sum(row.overdue for row in rows) / len(rows)) if rows else None,
+        acknowledge_p50_hours=_percentile(hours, 0.5),
+        acknowledge_p90_hours=_percentile(hours, 0.9),
+        acknowledged_before_due_share=(len(before_due) / len(acknowledged)) if acknowledged else None,
+    )
+
+
+def spreadsheet_safe(value: object) -> object:
+    """Keep a cell from being read as a formula by spreadsheet software."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def render(rows: Sequence[EscalationRow], summary: Summary, form: str) -> str:
+    if form == "json":
+        return json.dumps({"escalations": [asdict(r) for r in rows], "summary": asdict(summary)}, indent=2) + "\n"
+    if form == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        names = list(EscalationRow.__dataclass_fields__)
+        writer.writerow(names)
+        for row in rows:
+            writer.writerow([spreadsheet_safe(getattr(row, name)) for name in names])
+        return out.getvalue()
+    return _table(rows) + "\n" + _summary_lines(summary)
+
+
+def _table(rows: Sequence[EscalationRow]) -> str:
+    header = ("ticket", "requester", "requested at", "due", "acknowledged", "by", "overdue", "resolved", "refused")
+    lines = [
+        (
+            str(r.ticket),
+            r.requester,
+            r.requested_at,
+            r.due,
+            r.acknowledged_at or "-",
+            r.acknowledged_by or "-",
+            "yes" if r.overdue else "no",
+            r.resolved_at or "-",
+            str(r.refused_repeats),
+        )
+        for r in rows
+    ]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *lines, strict=False)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in [header, *lines]
+    )
+
+
+def _summary_lines(summary: Summary) -> str:
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    def hours(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} h"
+
+    return (
+        f"escalations: {summary.escalations}   refused repeats: {summary.refused_repeats}   "
+        f"overdue: {share(summary.overdue_share)}\n"
+        f"time to acknowledge: p50 {hours(summary.acknowledge_p50_hours)}, p90 {hours(summary.acknowledge_p90_hours)}"
+        f"   acknowledged before due: {share(summary.acknowledged_before_due_share)}\n"
+    )
+
+
+def collect(
+    gateway: ZendeskGateway, field_ids: Mapping[str, int], since: datetime, progress: TextIO = sys.stderr
+) -> list[EscalationRow]:
+    """Escalations requested since `since`, oldest first, with people's names."""
+    rows = [
+        row
+        for ticket in _escalated_tickets(gateway, progress)
+        if (row := row_for(ticket, field_ids)) is not None and parse_iso(row.requested_at) >= since
+    ]
+    names = _names(gateway, rows)
+    return sorted(
+        (
+            replace(
+                row,
+                requester=names.get(row.requester, row.requester),
+                acknowledged_by=names.get(row.acknowledged_by, row.acknowledged_by),
+            )
+            for row in rows
+        ),
+        key=lambda row: row.requested_at,
+    )
+
+
+def _escalated_tickets(gateway: ZendeskGateway, progress: TextIO) -> list[dict[str, Any]]:
+    """Every ticket tagged escalated, page by page; a long read shows its progress on stderr."""
+    tickets: list[dict[str, Any]] = []
+    page = gateway.get_json("/api/v2/search.json", {"query": SEARCH})
+    while True:
+        tickets.extend(item for item in page.get("results") or [] if item.get("result_type", "ticket") == "ticket")
+        total = int(page.get("count") or len(tickets))
+        if total > 100:
+            print(f"read {len(tickets)} of {total} escalated tickets", file=progress, flush=True)
+        next_page = page.get("next_page")
+        if not next_page:
+            return tickets
+        page = gateway.get_json(urlsplit(next_page).path, dict(parse_qsl(urlsplit(next_page).query)))
+
+
+def _names(gateway: ZendeskGateway, rows: Iterable[EscalationRow]) -> dict[str, str]:
+    """User id (as text) to name, for the people the rows mention; 100 users a call."""
+    ids = sorted({value for row in rows for value in (row.requester, row.acknowledged_by) if value.isdigit()})
+    names: dict[str, str] = {}
+    for start in range(0, len(ids), 100):
+        chunk = ",".join(ids[start : start + 100])
+        for user in gateway.get_json("/api/v2/users/show_many.json", {"ids": chunk}).get("users") or []:
+            names[str(user["id"])] = str(user.get("name") or user["id"])
+    return names

@@ -1,0 +1,119 @@
+"""Following an escalation after it was made: overdue once, acknowledged by a manager's reply, resolved on solve.
+
+The service runs as real processes with a short sweep interval; time passing is
+played by moving the ticket's response-due field into the past, as if the
+clock had run on, never by sleeping for hours.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import Service, wait_until
+from tests.test_end_to_end import ALICE, BOB, internal_notes, settled
+
+MAYA = 10012  # an agent in the seeded "Support Managers" group (Tom Becker in the sandbox)
+
+
+@pytest.fixture
+def watched(service_env: Service) -> Iterator[Service]:
+    service_env.env["ESCALATIONS_RECONCILE_SECONDS"] = "1"
+    service_env.run("setup")
+    service_env.start()
+    try:
+        yield service_env
+    finally:
+        service_env.stop()
+
+
+def escalate(service: Service, ticket_id: int, customer: int) -> None:
+    service.zendesk.add_comment(ticket_id, author_id=customer, body="Escalation request: nothing works since Monday.")
+    wait_until(lambda: settled(service, ticket_id, 1), what="the escalation")
+
+
+def field_id(service: Service, key: str) -> int:
+    return int(json.loads((service.data_dir / "state.json").read_text())["field_ids"][key])
+
+
+def status_of(service: Service, ticket_id: int) -> str | None:
+    wanted = field_id(service, "status")
+    return next(f["value"] for f in service.zendesk.ticket(ticket_id)["custom_fields"] if f["id"] == wanted)
+
+
+def let_the_due_time_pass(service: Service, ticket_id: int) -> None:
+    due = field_id(service, "response_due")
+    service.zendesk.api_update_ticket(ticket_id, {"custom_fields": [{"id": due, "value": "2026-01-05T09:00:00Z"}]})
+
+
+def test_an_escalation_past_due_is_marked_overdue_once_with_one_note_for_the_managers(watched: Service) -> None:
+    escalate(watched, 1, ALICE)
+    let_the_due_time_pass(watched, 1)
+    wait_until(lambda: "escalation_overdue" in watched.zendesk.ticket(1)["tags"], what="the overdue mark")
+    time.sleep(3)  # three more sweeps: none may note it again
+    notes = internal_notes(watched.zendesk, 1)
+    assert len(notes) == 2 and "overdue" in notes[1]["body"].lower()
+    assert status_of(watched, 1) == "escalation_status_requested"
+
+
+def test_solving_the_ticket_resolves_the_escalation_and_a_later_attempt_is_still_refused(watched: Service) -> None:
+    escalate(watched, 2, BOB)
+    watched.zendesk.set_status(2, "solved")
+    wait_until(lambda: status_of(watched, 2) == "escalation_status_resolved", what="the escalation to be resolved")
+    watched.zendesk.add_comment(2, author_id=BOB, body="Escalation request: it is broken again!")
+    wait_until(lambda: settled(watched, 2, 2), what="the refusal")
+    assert "escalation_blocked" in watched.zendesk.ticket(2)["tags"]
+    assert status_of(watched, 2) == "escalation_status_resolved"
+
+
+def test_a_managers_public_reply_acknowledges_the_escalation_and_stops_the_clock(watched: Service) -> None:
+    escalate(watched, 4, 10018)
+    watched.zendesk.add_comment(4, author_id=MAYA, body="Hello Deepak, I am the Support Manager on your case.")
+    wait_until(lambda: status_of(watched, 4) == "escalation_status_acknowledged", what="the acknowledgement")
+    values = {f["id"]: f["value"] for f in watched.zendesk.ticket(4)["custom_fields"]}
+    assert values[field_id(watched, "acknowledged_by")] == MAYA
+    let_the_due_time_pass(watched, 4)
+    time.sleep(2.5)  # sweeps run: an acknowledged escalation is never marked overdue
+    assert "escalation_overdue" not in watched.zendesk.ticket(4)["tags"]
+    assert len(internal_notes(watched.zendesk, 4)) == 1
+
+
+def test_the_engineers_reply_does_not_acknowledge_it(watched: Service) -> None:
+    escalate(watched, 5, ALICE)
+    watched.zendesk.add_comment(5, author_id=10011, body="Hi Alice, I am still on it.")
+    watched.zendesk.wait_for_deliveries()
+    time.sleep(1.5)
+    assert status_of(watched, 5) == "escalation_status_requested"
+
+
+def test_with_a_zendesk_schedule_the_response_is_due_after_24_scheduled_hours(service_env: Service) -> None:
+    from datetime import datetime
+
+    from plugin.calendar import WorkingCalendar, response_due
+    from plugin.policy import parse_iso
+
+    service_env.env["ESCALATION_SCHEDULE"] = "Support office hours"
+    service_env.run("setup")
+    service_env.start()
+    try:
+        escalate(service_env, 1, ALICE)
+    finally:
+        service_env.stop()
+    values = {f["id"]: f["value"] for f in service_env.zendesk.ticket(1)["custom_fields"]}
+    requested_at = parse_iso(values[field_id(service_env, "requested_at")])
+    schedule = service_env.zendesk.schedules()[0]
+    calendar = WorkingCalendar.from_zendesk_schedule(schedule, service_env.zendesk.schedule_holidays(schedule["id"]))
+    due = parse_iso(values[field_id(service_env, "response_due")])
+    assert due == response_due(requested_at, calendar)
+    assert due - requested_at > datetime(2026, 1, 3) - datetime(2026, 1, 1)  # three 8-hour days, at least
+
+
+def test_a_schedule_that_does_not_exist_is_reported_by_doctor(service_env: Service) -> None:
+    service_env.run("setup")
+    service_env.env["ESCALATION_SCHEDULE"] = "Night shift"
+    doctor = service_env.run("doctor", check=False)
+    assert doctor.returncode == 1
+    assert "ESCALATION_SCHEDULE: no schedule named 'Night shift'" in doctor.stdout
