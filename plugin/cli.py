@@ -56,7 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "--threads",
         "4",
         "--graceful-timeout",
-        "20",
+        "10",  # webhook requests take milliseconds
         "--access-logfile",
         "-",
         "--no-control-socket",
