@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,7 +65,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.log_level.lower(),
     ]
     worker = [sys.executable, "-m", "plugin.cli", "worker"]
-    children = [subprocess.Popen(web), subprocess.Popen(worker)]
+    # Every process counts its own metrics into this folder; /metrics adds them up.
+    metrics_dir = settings.data_dir / f"metrics-{args.port}"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    children = [subprocess.Popen(web, env=environment), subprocess.Popen(worker, env=environment)]
     print(f"escalations: serving on http://{args.host}:{args.port} (webhook: /webhooks/zendesk)", flush=True)
 
     stopping = False

@@ -49,8 +49,8 @@ class SweepStore:
         saved = self.store.get(self.KEY, peek=True) or {}
         return int(saved.get("cursor") or self.state.active_since_time.timestamp())
 
-    def save(self, cursor: int, ran_at: datetime, tickets: int) -> None:
-        self.store.put(self.KEY, {"cursor": cursor, "last_run": iso(ran_at), "tickets": tickets})
+    def save(self, cursor: int, ran_at: datetime, tickets: int, overdue: int) -> None:
+        self.store.put(self.KEY, {"cursor": cursor, "last_run": iso(ran_at), "tickets": tickets, "overdue": overdue})
 
 
 def tickets_needing_attention(events: Iterable[Mapping[str, Any]], phrases: Phrases = DEFAULT_PHRASES) -> set[int]:
@@ -89,14 +89,22 @@ def needs_follow_up(ticket: Mapping[str, Any], field_ids: Mapping[str, int], now
     return isinstance(due, str) and bool(due) and parse_iso(due) <= now
 
 
-def follow_up_candidates(gateway: ZendeskGateway, field_ids: Mapping[str, int], now: datetime) -> set[int]:
-    """Escalations the clock or a solve has moved on since a webhook last touched them."""
+def follow_up_candidates(gateway: ZendeskGateway, field_ids: Mapping[str, int], now: datetime) -> tuple[set[int], int]:
+    """Escalations the clock or a solve has moved on since a webhook last touched them,
+    and how many open escalations are overdue (already marked or about to be)."""
     tickets: set[int] = set()
+    overdue = 0
     for query in FOLLOW_UP_SEARCHES:
         for result in all_items(gateway, "/api/v2/search.json", "results", {"query": query}):
-            if result.get("result_type", "ticket") == "ticket" and needs_follow_up(result, field_ids, now):
+            if result.get("result_type", "ticket") != "ticket":
+                continue
+            if needs_follow_up(result, field_ids, now):
                 tickets.add(int(result["id"]))
-    return tickets
+            tags = result.get("tags") or []
+            still_requested = fields.status_tag(fields.STATUS_REQUESTED) in tags and result.get("status") != "solved"
+            if still_requested and (fields.TAG_OVERDUE in tags or needs_follow_up(result, field_ids, now)):
+                overdue += 1
+    return tickets, overdue
 
 
 class Parking(Protocol):
@@ -121,7 +129,8 @@ def run_sweep(
     started = clock()
     # Zendesk's export wants a start at least a minute old; re-reading a minute is harmless.
     cursor = min(store.cursor(), int(started.timestamp()) - EXPORT_SETTLE_SECONDS)
-    tickets = set(parking.ticket_ids()) | follow_up_candidates(gateway, store.state.field_ids, started)
+    followed_up, overdue = follow_up_candidates(gateway, store.state.field_ids, started)
+    tickets = set(parking.ticket_ids()) | followed_up
     end_time = cursor
     for page in paged(gateway, EVENTS_PATH, {"start_time": cursor, "include": "comment_events"}, "ticket_events"):
         tickets |= tickets_needing_attention(page.get("ticket_events") or [], phrases)
@@ -142,5 +151,5 @@ def run_sweep(
             continue
         parking.release(ticket_id)
         handled.append(ticket_id)
-    store.save(end_time, started, len(handled))
+    store.save(end_time, started, len(handled), overdue)
     return handled

@@ -19,6 +19,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from plugin.config import Settings, load_settings
+from plugin.metrics import WEBHOOKS, exposition
 from plugin.signature import SignatureRejected, verify
 from plugin.state import AccountState, load_state
 
@@ -85,6 +86,7 @@ def create_app(
 
     def rejected(status: int, error: str, detail: str) -> tuple[Response, int]:
         log.info("webhook rejected (%s): %s", status, detail)
+        WEBHOOKS.labels(outcome=error).inc()
         return jsonify({"error": error, "detail": detail}), status
 
     @app.post("/webhooks/zendesk")
@@ -117,8 +119,10 @@ def create_app(
         ticket_id = invocation.ticket_id
         if invocation.actor_id == state.service_user_id:
             # Our own reply or note fired a trigger: there is nothing to do, and no API call to spend.
+            WEBHOOKS.labels(outcome="own_update").inc()
             return jsonify({"accepted": False, "ticket_id": ticket_id, "reason": "the service's own update"}), 200
         enqueue(ticket_id)
+        WEBHOOKS.labels(outcome="accepted").inc()
         log.info(
             "webhook accepted: ticket %s, invocation %s",
             ticket_id,
@@ -129,6 +133,13 @@ def create_app(
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
         return jsonify({"status": "ok"}), 200
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        from plugin.worker import status
+
+        body, content_type = exposition(status)
+        return Response(body, content_type=content_type)
 
     @app.get("/readyz")
     def readyz() -> tuple[Response, int]:

@@ -34,6 +34,7 @@ from plugin.calendar import WorkingCalendar
 from plugin.config import Settings, load_settings, read_environment
 from plugin.handling import Handled, TooManyConflicts, handle_ticket
 from plugin.messages import MessageRenderer
+from plugin.metrics import DECISIONS, PROCESSING
 from plugin.policy import PolicySettings, TicketSnapshot, needs_manager_roster
 from plugin.state import AccountState, load_state
 from plugin.sweep import SweepStore, run_sweep
@@ -131,7 +132,10 @@ class Runtime:
         )
 
     def handle(self, ticket_id: int, gateway: ZendeskGateway) -> Handled:
-        return handle_ticket(ticket_id, gateway, lambda ticket: self.policy(gateway, ticket), self.renderer, now)
+        with PROCESSING.time():
+            handled = handle_ticket(ticket_id, gateway, lambda ticket: self.policy(gateway, ticket), self.renderer, now)
+        DECISIONS.labels(outcome=handled.decision.outcome).inc()
+        return handled
 
     def gateway(self) -> ZendeskGateway:
         return ZendeskGateway(self.settings, self.state.field_ids, make_client(self.settings))

@@ -22,6 +22,7 @@ from zenpy.lib.exception import APIException, RatelimitBudgetExceeded
 
 from plugin.calendar import WorkingCalendar
 from plugin.config import ConfigError, Settings
+from plugin.metrics import count_api_call
 from plugin.pacing import PacedSession
 from plugin.policy import Comment, Person, TicketSnapshot, TicketUpdate, parse_iso
 
@@ -72,11 +73,13 @@ def point_zenpy_at(base_url: str) -> None:
 def make_client(settings: Settings, ratelimit_budget: int = RATE_LIMIT_BUDGET) -> Zenpy:
     if settings.zendesk_api_url:
         point_zenpy_at(settings.zendesk_api_url)
+    session = PacedSession()
+    session.hooks["response"].append(count_api_call)
     return Zenpy(
         subdomain=settings.zendesk_subdomain,
         email=settings.zendesk_email,
         token=settings.zendesk_api_token,
-        session=PacedSession(),
+        session=session,
         timeout=REQUEST_TIMEOUT,
         ratelimit_budget=ratelimit_budget,
         disable_cache=True,

@@ -281,3 +281,20 @@ def test_a_service_killed_after_acknowledging_catches_up_after_restart(service_e
         assert len(internal_notes(service_env.zendesk, 2)) == 1
     finally:
         service_env.stop()
+
+
+def test_metrics_count_webhooks_decisions_and_api_calls_across_processes(service: Service) -> None:
+    service.zendesk.add_comment(1, author_id=ALICE, body="Escalation request: charged twice.")
+    wait_until(lambda: settled(service, 1, 1), what="the escalation")
+    service.zendesk.wait_for_deliveries()
+    metrics = requests.get(f"{service.url}/metrics", timeout=5)
+    assert metrics.status_code == 200 and metrics.headers["Content-Type"].startswith("text/plain")
+    text = metrics.text
+    assert 'escalations_webhooks_total{outcome="accepted"} 1.0' in text
+    assert 'escalations_webhooks_total{outcome="own_update"}' in text
+    assert 'escalations_decisions_total{outcome="escalated"} 1.0' in text
+    assert (
+        'escalations_zendesk_api_calls_total{endpoint="/api/v2/tickets/{id}.json",method="PUT",status="200"} 2.0'
+        in text
+    )
+    assert "escalations_queue_depth" in text and "escalations_processing_seconds_bucket" in text
