@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from flask.testing import FlaskClient
 
 from plugin.config import load_settings
 from plugin.sandbox import SandboxServer, SandboxZendesk
+from plugin.signature import sign
 from plugin.state import AccountState
 from plugin.web import create_app
 
@@ -133,6 +135,22 @@ class Service:
 
     def swept(self) -> bool:
         return any("/incremental/" in entry["path"] for entry in self.zendesk.requests_log())
+
+    def deliver(self, body: bytes) -> requests.Response:
+        """POST a webhook body signed the way Zendesk signs it, with the secret setup stored."""
+        state = json.loads((self.data_dir / "state.json").read_text())
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return requests.post(
+            f"{self.url}/webhooks/zendesk",
+            data=body,
+            timeout=5,
+            headers={
+                "Content-Type": "application/json",
+                "X-Zendesk-Webhook-Id": state["webhook_id"],
+                "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+                "X-Zendesk-Webhook-Signature": sign(state["signing_secret"], stamp, body),
+            },
+        )
 
     def healthy(self) -> bool:
         try:
