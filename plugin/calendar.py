@@ -17,8 +17,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as public_holidays
-
 RESPONSE_TARGET: Final = timedelta(hours=24)
 MINUTES_PER_DAY: Final = 24 * 60
 MINUTES_PER_WEEK: Final = 7 * MINUTES_PER_DAY
@@ -270,6 +268,8 @@ def zendesk_time_zone(name: str) -> ZoneInfo:
 
 def public_holiday_dates(code: str, years: range) -> frozenset[date]:
     """The public holidays of a country ("US") or a country's region ("DE-BY") in `years`."""
+    import holidays as public_holidays  # large; loaded only where holidays are configured
+
     country, _, region = (part.strip().upper() for part in code.strip().partition("-"))
     supported = public_holidays.list_supported_countries()
     if country not in supported:

@@ -13,16 +13,24 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from plugin.config import ConfigError, Settings, load_settings
 from plugin.state import load_state, save_state
-from plugin.zendesk import ZendeskError, ZendeskGateway, make_client
+
+if TYPE_CHECKING:
+    from plugin.zendesk import ZendeskGateway
+
+# Zenpy and the rest of the Zendesk side are imported only by the commands that talk to
+# Zendesk: `serve` stays a small supervisor process.
 
 log = logging.getLogger("escalations")
 
 
-def _gateway(settings: Settings) -> ZendeskGateway:
-    return ZendeskGateway(settings, {}, make_client(settings, ratelimit_budget=60))
+def _gateway(settings: Settings, field_ids: dict[str, int] | None = None, budget: int = 60) -> ZendeskGateway:
+    from plugin.zendesk import ZendeskGateway, make_client
+
+    return ZendeskGateway(settings, field_ids or {}, make_client(settings, ratelimit_budget=budget))
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -55,7 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "--worker-class",
         "gthread",
         "--threads",
-        "4",
+        "8",
         "--graceful-timeout",
         "10",  # webhook requests take milliseconds
         "--access-logfile",
@@ -164,7 +172,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     state = load_state(settings.state_file)
-    gateway = ZendeskGateway(settings, state.field_ids, make_client(settings, ratelimit_budget=120))
+    gateway = _gateway(settings, state.field_ids, budget=120)
     rows = collect(gateway, state.field_ids, parse_since(args.since, datetime.now(UTC)))
     sys.stdout.write(render(rows, summarise(rows), args.format))
     return 0
@@ -193,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the webhook service and its worker")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    serve.add_argument("--workers", type=int, default=1, help="gunicorn worker processes, 8 threads each (default 1)")
     serve.set_defaults(run=cmd_serve)
     commands.add_parser("doctor", help="check configuration, credentials and Zendesk objects").set_defaults(
         run=cmd_doctor
@@ -201,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     start = commands.add_parser("start", help="set up and serve; with no credentials in .env, against a local sandbox")
     start.add_argument("--host", default="127.0.0.1")
     start.add_argument("--port", type=int, default=8000)
-    start.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    start.add_argument("--workers", type=int, default=1, help="gunicorn worker processes, 8 threads each (default 1)")
     start.add_argument("--sandbox-port", type=int, default=8089)
     start.set_defaults(run=cmd_start)
     commands.add_parser("worker", help="run only the queue worker (serve starts it for you)").set_defaults(
@@ -233,7 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"escalations: {error}", file=sys.stderr)
         return 2
-    except ZendeskError as error:
+    except Exception as error:
+        from plugin.zendesk import ZendeskError
+
+        if not isinstance(error, ZendeskError):
+            raise
         print(f"escalations: Zendesk: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -120,7 +120,7 @@ def _check_objects(checks: Checks, gateway: ZendeskGateway, state, public_url: s
 
 
 def _check_queue(checks: Checks) -> None:
-    from plugin.worker import status
+    from plugin.queue import status
 
     queue = status()
     checks.ok(f"queue: {queue['pending']} pending, {queue['scheduled']} scheduled for retry")

@@ -66,7 +66,7 @@ def parse_invocation(body: bytes) -> Invocation:
 
 
 def _enqueue_with_worker(ticket_id: int) -> None:
-    from plugin.worker import process_ticket
+    from plugin.queue import process_ticket
 
     process_ticket(ticket_id)
 
@@ -136,7 +136,7 @@ def create_app(
 
     @app.get("/metrics")
     def metrics() -> Response:
-        from plugin.worker import status
+        from plugin.queue import status
 
         body, content_type = exposition(status)
         return Response(body, content_type=content_type)
@@ -145,7 +145,7 @@ def create_app(
     def readyz() -> tuple[Response, int]:
         checks: dict[str, Any] = {"state": True}
         try:
-            from plugin.worker import huey
+            from plugin.queue import huey
 
             checks["queue_pending"] = huey.pending_count()
             checks["queue"] = True

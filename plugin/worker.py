@@ -1,9 +1,8 @@
 """The background work: a durable queue of tickets to handle, retries, parking, and the catch-up sweep.
 
-The queue is huey: SqliteHuey in the data directory by default (embedded,
-nothing to install), RedisHuey when REDIS_URL is set so that several
-machines share the work. The webhook route only enqueues; `escalations
-serve` runs the consumer in its own process (`python -m plugin.worker`).
+The queue itself is `plugin.queue` (light enough for the web processes to
+import); the jobs' work is here, imported only by the worker process that
+`escalations serve` starts (`escalations worker`).
 
 Retries: a passing Zendesk fault (5xx, timeout, 429 beyond the wait budget)
 reschedules the job with capped exponential backoff and jitter. After
@@ -14,28 +13,23 @@ with a log line.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import logging
 import random
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import RedisHuey
 from huey.exceptions import TaskLockedException
 
 from plugin.calendar import WorkingCalendar
-from plugin.config import Settings, load_settings, read_environment
+from plugin.config import Settings, load_settings
 from plugin.handling import Handled, TooManyConflicts, handle_ticket
 from plugin.messages import MessageRenderer
 from plugin.metrics import DECISIONS, PROCESSING
 from plugin.policy import PolicySettings, TicketSnapshot, needs_manager_roster
+from plugin.queue import ParkedTickets, exclusive, huey, now, process_ticket, sweep
 from plugin.state import AccountState, load_state
 from plugin.sweep import SweepStore, run_sweep
 from plugin.zendesk import (
@@ -50,48 +44,8 @@ log = logging.getLogger(__name__)
 
 RETRY_FOR = 3600.0  # keep retrying a failing ticket for an hour before parking it
 BACKOFF_CAP = 300.0
-TICKET_LOCK_SECONDS = 120  # a lock left by a killed worker expires
+TICKET_LOCK_SECONDS = 120  # with Redis, a lock left by a killed worker expires
 ROSTER_SECONDS = 300.0
-
-
-def make_huey(environ: dict[str, str]) -> Huey:
-    """Only the queue's location is needed to enqueue; the rest is read when a job runs."""
-    redis_url = environ.get("REDIS_URL", "").strip()
-    if redis_url:
-        return RedisHuey("escalations", url=redis_url)
-    data_dir = environ.get("ESCALATIONS_DATA_DIR", "").strip() or "var"
-    from pathlib import Path
-
-    directory = Path(data_dir).resolve()
-    directory.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("escalations", filename=str(directory / "queue.sqlite3"), timeout=10)
-
-
-huey = make_huey(read_environment())
-
-
-@contextlib.contextmanager
-def exclusive(name: str, seconds: int) -> Iterator[None]:
-    """Hold a named lock across all workers; raise TaskLockedException when another holds it.
-
-    With Redis the lock expires after `seconds`, so a lock left by a worker
-    killed on another machine frees itself (plain SET NX EX: huey's own TTL
-    locks need Redis 7.4). SQLite serves one machine: its locks are cleared
-    when the consumer starts.
-    """
-    if not isinstance(huey, RedisHuey):
-        with huey.lock_task(name):
-            yield
-        return
-    connection = huey.storage.conn
-    key, token = f"escalations.lock.{name}", uuid.uuid4().hex
-    if not connection.set(key, token, nx=True, ex=seconds):
-        raise TaskLockedException(f"{name} is locked")
-    try:
-        yield
-    finally:
-        if connection.get(key) == token.encode():
-            connection.delete(key)
 
 
 class ManagerRoster:
@@ -159,41 +113,12 @@ def runtime() -> Runtime:
     )
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 def backoff(failures: int) -> float:
     """Capped exponential backoff with full jitter, in seconds."""
     return random.uniform(0.5, 1.0) * min(BACKOFF_CAP, 2.0 ** min(failures, 16))
 
 
-class ParkedTickets:
-    """Tickets that kept failing; kept in the queue's own storage so every instance sees them."""
-
-    PREFIX = "parked:"
-
-    def __init__(self, queue: Huey) -> None:
-        self.queue = queue
-
-    def park(self, ticket_id: int, reason: str) -> None:
-        self.queue.put(f"{self.PREFIX}{ticket_id}", {"since": now().isoformat(), "reason": reason})
-
-    def release(self, ticket_id: int) -> None:
-        self.queue.delete(f"{self.PREFIX}{ticket_id}")
-
-    def items(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        for key, raw in self.queue.storage.result_items().items():
-            name = key.decode() if isinstance(key, bytes) else str(key)
-            if name.startswith(self.PREFIX):
-                yield int(name[len(self.PREFIX) :]), self.queue.serializer.deserialize(raw)
-
-    def ticket_ids(self) -> list[int]:
-        return [ticket_id for ticket_id, _ in self.items()]
-
-
-@huey.task()
-def process_ticket(ticket_id: int, first_failure: float | None = None, failures: int = 0) -> None:
+def process_ticket_job(ticket_id: int, first_failure: float | None = None, failures: int = 0) -> None:
     """Handle one ticket, serialised per ticket; retry passing faults, park persistent ones."""
     try:
         context = runtime()
@@ -222,8 +147,7 @@ def process_ticket(ticket_id: int, first_failure: float | None = None, failures:
     ParkedTickets(huey).release(ticket_id)
 
 
-@huey.task()
-def sweep() -> None:
+def sweep_job() -> None:
     """Catch up on escalation comments whose webhook never arrived."""
     try:
         context = runtime()
@@ -282,14 +206,3 @@ def main() -> None:
         consumer.run()
     finally:
         stop.set()
-
-
-def status(queue: Huey = huey) -> dict[str, Any]:
-    """What `doctor` shows about the background work."""
-    store = json.loads(json.dumps(queue.get("sweep", peek=True) or {}, default=str))
-    return {
-        "pending": queue.pending_count(),
-        "scheduled": queue.scheduled_count(),
-        "parked": list(ParkedTickets(queue).items()),
-        "sweep": store,
-    }
