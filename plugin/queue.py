@@ -18,12 +18,32 @@ from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.exceptions import TaskLockedException
+from huey.storage import SqliteStorage
 
 from plugin.config import read_environment
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+class _WalNormalStorage(SqliteStorage):  # type: ignore[misc]
+    """SQLite in WAL mode with synchronous=NORMAL instead of FULL.
+
+    A committed job survives any crash of our processes (what "processes die"
+    means here) without an fsync per webhook; only a power loss or an OS crash
+    can lose the last commits, and the catch-up sweep finds those escalations
+    again in Zendesk's event log. This halves the webhook's answer time.
+    """
+
+    def _create_connection(self) -> Any:
+        connection = super()._create_connection()
+        connection.execute("pragma synchronous=1")
+        return connection
+
+
+class _QueueHuey(SqliteHuey):  # type: ignore[misc]
+    storage_class = _WalNormalStorage
 
 
 def make_huey(environ: dict[str, str]) -> Huey:
@@ -34,7 +54,7 @@ def make_huey(environ: dict[str, str]) -> Huey:
     data_dir = environ.get("ESCALATIONS_DATA_DIR", "").strip() or "var"
     directory = Path(data_dir).resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("escalations", filename=str(directory / "queue.sqlite3"), timeout=10)
+    return _QueueHuey("escalations", filename=str(directory / "queue.sqlite3"), timeout=10)
 
 
 huey = make_huey(read_environment())
