@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 from urllib.parse import unquote, urlencode
@@ -380,10 +382,16 @@ def _add_business_rule_routes(app: Flask, zendesk: SandboxZendesk, kind: Busines
 
 
 def _add_control_routes(app: Flask, zendesk: SandboxZendesk) -> None:
+    page_policy = _page_security_policy(Path(app.static_folder or "") / "index.html")
+
     @app.get("/")
     def sandbox_page() -> Response:
         """A page to comment as customers or agents and watch emails and webhooks."""
-        return app.send_static_file("index.html")
+        page = app.send_static_file("index.html")
+        page.headers["Content-Security-Policy"] = page_policy
+        page.headers["X-Content-Type-Options"] = "nosniff"
+        page.headers["Referrer-Policy"] = "no-referrer"
+        return page
 
     @app.get(STATE_PATH)
     def show_state() -> Response:
@@ -490,6 +498,24 @@ def _limit(body: dict[str, Any], name: str, current: dict[str, Any]) -> int | No
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise bad_request(f"{name}: expected a whole number >= 1 or null")
     return value
+
+
+def _page_security_policy(page: Path) -> str:
+    """A CSP that allows the page's own inline script (by hash), its API, and nothing else."""
+    html = page.read_text(encoding="utf-8")
+
+    def hashes(tag: str) -> str:
+        bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.DOTALL)
+        return " ".join(
+            "'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode() + "'"
+            for body in bodies
+        )
+
+    return (
+        # Styles may be set from the script (highlights); only the page's own script may run.
+        f"default-src 'none'; script-src {hashes('script')}; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 def _includes() -> set[str]:
