@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser, sync_playwright
 
 from plugin.config import load_settings
 from plugin.sandbox import SandboxServer, SandboxZendesk
@@ -27,6 +28,17 @@ from plugin.state import AccountState
 from plugin.web import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Debian's Chromium, driven by Playwright (browser downloads are not available here).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 # The web app alone, for the webhook route's own tests.
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
@@ -211,3 +223,15 @@ def service(service_env: Service) -> Iterator[Service]:
         yield service_env
     finally:
         service_env.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

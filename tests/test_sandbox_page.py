@@ -12,23 +12,13 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Locator, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Locator, Page, Route, expect
 
 from tests.conftest import ROOT, Service
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "sandbox"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SERVICE_TIMEOUT = 20_000  # ms: the service's reply travels trigger → webhook → queue → Zendesk → next refresh
 REASON = "our exports fail since Monday"
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -78,18 +68,6 @@ class Visit:
         assert self.dialogs == [], f"the page opened dialogs: {self.dialogs}"
         assert self.problems == [], f"the page reported errors: {self.problems}"
         assert self.blocked == [], f"the page asked for outside resources: {self.blocked}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ from playwright.sync_api import (
     Page,
     Route,
     expect,
-    sync_playwright,
 )
 
 from plugin.escalation_fields import ESCALATION_FIELDS
@@ -37,16 +36,7 @@ from plugin.escalation_fields import ESCALATION_FIELDS
 ROOT = Path(__file__).resolve().parents[1]
 DOUBLES = ROOT / "tests" / "sidebar"
 ARTIFACTS = ROOT / "tests" / "artifacts" / "sidebar"
-CHROMIUM = Path("/usr/bin/chromium")
 SDK_URL = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 TICKET_FIELDS: list[dict[str, Any]] = json.loads((DOUBLES / "ticket_fields.json").read_text())["ticket_fields"]
 FIELD_ID = {
@@ -175,18 +165,6 @@ def assets_url() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 OpenSidebar = Callable[..., Sidebar]
