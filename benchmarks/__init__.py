@@ -1,0 +1,1 @@
+"""The shipped benchmark: `python -m benchmarks.run` (see docs/benchmarks.md)."""
