@@ -7,7 +7,9 @@ stores the id it got under the field's key.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 TAG_ESCALATED = "escalated"
 TAG_BLOCKED = "escalation_blocked"
@@ -58,7 +60,8 @@ ESCALATION_FIELDS: tuple[EscalationField, ...] = (
     ),
     EscalationField(REASON, "Escalation reason", "textarea", "The customer's reason, as written."),
     EscalationField(REQUESTED_AT, "Escalation requested at", "text", "When the customer escalated (UTC)."),
-    EscalationField(REQUESTED_BY, "Escalation requested by", "integer", "Zendesk user id of the customer."),
+    # User ids are text: Zendesk's ids exceed 2^31, and nothing documents a 64-bit number field.
+    EscalationField(REQUESTED_BY, "Escalation requested by", "text", "Zendesk user id of the customer."),
     EscalationField(
         RESPONSE_DUE,
         "Escalation response due",
@@ -81,10 +84,34 @@ ESCALATION_FIELDS: tuple[EscalationField, ...] = (
     EscalationField(
         ACKNOWLEDGED_BY,
         "Escalation acknowledged by",
-        "integer",
+        "text",
         "Zendesk user id of the manager who acknowledged it.",
     ),
     EscalationField(RESOLVED_AT, "Escalation resolved at", "text", "When the escalation was resolved (UTC)."),
 )
 
 FIELD_KEYS = tuple(field.key for field in ESCALATION_FIELDS)
+
+# Earlier versions kept user ids in number fields of the same titles. Setup moves such a
+# field aside under this title (Zendesk cannot change a field's type) and the readers
+# fall back to its value, so escalations recorded before are never lost.
+EARLIER_NUMBER_FIELDS = {
+    REQUESTED_BY: "Escalation requested by (earlier number field)",
+    ACKNOWLEDGED_BY: "Escalation acknowledged by (earlier number field)",
+}
+
+
+def earlier_key(key: str) -> str:
+    """The state key under which setup stores the id of a field's earlier number field."""
+    return f"{key}_number"
+
+
+def recorded_values(custom_fields: Iterable[Mapping[str, Any]], field_ids: Mapping[str, int]) -> dict[str, Any]:
+    """The escalation's values by field key from a ticket's `custom_fields`, earlier number fields filled in."""
+    keys_by_id = {field_id: key for key, field_id in field_ids.items()}
+    values = {keys_by_id[item["id"]]: item.get("value") for item in custom_fields if item.get("id") in keys_by_id}
+    for key in EARLIER_NUMBER_FIELDS:
+        earlier = values.pop(earlier_key(key), None)
+        if values.get(key) in (None, "") and earlier not in (None, ""):
+            values[key] = str(earlier)
+    return values

@@ -265,7 +265,7 @@ def _follow_up(
         changes = {
             fields.STATUS: status,
             fields.ACKNOWLEDGED_AT: iso(reply.created_at),
-            fields.ACKNOWLEDGED_BY: reply.author_id,
+            fields.ACKNOWLEDGED_BY: str(reply.author_id),
         }
         purpose = "acknowledged"
     if ticket.status == "solved":
@@ -309,7 +309,7 @@ def _escalation_record(
         fields.STATUS: fields.status_tag(fields.STATUS_REQUESTED),
         fields.REASON: reason,
         fields.REQUESTED_AT: iso(requested_at),
-        fields.REQUESTED_BY: customer.id,
+        fields.REQUESTED_BY: str(customer.id),
         fields.RESPONSE_DUE: iso(due),
         fields.HANDLED_THROUGH: handled_through,
     }

@@ -106,11 +106,11 @@ def desired_follow_up_triggers(webhook_id: str) -> list[dict[str, Any]]:
                     {"field": "update_type", "operator": "is", "value": "Change"},
                     {"field": "comment_is_public", "operator": "is", "value": "true"},
                     {"field": "current_tags", "operator": "includes", "value": requested},
+                    # Any staff member: the role condition knows only end_user and agent (admins are
+                    # agents there); Zendesk's own standard triggers say "is not end_user".
+                    {"field": "role", "operator": "is_not", "value": "end_user"},
                 ],
-                "any": [
-                    {"field": "role", "operator": "is", "value": "agent"},
-                    {"field": "role", "operator": "is", "value": "admin"},
-                ],
+                "any": [],
             },
             "actions": notify,
         },
@@ -121,7 +121,8 @@ def desired_follow_up_triggers(webhook_id: str) -> list[dict[str, Any]]:
             "conditions": {
                 "all": [
                     {"field": "update_type", "operator": "is", "value": "Change"},
-                    {"field": "status", "operator": "is", "value": "solved"},
+                    # "Changed to": fires on the transition only, not on every later update of a solved ticket.
+                    {"field": "status", "operator": "value", "value": "solved"},
                     {"field": "current_tags", "operator": "includes", "value": open_statuses},
                 ],
                 "any": [],
@@ -131,7 +132,12 @@ def desired_follow_up_triggers(webhook_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def _view(title: str, description: str, conditions: list[dict[str, str]]) -> dict[str, Any]:
+# The documented view columns (Views API, "View columns"): the subject column is `description`;
+# a custom field's column is its id; at most 10 columns.
+VIEW_COLUMNS = ("status", "description", "requester", "group", "assignee", "updated")
+
+
+def _view(title: str, description: str, conditions: list[dict[str, str]], response_due_id: int) -> dict[str, Any]:
     return {
         "title": title,
         "active": True,
@@ -139,20 +145,22 @@ def _view(title: str, description: str, conditions: list[dict[str, str]]) -> dic
         "all": conditions,
         "any": [],
         "output": {
-            "columns": ["status", "subject", "requester", "group", "assignee", "updated"],
+            "columns": [*VIEW_COLUMNS[:-1], response_due_id, VIEW_COLUMNS[-1]],
             "sort_by": "updated",
             "sort_order": "desc",
         },
     }
 
 
-def desired_views() -> list[dict[str, Any]]:
+def desired_views(field_ids: Mapping[str, int]) -> list[dict[str, Any]]:
     not_solved = {"field": "status", "operator": "less_than", "value": "solved"}
+    due = field_ids[fields.RESPONSE_DUE]
     return [
         _view(
             VIEW_TITLE,
             "Open tickets whose customer asked for an escalation.",
             [{"field": "current_tags", "operator": "includes", "value": fields.TAG_ESCALATED}, not_solved],
+            due,
         ),
         _view(
             OVERDUE_VIEW_TITLE,
@@ -162,8 +170,24 @@ def desired_views() -> list[dict[str, Any]]:
                 {"field": "current_tags", "operator": "includes", "value": fields.status_tag(fields.STATUS_REQUESTED)},
                 not_solved,
             ],
+            due,
         ),
     ]
+
+
+def view_differs(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """A view is read back in another shape than it is written: `conditions` and `execution.columns`."""
+    conditions = existing.get("conditions") or {}
+    columns = [
+        str(column.get("id") if isinstance(column, Mapping) else column)
+        for column in (existing.get("execution") or {}).get("columns") or []
+    ]
+    return (
+        existing.get("active") != desired["active"]
+        or (conditions.get("all") or []) != desired["all"]
+        or (conditions.get("any") or []) != desired["any"]
+        or columns != [str(column) for column in desired["output"]["columns"]]
+    )
 
 
 @dataclass
@@ -174,8 +198,12 @@ class ProvisioningReport:
         self.lines.append(f"{action:<10} {kind}: {name}")
 
 
-def _differs(existing: Mapping[str, Any], desired: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
-    return any(existing.get(key) != desired.get(key) for key in keys)
+Differs = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+
+
+def keys_differ(*keys: str) -> Differs:
+    """Compare the objects on these keys, as the API reads them back."""
+    return lambda existing, desired: any(existing.get(key) != desired.get(key) for key in keys)
 
 
 def _ensure(
@@ -186,7 +214,7 @@ def _ensure(
     singular: str,
     name_key: str,
     desired: dict[str, Any],
-    compare: tuple[str, ...],
+    differs: Differs,
     existing_items: list[dict[str, Any]],
     update_method: str = "PUT",
     suffix: str = ".json",
@@ -195,7 +223,7 @@ def _ensure(
     name = desired[name_key]
     for existing in existing_items:
         if existing.get(name_key) == name:
-            if _differs(existing, desired, compare):
+            if differs(existing, desired):
                 updated = gateway.request_json(
                     update_method,
                     f"/api/v2/{collection}/{existing['id']}{suffix}",
@@ -208,6 +236,52 @@ def _ensure(
     created = gateway.request_json("POST", f"/api/v2/{collection}{suffix}", payload={singular: desired})
     report.say("created", kind, name)
     return dict(created[singular])
+
+
+def _ensure_fields(gateway: ZendeskGateway, report: ProvisioningReport) -> dict[str, int]:
+    """The escalation fields by key, created or updated, with earlier versions' fields moved aside.
+
+    Zendesk cannot change a field's type. An account set up when user ids went in
+    number fields keeps those fields under a new title (values and all) and gets
+    the text fields beside them; readers fall back to the old field's value.
+    """
+    existing_fields = all_items(gateway, "/api/v2/ticket_fields.json", "ticket_fields")
+    field_ids: dict[str, int] = {}
+    for position, field in enumerate(fields.ESCALATION_FIELDS):
+        clash = next(
+            (item for item in existing_fields if item.get("title") == field.title and item.get("type") != field.type),
+            None,
+        )
+        earlier = fields.EARLIER_NUMBER_FIELDS.get(field.key)
+        if clash is not None and earlier is not None and clash.get("type") == "integer":
+            gateway.request_json(
+                "PUT", f"/api/v2/ticket_fields/{clash['id']}.json", payload={"ticket_field": {"title": earlier}}
+            )
+            report.say("renamed", "ticket field", f"{field.title} → {earlier} (its values stay readable)")
+            clash["title"] = earlier
+            clash = None
+        if clash is not None:
+            raise ConfigError(
+                f"ticket field '{field.title}' exists with type {clash.get('type')}, expected {field.type}: "
+                "rename or delete it in Zendesk, then run setup again"
+            )
+        if earlier is not None:
+            kept = next((item for item in existing_fields if item.get("title") == earlier), None)
+            if kept is not None:
+                field_ids[fields.earlier_key(field.key)] = int(kept["id"])
+        created = _ensure(
+            gateway,
+            report,
+            "ticket field",
+            "ticket_fields",
+            "ticket_field",
+            "title",
+            desired_field(field, position),
+            keys_differ("description", "active"),
+            existing_fields,
+        )
+        field_ids[field.key] = int(created["id"])
+    return field_ids
 
 
 def provision(
@@ -233,35 +307,10 @@ def provision(
         "group",
         "name",
         {"name": settings.escalation_group, "description": "Reviews customer escalations."},
-        (),
+        keys_differ(),
         all_items(gateway, "/api/v2/groups.json", "groups"),
     )
-
-    existing_fields = all_items(gateway, "/api/v2/ticket_fields.json", "ticket_fields")
-    field_ids: dict[str, int] = {}
-    for position, field in enumerate(fields.ESCALATION_FIELDS):
-        desired = desired_field(field, position)
-        clash = next(
-            (item for item in existing_fields if item.get("title") == field.title and item.get("type") != field.type),
-            None,
-        )
-        if clash is not None:
-            raise ConfigError(
-                f"ticket field '{field.title}' exists with type {clash.get('type')}, expected {field.type}: "
-                "rename or delete it in Zendesk, then run setup again"
-            )
-        created = _ensure(
-            gateway,
-            report,
-            "ticket field",
-            "ticket_fields",
-            "ticket_field",
-            "title",
-            desired,
-            ("description", "active"),
-            existing_fields,
-        )
-        field_ids[field.key] = int(created["id"])
+    field_ids = _ensure_fields(gateway, report)
 
     webhook = _ensure(
         gateway,
@@ -271,7 +320,7 @@ def provision(
         "webhook",
         "name",
         desired_webhook(settings.public_url),
-        ("endpoint", "status", "http_method", "request_format"),
+        keys_differ("endpoint", "status", "http_method", "request_format"),
         all_items(gateway, "/api/v2/webhooks", "webhooks"),
         update_method="PATCH",
         suffix="",
@@ -288,7 +337,7 @@ def provision(
             "trigger",
             "title",
             desired,
-            ("active", "conditions", "actions"),
+            keys_differ("active", "conditions", "actions"),
             existing_triggers,
         )
         for desired in (
@@ -298,8 +347,8 @@ def provision(
     ]
     existing_views = all_items(gateway, "/api/v2/views.json", "views")
     view, *_ = [
-        _ensure(gateway, report, "view", "views", "view", "title", desired, ("active",), existing_views)
-        for desired in desired_views()
+        _ensure(gateway, report, "view", "views", "view", "title", desired, view_differs, existing_views)
+        for desired in desired_views(field_ids)
     ]
 
     state = AccountState(

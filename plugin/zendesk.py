@@ -22,6 +22,7 @@ from zenpy.lib.exception import APIException, RatelimitBudgetExceeded
 
 from plugin.calendar import WorkingCalendar
 from plugin.config import ConfigError, Settings
+from plugin.escalation_fields import recorded_values
 from plugin.metrics import count_api_call
 from plugin.pacing import PacedSession
 from plugin.policy import Comment, Person, TicketSnapshot, TicketUpdate, parse_iso
@@ -217,12 +218,7 @@ def snapshot_from_json(
 ) -> TicketSnapshot:
     """Build the policy's view of a ticket from the API's JSON."""
     ticket = ticket_page["ticket"]
-    keys_by_id = {field_id: key for key, field_id in field_ids.items()}
-    escalation = {
-        keys_by_id[item["id"]]: item.get("value")
-        for item in ticket.get("custom_fields") or []
-        if item.get("id") in keys_by_id
-    }
+    escalation = recorded_values(ticket.get("custom_fields") or [], field_ids)
     people = {
         user["id"]: Person(
             id=user["id"],

@@ -74,7 +74,7 @@ def test_a_managers_public_reply_acknowledges_the_escalation_and_stops_the_clock
     watched.zendesk.add_comment(4, author_id=MAYA, body="Hello Deepak, I am the Support Manager on your case.")
     wait_until(lambda: status_of(watched, 4) == "escalation_status_acknowledged", what="the acknowledgement")
     values = {f["id"]: f["value"] for f in watched.zendesk.ticket(4)["custom_fields"]}
-    assert values[field_id(watched, "acknowledged_by")] == MAYA
+    assert values[field_id(watched, "acknowledged_by")] == str(MAYA)
     let_the_due_time_pass(watched, 4)
     time.sleep(2.5)  # sweeps run: an acknowledged escalation is never marked overdue
     assert "escalation_overdue" not in watched.zendesk.ticket(4)["tags"]

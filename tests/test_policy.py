@@ -53,6 +53,7 @@ def ticket(*comments: Comment, escalation: dict[str, Any] | None = None, **overr
         people=PEOPLE,
         updated_at="2026-11-27T14:55:00Z",
         first_comment_id=1,
+        group_names={SUPPORT: "Support"},
     )
     return replace(base, **overrides)
 
@@ -128,7 +129,7 @@ def test_the_services_own_comment_does_not_count() -> None:
 def test_an_end_user_copied_on_the_ticket_may_escalate() -> None:
     decision = decide(ticket(comment(2, "Escalation request: prod down", author=COLLEAGUE)), SETTINGS, NOW)
     assert decision.outcome == "escalated"
-    assert decision.updates[0].fields[fields.REQUESTED_BY] == COLLEAGUE
+    assert decision.updates[0].fields[fields.REQUESTED_BY] == str(COLLEAGUE)
 
 
 def test_only_the_requester_may_escalate_when_configured() -> None:
@@ -165,7 +166,7 @@ def test_an_escalation_records_tags_fields_and_moves_the_ticket_to_the_managers(
         fields.STATUS: "escalation_status_requested",
         fields.REASON: "production is down since Monday.",
         fields.REQUESTED_AT: "2026-11-27T15:00:00Z",
-        fields.REQUESTED_BY: REQUESTER,
+        fields.REQUESTED_BY: str(REQUESTER),
         fields.RESPONSE_DUE: "2026-11-30T15:00:00Z",
         fields.HANDLED_THROUGH: "2",
     }
@@ -183,6 +184,7 @@ def test_the_managers_note_tells_who_when_why_the_due_time_and_where_the_ticket_
     assert note.context["reason"] == "prod down"
     assert note.context["response_due"] == datetime(2026, 11, 30, 15, tzinfo=UTC)
     assert note.context["previous_group_id"] == SUPPORT
+    assert note.context["previous_group_name"] == "Support"
     assert note.context["previous_assignee_name"] == "Sam Engineer"
 
 
@@ -326,7 +328,7 @@ def test_a_managers_first_public_reply_after_the_escalation_acknowledges_it() ->
     assert update.fields == {
         fields.STATUS: "escalation_status_acknowledged",
         fields.ACKNOWLEDGED_AT: "2026-11-27T12:30:00Z",
-        fields.ACKNOWLEDGED_BY: MANAGER,
+        fields.ACKNOWLEDGED_BY: str(MANAGER),
     }
     assert update.tags == ("export", "escalated", "escalation_status_acknowledged")
 
