@@ -15,14 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
-from urllib.parse import parse_qsl, urlsplit
 
 from plugin import escalation_fields as fields
 from plugin.config import ConfigError
 from plugin.policy import parse_iso
-from plugin.zendesk import ZendeskGateway
-
-SEARCH = f"type:ticket tags:{fields.TAG_ESCALATED}"
+from plugin.zendesk import ZendeskGateway, search_export
 
 
 @dataclass(frozen=True)
@@ -64,10 +61,10 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 def row_for(ticket: Mapping[str, Any], field_ids: Mapping[str, int]) -> EscalationRow | None:
     """One row per escalated ticket (people as user ids); None when it carries no escalation record."""
-    by_id = {item.get("id"): item.get("value") for item in ticket.get("custom_fields") or []}
+    recorded = fields.recorded_values(ticket.get("custom_fields") or [], field_ids)
 
     def value(key: str) -> Any:
-        return by_id.get(field_ids.get(key))
+        return recorded.get(key)
 
     requested_at = value(fields.REQUESTED_AT)
     if not requested_at:
@@ -177,7 +174,7 @@ def collect(
     """Escalations requested since `since`, oldest first, with people's names."""
     rows = [
         row
-        for ticket in _escalated_tickets(gateway, progress)
+        for ticket in _escalated_tickets(gateway, since, progress)
         if (row := row_for(ticket, field_ids)) is not None and parse_iso(row.requested_at) >= since
     ]
     names = _names(gateway, rows)
@@ -194,19 +191,25 @@ def collect(
     )
 
 
-def _escalated_tickets(gateway: ZendeskGateway, progress: TextIO) -> list[dict[str, Any]]:
-    """Every ticket tagged escalated, page by page; a long read shows its progress on stderr."""
+def escalated_since_query(since: datetime) -> str:
+    """Tickets tagged escalated and updated since the day before `since`.
+
+    An escalation requested at `since` or later was written to its ticket then,
+    so its ticket's `updated_at` is no older; the day's margin covers the
+    account's timezone, in which search reads dates.
+    """
+    day = (since - timedelta(days=1)).date().isoformat()
+    return f"tags:{fields.TAG_ESCALATED} updated>{day}"
+
+
+def _escalated_tickets(gateway: ZendeskGateway, since: datetime, progress: TextIO) -> list[dict[str, Any]]:
+    """Every escalated ticket updated since then, through the search export (no 1,000-result ceiling)."""
     tickets: list[dict[str, Any]] = []
-    page = gateway.get_json("/api/v2/search.json", {"query": SEARCH})
-    while True:
-        tickets.extend(item for item in page.get("results") or [] if item.get("result_type", "ticket") == "ticket")
-        total = int(page.get("count") or len(tickets))
-        if total > 100:
-            print(f"read {len(tickets)} of {total} escalated tickets", file=progress, flush=True)
-        next_page = page.get("next_page")
-        if not next_page:
-            return tickets
-        page = gateway.get_json(urlsplit(next_page).path, dict(parse_qsl(urlsplit(next_page).query)))
+    for pages, page in enumerate(search_export(gateway, escalated_since_query(since)), start=1):
+        tickets.extend(page)
+        if pages > 1:
+            print(f"read {len(tickets)} escalated tickets", file=progress, flush=True)
+    return tickets
 
 
 def _names(gateway: ZendeskGateway, rows: Iterable[EscalationRow]) -> dict[str, str]:

@@ -5,11 +5,14 @@ due and not yet marked overdue; ticket solved), found with Zendesk's search.
 
 Zendesk gives up on a webhook after a few tries, pauses a failing one, and
 our service can be down. The sweep reads the incremental ticket-event export
-from its cursor, picks the tickets with a public comment that asks for an
-escalation (or with a confirmation still owed), and handles each of them
-to completion before it moves the cursor. Handling is idempotent, so a ticket
-the webhook already handled costs two reads and nothing else; a sweep killed
-half way starts again from the old cursor.
+from its cursor one page (up to 1,000 events) at a time, handles the tickets
+of that page with a public comment that asks for an escalation (or with a
+confirmation still owed), and then saves the page's end as its cursor. After
+days of downtime it works through the backlog page by page at the export's
+pace, escalations are handled as they are found, and a sweep stopped half way
+(Zendesk unavailable, the process killed) resumes from its last saved page.
+Handling is idempotent, so a ticket the webhook already handled costs two
+reads and nothing else.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from plugin import escalation_fields as fields
 from plugin.policy import iso, parse_iso
 from plugin.state import AccountState
 from plugin.text import DEFAULT_PHRASES, Phrases, asks_for_escalation
-from plugin.zendesk import TicketGone, ZendeskGateway, ZendeskUnavailable, all_items, paged
+from plugin.zendesk import TicketGone, ZendeskGateway, ZendeskUnavailable, paged, search_export
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ class KeyValueStore(Protocol):
 
 
 class SweepStore:
-    """The sweep's cursor, kept in the queue's storage (SQLite or Redis) beside the jobs."""
+    """The sweep's cursor and last run, kept in the queue's storage (SQLite or Redis) beside the jobs."""
 
     KEY = "sweep"
 
@@ -45,12 +48,18 @@ class SweepStore:
         self.store = store
         self.state = state
 
-    def cursor(self) -> int:
-        saved = self.store.get(self.KEY, peek=True) or {}
-        return int(saved.get("cursor") or self.state.active_since_time.timestamp())
+    def _saved(self) -> dict[str, Any]:
+        return dict(self.store.get(self.KEY, peek=True) or {})
 
-    def save(self, cursor: int, ran_at: datetime, tickets: int, overdue: int) -> None:
-        self.store.put(self.KEY, {"cursor": cursor, "last_run": iso(ran_at), "tickets": tickets, "overdue": overdue})
+    def cursor(self) -> int:
+        return int(self._saved().get("cursor") or self.state.active_since_time.timestamp())
+
+    def save_cursor(self, cursor: int) -> None:
+        """Save how far the event log has been handled; a later sweep resumes from here."""
+        self.store.put(self.KEY, {**self._saved(), "cursor": cursor})
+
+    def finish(self, ran_at: datetime, tickets: int, overdue: int) -> None:
+        self.store.put(self.KEY, {**self._saved(), "last_run": iso(ran_at), "tickets": tickets, "overdue": overdue})
 
 
 def tickets_needing_attention(events: Iterable[Mapping[str, Any]], phrases: Phrases = DEFAULT_PHRASES) -> set[int]:
@@ -71,9 +80,10 @@ def tickets_needing_attention(events: Iterable[Mapping[str, Any]], phrases: Phra
     return tickets
 
 
+# Through the search export: the plain search stops at 1,000 results.
 FOLLOW_UP_SEARCHES = (
-    f"type:ticket tags:{fields.status_tag(fields.STATUS_REQUESTED)}",
-    f"type:ticket tags:{fields.status_tag(fields.STATUS_ACKNOWLEDGED)} status:solved",
+    f"tags:{fields.status_tag(fields.STATUS_REQUESTED)}",
+    f"tags:{fields.status_tag(fields.STATUS_ACKNOWLEDGED)} status:solved",
 )
 
 
@@ -84,8 +94,7 @@ def needs_follow_up(ticket: Mapping[str, Any], field_ids: Mapping[str, int], now
     tags = ticket.get("tags") or []
     if fields.TAG_OVERDUE in tags or fields.status_tag(fields.STATUS_REQUESTED) not in tags:
         return False
-    due_field = field_ids.get(fields.RESPONSE_DUE)
-    due = next((item.get("value") for item in ticket.get("custom_fields") or [] if item.get("id") == due_field), None)
+    due = fields.recorded_values(ticket.get("custom_fields") or [], field_ids).get(fields.RESPONSE_DUE)
     return isinstance(due, str) and bool(due) and parse_iso(due) <= now
 
 
@@ -95,9 +104,7 @@ def follow_up_candidates(gateway: ZendeskGateway, field_ids: Mapping[str, int], 
     tickets: set[int] = set()
     overdue = 0
     for query in FOLLOW_UP_SEARCHES:
-        for result in all_items(gateway, "/api/v2/search.json", "results", {"query": query}):
-            if result.get("result_type", "ticket") != "ticket":
-                continue
+        for result in (result for page in search_export(gateway, query) for result in page):
             if needs_follow_up(result, field_ids, now):
                 tickets.add(int(result["id"]))
             tags = result.get("tags") or []
@@ -123,33 +130,48 @@ def run_sweep(
 ) -> list[int]:
     """Handle every ticket that needs it since the cursor; return the tickets handled.
 
-    One ticket that cannot be handled (a 4xx, a bug) is parked and the sweep
-    goes on; Zendesk being unavailable stops the sweep before its cursor moves.
+    Parked tickets and escalations that time or a solve moved on come first,
+    then the event log page by page, the cursor saved after each page. One
+    ticket that cannot be handled (a 4xx, a bug) is parked and the sweep goes
+    on; Zendesk being unavailable stops the sweep, keeping the pages done.
     """
     started = clock()
+    handled: list[int] = []
+
+    def handle_all(tickets: Iterable[int]) -> None:
+        for ticket_id in sorted(set(tickets) - set(handled)):
+            if _handle_one(ticket_id, gateway, parking, handle):
+                handled.append(ticket_id)
+
+    followed_up, overdue = follow_up_candidates(gateway, store.state.field_ids, started)
+    handle_all(set(parking.ticket_ids()) | followed_up)
     # Zendesk's export wants a start at least a minute old; re-reading a minute is harmless.
     cursor = min(store.cursor(), int(started.timestamp()) - EXPORT_SETTLE_SECONDS)
-    followed_up, overdue = follow_up_candidates(gateway, store.state.field_ids, started)
-    tickets = set(parking.ticket_ids()) | followed_up
-    end_time = cursor
     for page in paged(gateway, EVENTS_PATH, {"start_time": cursor, "include": "comment_events"}, "ticket_events"):
-        tickets |= tickets_needing_attention(page.get("ticket_events") or [], phrases)
-        end_time = max(end_time, int(page.get("end_time") or end_time))
-    handled: list[int] = []
-    for ticket_id in sorted(tickets):
-        try:
-            handle(ticket_id, gateway)
-        except TicketGone as gone:
-            log.warning("sweep: ticket %s dropped: %s", ticket_id, gone)
-            parking.release(ticket_id)
-            continue
-        except ZendeskUnavailable:
-            raise
-        except Exception as error:  # one bad ticket must not stop the others
-            log.exception("sweep: ticket %s parked", ticket_id)
-            parking.park(ticket_id, f"{error.__class__.__name__}: {error}")
-            continue
-        parking.release(ticket_id)
-        handled.append(ticket_id)
-    store.save(end_time, started, len(handled), overdue)
+        handle_all(tickets_needing_attention(page.get("ticket_events") or [], phrases))
+        end_time = int(page.get("end_time") or cursor)
+        if end_time > cursor:
+            cursor = end_time
+            store.save_cursor(cursor)
+    store.finish(started, len(handled), overdue)
     return handled
+
+
+def _handle_one(
+    ticket_id: int, gateway: ZendeskGateway, parking: Parking, handle: Callable[[int, ZendeskGateway], object]
+) -> bool:
+    """Handle one ticket for the sweep; True when it was handled. Zendesk being unavailable stops the sweep."""
+    try:
+        handle(ticket_id, gateway)
+    except TicketGone as gone:
+        log.warning("sweep: ticket %s dropped: %s", ticket_id, gone)
+        parking.release(ticket_id)
+        return False
+    except ZendeskUnavailable:
+        raise
+    except Exception as error:  # one bad ticket must not stop the others
+        log.exception("sweep: ticket %s parked", ticket_id)
+        parking.park(ticket_id, f"{error.__class__.__name__}: {error}")
+        return False
+    parking.release(ticket_id)
+    return True

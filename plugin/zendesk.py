@@ -122,8 +122,8 @@ class ZendeskGateway:
         return self.request_json("GET", path, params)
 
     def read_snapshot(self, ticket_id: int) -> TicketSnapshot:
-        """Two reads: the ticket with its people, and its newest comments with their authors."""
-        ticket = self.get_json(f"/api/v2/tickets/{ticket_id}.json", {"include": "users"})
+        """Two reads: the ticket with its people and group, and its newest comments with their authors."""
+        ticket = self.get_json(f"/api/v2/tickets/{ticket_id}.json", {"include": "users,groups"})
         page = self.get_json(
             f"/api/v2/tickets/{ticket_id}/comments.json",
             {"include": "users", "sort": "-created_at", "page[size]": 100},
@@ -259,16 +259,57 @@ def snapshot_from_json(
         people=people,
         updated_at=ticket["updated_at"],
         first_comment_id=comments[0].id if comments and not has_more else None,
+        group_names={group["id"]: str(group.get("name") or "") for group in ticket_page.get("groups") or []},
     )
 
 
 def paged(gateway: ZendeskGateway, path: str, params: Mapping[str, Any], key: str) -> Iterator[dict[str, Any]]:
-    """Follow an incremental export to its end, one page at a time."""
-    page = gateway.get_json(path, params)
+    """Follow a time-based incremental export to its end, one page at a time.
+
+    Each request repeats our own parameters with the next page's `start_time`:
+    Zendesk's documented `next_page` carries only `start_time`, so following it
+    as given would drop `include=comment_events` from the second page on.
+    """
+    query = dict(params)
+    page = gateway.get_json(path, query)
     while True:
         yield page
+        start_time = _next_start_time(page)
+        if page.get("end_of_stream") or start_time is None or not page.get(key):
+            return
+        query["start_time"] = start_time
+        page = gateway.get_json(path, query)
+
+
+def _next_start_time(page: Mapping[str, Any]) -> str | None:
+    next_page = page.get("next_page")
+    start = dict(parse_qsl(urlsplit(next_page).query)).get("start_time") if next_page else None
+    if start is None and page.get("end_time") is not None:
+        start = str(page["end_time"])
+    return start
+
+
+def cursor_pages(
+    gateway: ZendeskGateway, path: str, key: str, params: Mapping[str, Any] | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """The items of a list endpoint, page by page, with cursor pagination (or offset, where that is all there is).
+
+    The next request is our own parameters plus `page[after]`, whatever the
+    `links.next` URL carries; an offset-paginated answer's `next_page` is followed as given.
+    """
+    query = dict(params) if params is not None else {"page[size]": 100}
+    page = gateway.get_json(path, query)
+    for _ in range(100_000):
+        yield list(page.get(key) or [])
+        meta = page.get("meta") or {}
+        if meta.get("after_cursor") is not None or "has_more" in meta:
+            if not meta.get("has_more") or not meta.get("after_cursor"):
+                return
+            query["page[after]"] = meta["after_cursor"]
+            page = gateway.get_json(path, query)
+            continue
         next_page = page.get("next_page")
-        if page.get("end_of_stream") or not next_page or not page.get(key):
+        if not next_page:
             return
         page = gateway.get_json(urlsplit(next_page).path, dict(parse_qsl(urlsplit(next_page).query)))
 
@@ -276,15 +317,20 @@ def paged(gateway: ZendeskGateway, path: str, params: Mapping[str, Any], key: st
 def all_items(
     gateway: ZendeskGateway, path: str, key: str, params: Mapping[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    """Every item of a list endpoint, following cursor or offset pagination."""
-    items: list[dict[str, Any]] = []
-    page = gateway.get_json(path, dict(params) if params is not None else {"page[size]": 100})
-    for _ in range(1000):
-        items.extend(page.get(key) or [])
-        links = page.get("links") or {}
-        has_more = (page.get("meta") or {}).get("has_more")
-        next_page = links.get("next") if has_more else page.get("next_page")
-        if not next_page:
-            break
-        page = gateway.get_json(urlsplit(next_page).path, dict(parse_qsl(urlsplit(next_page).query)))
-    return items
+    """Every item of a list endpoint."""
+    return [item for page in cursor_pages(gateway, path, key, params) for item in page]
+
+
+SEARCH_EXPORT_PATH = "/api/v2/search/export.json"
+SEARCH_EXPORT_PAGE_SIZE = 100  # Zendesk recommends 100; pages of up to 1,000 can time out
+
+
+def search_export(gateway: ZendeskGateway, query: str, kind: str = "ticket") -> Iterator[list[dict[str, Any]]]:
+    """Every result of a search, page by page, through the export endpoint.
+
+    The plain search stops at 1,000 results (a page past them answers 422); the
+    export has no ceiling, takes the object type in `filter[type]` (a `type:`
+    term in the query is an error there) and pages with cursors.
+    """
+    params = {"query": query, "filter[type]": kind, "page[size]": SEARCH_EXPORT_PAGE_SIZE}
+    yield from cursor_pages(gateway, SEARCH_EXPORT_PATH, "results", params)
