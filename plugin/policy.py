@@ -72,6 +72,7 @@ class TicketSnapshot:
     people: Mapping[int, Person]
     updated_at: str
     first_comment_id: int | None = None
+    group_names: Mapping[int, str] = field(default_factory=dict)  # the ticket's group, by id, when sideloaded
 
     @property
     def handled_through(self) -> int:
@@ -329,6 +330,7 @@ def _escalation_record(
             "reason": reason,
             "response_due": due,
             "previous_group_id": ticket.group_id,
+            "previous_group_name": ticket.group_names.get(ticket.group_id, "") if ticket.group_id else "",
             "previous_assignee_name": previous_assignee.name if previous_assignee else "",
             "previous_assignee_id": ticket.assignee_id,
             "new_contact_details": contact_details(attempt.body, known),

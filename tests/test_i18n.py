@@ -96,6 +96,7 @@ def snapshot(locale: str | None, *bodies: str, escalation: dict[str, Any] | None
         people=people,
         updated_at="2026-11-27T14:25:00Z",
         first_comment_id=1,
+        group_names={SUPPORT: "Support"},
     )
 
 
