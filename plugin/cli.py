@@ -181,7 +181,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from plugin.doctor import run_doctor
 
-    return run_doctor()
+    if not args.live:
+        return run_doctor()
+    from plugin.live_check import LiveCheck
+
+    settings = load_settings()
+    if not settings.public_url:
+        raise ConfigError("PUBLIC_URL is not set: the live check needs the address Zendesk calls")
+    return LiveCheck(settings, load_state(settings.state_file), sys.stdout, wait_seconds=args.wait).run()
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -203,9 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="gunicorn worker processes, 8 threads each (default 1)")
     serve.set_defaults(run=cmd_serve)
-    commands.add_parser("doctor", help="check configuration, credentials and Zendesk objects").set_defaults(
-        run=cmd_doctor
+    doctor = commands.add_parser("doctor", help="check configuration, credentials and Zendesk objects")
+    doctor.add_argument(
+        "--live",
+        action="store_true",
+        help="run the whole loop on the account with a temporary customer and ticket, then delete them",
     )
+    doctor.add_argument("--wait", type=float, default=120.0, help="seconds to wait for each step (default 120)")
+    doctor.set_defaults(run=cmd_doctor)
     start = commands.add_parser("start", help="set up and serve; with no credentials in .env, against a local sandbox")
     start.add_argument("--host", default="127.0.0.1")
     start.add_argument("--port", type=int, default=8000)

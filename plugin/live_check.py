@@ -1,0 +1,421 @@
+"""`escalations doctor --live`: the whole loop, run once on the real account, cleaned up afterwards.
+
+What the sandbox cannot prove about an account, this proves on it:
+
+1. the account's trigger definitions offer every condition, operator, value
+   and action the service's triggers use;
+2. a temporary end-user (an address on the reserved `.invalid` domain, so no
+   email is delivered) and a ticket for them, tagged `escalations_live_check`;
+3. that end-user comments the phrase and a reason through the Requests API,
+   authenticated with the admin's API token on the end-user's behalf (Zendesk:
+   "API tokens can be used to impersonate anyone in the account"), so the
+   trigger sees a customer;
+4. Zendesk's trigger calls the webhook, the service escalates and confirms:
+   the fields, tags, group, the managers' note and the reply are checked;
+5. a second attempt is refused;
+6. the ticket and the user are deleted, with the leftovers of earlier runs.
+
+Each step prints its result and time; a failure says what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+import requests
+
+from plugin import escalation_fields as fields
+from plugin.config import Settings
+from plugin.policy import parse_iso
+from plugin.provisioning import TRIGGER_TITLE, desired_follow_up_triggers, desired_trigger
+from plugin.state import AccountState
+from plugin.zendesk import ZendeskError, ZendeskGateway, make_client, search_export
+
+LIVE_CHECK_TAG = "escalations_live_check"
+LIVE_CHECK_DOMAIN = "escalations-live-check.invalid"  # .invalid never resolves: nothing is delivered
+REASON = "live check of the escalation service; this ticket is deleted when the check ends"
+
+
+class CheckFailed(Exception):
+    """A step failed; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the service must have written for one escalation (ids as Zendesk gives them)."""
+
+    requester_id: int
+    manager_group_id: int
+    service_user_id: int
+
+
+def definition_gaps(triggers: Iterable[Mapping[str, Any]], definitions: Mapping[str, Any]) -> list[str]:
+    """Conditions and actions of `triggers` that the account's trigger definitions do not offer.
+
+    `definitions` is the `definitions` object of `GET /api/v2/triggers/definitions`:
+    `conditions_all` and `conditions_any` (each with `subject`, `operators` and,
+    for lists, `values`) and `actions` (each with `subject`).
+    """
+    offered_actions = {str(action.get("subject")) for action in definitions.get("actions") or []}
+    gaps: list[str] = []
+    for trigger in triggers:
+        title = trigger.get("title", "")
+        for group in ("all", "any"):
+            offered = {str(item.get("subject")): item for item in definitions.get(f"conditions_{group}") or []}
+            for condition in (trigger.get("conditions") or {}).get(group) or []:
+                gap = _condition_gap(condition, offered.get(str(condition.get("field"))))
+                if gap:
+                    gaps.append(f"trigger '{title}': {gap}")
+        for action in trigger.get("actions") or []:
+            if str(action.get("field")) not in offered_actions:
+                gaps.append(f"trigger '{title}': the action '{action.get('field')}' is not offered")
+    return gaps
+
+
+def _condition_gap(condition: Mapping[str, Any], definition: Mapping[str, Any] | None) -> str | None:
+    subject, operator, value = condition.get("field"), condition.get("operator"), condition.get("value")
+    if definition is None:
+        return f"the condition '{subject}' is not offered"
+    operators = {str(item.get("value")) for item in definition.get("operators") or []}
+    if operators and str(operator) not in operators:
+        return f"the condition '{subject}' has no operator '{operator}' (offered: {', '.join(sorted(operators))})"
+    values = {str(item.get("value")) for item in definition.get("values") or [] if item.get("enabled", True)}
+    if values and definition.get("type") == "list" and str(value) not in values:
+        return f"the condition '{subject} {operator}' has no value '{value}' (offered: {', '.join(sorted(values))})"
+    return None
+
+
+def escalation_problems(
+    ticket: Mapping[str, Any],
+    comments: Sequence[Mapping[str, Any]],
+    field_ids: Mapping[str, int],
+    expected: Expectation,
+) -> list[str]:
+    """What is missing from a ticket the service should have escalated and confirmed (empty: all there)."""
+    recorded = fields.recorded_values(ticket.get("custom_fields") or [], field_ids)
+    tags = set(ticket.get("tags") or [])
+    ours = [c for c in comments if c.get("author_id") == expected.service_user_id]
+    problems = []
+    if recorded.get(fields.STATUS) != fields.status_tag(fields.STATUS_REQUESTED):
+        problems.append(f"the status field is {recorded.get(fields.STATUS)!r}, not requested")
+    if not str(recorded.get(fields.REASON) or "").startswith(REASON[:40]):
+        problems.append("the reason field does not hold the customer's reason")
+    if str(recorded.get(fields.REQUESTED_BY) or "") != str(expected.requester_id):
+        problems.append(f"'requested by' is {recorded.get(fields.REQUESTED_BY)!r}, not {expected.requester_id}")
+    missing_tags = {fields.TAG_ESCALATED, fields.status_tag(fields.STATUS_REQUESTED)} - tags
+    if missing_tags:
+        problems.append(f"tags missing: {', '.join(sorted(missing_tags))}")
+    if fields.TAG_CONFIRMATION_PENDING in tags:
+        problems.append("the confirmation is still owed")
+    if ticket.get("group_id") != expected.manager_group_id:
+        problems.append(f"the ticket is in group {ticket.get('group_id')}, not the managers' group")
+    if not any(not c.get("public") for c in ours):
+        problems.append("no internal note for the managers")
+    if not any(c.get("public") for c in ours):
+        problems.append("no confirmation to the customer")
+    return problems
+
+
+def delivery_diagnosis(invocations: Sequence[Mapping[str, Any]], public_url: str) -> str:
+    """What Zendesk's webhook activity says about a missing escalation, as a thing to fix."""
+    if not invocations:
+        return (
+            f"the trigger '{TRIGGER_TITLE}' did not call the webhook: check that it is active "
+            "(run 'escalations setup' again) and that no other trigger changed the ticket first"
+        )
+    latest = invocations[-1]
+    status = latest.get("http_status")
+    if status is None:
+        error = latest.get("error") or "no answer"
+        return (
+            f"Zendesk could not reach {public_url}/webhooks/zendesk ({error}): make PUBLIC_URL reachable from the "
+            "internet over HTTPS (behind your TLS proxy) and check that 'escalations serve' runs"
+        )
+    if status == 401:
+        return (
+            "the service rejected Zendesk's signature: run 'escalations setup' again, then restart 'escalations serve'"
+        )
+    if status == 403:
+        return "the service does not know this webhook's id: run 'escalations setup' again, then restart the service"
+    if 200 <= int(status) < 300:
+        return (
+            "Zendesk delivered the webhook and the service accepted it, but the ticket was not escalated: "
+            "run 'escalations doctor' (parked tickets) and read the service's log"
+        )
+    return f"the service answered Zendesk {status}: read the service's log"
+
+
+@dataclass
+class LiveCheck:
+    settings: Settings
+    state: AccountState
+    out: TextIO
+    wait_seconds: float = 120.0
+    poll_seconds: float = 2.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    failures: int = 0
+    created: dict[str, list[int]] = field(default_factory=lambda: {"tickets": [], "users": []})
+
+    @property
+    def record_file(self) -> Path:
+        """What this check created, kept until it is deleted, so a killed run is cleaned up by the next."""
+        return self.settings.data_dir / "live-check.json"
+
+    def run(self) -> int:
+        admin = ZendeskGateway(self.settings, self.state.field_ids, make_client(self.settings, ratelimit_budget=60))
+        public_url = self.settings.public_url or ""
+        if not public_url_answers(public_url):
+            self.out.write(
+                f"warn  the service does not answer at {public_url}/healthz from this machine; "
+                "Zendesk must reach it there (is 'escalations serve' running behind your TLS proxy?)\n"
+            )
+        try:
+            self._step("the account offers every trigger condition and action used", lambda: self._definitions(admin))
+            self._step("leftovers of earlier runs removed", lambda: self._remove_leftovers(admin))
+            customer, ticket_id = self._step("temporary customer and ticket created", lambda: self._prepare(admin))
+            as_customer = self._gateway_for(customer["email"])
+            expected = Expectation(int(customer["id"]), self.state.manager_group_id, self.state.service_user_id)
+            self._step(
+                "the customer asked for an escalation (Requests API, as the customer)",
+                lambda: self._comment(as_customer, ticket_id, self._phrase() + ": " + REASON),
+            )
+            self._step(
+                "trigger → webhook → service: escalated, handed to the managers and confirmed",
+                lambda: self._await_escalation(admin, ticket_id, expected),
+            )
+            self._step(
+                "a second attempt was refused politely",
+                lambda: self._await_refusal(admin, as_customer, ticket_id, expected),
+            )
+        except CheckFailed:
+            pass
+        finally:
+            self._step("temporary customer and ticket deleted", lambda: self._clean_up(admin), after_failure=True)
+        self.out.write("live check passed\n" if not self.failures else "live check FAILED\n")
+        return 1 if self.failures else 0
+
+    # -- the steps ---------------------------------------------------------------------
+
+    def _definitions(self, admin: ZendeskGateway) -> str:
+        definitions = admin.get_json("/api/v2/triggers/definitions.json").get("definitions") or {}
+        ours = [desired_trigger(self.state.webhook_id, self.settings.phrases.all)]
+        ours += desired_follow_up_triggers(self.state.webhook_id)
+        gaps = definition_gaps(ours, definitions)
+        if gaps:
+            raise CheckFailed("; ".join(gaps) + ": Zendesk would refuse these triggers; report this with the output")
+        return f"{len(ours)} triggers"
+
+    def _remove_leftovers(self, admin: ZendeskGateway) -> str:
+        recorded = self._recorded()
+        tickets = set(recorded["tickets"])
+        users = set(recorded["users"])
+        for page in search_export(admin, f"tags:{LIVE_CHECK_TAG}"):
+            for ticket in page:
+                tickets.add(int(ticket["id"]))
+                requester = admin.get_json(f"/api/v2/users/{ticket['requester_id']}.json").get("user") or {}
+                if str(requester.get("email") or "").endswith("@" + LIVE_CHECK_DOMAIN):
+                    users.add(int(requester["id"]))
+        self.created = {"tickets": sorted(tickets), "users": sorted(users)}
+        left = self._delete_created(admin)
+        if left:
+            raise CheckFailed(left)
+        return f"{len(tickets)} tickets, {len(users)} users" if tickets or users else "none found"
+
+    def _prepare(self, admin: ZendeskGateway) -> tuple[dict[str, Any], int]:
+        email = f"live-check-{secrets.token_hex(4)}@{LIVE_CHECK_DOMAIN}"
+        customer = admin.request_json(
+            "POST",
+            "/api/v2/users.json",
+            payload={
+                "user": {
+                    "name": "Escalation live check (temporary)",
+                    "email": email,
+                    "verified": True,  # the API serves verified users only
+                    "skip_verify_email": True,
+                }
+            },
+        )["user"]
+        self._remember("users", int(customer["id"]))
+        ticket = admin.request_json(
+            "POST",
+            "/api/v2/tickets.json",
+            payload={
+                "ticket": {
+                    "subject": "Escalation live check (temporary, deleted automatically)",
+                    "comment": {"body": "Created by 'escalations doctor --live' to test the escalation service."},
+                    "requester_id": customer["id"],
+                    "tags": [LIVE_CHECK_TAG],
+                }
+            },
+        )["ticket"]
+        self._remember("tickets", int(ticket["id"]))
+        return customer, int(ticket["id"])
+
+    def _comment(self, as_customer: ZendeskGateway, ticket_id: int, body: str) -> str:
+        as_customer.request_json(
+            "PUT", f"/api/v2/requests/{ticket_id}.json", payload={"request": {"comment": {"body": body}}}
+        )
+        return f"ticket {ticket_id}"
+
+    def _await_escalation(self, admin: ZendeskGateway, ticket_id: int, expected: Expectation) -> str:
+        started = time.time()
+        problems = self._poll(
+            lambda: escalation_problems(*self._read(admin, ticket_id), self.state.field_ids, expected)
+        )
+        if not problems:
+            return f"ticket {ticket_id}"
+        ticket, comments = self._read(admin, ticket_id)
+        recorded = fields.recorded_values(ticket.get("custom_fields") or [], self.state.field_ids)
+        if recorded.get(fields.STATUS) or any(c.get("author_id") == expected.service_user_id for c in comments):
+            raise CheckFailed("the service escalated the ticket only in part: " + "; ".join(problems))
+        raise CheckFailed(
+            f"not escalated within {self.wait_seconds:.0f} s: "
+            + delivery_diagnosis(self._invocations(admin, started), self.settings.public_url or "PUBLIC_URL")
+        )
+
+    def _await_refusal(
+        self, admin: ZendeskGateway, as_customer: ZendeskGateway, ticket_id: int, expected: Expectation
+    ) -> str:
+        replies_before = len(self._ours_public(admin, ticket_id))
+        self._comment(as_customer, ticket_id, self._phrase() + " again: the live check's second attempt")
+
+        def refused() -> list[str]:
+            ticket, comments = self._read(admin, ticket_id)
+            recorded = fields.recorded_values(ticket.get("custom_fields") or [], self.state.field_ids)
+            problems = []
+            if str(recorded.get(fields.REFUSED_REPEATS) or "0") != "1":
+                problems.append(f"refused repeats is {recorded.get(fields.REFUSED_REPEATS)!r}, not 1")
+            if fields.TAG_BLOCKED not in (ticket.get("tags") or []):
+                problems.append(f"no tag {fields.TAG_BLOCKED}")
+            replies = [c for c in comments if c.get("author_id") == expected.service_user_id and c.get("public")]
+            if len(replies) != replies_before + 1:
+                problems.append(f"{len(replies) - replies_before} replies to the second attempt, not 1")
+            return problems
+
+        problems = self._poll(refused)
+        if problems:
+            raise CheckFailed("; ".join(problems))
+        return f"ticket {ticket_id}"
+
+    def _clean_up(self, admin: ZendeskGateway) -> str:
+        left = self._delete_created(admin)
+        if left:
+            raise CheckFailed(left)
+        return "nothing left behind"
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _step(self, title: str, action: Callable[[], Any], after_failure: bool = False) -> Any:
+        started = self.clock()
+        try:
+            result = action()
+        except (CheckFailed, ZendeskError) as failure:
+            self.failures += 1
+            self.out.write(f"FAIL  {title} ({self.clock() - started:.1f} s): {failure}\n")
+            self.out.flush()
+            if after_failure:
+                return None
+            raise CheckFailed(str(failure)) from None
+        detail = result if isinstance(result, str) else ""
+        self.out.write(f"ok    {title} ({self.clock() - started:.1f} s){': ' + detail if detail else ''}\n")
+        self.out.flush()
+        return result
+
+    def _poll(self, problems: Callable[[], list[str]]) -> list[str]:
+        """Ask until there are no problems or the wait is over; the last problems."""
+        deadline = self.clock() + self.wait_seconds
+        found = problems()
+        while found and self.clock() < deadline:
+            self.sleep(self.poll_seconds)
+            found = problems()
+        return found
+
+    def _read(self, admin: ZendeskGateway, ticket_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        ticket = admin.get_json(f"/api/v2/tickets/{ticket_id}.json")["ticket"]
+        comments = admin.get_json(f"/api/v2/tickets/{ticket_id}/comments.json").get("comments") or []
+        return ticket, comments
+
+    def _ours_public(self, admin: ZendeskGateway, ticket_id: int) -> list[dict[str, Any]]:
+        _, comments = self._read(admin, ticket_id)
+        return [c for c in comments if c.get("author_id") == self.state.service_user_id and c.get("public")]
+
+    def _invocations(self, admin: ZendeskGateway, since: float) -> list[dict[str, Any]]:
+        """The webhook's invocations since the check began, oldest first, with their last HTTP status."""
+        path = f"/api/v2/webhooks/{self.state.webhook_id}/invocations"
+        invocations = []
+        recent = [
+            item
+            for item in admin.get_json(path, {"page[size]": 100}).get("invocations") or []
+            if _epoch(str(item.get("latest_completed_at") or "")) >= since - 5
+        ]
+        for item in sorted(recent, key=lambda item: str(item.get("latest_completed_at")))[-5:]:
+            completed = str(item.get("latest_completed_at") or "")
+            attempts = admin.get_json(f"{path}/{item['id']}/attempts").get("attempts") or []
+            last = attempts[-1] if attempts else {}
+            response = last.get("response") or {}
+            invocations.append(
+                {"http_status": response.get("status"), "error": last.get("error"), "completed": completed}
+            )
+        return sorted(invocations, key=lambda item: item["completed"])
+
+    def _gateway_for(self, email: str) -> ZendeskGateway:
+        """A gateway that acts as `email`: the admin's API token names any user of the account."""
+        customer = replace(self.settings, zendesk_email=email)
+        return ZendeskGateway(customer, self.state.field_ids, make_client(customer, ratelimit_budget=60))
+
+    def _phrase(self) -> str:
+        return self.settings.phrases.all[0]
+
+    def _recorded(self) -> dict[str, list[int]]:
+        try:
+            saved = json.loads(self.record_file.read_text())
+            return {"tickets": [int(i) for i in saved["tickets"]], "users": [int(i) for i in saved["users"]]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {"tickets": [], "users": []}
+
+    def _remember(self, kind: str, object_id: int) -> None:
+        self.created[kind].append(object_id)
+        self.record_file.parent.mkdir(parents=True, exist_ok=True)
+        self.record_file.write_text(json.dumps(self.created))
+
+    def _delete_created(self, admin: ZendeskGateway) -> str:
+        """Delete what was created (tickets first); what could not be deleted, as a sentence, or ''."""
+        left: dict[str, list[int]] = {"tickets": [], "users": []}
+        for kind, path in (("tickets", "/api/v2/tickets/{}.json"), ("users", "/api/v2/users/{}.json")):
+            for object_id in self.created[kind]:
+                try:
+                    admin.request_json("DELETE", path.format(object_id))
+                except ZendeskError as error:
+                    if "404" not in str(error):
+                        left[kind].append(object_id)
+        self.created = left
+        if left["tickets"] or left["users"]:
+            self.record_file.write_text(json.dumps(left))
+            return (
+                f"could not delete tickets {left['tickets']} and users {left['users']}: delete them in Zendesk "
+                f"(tickets tagged {LIVE_CHECK_TAG}, users @{LIVE_CHECK_DOMAIN}); the next run tries again"
+            )
+        self.record_file.unlink(missing_ok=True)
+        return ""
+
+
+def _epoch(text: str) -> float:
+    try:
+        return parse_iso(text).timestamp()
+    except ValueError:
+        return float("inf")  # no time given: count it as recent
+
+
+def public_url_answers(public_url: str) -> bool:
+    """Whether the service answers at PUBLIC_URL from this machine (Zendesk's view may differ)."""
+    try:
+        return requests.get(f"{public_url}/healthz", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
