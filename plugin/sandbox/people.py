@@ -1,0 +1,182 @@
+"""Users, groups and group memberships of the sandbox account."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from plugin.sandbox.core import AccountCore, Record
+from plugin.sandbox.errors import invalid, not_found
+
+USER_ROLES = ("end-user", "agent", "admin")
+
+
+class People(AccountCore):
+    """Users (end-users, agents, admins), groups, and which agents are in which group."""
+
+    def user(self, user_id: int) -> Record:
+        """One user."""
+        with self._lock:
+            return copy.deepcopy(self._user_record(user_id))
+
+    def users(self, *, roles: Iterable[str] = (), ids: Iterable[int] | None = None) -> list[Record]:
+        """Users in id order, optionally only those with one of `roles` or among `ids`."""
+        wanted_roles = set(roles)
+        wanted_ids = None if ids is None else set(ids)
+        with self._lock:
+            return copy.deepcopy(
+                [
+                    user
+                    for user_id, user in sorted(self._users.items())
+                    if (not wanted_roles or user["role"] in wanted_roles)
+                    and (wanted_ids is None or user_id in wanted_ids)
+                ]
+            )
+
+    def create_user(self, fields: Mapping[str, Any]) -> Record:
+        """POST /api/v2/users: a new user, an end-user unless a role is given."""
+        with self._lock:
+            name = fields.get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise invalid("Name: is too short (minimum one character)")
+            email = fields.get("email")
+            if email is not None and any(u["email"] == email for u in self._users.values()):
+                raise invalid(f"Email: {email} is already being used by another user")
+            role = fields.get("role", "end-user")
+            if role not in USER_ROLES:
+                raise invalid(f"Role: {role} is not one of {', '.join(USER_ROLES)}")
+            user = self._add_user(
+                name=name,
+                email=email,
+                role=role,
+                phone=fields.get("phone"),
+                locale=fields.get("locale", "en-US"),
+                time_zone=fields.get("time_zone", "UTC"),
+            )
+            return copy.deepcopy(user)
+
+    def groups(self) -> list[Record]:
+        """All groups."""
+        with self._lock:
+            return copy.deepcopy([g for _, g in sorted(self._groups.items())])
+
+    def group(self, group_id: int) -> Record:
+        """One group."""
+        with self._lock:
+            return copy.deepcopy(self._group_record(group_id))
+
+    def create_group(self, fields: Mapping[str, Any]) -> Record:
+        """POST /api/v2/groups."""
+        with self._lock:
+            name = fields.get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise invalid("Name: cannot be blank")
+            return copy.deepcopy(self._add_group(name, description=str(fields.get("description") or "")))
+
+    def group_memberships(self, group_id: int | None = None) -> list[Record]:
+        """Group memberships, all of them or one group's."""
+        with self._lock:
+            if group_id is not None:
+                self._group_record(group_id)
+            return copy.deepcopy(
+                [m for _, m in sorted(self._memberships.items()) if group_id is None or m["group_id"] == group_id]
+            )
+
+    def create_group_membership(self, fields: Mapping[str, Any]) -> Record:
+        """POST /api/v2/group_memberships: put an agent in a group."""
+        with self._lock:
+            user = self._user_record(fields.get("user_id"), field="user_id")
+            group = self._group_record_for(fields.get("group_id"))
+            if user["role"] == "end-user":
+                raise invalid("User: must be an agent to be a member of a group")
+            if any(m["user_id"] == user["id"] and m["group_id"] == group["id"] for m in self._memberships.values()):
+                raise invalid("User: is already a member of this group")
+            return copy.deepcopy(self._add_membership(user["id"], group["id"]))
+
+    # -- internals: the caller holds self._lock ------------------------------------
+
+    def _add_user(
+        self,
+        *,
+        name: str,
+        email: str | None,
+        role: str,
+        phone: str | None = None,
+        locale: str = "en-US",
+        time_zone: str = "UTC",
+    ) -> Record:
+        now = self._iso_now()
+        user: Record = {
+            "id": self._new_id(),
+            "name": name,
+            "email": email,
+            "role": role,
+            "phone": phone,
+            "locale": locale,
+            "time_zone": time_zone,
+            "active": True,
+            "verified": True,
+            "suspended": False,
+            "organization_id": None,
+            "default_group_id": None,
+            "tags": [],
+            "user_fields": {},
+            "created_at": now,
+            "updated_at": now,
+        }
+        self._users[user["id"]] = user
+        return user
+
+    def _add_group(self, name: str, *, description: str = "", default: bool = False) -> Record:
+        now = self._iso_now()
+        group: Record = {
+            "id": self._new_id(),
+            "name": name,
+            "description": description,
+            "default": default,
+            "deleted": False,
+            "is_public": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        self._groups[group["id"]] = group
+        return group
+
+    def _add_membership(self, user_id: int, group_id: int) -> Record:
+        now = self._iso_now()
+        user = self._users[user_id]
+        is_default = user["default_group_id"] is None
+        membership: Record = {
+            "id": self._new_id(),
+            "user_id": user_id,
+            "group_id": group_id,
+            "default": is_default,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if is_default:
+            user["default_group_id"] = group_id
+        self._memberships[membership["id"]] = membership
+        return membership
+
+    def _user_record(self, user_id: object, *, field: str | None = None) -> Record:
+        """The user, a 404 for an unknown id, or a 422 naming `field` when it is an input."""
+        user = self._users.get(user_id) if isinstance(user_id, int) else None
+        if user is None:
+            if field is None:
+                raise not_found()
+            raise invalid(f"{field}: no user {user_id}")
+        return user
+
+    def _group_record(self, group_id: int) -> Record:
+        group = self._groups.get(group_id)
+        if group is None:
+            raise not_found()
+        return group
+
+    def _group_record_for(self, group_id: object) -> Record:
+        group = self._groups.get(group_id) if isinstance(group_id, int) else None
+        if group is None:
+            raise invalid(f"group_id: no group {group_id}")
+        return group
