@@ -8,13 +8,59 @@ from collections.abc import Mapping
 from typing import Any
 
 from plugin.sandbox.core import BusinessRuleKind, Record
+from plugin.sandbox.definitions import trigger_definitions, trigger_problems
 from plugin.sandbox.errors import invalid, not_found
+from plugin.sandbox.people import People
 from plugin.sandbox.rules import TicketChange, conditions_match, render_placeholders
+from plugin.sandbox.ticket_fields import TicketFields
 from plugin.sandbox.webhooks import Notification, Webhooks
 
+# The columns a view may show (Create View, "View columns": spec lines 14300-14331), besides custom
+# field ids; the subject is `description`. At most 10 of them; some cannot sort or group.
+VIEW_COLUMNS = frozenset(
+    {
+        "assigned",
+        "assignee",
+        "due_date",
+        "group",
+        "nice_id",
+        "updated",
+        "updated_assignee",
+        "updated_requester",
+        "updated_by_type",
+        "organization",
+        "priority",
+        "created",
+        "requester",
+        "locale_id",
+        "satisfaction_score",
+        "solved",
+        "status",
+        "description",
+        "submitter",
+        "ticket_form",
+        "type",
+        "brand",
+        "custom_status_id",
+    }
+)
+MAX_VIEW_COLUMNS = 10
+UNSORTABLE_VIEW_COLUMNS = frozenset({"description", "submitter", "custom_status_id"})
+# A view's `all` conditions must check one of these (Create View, spec line ~14233).
+VIEW_ANCHOR_FIELDS = frozenset({"status", "type", "group_id", "assignee_id", "requester_id"})
 
-class BusinessRules(Webhooks):
-    """Triggers and views; active triggers run once per ticket change, in position order."""
+
+class BusinessRules(People, TicketFields, Webhooks):
+    """Triggers and views; active triggers run once per ticket change, in position order.
+
+    A trigger may only use the conditions and actions :meth:`trigger_definitions` offers,
+    and a view only the documented columns; anything else is refused with 422 RecordInvalid.
+    """
+
+    def trigger_definitions(self) -> Record:
+        """GET /api/v2/triggers/definitions: the conditions and actions a trigger may use here."""
+        with self._lock:
+            return copy.deepcopy(self._trigger_definitions())
 
     def business_rules(self, kind: BusinessRuleKind) -> list[Record]:
         """All triggers or views in position order."""
@@ -35,7 +81,7 @@ class BusinessRules(Webhooks):
                 "id": self._new_id(),
                 "title": "",
                 "raw_title": "",
-                "description": None,
+                "description": "",
                 "active": True,
                 "position": 1 + max((r["position"] for r in existing), default=0),
                 "conditions": {"all": [], "any": []},
@@ -101,16 +147,22 @@ class BusinessRules(Webhooks):
             raise invalid("Actions: a trigger needs at least one action")
         if not rule["conditions"]["all"] and not rule["conditions"]["any"]:
             raise invalid("Conditions: at least one condition is needed")
+        if kind == "trigger":
+            self._refuse_departures(trigger_problems(rule, self._trigger_definitions()))
+        else:
+            self._refuse_departures(_view_problems(rule, {str(f["id"]) for f in self._custom_fields()}))
+
+    def _trigger_definitions(self) -> Record:
+        return trigger_definitions(
+            groups=[g for _, g in sorted(self._groups.items())],
+            agents=[u for _, u in sorted(self._users.items()) if u["role"] != "end-user" and u["active"]],
+            custom_fields=self._custom_fields(),
+            webhooks=self._webhooks.values(),
+        )
 
     def _checked_actions(self, actions: object) -> list[Record]:
         if not isinstance(actions, list) or not all(isinstance(a, Mapping) and "field" in a for a in actions):
             raise invalid("Actions: must be a list of {field, value}")
-        for action in actions:
-            if action["field"] != "notification_webhook":
-                continue
-            value = action.get("value")
-            if not isinstance(value, list) or len(value) != 2 or value[0] not in self._webhooks:
-                raise invalid("Actions: notification_webhook needs [an existing webhook id, a body]")
         return [dict(a) for a in actions]
 
     def _fire_triggers(self, change: TicketChange) -> list[Notification]:
@@ -131,6 +183,31 @@ class BusinessRules(Webhooks):
                 if notification is not None:
                     notifications.append(notification)
         return notifications
+
+
+def _view_problems(view: Mapping[str, Any], custom_field_ids: set[str]) -> list[tuple[str, str]]:
+    """What in a view Zendesk does not accept: (rule, description) pairs."""
+    problems: list[tuple[str, str]] = []
+    output = view.get("execution") or {}
+    columns = output.get("columns") or []
+    for column in columns:
+        name = str(column.get("id") if isinstance(column, Mapping) else column)
+        if name not in VIEW_COLUMNS and name not in custom_field_ids:
+            problems.append((f"view-column:{name}", f"Invalid column: {name}"))
+    if len(columns) > MAX_VIEW_COLUMNS:
+        problems.append(("view-columns:more-than-10", f"A view can have at most {MAX_VIEW_COLUMNS} columns"))
+    for key in ("sort_by", "group_by"):
+        order = output.get(key)
+        if order is not None and (order in UNSORTABLE_VIEW_COLUMNS or order not in VIEW_COLUMNS | custom_field_ids):
+            problems.append((f"view-{key}:{order}", f"Invalid {key}: {order}"))
+    if not any(c.get("field") in VIEW_ANCHOR_FIELDS for c in view["conditions"]["all"]):
+        problems.append(
+            (
+                "view-conditions:anchor",
+                "The all conditions must check status, type, group_id, assignee_id or requester_id",
+            )
+        )
+    return problems
 
 
 def _checked_conditions(conditions: object) -> Record:

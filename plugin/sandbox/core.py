@@ -10,11 +10,13 @@ lock. Methods whose name starts with ``_`` expect the caller to hold
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from plugin.sandbox.errors import record_invalid
 from plugin.sandbox.traffic import FaultPlan, RateLimiter
 
 Record = dict[str, Any]
@@ -22,6 +24,8 @@ BusinessRuleKind = Literal["trigger", "view"]
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 ACCOUNT_ID = 9000001
+# Comma-separated rules the sandbox lets through although Zendesk refuses them (see `tolerate`).
+TOLERATE_VARIABLE = "SANDBOX_TOLERATE"
 
 
 class AccountCore:
@@ -34,6 +38,7 @@ class AccountCore:
         email: str,
         api_token: str,
         clock: Callable[[], datetime] | None,
+        tolerate: Iterable[str] | None,
     ) -> None:
         self.subdomain = subdomain
         self.email = email
@@ -43,6 +48,9 @@ class AccountCore:
         self.faults = FaultPlan()
         self.rate_limiter = RateLimiter()
         self.api_user_id = 0
+        if tolerate is None:
+            tolerate = filter(None, os.environ.get(TOLERATE_VARIABLE, "").split(","))
+        self.tolerated = frozenset(rule.strip() for rule in tolerate)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._deliveries_settled = threading.Condition(self._lock)
@@ -53,6 +61,7 @@ class AccountCore:
         self._groups: dict[int, Record] = {}
         self._memberships: dict[int, Record] = {}
         self._tickets: dict[int, Record] = {}
+        self._deleted_tickets: dict[int, Record] = {}
         self._comments: dict[int, list[Record]] = {}
         self._schedules: list[Record] = []
         self._schedule_holidays: dict[int, list[Record]] = {}
@@ -64,6 +73,19 @@ class AccountCore:
         self._emails: list[Record] = []
         self._deliveries: list[Record] = []
         self._requests: list[Record] = []
+        self._departures: list[Record] = []
+
+    def _refuse_departures(self, problems: list[tuple[str, str]]) -> None:
+        """Refuse with 422 RecordInvalid what Zendesk refuses, except the rules in `self.tolerated`.
+
+        `problems` are (rule, description) pairs; a tolerated one is only noted in the departures log.
+        """
+        refused = [description for rule, description in problems if rule not in self.tolerated]
+        for rule, description in problems:
+            if rule in self.tolerated:
+                self._departures.append({"rule": rule, "description": description, "at": self._iso_now()})
+        if refused:
+            raise record_invalid(refused)
 
     def _new_id(self) -> int:
         self._last_id += 1

@@ -16,8 +16,11 @@ class IncrementalExports(Tickets):
     ) -> tuple[list[Record], bool]:
         """Ticket events with timestamp >= start_time, oldest first, and whether that is all.
 
-        Unlike Zendesk, events from the last minute are included, so tests need not wait.
-        A page never ends inside a run of events sharing one timestamp that fills it.
+        A deliberate departure: Zendesk leaves out the events of the last minute (spec, line 5059:
+        "excluding events occuring within one minute of the request"); the sandbox includes them,
+        so that tests of catching up on missed webhooks need not wait a minute or move a clock.
+        A page that one second's events fill is extended to the end of that second, so that a
+        caller starting the next page at that second moves on.
         """
         with self._lock:
             events = sorted(

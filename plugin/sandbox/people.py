@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import fnmatch
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from plugin.sandbox.core import AccountCore, Record
 from plugin.sandbox.errors import invalid, not_found
+from plugin.sandbox.ticket_fields import normalise_tags
 
 USER_ROLES = ("end-user", "agent", "admin")
 
@@ -35,7 +37,11 @@ class People(AccountCore):
             )
 
     def create_user(self, fields: Mapping[str, Any]) -> Record:
-        """POST /api/v2/users: a new user, an end-user unless a role is given."""
+        """POST /api/v2/users: a new user, an end-user unless a role is given.
+
+        `verified` is false unless given (a user must be verified to use the API), and
+        `tags` are normalised like ticket tags.
+        """
         with self._lock:
             name = fields.get("name")
             if not isinstance(name, str) or not name.strip():
@@ -54,7 +60,34 @@ class People(AccountCore):
                 locale=fields.get("locale", "en-US"),
                 time_zone=fields.get("time_zone", "UTC"),
             )
+            user["verified"] = bool(fields.get("verified", False))
+            user["tags"] = normalise_tags(fields.get("tags", []))
             return copy.deepcopy(user)
+
+    def delete_user(self, user_id: int) -> Record:
+        """DELETE /api/v2/users/{id}: a soft delete; the user stays, inactive (Users API, "Delete User")."""
+        with self._lock:
+            user = self._user_record(user_id)
+            if user_id == self.api_user_id:
+                raise invalid("You cannot delete yourself")
+            user["active"] = False
+            user["updated_at"] = self._iso_now()
+            for membership_id in [m["id"] for m in self._memberships.values() if m["user_id"] == user_id]:
+                del self._memberships[membership_id]
+            return copy.deepcopy(user)
+
+    def search_users(self, query: str) -> list[Record]:
+        """GET /api/v2/users/search?query=: `email:` (with `*` wildcards) or a whole email or name."""
+        term = query.strip().lower().removeprefix("email:")
+        with self._lock:
+            return copy.deepcopy(
+                [
+                    user
+                    for _, user in sorted(self._users.items())
+                    if user["active"]
+                    and (fnmatch.fnmatchcase((user["email"] or "").lower(), term) or user["name"].lower() == term)
+                ]
+            )
 
     def groups(self) -> list[Record]:
         """All groups."""

@@ -21,6 +21,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from plugin.sandbox.contract import ApiRequest, ApiResponse, ContractCheck
 from plugin.sandbox.errors import SandboxError
 from plugin.sandbox.routes.business_rules import add_business_rule_routes
 from plugin.sandbox.routes.common import API_PREFIX, ORIGINAL_PATH, original_path
@@ -31,7 +32,7 @@ from plugin.sandbox.routes.search import add_search_routes
 from plugin.sandbox.routes.ticket_fields import add_ticket_field_routes
 from plugin.sandbox.routes.tickets import add_ticket_routes
 from plugin.sandbox.routes.webhooks import add_webhook_routes
-from plugin.sandbox.traffic import Fault
+from plugin.sandbox.traffic import ENDPOINT_HEADER_PREFIX, Fault, endpoint_budget
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -54,15 +55,15 @@ class _InsertionOrderJSON(DefaultJSONProvider):
     sort_keys = False
 
 
-def create_sandbox_app(zendesk: SandboxZendesk) -> Flask:
-    """A Flask app serving the sandbox account over Zendesk's REST API."""
+def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None = None) -> Flask:
+    """A Flask app serving the sandbox account over Zendesk's REST API, checked by `contract` if given."""
     app = Flask(__name__, static_folder="static", static_url_path="/__sandbox__/static")
     app.json = _InsertionOrderJSON(app)
     app.wsgi_app = _accept_json_suffix(app.wsgi_app)  # type: ignore[method-assign,assignment]
 
     @app.before_request
     def admit_api_request() -> Response | None:
-        """Latency, injected faults, authentication and rate limits, in that order."""
+        """Latency, injected faults, authentication, the contract and rate limits, in that order."""
         if not request.path.startswith(API_PREFIX):
             return None
         g.api_request = True
@@ -77,9 +78,19 @@ def create_sandbox_app(zendesk: SandboxZendesk) -> Flask:
             answer.status_code = 401
             answer.headers["WWW-Authenticate"] = 'Basic realm="Web Password"'
             return answer
+        if contract is not None:
+            g.contract_request = _api_request()
+            refusal = contract.check_request(g.contract_request)
+            if refusal is not None:
+                return _error_response(refusal)
         is_update = request.method == "PUT" and _TICKET_UPDATE.fullmatch(original_path()) is not None
-        verdict = zendesk.rate_limiter.admit(ticket_update=is_update)
-        g.rate_headers = verdict.headers
+        endpoint = endpoint_budget(request.method, original_path())
+        verdict = zendesk.rate_limiter.admit(ticket_update=is_update, endpoint=endpoint)
+        g.rate_headers = {
+            name: value
+            for name, value in verdict.headers.items()
+            if f"endpoint-budget-header:{name.removeprefix(ENDPOINT_HEADER_PREFIX)}" not in zendesk.tolerated
+        }
         if verdict.retry_after is not None:
             answer = jsonify({"error": "TooManyRequests", "description": "Rate limit exceeded"})
             answer.status_code = 429
@@ -93,11 +104,13 @@ def create_sandbox_app(zendesk: SandboxZendesk) -> Flask:
             response.headers.update(g.get("rate_headers", {}))
             query = unquote(request.query_string.decode("utf-8", "replace"))
             zendesk.record_request(request.method, original_path(), query, response.status_code)
+            if contract is not None and g.get("contract_request") is not None:
+                contract.check_response(g.contract_request, _api_response(response))
         return response
 
     @app.errorhandler(SandboxError)
-    def sandbox_error(error: SandboxError) -> tuple[Response, int]:
-        return jsonify(error.body), error.status
+    def sandbox_error(error: SandboxError) -> Response:
+        return _error_response(error)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response, int]:
@@ -129,10 +142,17 @@ class _RequestLogHandler(WSGIRequestHandler):
 class SandboxServer:
     """Runs the sandbox app on werkzeug's threaded server in a background thread."""
 
-    def __init__(self, zendesk: SandboxZendesk, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        zendesk: SandboxZendesk,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        contract: ContractCheck | None = None,
+    ) -> None:
         self.zendesk = zendesk
         self._server: BaseWSGIServer = make_server(
-            host, port, create_sandbox_app(zendesk), threaded=True, request_handler=_RequestLogHandler
+            host, port, create_sandbox_app(zendesk, contract), threaded=True, request_handler=_RequestLogHandler
         )
         self.url = f"http://{host}:{self._server.server_port}"
         self._thread: threading.Thread | None = None
@@ -177,6 +197,27 @@ def _accept_json_suffix(wsgi_app: WSGIApplication) -> WSGIApplication:
         return wsgi_app(environ, start_response)
 
     return app
+
+
+def _api_request() -> ApiRequest:
+    return ApiRequest(
+        method=request.method,
+        path=original_path(),
+        query=request.query_string.decode("utf-8", "replace"),
+        headers=dict(request.headers),
+        body=request.get_data(cache=True),
+    )
+
+
+def _api_response(response: Response) -> ApiResponse:
+    body = b"" if response.direct_passthrough else response.get_data()
+    return ApiResponse(status=response.status_code, headers=dict(response.headers), body=body)
+
+
+def _error_response(error: SandboxError) -> Response:
+    answer = jsonify(error.body)
+    answer.status_code = error.status
+    return answer
 
 
 def _fault_response(zendesk: SandboxZendesk, fault: Fault) -> Response:

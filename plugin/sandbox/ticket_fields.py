@@ -58,7 +58,7 @@ class TicketFields(AccountCore):
                 "required_in_portal": False,
                 "tag": None,
                 "removable": True,
-                "agent_description": None,
+                "agent_description": "",
                 "created_at": now,
                 "updated_at": now,
             }
@@ -104,7 +104,7 @@ class TicketFields(AccountCore):
             "required_in_portal": field_type in ("subject", "description"),
             "tag": None,
             "removable": False,
-            "agent_description": None,
+            "agent_description": "",
             "created_at": now,
             "updated_at": now,
         }

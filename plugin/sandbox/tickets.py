@@ -12,12 +12,12 @@ from typing import Any
 from plugin.sandbox.business_rules import BusinessRules
 from plugin.sandbox.core import TIMESTAMP_FORMAT, Record, parse_time
 from plugin.sandbox.errors import SandboxError, bad_request, invalid, not_found
-from plugin.sandbox.people import People
 from plugin.sandbox.rules import STATUS_ORDER, TicketChange
-from plugin.sandbox.ticket_fields import TicketFields, checked_field_value, normalise_tags
+from plugin.sandbox.ticket_fields import checked_field_value, normalise_tags
 from plugin.sandbox.webhooks import Notification
 
 PRIORITIES = ("urgent", "high", "normal", "low")
+VIA_IDS = {"web": 0, "email": 4, "api": 5}  # Zendesk's channel numbers, for the `via_id` condition
 TICKET_TYPES = ("problem", "incident", "question", "task")
 
 # Read-only ticket keys, ignored silently as Zendesk does; any other key the sandbox does
@@ -68,7 +68,7 @@ class CommentInput:
     public: bool
 
 
-class Tickets(People, TicketFields, BusinessRules):
+class Tickets(BusinessRules):
     """Tickets, comments, the emails agents' public comments send, and the ticket-event history."""
 
     def ticket(self, ticket_id: int) -> Record:
@@ -79,7 +79,14 @@ class Tickets(People, TicketFields, BusinessRules):
     def tickets(self) -> list[Record]:
         """All tickets, oldest first."""
         with self._lock:
-            return copy.deepcopy([self._ticket_json(t) for _, t in sorted(self._tickets.items())])
+            return copy.deepcopy([self._ticket_json(t) for t in self._live_tickets()])
+
+    def delete_ticket(self, ticket_id: int) -> None:
+        """DELETE /api/v2/tickets/{id}: a soft delete. The ticket leaves show, list and search (404);
+        Zendesk keeps it 30 days among the deleted tickets (Tickets API, "Delete Ticket")."""
+        with self._lock:
+            self._deleted_tickets[ticket_id] = self._ticket_record(ticket_id)
+            del self._tickets[ticket_id]
 
     def comments(self, ticket_id: int) -> list[Record]:
         """The ticket's comments, oldest first."""
@@ -210,6 +217,9 @@ class Tickets(People, TicketFields, BusinessRules):
         return copy.deepcopy(answer), ignored
 
     # -- internals: the caller holds self._lock ------------------------------------
+
+    def _live_tickets(self) -> list[Record]:
+        return [ticket for _, ticket in sorted(self._tickets.items())]
 
     def _ticket_record(self, ticket_id: int) -> Record:
         ticket = self._tickets.get(ticket_id)
@@ -394,7 +404,7 @@ class Tickets(People, TicketFields, BusinessRules):
         """
         changes = _field_changes(before, after)
         if before is not None and not changes and comment_input is None:
-            return {"id": None, "ticket_id": after["id"], "events": []}, None, []
+            return {"id": self._new_id(), "ticket_id": after["id"], "events": []}, None, []
         stamp = self._next_stamp(before["updated_at"] if before else None)
         iso = stamp.strftime(TIMESTAMP_FORMAT)
         after["updated_at"] = iso
@@ -446,6 +456,8 @@ class Tickets(People, TicketFields, BusinessRules):
                     actor=actor,
                     comment=comment,
                     latest_comment_id=ticket_comments[-1]["id"] if ticket_comments else None,
+                    previous=None if before is None else self._ticket_json(before),
+                    via_id=VIA_IDS.get(channel),
                 )
             )
         audit = {

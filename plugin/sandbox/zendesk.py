@@ -26,8 +26,9 @@ This module adds the sandbox's own controls (faults, rate limits, logs, state).
 from __future__ import annotations
 
 import copy
+import enum
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -39,7 +40,16 @@ from plugin.sandbox.search import Search
 from plugin.sandbox.seed import SeedData
 from plugin.sandbox.server import SandboxServer, create_sandbox_app
 from plugin.sandbox.ticket_fields import SYSTEM_FIELDS
-from plugin.sandbox.traffic import FaultStatus
+from plugin.sandbox.traffic import INCREMENTAL_EXPORTS, SEARCH_EXPORT, FaultStatus
+
+
+class Unchanged(enum.Enum):
+    """The default of a `set_rate_limit` argument: keep that limit as it is."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
 
 __all__ = ["SandboxError", "SandboxServer", "SandboxZendesk", "create_sandbox_app"]
 
@@ -60,8 +70,9 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, Schedules):
         api_token: str = "sandbox-token",
         seed: bool = True,
         clock: Callable[[], datetime] | None = None,
+        tolerate: Iterable[str] | None = None,
     ) -> None:
-        super().__init__(subdomain=subdomain, email=email, api_token=api_token, clock=clock)
+        super().__init__(subdomain=subdomain, email=email, api_token=api_token, clock=clock, tolerate=tolerate)
         with self._lock:
             self._add_office_hours()
             self.api_user_id = self._add_user(name="Sandbox Admin", email=email, role="admin")["id"]
@@ -103,9 +114,35 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, Schedules):
         """Remove injected faults and release hanging requests."""
         self.faults.clear()
 
-    def set_rate_limit(self, *, requests_per_minute: int | None, updates_per_minute: int | None) -> None:
-        """Limit API requests and ticket updates per sliding minute; None is unlimited."""
-        self.rate_limiter.configure(requests_per_minute=requests_per_minute, updates_per_minute=updates_per_minute)
+    def set_rate_limit(
+        self,
+        *,
+        requests_per_minute: int | Unchanged | None = UNCHANGED,
+        updates_per_minute: int | Unchanged | None = UNCHANGED,
+        incremental_exports_per_minute: int | Unchanged | None = UNCHANGED,
+        search_exports_per_minute: int | Unchanged | None = UNCHANGED,
+    ) -> None:
+        """Limit requests per sliding minute: all API requests, ticket updates, and the endpoints
+        with a budget of their own (incremental exports, 10 by default as in Zendesk, 30 with the
+        High Volume add-on; search export, 100). None is unlimited; a limit not given stays."""
+        limiter = self.rate_limiter
+        endpoint_limits = {
+            name: limit
+            for name, limit in (
+                (INCREMENTAL_EXPORTS, incremental_exports_per_minute),
+                (SEARCH_EXPORT, search_exports_per_minute),
+            )
+            if not isinstance(limit, Unchanged)
+        }
+        limiter.configure(
+            requests_per_minute=(
+                limiter.requests_per_minute if isinstance(requests_per_minute, Unchanged) else requests_per_minute
+            ),
+            updates_per_minute=(
+                limiter.updates_per_minute if isinstance(updates_per_minute, Unchanged) else updates_per_minute
+            ),
+            endpoint_limits=endpoint_limits,
+        )
 
     def authenticates(self, username: str | None, password: str | None) -> bool:
         """True for the API user's `<email>/token` and API token."""
@@ -134,6 +171,11 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, Schedules):
         with self._lock:
             self._requests.clear()
 
+    def departures(self) -> list[Record]:
+        """Requests let through although Zendesk refuses them: rule, description, at."""
+        with self._lock:
+            return copy.deepcopy(self._departures)
+
     def emails(self) -> list[Record]:
         """The emails Zendesk would have sent for agents' public comments."""
         with self._lock:
@@ -156,6 +198,8 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, Schedules):
             "latency": self.latency,
             "requests_per_minute": self.rate_limiter.requests_per_minute,
             "updates_per_minute": self.rate_limiter.updates_per_minute,
+            "incremental_exports_per_minute": self.rate_limiter.endpoint_limits[INCREMENTAL_EXPORTS],
+            "search_exports_per_minute": self.rate_limiter.endpoint_limits[SEARCH_EXPORT],
             "webhook_delivery_enabled": self.webhook_delivery_enabled,
         }
 
@@ -197,6 +241,7 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, Schedules):
                     "groups": list(self._groups.values()),
                     "group_memberships": list(self._memberships.values()),
                     "tickets": list(self._tickets.values()),
+                    "deleted_tickets": list(self._deleted_tickets.values()),
                     "comments": {str(ticket_id): c for ticket_id, c in self._comments.items()},
                     "ticket_fields": list(self._ticket_fields.values()),
                     "webhooks": list(self._webhooks.values()),
@@ -220,6 +265,7 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, Schedules):
             self._groups = {g["id"]: g for g in saved["groups"]}
             self._memberships = {m["id"]: m for m in saved["group_memberships"]}
             self._tickets = {t["id"]: t for t in saved["tickets"]}
+            self._deleted_tickets = {t["id"]: t for t in saved.get("deleted_tickets", [])}
             self._comments = {int(ticket_id): c for ticket_id, c in saved["comments"].items()}
             self._ticket_fields = {f["id"]: f for f in saved["ticket_fields"]}
             self._webhooks = {w["id"]: w for w in saved["webhooks"]}

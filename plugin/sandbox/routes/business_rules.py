@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify
 
@@ -22,7 +22,9 @@ def add_business_rule_routes(app: Flask, zendesk: SandboxZendesk, kind: Business
         return jsonify(listing(plural, zendesk.business_rules(kind)))
 
     def create_rule() -> Response:
-        return created({kind: zendesk.create_business_rule(kind, object_body(kind))})
+        rule: dict[str, Any] = {kind: zendesk.create_business_rule(kind, object_body(kind))}
+        # Create Trigger answers 201; Create View answers 200 (spec, CreateView and CreateTrigger).
+        return created(rule) if kind == "trigger" else jsonify(rule)
 
     def show_rule(rule_id: int) -> Response:
         return jsonify({kind: zendesk.business_rule(kind, rule_id)})
@@ -33,6 +35,12 @@ def add_business_rule_routes(app: Flask, zendesk: SandboxZendesk, kind: Business
     def delete_rule(rule_id: int) -> Response:
         zendesk.delete_business_rule(kind, rule_id)
         return no_content()
+
+    if kind == "trigger":
+
+        @app.get("/api/v2/triggers/definitions")
+        def list_trigger_definitions() -> Response:
+            return jsonify({"definitions": zendesk.trigger_definitions()})
 
     app.add_url_rule(collection, f"list_{plural}", list_rules, methods=["GET"])
     app.add_url_rule(collection, f"create_{kind}", create_rule, methods=["POST"])

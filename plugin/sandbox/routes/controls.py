@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from plugin.sandbox.zendesk import SandboxZendesk
 
 STATE_PATH = "/__sandbox__/state"
+RATE_LIMITS = (
+    "requests_per_minute",
+    "updates_per_minute",
+    "incremental_exports_per_minute",
+    "search_exports_per_minute",
+)
 
 
 def add_control_routes(app: Flask, zendesk: SandboxZendesk) -> None:
@@ -85,11 +91,9 @@ def add_control_routes(app: Flask, zendesk: SandboxZendesk) -> None:
             zendesk.latency = _number(body["latency"], "latency")
         if "webhook_delivery_enabled" in body:
             zendesk.webhook_delivery_enabled = bool(body["webhook_delivery_enabled"])
-        if "requests_per_minute" in body or "updates_per_minute" in body:
-            zendesk.set_rate_limit(
-                requests_per_minute=_limit(body, "requests_per_minute", current),
-                updates_per_minute=_limit(body, "updates_per_minute", current),
-            )
+        limits = {name: _limit(body, name, current) for name in RATE_LIMITS if name in body}
+        if limits:
+            zendesk.set_rate_limit(**limits)
         return jsonify(zendesk.settings())
 
 

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, jsonify, request
 
 from plugin.sandbox.errors import bad_request
-from plugin.sandbox.routes.common import includes, int_arg, page_url
+from plugin.sandbox.routes.common import includes, int_arg, original_path
 
 if TYPE_CHECKING:
     from plugin.sandbox.zendesk import SandboxZendesk
 
-MAX_EVENTS_PAGE = 1000
+MAX_EVENTS_PAGE = 1000  # time-based exports return up to 1,000 items a page
 
 
 def add_export_routes(app: Flask, zendesk: SandboxZendesk) -> None:
@@ -26,10 +26,14 @@ def add_export_routes(app: Flask, zendesk: SandboxZendesk) -> None:
             int(start_time), include_comment_events="comment_events" in includes(), limit=limit
         )
         end_time = events[-1]["timestamp"] if events else int(start_time)
+        # The next page starts at the last event's second, so events of that second come again (dedupe
+        # by id); its URL carries start_time only, as Zendesk's example (spec line 30370): a caller
+        # must add its own parameters, such as include=comment_events, to every request.
+        next_page = f"{request.host_url.rstrip('/')}{original_path()}?start_time={end_time}"
         return jsonify(
             {
                 "ticket_events": events,
-                "next_page": page_url({"start_time": str(end_time)}),
+                "next_page": next_page,
                 "count": len(events),
                 "end_of_stream": end_of_stream,
                 "end_time": end_time,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify, request
 
-from plugin.sandbox.routes.common import created, includes, listing, object_body, with_warning
+from plugin.sandbox.routes.common import created, includes, listing, no_content, object_body, with_warning
 
 if TYPE_CHECKING:
     from plugin.sandbox.zendesk import SandboxZendesk
@@ -39,6 +39,11 @@ def add_ticket_routes(app: Flask, zendesk: SandboxZendesk) -> None:
                 people.add(ticket["assignee_id"])
             answer["users"] = zendesk.users(ids=people)
         return jsonify(answer)
+
+    @app.delete("/api/v2/tickets/<int:ticket_id>")
+    def delete_ticket(ticket_id: int) -> Response:
+        zendesk.delete_ticket(ticket_id)
+        return no_content()
 
     @app.put("/api/v2/tickets/<int:ticket_id>")
     def update_ticket(ticket_id: int) -> Response:
