@@ -952,3 +952,204 @@ def test_a_deleted_ticket_is_gone_from_show_list_and_search(sandbox: Sandbox) ->
     assert 2 not in [t["id"] for t in sandbox.api("GET", "/api/v2/tickets.json").json()["tickets"]]
     results = sandbox.api("GET", "/api/v2/search.json", params={"query": "status:open"}).json()["results"]
     assert 2 not in [r["id"] for r in results]
+
+
+# -- authentication, roles and the Requests API ---------------------------------------------------
+
+
+def as_user(sandbox: Sandbox, email: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+    """A request with the account's API token acting as the user with `email`."""
+    auth = (f"{email}/token", sandbox.account.api_token)
+    return requests.request(method, f"{sandbox.server.url}{path}", auth=auth, timeout=5, **kwargs)
+
+
+ALICE = "alice.moreau@example.com"  # requester of tickets 1 and 5
+DEEPAK = "deepak.rao@example.com"  # requester of ticket 4, copied on ticket 3
+PRIYA = "priya@sandbox.test"  # an agent
+
+
+def test_the_api_token_acts_as_any_active_verified_user_of_the_account(sandbox: Sandbox) -> None:
+    me = as_user(sandbox, ALICE, "GET", "/api/v2/users/me.json").json()["user"]
+    sandbox.api("POST", "/api/v2/users.json", json={"user": {"name": "New", "email": "new@example.com"}})
+    unverified = as_user(sandbox, "new@example.com", "GET", "/api/v2/users/me.json")
+    stranger = as_user(sandbox, "nobody@example.com", "GET", "/api/v2/users/me.json")
+
+    assert me["email"] == ALICE and me["role"] == "end-user"
+    assert unverified.status_code == 403 and "verified" in unverified.json()["description"]
+    assert stranger.status_code == 401
+
+
+def test_end_users_get_403_outside_the_requests_api(sandbox: Sandbox) -> None:
+    for method, path in (
+        ("GET", "/api/v2/tickets/1.json"),
+        ("PUT", "/api/v2/tickets/1.json"),
+        ("GET", "/api/v2/users.json"),
+    ):
+        answer = as_user(sandbox, ALICE, method, path, json={"ticket": {"tags": ["x"]}})
+        assert answer.status_code == 403, path
+        assert answer.json()["error"] == "Forbidden"
+
+
+def test_agents_use_the_agent_apis_but_not_the_admin_only_ones(sandbox: Sandbox) -> None:
+    ticket = as_user(sandbox, PRIYA, "GET", "/api/v2/tickets/1.json")
+    field = as_user(
+        sandbox, PRIYA, "POST", "/api/v2/ticket_fields.json", json={"ticket_field": {"type": "text", "title": "X"}}
+    )
+    webhooks = as_user(sandbox, PRIYA, "GET", "/api/v2/webhooks")
+    export = as_user(sandbox, PRIYA, "GET", "/api/v2/incremental/ticket_events.json", params={"start_time": "0"})
+
+    assert ticket.status_code == 200
+    assert (field.status_code, webhooks.status_code, export.status_code) == (403, 403, 403)
+
+
+def test_an_agents_update_is_made_as_that_agent(sandbox: Sandbox) -> None:
+    answer = as_user(sandbox, PRIYA, "PUT", "/api/v2/tickets/1.json", json={"ticket": {"comment": {"body": "On it"}}})
+
+    comment = sandbox.account.comments(1)[-1]
+    assert answer.status_code == 200 and comment["author_id"] == sandbox.agent()
+
+
+def test_an_end_user_reads_and_comments_on_their_own_and_copied_requests_only(sandbox: Sandbox) -> None:
+    mine = as_user(sandbox, ALICE, "GET", "/api/v2/requests.json").json()["requests"]
+    copied = as_user(sandbox, DEEPAK, "GET", "/api/v2/requests/3.json")
+    other = as_user(sandbox, ALICE, "GET", "/api/v2/requests/2.json")
+    other_comment = as_user(
+        sandbox, ALICE, "PUT", "/api/v2/requests/2.json", json={"request": {"comment": {"body": "hi"}}}
+    )
+
+    assert [r["id"] for r in mine] == [1, 5]
+    assert copied.status_code == 200 and copied.json()["request"]["subject"] == "CSV export times out"
+    assert other.status_code == other_comment.status_code == 404
+    assert sandbox.account.comments(2)[-1]["body"] != "hi"
+
+
+def test_an_end_users_comment_reopens_the_request_and_runs_triggers_as_them(
+    sandbox: Sandbox, receiver: Receiver
+) -> None:
+    escalation_trigger(sandbox, receiver)
+    sandbox.account.set_status(1, "solved")
+    alice = sandbox.customer_of(1)
+
+    answer = as_user(
+        sandbox,
+        ALICE,
+        "PUT",
+        "/api/v2/requests/1.json",
+        json={"request": {"comment": {"body": f"{PHRASE}: still broken"}}},
+    )
+    sandbox.account.wait_for_deliveries()
+
+    assert answer.status_code == 200 and answer.json()["request"]["status"] == "open"
+    comment = sandbox.account.comments(1)[-1]
+    assert comment["author_id"] == alice and comment["public"] is True and comment["via"]["channel"] == "api"
+    [(_, body)] = receiver.received
+    assert json.loads(body)["current_user_id"] == str(alice)
+
+
+def test_a_closed_request_takes_no_comment_and_private_notes_stay_private(sandbox: Sandbox) -> None:
+    sandbox.account.add_comment(4, author_id=sandbox.agent(), body="internal", public=False)
+    sandbox.account.set_status(4, "closed")
+
+    comments = as_user(sandbox, DEEPAK, "GET", "/api/v2/requests/4/comments.json").json()["comments"]
+    refused = as_user(
+        sandbox, DEEPAK, "PUT", "/api/v2/requests/4.json", json={"request": {"comment": {"body": "again"}}}
+    )
+
+    assert [c["body"] for c in comments] == [sandbox.account.ticket(4)["description"]]
+    assert refused.status_code == 422
+
+
+def test_an_end_user_opens_a_request(sandbox: Sandbox) -> None:
+    created = as_user(
+        sandbox,
+        ALICE,
+        "POST",
+        "/api/v2/requests.json",
+        json={"request": {"subject": "Help", "comment": {"body": "Broken"}}},
+    )
+
+    request = created.json()["request"]
+    assert created.status_code == 201 and request["requester_id"] == sandbox.customer_of(1)
+    assert sandbox.account.ticket(request["id"])["description"] == "Broken"
+
+
+# -- users, tickets, sideloads, webhook invocations ------------------------------------------------
+
+
+def test_users_are_created_with_tags_and_verification_found_by_email_and_soft_deleted(sandbox: Sandbox) -> None:
+    created = sandbox.api(
+        "POST",
+        "/api/v2/users.json",
+        json={"user": {"name": "Eve", "email": "eve@example.org", "verified": True, "tags": ["VIP"]}},
+    ).json()["user"]
+    found = sandbox.api("GET", "/api/v2/users/search.json", params={"query": "email:*@example.org"}).json()["users"]
+    deleted = sandbox.api("DELETE", f"/api/v2/users/{created['id']}.json")
+
+    assert created["verified"] is True and created["tags"] == ["vip"]
+    assert [u["id"] for u in found] == [created["id"]]
+    assert deleted.status_code == 200 and deleted.json()["user"]["active"] is False
+    assert sandbox.api("GET", "/api/v2/users/search.json", params={"query": "eve@example.org"}).json()["users"] == []
+    assert as_user(sandbox, "eve@example.org", "GET", "/api/v2/users/me.json").status_code == 401
+
+
+def test_a_ticket_is_created_for_a_requester_with_tags_and_a_description(sandbox: Sandbox) -> None:
+    customer = sandbox.customer_of(2)
+    answer = sandbox.api(
+        "POST",
+        "/api/v2/tickets.json",
+        json={
+            "ticket": {
+                "subject": "Refund",
+                "requester_id": customer,
+                "tags": ["billing"],
+                "comment": {"body": "Please"},
+            }
+        },
+    )
+
+    ticket = answer.json()["ticket"]
+    assert answer.status_code == 201
+    assert (ticket["requester_id"], ticket["tags"], ticket["description"]) == (customer, ["billing"], "Please")
+
+
+def test_a_ticket_sideloads_its_people_and_its_group(sandbox: Sandbox) -> None:
+    answer = sandbox.api("GET", "/api/v2/tickets/1.json", params={"include": "users,groups"}).json()
+
+    assert [g["name"] for g in answer["groups"]] == ["Support"]
+    assert {sandbox.customer_of(1), sandbox.agent()} <= {u["id"] for u in answer["users"]}
+
+
+def test_webhook_invocations_show_each_deliverys_latest_attempt(sandbox: Sandbox, receiver: Receiver) -> None:
+    webhook_id = escalation_trigger(sandbox, receiver)
+    receiver.answers = [409, 200]
+
+    sandbox.account.add_comment(1, author_id=sandbox.customer_of(1), body=f"{PHRASE}: exports fail")
+    sandbox.account.wait_for_deliveries()
+
+    [invocation] = sandbox.api("GET", f"/api/v2/webhooks/{webhook_id}/invocations").json()["invocations"]
+    attempts = sandbox.api("GET", f"/api/v2/webhooks/{webhook_id}/invocations/{invocation['id']}/attempts").json()
+    assert invocation["latest_completed_attempt"]["status"] == "success"
+    assert invocation["latest_completed_attempt"]["status_code"] == 200
+    assert [(a["status"], a["status_code"]) for a in attempts["attempts"]] == [("failed", 409), ("success", 200)]
+
+
+def test_an_unreachable_receiver_shows_as_a_failed_attempt_with_its_error(sandbox: Sandbox) -> None:
+    webhook = sandbox.zenpy.webhooks.create(escalation_webhook("http://127.0.0.1:9/unreachable"))
+    sandbox.api(
+        "POST",
+        "/api/v2/triggers.json",
+        json={
+            "trigger": {
+                "title": "any change",
+                "conditions": {"all": [{"field": "update_type", "operator": "is", "value": "Change"}], "any": []},
+                "actions": [{"field": "notification_webhook", "value": [webhook.id, "{}"]}],
+            }
+        },
+    ).raise_for_status()
+
+    sandbox.zenpy.tickets.update(Ticket(id=1, tags=["ping"]))
+    sandbox.account.wait_for_deliveries()
+
+    [invocation] = sandbox.api("GET", f"/api/v2/webhooks/{webhook.id}/invocations").json()["invocations"]
+    latest = invocation["latest_completed_attempt"]
+    assert latest["status"] == "failed" and latest["status_code"] is None and latest["error"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from plugin.sandbox.core import AccountCore, Record
-from plugin.sandbox.errors import invalid, not_found
+from plugin.sandbox.errors import SandboxError, invalid, not_found
 from plugin.sandbox.ticket_fields import normalise_tags
 
 USER_ROLES = ("end-user", "agent", "admin")
@@ -16,6 +17,27 @@ USER_ROLES = ("end-user", "agent", "admin")
 
 class People(AccountCore):
     """Users (end-users, agents, admins), groups, and which agents are in which group."""
+
+    def authenticate(self, username: str | None, password: str | None) -> Record | SandboxError:
+        """The user that Basic credentials `<email>/token` : <the account's API token> name, or the refusal.
+
+        The account's API token lets a script act as any user of the account, admins included
+        (developer.zendesk.com/api-reference/introduction/security-and-auth/, "API token"); the user
+        must be active, and verified: "You must be a verified user to make API requests".
+        """
+        unknown = SandboxError(401, "Couldn't authenticate you", "")
+        if username is None or password is None or not username.endswith("/token"):
+            return unknown
+        if not hmac.compare_digest(password.encode(), self.api_token.encode()):
+            return unknown
+        email = username.removesuffix("/token").lower()
+        with self._lock:
+            user = next((u for u in self._users.values() if (u["email"] or "").lower() == email), None)
+            if user is None or not user["active"] or user["suspended"]:
+                return unknown
+            if not user["verified"]:
+                return SandboxError(403, "Forbidden", "You must be a verified user to make API requests.")
+            return copy.deepcopy(user)
 
     def user(self, user_id: int) -> Record:
         """One user."""

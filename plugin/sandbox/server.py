@@ -22,10 +22,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from plugin.sandbox.contract import ApiRequest, ApiResponse, ContractCheck
-from plugin.sandbox.errors import SandboxError
+from plugin.sandbox.errors import SandboxError, forbidden
+from plugin.sandbox.permissions import may_call
 from plugin.sandbox.routes.business_rules import add_business_rule_routes
 from plugin.sandbox.routes.common import API_PREFIX, ORIGINAL_PATH, original_path
 from plugin.sandbox.routes.controls import STATE_PATH, add_control_routes
+from plugin.sandbox.routes.end_user_requests import add_request_routes
 from plugin.sandbox.routes.exports import add_export_routes
 from plugin.sandbox.routes.people import add_people_routes
 from plugin.sandbox.routes.search import add_search_routes
@@ -63,7 +65,7 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
 
     @app.before_request
     def admit_api_request() -> Response | None:
-        """Latency, injected faults, authentication, the contract and rate limits, in that order."""
+        """Latency, injected faults, authentication, the contract, the user's role and rate limits, in that order."""
         if not request.path.startswith(API_PREFIX):
             return None
         g.api_request = True
@@ -73,16 +75,22 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
         if fault is not None:
             return _fault_response(zendesk, fault)
         auth = request.authorization
-        if auth is None or not zendesk.authenticates(auth.username, auth.password):
+        user = zendesk.authenticate(auth.username, auth.password) if auth is not None else None
+        if user is None or (isinstance(user, SandboxError) and user.status == 401):
             answer = jsonify({"error": "Couldn't authenticate you"})
             answer.status_code = 401
             answer.headers["WWW-Authenticate"] = 'Basic realm="Web Password"'
             return answer
+        if isinstance(user, SandboxError):
+            return _error_response(user)
+        g.user = user
         if contract is not None:
             g.contract_request = _api_request()
             refusal = contract.check_request(g.contract_request)
             if refusal is not None:
                 return _error_response(refusal)
+        if not may_call(user["role"], request.method, request.path):
+            return _error_response(forbidden())
         is_update = request.method == "PUT" and _TICKET_UPDATE.fullmatch(original_path()) is not None
         endpoint = endpoint_budget(request.method, original_path())
         verdict = zendesk.rate_limiter.admit(ticket_update=is_update, endpoint=endpoint)
@@ -126,6 +134,7 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
     add_business_rule_routes(app, zendesk, "view", "views")
     add_search_routes(app, zendesk)
     add_export_routes(app, zendesk)
+    add_request_routes(app, zendesk)
     add_control_routes(app, zendesk)
     return app
 

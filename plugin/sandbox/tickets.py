@@ -135,23 +135,15 @@ class Tickets(BusinessRules):
         ``deliver_webhooks=False`` skips the triggers, for setting up history quietly.
         """
         with self._lock:
-            ticket = self._ticket_record(ticket_id)
             author = self._users.get(author_id)
             if author is None:
                 raise bad_request(f"author_id: no user {author_id}")
             if not body.strip():
                 raise bad_request("body: a comment needs text")
-            if ticket["status"] == "closed":
-                raise invalid("Status: closed prevents ticket update")
-            updated = copy.deepcopy(ticket)
-            if author["role"] == "end-user" and ticket["status"] in ("pending", "solved"):
-                updated["status"] = "open"
-            comment_input = CommentInput(author, body, html_body_for(body), public)
-            _, comment, notifications = self._commit_change(
-                ticket, updated, comment_input, actor=author, channel="web", run_triggers=deliver_webhooks
+            comment, notifications = self._comment_as(
+                ticket_id, author, body, public=public, channel="web", run_triggers=deliver_webhooks
             )
         self._dispatch(notifications)
-        assert comment is not None
         return copy.deepcopy(comment)
 
     def set_status(self, ticket_id: int, status: str) -> None:
@@ -166,10 +158,11 @@ class Tickets(BusinessRules):
             _, _, notifications = self._commit_change(ticket, updated, None, actor=actor, channel="web")
         self._dispatch(notifications)
 
-    def api_create_ticket(self, fields: Mapping[str, Any]) -> tuple[Record, list[str]]:
-        """POST /api/v2/tickets as the API user: the `{ticket, audit}` answer and ignored keys."""
+    def api_create_ticket(self, fields: Mapping[str, Any], *, actor_id: int | None = None) -> tuple[Record, list[str]]:
+        """POST /api/v2/tickets as `actor_id` (the API user by default): the `{ticket, audit}` answer and
+        ignored keys. `requester_id`, `tags` and the `comment` (the description) are honoured."""
         with self._lock:
-            actor = self._users[self.api_user_id]
+            actor = self._users[actor_id or self.api_user_id]
             requester = self._user_record(fields.get("requester_id", self.api_user_id), field="requester_id")
             comment = fields.get("comment")
             if not isinstance(comment, Mapping):
@@ -187,8 +180,11 @@ class Tickets(BusinessRules):
         self._dispatch(notifications)
         return {"ticket": ticket, "audit": audit}, ignored
 
-    def api_update_ticket(self, ticket_id: int, changes: Mapping[str, Any]) -> tuple[Record, list[str]]:
-        """PUT /api/v2/tickets/{id} as the API user: the `{ticket, audit}` answer and ignored keys.
+    def api_update_ticket(
+        self, ticket_id: int, changes: Mapping[str, Any], *, actor_id: int | None = None
+    ) -> tuple[Record, list[str]]:
+        """PUT /api/v2/tickets/{id} as `actor_id` (the API user by default): the `{ticket, audit}` answer
+        and ignored keys.
 
         Tags replace the list, custom fields merge by id, one comment may be added,
         `safe_update` with a stale `updated_stamp` is a 409, a closed ticket a 422;
@@ -207,7 +203,7 @@ class Tickets(BusinessRules):
                 )
             updated = copy.deepcopy(ticket)
             self._apply_ticket_changes(updated, changes)
-            actor = self._users[self.api_user_id]
+            actor = self._users[actor_id or self.api_user_id]
             comment = changes.get("comment")
             comment_input = None if comment is None else self._comment_input(comment, default_author=actor)
             audit, _, notifications = self._commit_change(ticket, updated, comment_input, actor=actor, channel="api")
@@ -217,6 +213,23 @@ class Tickets(BusinessRules):
         return copy.deepcopy(answer), ignored
 
     # -- internals: the caller holds self._lock ------------------------------------
+
+    def _comment_as(
+        self, ticket_id: int, author: Record, body: str, *, public: bool, channel: str, run_triggers: bool = True
+    ) -> tuple[Record, list[Notification]]:
+        """Add `author`'s comment; an end-user's reopens a pending or solved ticket, a closed one is 422."""
+        ticket = self._ticket_record(ticket_id)
+        if ticket["status"] == "closed":
+            raise invalid("Status: closed prevents ticket update")
+        updated = copy.deepcopy(ticket)
+        if author["role"] == "end-user" and ticket["status"] in ("pending", "solved"):
+            updated["status"] = "open"
+        comment_input = CommentInput(author, body, html_body_for(body), public)
+        _, comment, notifications = self._commit_change(
+            ticket, updated, comment_input, actor=author, channel=channel, run_triggers=run_triggers
+        )
+        assert comment is not None
+        return comment, notifications
 
     def _live_tickets(self) -> list[Record]:
         return [ticket for _, ticket in sorted(self._tickets.items())]

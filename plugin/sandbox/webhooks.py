@@ -109,6 +109,38 @@ class Webhooks(AccountCore):
             self._signing_secrets[webhook_id] = _new_secret()
             return self._secret_json(webhook_id)
 
+    def webhook_invocations(self, webhook_id: str) -> list[Record]:
+        """GET /api/v2/webhooks/{id}/invocations, newest first, from the delivery records.
+
+        Shape from the Webhooks API reference (developer.zendesk.com/api-reference/webhooks/webhooks-api/webhooks/,
+        "List Webhook Invocations"; not in the Support API spec): each invocation with its latest
+        completed attempt, whose status is "success" for a 2xx and "failed" otherwise (an unreachable
+        receiver has no status code, and the error).
+        """
+        with self._lock:
+            self._webhook_record(webhook_id)
+            invocations = [d for d in self._deliveries if d["webhook_id"] == webhook_id]
+            return [
+                {
+                    "id": d["invocation_id"],
+                    "created_at": d.get("created_at"),
+                    "latest_completed_attempt": _attempt_json(d, len(d["attempts"])) if d["attempts"] else None,
+                }
+                for d in reversed(invocations)
+            ]
+
+    def webhook_invocation_attempts(self, webhook_id: str, invocation_id: str) -> list[Record]:
+        """GET /api/v2/webhooks/{id}/invocations/{invocation_id}/attempts, in the order they were made."""
+        with self._lock:
+            self._webhook_record(webhook_id)
+            delivery = next(
+                (d for d in self._deliveries if d["webhook_id"] == webhook_id and d["invocation_id"] == invocation_id),
+                None,
+            )
+            if delivery is None:
+                raise not_found()
+            return [_attempt_json(delivery, n) for n in range(1, len(delivery["attempts"]) + 1)]
+
     # -- internals: the caller holds self._lock ------------------------------------
 
     def _webhook_record(self, webhook_id: str) -> Record:
@@ -131,6 +163,7 @@ class Webhooks(AccountCore):
             "body": body,
             "attempts": [],
             "final_status": None,
+            "created_at": self._iso_now(),
         }
         self._deliveries.append(delivery)
         if not self.webhook_delivery_enabled:
@@ -180,6 +213,22 @@ class Webhooks(AccountCore):
                 delivery["final_status"] = "failed" if last_status is None else last_status
                 self._deliveries_in_flight -= 1
                 self._deliveries_settled.notify_all()
+
+
+def _attempt_json(delivery: Record, number: int) -> Record:
+    """Attempt `number` (from 1) of a delivery, as the invocations API shows it."""
+    attempt = delivery["attempts"][number - 1]
+    status_code = attempt["status"]
+    answer: Record = {
+        "id": f"{delivery['invocation_id']}-{number}",
+        "invocation_id": delivery["invocation_id"],
+        "status": "success" if status_code is not None and 200 <= status_code < 300 else "failed",
+        "status_code": status_code,
+        "completed_at": attempt["at"],
+    }
+    if attempt["error"]:
+        answer["error"] = attempt["error"]
+    return answer
 
 
 def _apply_webhook_changes(webhook: Record, changes: Mapping[str, Any]) -> None:

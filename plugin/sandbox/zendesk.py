@@ -15,6 +15,7 @@ made of one part per resource, each in its own module over the shared
 - ``webhooks``: webhooks, signing secrets, deliveries;
 - ``business_rules``: triggers and views, triggers firing;
 - ``tickets``: tickets, comments, emails, ticket events;
+- ``end_user_requests``: the Requests API, tickets as end-users see them;
 - ``search``, ``exports``: search and the incremental ticket-event export;
 - ``schedules``: business hours; ``seed``: the starting account.
 
@@ -27,12 +28,12 @@ from __future__ import annotations
 
 import copy
 import enum
-import hmac
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 from plugin.sandbox.core import Record
+from plugin.sandbox.end_user_requests import EndUserRequests
 from plugin.sandbox.errors import SandboxError
 from plugin.sandbox.exports import IncrementalExports
 from plugin.sandbox.schedules import Schedules
@@ -54,7 +55,7 @@ UNCHANGED = Unchanged.UNCHANGED
 __all__ = ["SandboxError", "SandboxServer", "SandboxZendesk", "create_sandbox_app"]
 
 
-class SandboxZendesk(SeedData, Search, IncrementalExports, Schedules):
+class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Schedules):
     """The sandbox account: users, tickets, rules and webhooks, safe to use from many threads.
 
     With ``seed=True`` it starts with an admin (the API user), two agents, the groups
@@ -145,14 +146,8 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, Schedules):
         )
 
     def authenticates(self, username: str | None, password: str | None) -> bool:
-        """True for the API user's `<email>/token` and API token."""
-        expected_username = f"{self.email}/token"
-        return (
-            username is not None
-            and password is not None
-            and hmac.compare_digest(username.encode(), expected_username.encode())
-            and hmac.compare_digest(password.encode(), self.api_token.encode())
-        )
+        """True when `<email>/token` and the API token authenticate a user who may use the API."""
+        return not isinstance(self.authenticate(username, password), SandboxError)
 
     def record_request(self, method: str, path: str, query: str, status: int) -> None:
         """Log an API request the HTTP face served."""

@@ -7,7 +7,7 @@ import binascii
 from typing import Any, cast
 from urllib.parse import urlencode
 
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 
 from plugin.sandbox.errors import bad_request
 
@@ -19,6 +19,11 @@ MAX_PAGE_SIZE = 100
 def original_path() -> str:
     """The path as the client sent it, `.json` suffix included."""
     return cast(str, request.environ.get(ORIGINAL_PATH, request.path))
+
+
+def current_user() -> dict[str, Any]:
+    """The user the request authenticated as."""
+    return cast(dict[str, Any], g.user)
 
 
 def object_body(key: str) -> dict[str, Any]:

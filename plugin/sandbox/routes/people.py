@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify, request
 
-from plugin.sandbox.routes.common import created, listing, object_body
+from plugin.sandbox.routes.common import created, current_user, listing, object_body
 
 if TYPE_CHECKING:
     from plugin.sandbox.zendesk import SandboxZendesk
@@ -14,8 +14,16 @@ if TYPE_CHECKING:
 
 def add_people_routes(app: Flask, zendesk: SandboxZendesk) -> None:
     @app.get("/api/v2/users/me")
-    def current_user() -> Response:
-        return jsonify({"user": zendesk.user(zendesk.api_user_id)})
+    def show_current_user() -> Response:
+        return jsonify({"user": zendesk.user(current_user()["id"])})
+
+    @app.get("/api/v2/users/search")
+    def search_users() -> Response:
+        return jsonify(listing("users", zendesk.search_users(request.args.get("query", ""))))
+
+    @app.delete("/api/v2/users/<int:user_id>")
+    def delete_user(user_id: int) -> Response:
+        return jsonify({"user": zendesk.delete_user(user_id)})
 
     @app.get("/api/v2/users/<int:user_id>")
     def show_user(user_id: int) -> Response:

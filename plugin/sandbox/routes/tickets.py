@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify, request
 
-from plugin.sandbox.routes.common import created, includes, listing, no_content, object_body, with_warning
+from plugin.sandbox.routes.common import created, current_user, includes, listing, no_content, object_body, with_warning
 
 if TYPE_CHECKING:
     from plugin.sandbox.zendesk import SandboxZendesk
@@ -19,7 +19,7 @@ def add_ticket_routes(app: Flask, zendesk: SandboxZendesk) -> None:
 
     @app.post("/api/v2/tickets")
     def create_ticket() -> Response:
-        answer, ignored = zendesk.api_create_ticket(object_body("ticket"))
+        answer, ignored = zendesk.api_create_ticket(object_body("ticket"), actor_id=current_user()["id"])
         return with_warning(created(answer), ignored)
 
     @app.get("/api/v2/tickets/<int:ticket_id>")
@@ -38,6 +38,8 @@ def add_ticket_routes(app: Flask, zendesk: SandboxZendesk) -> None:
             if ticket["assignee_id"]:
                 people.add(ticket["assignee_id"])
             answer["users"] = zendesk.users(ids=people)
+        if "groups" in includes():
+            answer["groups"] = [g for g in zendesk.groups() if g["id"] == ticket["group_id"]]
         return jsonify(answer)
 
     @app.delete("/api/v2/tickets/<int:ticket_id>")
@@ -47,7 +49,7 @@ def add_ticket_routes(app: Flask, zendesk: SandboxZendesk) -> None:
 
     @app.put("/api/v2/tickets/<int:ticket_id>")
     def update_ticket(ticket_id: int) -> Response:
-        answer, ignored = zendesk.api_update_ticket(ticket_id, object_body("ticket"))
+        answer, ignored = zendesk.api_update_ticket(ticket_id, object_body("ticket"), actor_id=current_user()["id"])
         return with_warning(jsonify(answer), ignored)
 
     @app.get("/api/v2/tickets/<int:ticket_id>/comments")

@@ -36,6 +36,14 @@ def add_webhook_routes(app: Flask, zendesk: SandboxZendesk) -> None:
         zendesk.delete_webhook(webhook_id)
         return no_content()
 
+    @app.get("/api/v2/webhooks/<webhook_id>/invocations")
+    def list_invocations(webhook_id: str) -> Response:
+        return jsonify(cursor_listing("invocations", zendesk.webhook_invocations(webhook_id)))
+
+    @app.get("/api/v2/webhooks/<webhook_id>/invocations/<invocation_id>/attempts")
+    def list_invocation_attempts(webhook_id: str, invocation_id: str) -> Response:
+        return jsonify({"attempts": zendesk.webhook_invocation_attempts(webhook_id, invocation_id)})
+
     @app.get("/api/v2/webhooks/<webhook_id>/signing_secret")
     def show_signing_secret(webhook_id: str) -> Response:
         return jsonify({"signing_secret": zendesk.signing_secret(webhook_id)})
