@@ -46,7 +46,7 @@ VIEW_COLUMNS = frozenset(
 )
 MAX_VIEW_COLUMNS = 10
 UNSORTABLE_VIEW_COLUMNS = frozenset({"description", "submitter", "custom_status_id"})
-# A view's `all` conditions must check one of these (Create View, spec line ~14233).
+# A view's `all` conditions must check one of these (Create View, spec line 14234).
 VIEW_ANCHOR_FIELDS = frozenset({"status", "type", "group_id", "assignee_id", "requester_id"})
 
 

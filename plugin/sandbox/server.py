@@ -113,7 +113,9 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
             query = unquote(request.query_string.decode("utf-8", "replace"))
             zendesk.record_request(request.method, original_path(), query, response.status_code)
             if contract is not None and g.get("contract_request") is not None:
-                contract.check_response(g.contract_request, _api_response(response))
+                # Checked once the answer is sent, so that the check never delays the client.
+                exchange = (g.contract_request, _api_response(response))
+                response.call_on_close(lambda: contract.check_response(*exchange))
         return response
 
     @app.errorhandler(SandboxError)
