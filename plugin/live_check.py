@@ -347,23 +347,27 @@ class LiveCheck:
         return [c for c in comments if c.get("author_id") == self.state.service_user_id and c.get("public")]
 
     def _invocations(self, admin: ZendeskGateway, since: float) -> list[dict[str, Any]]:
-        """The webhook's invocations since the check began, oldest first, with their last HTTP status."""
+        """The webhook's invocations since the check began, oldest first, with their last attempt's outcome.
+
+        The Webhooks API documents invocations and their attempts; the field names
+        are read defensively (the latest attempt inline, or the attempts listed).
+        """
         path = f"/api/v2/webhooks/{self.state.webhook_id}/invocations"
-        invocations = []
-        recent = [
-            item
-            for item in admin.get_json(path, {"page[size]": 100}).get("invocations") or []
-            if _epoch(str(item.get("latest_completed_at") or "")) >= since - 5
-        ]
-        for item in sorted(recent, key=lambda item: str(item.get("latest_completed_at")))[-5:]:
-            completed = str(item.get("latest_completed_at") or "")
-            attempts = admin.get_json(f"{path}/{item['id']}/attempts").get("attempts") or []
-            last = attempts[-1] if attempts else {}
-            response = last.get("response") or {}
-            invocations.append(
-                {"http_status": response.get("status"), "error": last.get("error"), "completed": completed}
+        outcomes = []
+        for item in admin.get_json(path, {"page[size]": 100}).get("invocations") or []:
+            attempt = item.get("latest_completed_attempt")
+            if not isinstance(attempt, Mapping):
+                attempts = admin.get_json(f"{path}/{item['id']}/attempts").get("attempts") or []
+                attempt = attempts[-1] if attempts else {}
+            completed = str(
+                attempt.get("completed_at") or item.get("latest_completed_at") or item.get("created_at") or ""
             )
-        return sorted(invocations, key=lambda item: item["completed"])
+            if _epoch(completed) < since - 5:
+                continue
+            response = attempt.get("response") if isinstance(attempt.get("response"), Mapping) else {}
+            status = attempt.get("status_code", response.get("status"))
+            outcomes.append({"http_status": status, "error": attempt.get("error"), "completed": completed})
+        return sorted(outcomes, key=lambda outcome: outcome["completed"])
 
     def _gateway_for(self, email: str) -> ZendeskGateway:
         """A gateway that acts as `email`: the admin's API token names any user of the account."""
