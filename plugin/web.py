@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,12 @@ log = logging.getLogger(__name__)
 
 Enqueue = Callable[[int], None]
 
+MAX_NESTING = 32  # the trigger's body is flat; anything this deep is not from Zendesk
+MAX_DIGITS = 20  # Zendesk ids are 64-bit numbers: at most 20 digits
+MAX_ID = 2**63 - 1
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
 
 class WebhookRejected(Exception):
     def __init__(self, status: int, error: str, detail: str) -> None:
@@ -43,25 +50,83 @@ class Invocation:
 
 
 def _whole_number(value: object) -> int | None:
-    """An int, or digits as text (placeholders render as text); anything else is None."""
-    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
+    """An int, or digits as text (placeholders render as text), within 64 bits; anything else is None."""
+    if isinstance(value, str) and re.fullmatch(rf"\s*[0-9]{{1,{MAX_DIGITS}}}\s*", value):
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or value > MAX_ID:
         return None
     return value
 
 
+class _Malformed(ValueError):
+    """JSON that Python would read but that no trigger sends, and that could mean two things."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = {key for key, _ in pairs}
+    if len(keys) != len(pairs):
+        raise _Malformed("an object has the same key twice")
+    return dict(pairs)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise _Malformed("a number is too large")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _Malformed("a number is too large")
+    return number
+
+
+def _no_constant(name: str) -> Any:
+    raise _Malformed(f"{name} is not JSON")
+
+
+def _nesting(text: str, limit: int) -> int:
+    """How deep arrays and objects nest in `text`, counting no further than `limit` + 1."""
+    depth = deepest = 0
+    for bracket in _BRACKET.finditer(_STRING.sub('""', text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+    return deepest
+
+
 def parse_invocation(body: bytes) -> Invocation:
-    """The ticket id (and the actor, if given) from the trigger's JSON body; the rest is optional."""
+    """The ticket id (and the actor, if given) from the trigger's JSON body; the rest is optional.
+
+    Strict JSON in UTF-8: no NaN or Infinity, no key twice, no number beyond
+    64 bits, nothing nested deeper than MAX_NESTING. Whatever else arrives is
+    a 400, never an error of ours.
+    """
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookRejected(400, "invalid_json", "the body is not UTF-8") from None
+    if _nesting(text, MAX_NESTING) > MAX_NESTING:
+        raise WebhookRejected(400, "invalid_json", f"the body nests deeper than {MAX_NESTING} levels")
+    try:
+        payload = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+            parse_constant=_no_constant,
+        )
+    except _Malformed as malformed:
+        raise WebhookRejected(400, "invalid_json", str(malformed)) from None
+    except (ValueError, RecursionError):
         raise WebhookRejected(400, "invalid_json", "the body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "invalid_body", "the body must be a JSON object")
     ticket_id = _whole_number(payload.get("ticket_id"))
     if ticket_id is None or ticket_id <= 0:
-        raise WebhookRejected(400, "invalid_ticket_id", "ticket_id must be a positive integer")
+        raise WebhookRejected(400, "invalid_ticket_id", "ticket_id must be a positive 64-bit integer")
     return Invocation(ticket_id, _whole_number(payload.get("actor_id")))
 
 

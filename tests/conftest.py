@@ -44,15 +44,15 @@ def queued() -> list[int]:
     return []
 
 
-@pytest.fixture
-def client(tmp_path: Path, queued: list[int]) -> FlaskClient:
+def webhook_app(tmp_path: Path, queued: list[int], max_bytes: int = 2048) -> FlaskClient:
+    """The web app alone, with a known secret and a fixed clock, queueing into `queued`."""
     settings = load_settings(
         {
             "ZENDESK_SUBDOMAIN": "acme",
             "ZENDESK_EMAIL": "admin@acme.test",
             "ZENDESK_API_TOKEN": "token",
             "ESCALATIONS_DATA_DIR": str(tmp_path),
-            "ESCALATIONS_WEBHOOK_MAX_BYTES": "2048",
+            "ESCALATIONS_WEBHOOK_MAX_BYTES": str(max_bytes),
         }
     )
     state = AccountState(
@@ -65,6 +65,17 @@ def client(tmp_path: Path, queued: list[int]) -> FlaskClient:
         active_since="2026-11-01T00:00:00Z",
     )
     return create_app(settings, state, queued.append, clock=lambda: NOW).test_client()
+
+
+@pytest.fixture
+def client(tmp_path: Path, queued: list[int]) -> FlaskClient:
+    return webhook_app(tmp_path, queued)
+
+
+@pytest.fixture
+def roomy_client(tmp_path: Path, queued: list[int]) -> FlaskClient:
+    """The web app with the default body cap (256 KiB): room for a 100,000-deep array."""
+    return webhook_app(tmp_path, queued, max_bytes=262144)
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:
