@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from plugin.metrics import DECISION_OUTCOMES, WEBHOOK_OUTCOMES
 from plugin.sandbox import SandboxZendesk
 from tests.conftest import Service, wait_until
 
@@ -267,6 +268,14 @@ def test_a_service_killed_after_acknowledging_catches_up_after_restart(service_e
         assert len(internal_notes(service_env.zendesk, 2)) == 1
     finally:
         service_env.stop()
+
+
+def test_a_fresh_service_shows_every_known_webhook_and_decision_outcome_at_zero(service: Service) -> None:
+    text = requests.get(f"{service.url}/metrics", timeout=5).text
+    for outcome in WEBHOOK_OUTCOMES:
+        assert f'escalations_webhooks_total{{outcome="{outcome}"}} 0.0' in text, outcome
+    for outcome in DECISION_OUTCOMES:
+        assert f'escalations_decisions_total{{outcome="{outcome}"}} 0.0' in text, outcome
 
 
 def test_metrics_count_webhooks_decisions_and_api_calls_across_processes(service: Service) -> None:
