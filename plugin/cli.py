@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from plugin.config import ConfigError, Settings, load_settings
+from plugin.config import ConfigError, Settings, has_zendesk_credentials, load_settings
 from plugin.state import load_state, save_state
 
 if TYPE_CHECKING:
@@ -119,9 +119,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     """Set up and serve: the real account when .env has credentials, otherwise a local sandbox."""
     from plugin.config import read_environment
 
-    environment = read_environment()
     sandbox = None
-    if not environment.get("ZENDESK_API_TOKEN", "").strip():
+    if not has_zendesk_credentials(read_environment()):
         from plugin.sandbox import SandboxServer, SandboxZendesk
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the sandbox page polls every second

@@ -205,3 +205,27 @@ def _log_level(value: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
     return level
+
+
+ZENDESK_CREDENTIALS = ("ZENDESK_SUBDOMAIN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN")
+
+
+def has_zendesk_credentials(environ: Mapping[str, str] | None = None) -> bool:
+    """True when all three Zendesk settings are given, False when none is; ConfigError naming what is
+    missing when only some are (a typo must not silently switch to the sandbox)."""
+    env = read_environment() if environ is None else environ
+    missing = [name for name in ZENDESK_CREDENTIALS if not env.get(name, "").strip()]
+    if len(missing) == len(ZENDESK_CREDENTIALS):
+        return False
+    if missing:
+        given = [name for name in ZENDESK_CREDENTIALS if name not in missing]
+        raise ConfigError(
+            f"{_listed(missing)} {'is' if len(missing) == 1 else 'are'} not set but {_listed(given)} "
+            f"{'is' if len(given) == 1 else 'are'}: set all three to use your Zendesk account, "
+            "or none to use the local sandbox"
+        )
+    return True
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

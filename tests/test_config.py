@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from plugin.config import ConfigError, load_settings
+from plugin.config import ConfigError, has_zendesk_credentials, load_settings
+from plugin.local_service import clean_environment
 
 GOOD = {"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_EMAIL": "admin@acme.test", "ZENDESK_API_TOKEN": "t0ken"}
 
@@ -47,6 +48,37 @@ def test_a_bad_setting_is_named_in_one_line(change: dict[str, str], named: str) 
     with pytest.raises(ConfigError) as error:
         load_settings({**GOOD, **change})
     assert named in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, False),
+        ({"ZENDESK_SUBDOMAIN": " ", "ZENDESK_EMAIL": "", "ZENDESK_API_TOKEN": ""}, False),
+        (GOOD, True),
+    ],
+    ids=["none", "all empty", "all three"],
+)
+def test_zendesk_credentials_are_all_or_nothing(given: dict[str, str], expected: bool) -> None:
+    assert has_zendesk_credentials(given) is expected
+
+
+def test_start_with_some_zendesk_settings_but_not_all_names_what_is_missing_and_exits_2(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("ZENDESK_SUBDOMAIN=acme\nZENDESK_EMAIL=admin@acme.test\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "plugin.cli", "start", "--port", "1", "--sandbox-port", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**clean_environment(), "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "escalations: ZENDESK_API_TOKEN is not set but ZENDESK_SUBDOMAIN and ZENDESK_EMAIL are: "
+        "set all three to use your Zendesk account, or none to use the local sandbox"
+    )
+    assert result.stdout == ""  # no sandbox was started
 
 
 def test_the_real_environment_wins_over_dotenv(tmp_path: Path) -> None:
