@@ -34,6 +34,9 @@ class ConfigError(Exception):
     """A missing or malformed setting; the message is one line naming it."""
 
 
+UPDATES_PER_MINUTE = 100  # Zendesk's Update Ticket limit per account (300 with the High Volume add-on)
+
+
 @dataclass(frozen=True)
 class Settings:
     zendesk_subdomain: str
@@ -53,6 +56,7 @@ class Settings:
     redis_url: str | None
     webhook_max_bytes: int
     log_level: str
+    ticket_updates_per_minute: int  # the account's Update Ticket limit; the service keeps to 80 % of it
 
     @property
     def zendesk_base_url(self) -> str:
@@ -119,6 +123,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_url=_url(env, "REDIS_URL", schemes=("redis", "rediss", "unix")),
         webhook_max_bytes=int(_number(env, "ESCALATIONS_WEBHOOK_MAX_BYTES", 262144, minimum=1024)),
         log_level=_log_level(env.get("LOG_LEVEL", "").strip() or "INFO"),
+        ticket_updates_per_minute=ticket_updates_per_minute(env),
     )
 
 
@@ -229,3 +234,14 @@ def has_zendesk_credentials(environ: Mapping[str, str] | None = None) -> bool:
 
 def _listed(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def ticket_updates_per_minute(environ: Mapping[str, str] | None = None) -> int:
+    """ZENDESK_TICKET_UPDATES_PER_MINUTE: the account's Update Ticket limit (100; 300 with High Volume)."""
+    env = read_environment() if environ is None else environ
+    name, value = "ZENDESK_TICKET_UPDATES_PER_MINUTE", env.get("ZENDESK_TICKET_UPDATES_PER_MINUTE", "").strip()
+    if not value:
+        return UPDATES_PER_MINUTE
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)

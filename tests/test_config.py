@@ -42,6 +42,8 @@ def test_the_api_url_override_sends_every_call_elsewhere() -> None:
         ({"ESCALATION_REQUESTER_ONLY": "maybe"}, "ESCALATION_REQUESTER_ONLY"),
         ({"ESCALATIONS_RECONCILE_SECONDS": "soon"}, "ESCALATIONS_RECONCILE_SECONDS"),
         ({"REDIS_URL": "localhost"}, "REDIS_URL"),
+        ({"ZENDESK_TICKET_UPDATES_PER_MINUTE": "0"}, "ZENDESK_TICKET_UPDATES_PER_MINUTE"),
+        ({"ZENDESK_TICKET_UPDATES_PER_MINUTE": "many"}, "ZENDESK_TICKET_UPDATES_PER_MINUTE"),
     ],
 )
 def test_a_bad_setting_is_named_in_one_line(change: dict[str, str], named: str) -> None:
