@@ -34,7 +34,16 @@ class ConfigError(Exception):
     """A missing or malformed setting; the message is one line naming it."""
 
 
+LOG_FORMATS = ("text", "json")
 UPDATES_PER_MINUTE = 100  # Zendesk's Update Ticket limit per account (300 with the High Volume add-on)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """How every process of the service writes its log: LOG_LEVEL and LOG_FORMAT."""
+
+    level: str
+    format: str  # "text": one line of text per record; "json": one JSON object per line
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,12 @@ class Settings:
     redis_url: str | None
     webhook_max_bytes: int
     log_level: str
+    log_format: str
     ticket_updates_per_minute: int  # the account's Update Ticket limit; the service keeps to 80 % of it
+
+    @property
+    def logging(self) -> LogSettings:
+        return LogSettings(self.log_level, self.log_format)
 
     @property
     def zendesk_base_url(self) -> str:
@@ -100,6 +114,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if "@" not in email:
         raise ConfigError("ZENDESK_EMAIL must be the email address of the API user")
     token = required("ZENDESK_API_TOKEN")
+    logs = load_log_settings(env)
     timezone = _timezone(env.get("ESCALATION_TIMEZONE", "").strip() or "UTC")
 
     return Settings(
@@ -122,9 +137,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reconcile_seconds=_number(env, "ESCALATIONS_RECONCILE_SECONDS", 300.0, minimum=0.5),
         redis_url=_url(env, "REDIS_URL", schemes=("redis", "rediss", "unix")),
         webhook_max_bytes=int(_number(env, "ESCALATIONS_WEBHOOK_MAX_BYTES", 262144, minimum=1024)),
-        log_level=_log_level(env.get("LOG_LEVEL", "").strip() or "INFO"),
+        log_level=logs.level,
+        log_format=logs.format,
         ticket_updates_per_minute=ticket_updates_per_minute(env),
     )
+
+
+def load_log_settings(environ: Mapping[str, str] | None = None) -> LogSettings:
+    """LOG_LEVEL and LOG_FORMAT alone, for the commands that need no Zendesk settings."""
+    env = read_environment() if environ is None else environ
+    level = _log_level(env.get("LOG_LEVEL", "").strip() or "INFO")
+    log_format = env.get("LOG_FORMAT", "").strip().lower() or "text"
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be text or json, not {env.get('LOG_FORMAT', '').strip()!r}")
+    return LogSettings(level, log_format)
 
 
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:

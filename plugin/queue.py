@@ -109,11 +109,13 @@ class ParkedTickets:
 
 
 @huey.task()
-def process_ticket(ticket_id: int, first_failure: float | None = None, failures: int = 0) -> None:
+def process_ticket(
+    ticket_id: int, first_failure: float | None = None, failures: int = 0, invocation_id: str | None = None
+) -> None:
     """Handle one ticket (see plugin.worker.process_ticket_job)."""
     from plugin.worker import process_ticket_job
 
-    process_ticket_job(ticket_id, first_failure, failures)
+    process_ticket_job(ticket_id, first_failure, failures, invocation_id)
 
 
 @huey.task()

@@ -17,22 +17,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from gunicorn.glogging import Logger as _GunicornLogger
 from werkzeug.exceptions import HTTPException
 
-from plugin.config import Settings, load_settings
+from plugin import logs
+from plugin.config import Settings, load_log_settings, load_settings
 from plugin.metrics import WEBHOOKS, exposition
 from plugin.signature import SignatureRejected, verify
 from plugin.state import AccountState, load_state
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[int], None]
+Enqueue = Callable[[int, str | None], None]  # the ticket id, and the webhook invocation that asked
 
 MAX_NESTING = 32  # the trigger's body is flat; anything this deep is not from Zendesk
 MAX_DIGITS = 20  # Zendesk ids are 64-bit numbers: at most 20 digits
 MAX_ID = 2**63 - 1
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
+_INVOCATION_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 class WebhookRejected(Exception):
@@ -130,10 +133,15 @@ def parse_invocation(body: bytes) -> Invocation:
     return Invocation(ticket_id, _whole_number(payload.get("actor_id")))
 
 
-def _enqueue_with_worker(ticket_id: int) -> None:
+def invocation_id(header: str | None) -> str | None:
+    """Zendesk's invocation id, when it looks like one; it is not signed, so it is kept short and plain."""
+    return header if header is not None and _INVOCATION_ID.fullmatch(header) else None
+
+
+def _enqueue_with_worker(ticket_id: int, invocation: str | None) -> None:
     from plugin.queue import process_ticket
 
-    process_ticket(ticket_id)
+    process_ticket(ticket_id, invocation_id=invocation)
 
 
 def create_app(
@@ -182,17 +190,16 @@ def create_app(
         except WebhookRejected as bad:
             return rejected(bad.status, bad.error, bad.detail)
         ticket_id = invocation.ticket_id
-        if invocation.actor_id == state.service_user_id:
-            # Our own reply or note fired a trigger: there is nothing to do, and no API call to spend.
-            WEBHOOKS.labels(outcome="own_update").inc()
-            return jsonify({"accepted": False, "ticket_id": ticket_id, "reason": "the service's own update"}), 200
-        enqueue(ticket_id)
-        WEBHOOKS.labels(outcome="accepted").inc()
-        log.info(
-            "webhook accepted: ticket %s, invocation %s",
-            ticket_id,
-            request.headers.get("X-Zendesk-Webhook-Invocation-Id", "-"),
-        )
+        called_as = invocation_id(request.headers.get("X-Zendesk-Webhook-Invocation-Id"))
+        with logs.about_ticket(ticket_id, called_as):
+            if invocation.actor_id == state.service_user_id:
+                # Our own reply or note fired a trigger: there is nothing to do, and no API call to spend.
+                WEBHOOKS.labels(outcome="own_update").inc()
+                log.info("webhook for the service's own update: not queued")
+                return jsonify({"accepted": False, "ticket_id": ticket_id, "reason": "the service's own update"}), 200
+            enqueue(ticket_id, called_as)
+            WEBHOOKS.labels(outcome="accepted").inc()
+            log.info("webhook accepted: ticket %s queued", ticket_id)
         return jsonify({"accepted": True, "ticket_id": ticket_id}), 202
 
     @app.get("/healthz")
@@ -253,3 +260,14 @@ def create_app(
         return jsonify({"error": "method_not_allowed"}), 405
 
     return app
+
+
+class GunicornLogger(_GunicornLogger):  # type: ignore[misc]
+    """gunicorn's error and access logs, and the app's own records, in the service's one log format."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        settings = load_log_settings()
+        logs.configure(settings, process="web")
+        logs.adopt(self.error_log, settings, process="web")
+        logs.adopt(self.access_log, settings, process="web")

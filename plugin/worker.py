@@ -26,6 +26,7 @@ from huey.exceptions import TaskLockedException
 from plugin.calendar import WorkingCalendar
 from plugin.config import Settings, load_settings
 from plugin.handling import Handled, TooManyConflicts, handle_ticket
+from plugin.logs import about_ticket
 from plugin.messages import MessageRenderer
 from plugin.metrics import DECISIONS, PROCESSING
 from plugin.policy import PolicySettings, TicketSnapshot, needs_manager_roster
@@ -86,7 +87,7 @@ class Runtime:
         )
 
     def handle(self, ticket_id: int, gateway: ZendeskGateway) -> Handled:
-        with PROCESSING.time():
+        with about_ticket(ticket_id), PROCESSING.time():
             handled = handle_ticket(ticket_id, gateway, lambda ticket: self.policy(gateway, ticket), self.renderer, now)
         DECISIONS.labels(outcome=handled.decision.outcome).inc()
         return handled
@@ -118,14 +119,21 @@ def backoff(failures: int) -> float:
     return random.uniform(0.5, 1.0) * min(BACKOFF_CAP, 2.0 ** min(failures, 16))
 
 
-def process_ticket_job(ticket_id: int, first_failure: float | None = None, failures: int = 0) -> None:
+def process_ticket_job(
+    ticket_id: int, first_failure: float | None = None, failures: int = 0, invocation_id: str | None = None
+) -> None:
     """Handle one ticket, serialised per ticket; retry passing faults, park persistent ones."""
+    with about_ticket(ticket_id, invocation_id):
+        _process_ticket(ticket_id, first_failure, failures, invocation_id)
+
+
+def _process_ticket(ticket_id: int, first_failure: float | None, failures: int, invocation_id: str | None) -> None:
     try:
         context = runtime()
         with exclusive(f"ticket-{ticket_id}", TICKET_LOCK_SECONDS):
             context.handle(ticket_id, context.gateway())
     except TaskLockedException:
-        process_ticket.schedule(args=(ticket_id, first_failure, failures), delay=1)
+        process_ticket.schedule(args=(ticket_id, first_failure, failures, invocation_id), delay=1)
         return
     except TicketGone as gone:
         log.warning("ticket %s dropped: %s", ticket_id, gone)
@@ -138,7 +146,7 @@ def process_ticket_job(ticket_id: int, first_failure: float | None = None, failu
             return
         delay = max(backoff(failures + 1), getattr(fault, "retry_after", None) or 0.0)
         log.warning("ticket %s: %s; retrying in %.0f s", ticket_id, fault, delay)
-        process_ticket.schedule(args=(ticket_id, started, failures + 1), delay=delay)
+        process_ticket.schedule(args=(ticket_id, started, failures + 1, invocation_id), delay=delay)
         return
     except Exception as error:  # a job that cannot succeed is parked, never lost or retried blindly
         log.exception("ticket %s parked", ticket_id)
@@ -174,8 +182,7 @@ def schedule_sweeps(interval: float, stop: threading.Event) -> None:
 
 def main() -> None:
     """Run the consumer (and the sweep schedule) until SIGTERM or SIGINT; both finish in-flight work."""
-    settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()  # the log is set up by the command line, with the same settings
     try:
         runtime()  # a configuration problem stops the worker now, with its message
     except ZendeskUnavailable as fault:

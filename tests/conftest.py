@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,11 +42,18 @@ WEBHOOK_ID = "01HWEBHOOK0000000000000000"
 
 @pytest.fixture
 def queued() -> list[int]:
+    """The ticket ids the web app queued."""
     return []
 
 
-def webhook_app(tmp_path: Path, queued: list[int], max_bytes: int = 2048) -> FlaskClient:
-    """The web app alone, with a known secret and a fixed clock, queueing into `queued`."""
+@pytest.fixture
+def invocations() -> list[str | None]:
+    """The webhook invocation ids queued with them."""
+    return []
+
+
+def webhook_app(tmp_path: Path, queued: list[int], invocations: list[str | None], max_bytes: int = 2048) -> FlaskClient:
+    """The web app alone, with a known secret and a fixed clock, queueing into the two lists."""
     settings = load_settings(
         {
             "ZENDESK_SUBDOMAIN": "acme",
@@ -64,18 +72,23 @@ def webhook_app(tmp_path: Path, queued: list[int], max_bytes: int = 2048) -> Fla
         service_user_id=1,
         active_since="2026-11-01T00:00:00Z",
     )
-    return create_app(settings, state, queued.append, clock=lambda: NOW).test_client()
+
+    def enqueue(ticket_id: int, invocation_id: str | None) -> None:
+        queued.append(ticket_id)
+        invocations.append(invocation_id)
+
+    return create_app(settings, state, enqueue, clock=lambda: NOW).test_client()
 
 
 @pytest.fixture
-def client(tmp_path: Path, queued: list[int]) -> FlaskClient:
-    return webhook_app(tmp_path, queued)
+def client(tmp_path: Path, queued: list[int], invocations: list[str | None]) -> FlaskClient:
+    return webhook_app(tmp_path, queued, invocations)
 
 
 @pytest.fixture
-def roomy_client(tmp_path: Path, queued: list[int]) -> FlaskClient:
+def roomy_client(tmp_path: Path, queued: list[int], invocations: list[str | None]) -> FlaskClient:
     """The web app with the default body cap (256 KiB): room for a 100,000-deep array."""
-    return webhook_app(tmp_path, queued, max_bytes=262144)
+    return webhook_app(tmp_path, queued, invocations, max_bytes=262144)
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:
@@ -116,6 +129,10 @@ class Service(LocalService):
 
     def swept(self) -> bool:
         return any("/incremental/" in entry["path"] for entry in self.zendesk.requests_log())
+
+    def decisions(self, ticket_id: int) -> list[str]:
+        """What the worker decided each time it handled the ticket (escalated, ignored, ...), from its log."""
+        return re.findall(rf"ticket {ticket_id}: ([a-z_]+) \(\d+ writes\)", self.logs())
 
 
 @pytest.fixture

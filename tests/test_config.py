@@ -22,6 +22,14 @@ def test_defaults_fill_in_the_optional_settings() -> None:
     assert settings.zendesk_base_url == "https://acme.zendesk.com"
     assert settings.data_dir == Path("var").resolve()
     assert settings.allow_copied_end_users and settings.reconcile_seconds == 300
+    assert (settings.log_level, settings.log_format, settings.ticket_updates_per_minute) == ("INFO", "text", 100)
+
+
+def test_logging_and_the_update_limit_are_settings_too() -> None:
+    settings = load_settings(
+        {**GOOD, "LOG_LEVEL": "debug", "LOG_FORMAT": "JSON", "ZENDESK_TICKET_UPDATES_PER_MINUTE": "300"}
+    )
+    assert (settings.log_level, settings.log_format, settings.ticket_updates_per_minute) == ("DEBUG", "json", 300)
 
 
 def test_the_api_url_override_sends_every_call_elsewhere() -> None:
@@ -42,6 +50,8 @@ def test_the_api_url_override_sends_every_call_elsewhere() -> None:
         ({"ESCALATION_REQUESTER_ONLY": "maybe"}, "ESCALATION_REQUESTER_ONLY"),
         ({"ESCALATIONS_RECONCILE_SECONDS": "soon"}, "ESCALATIONS_RECONCILE_SECONDS"),
         ({"REDIS_URL": "localhost"}, "REDIS_URL"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"ZENDESK_TICKET_UPDATES_PER_MINUTE": "0"}, "ZENDESK_TICKET_UPDATES_PER_MINUTE"),
         ({"ZENDESK_TICKET_UPDATES_PER_MINUTE": "many"}, "ZENDESK_TICKET_UPDATES_PER_MINUTE"),
     ],

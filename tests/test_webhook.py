@@ -122,6 +122,15 @@ def test_pathological_json_gets_400_with_a_json_error_when_signed_and_401_when_n
     assert queued == []
 
 
+def test_the_webhook_invocation_id_is_queued_with_the_ticket(
+    client: FlaskClient, queued: list[int], invocations: list[str | None]
+) -> None:
+    post(client, BODY, signed_headers(BODY, **{"X-Zendesk-Webhook-Invocation-Id": "01JDQ8ZK6W0V3M2N7P5R4S1T9X"}))
+    post(client, BODY, signed_headers(BODY, **{"X-Zendesk-Webhook-Invocation-Id": "<b>" * 30}))
+    assert queued == [42, 42]
+    assert invocations == ["01JDQ8ZK6W0V3M2N7P5R4S1T9X", None]  # not signed: anything but a plain id is left out
+
+
 def test_a_numeric_ticket_id_is_accepted_too(client: FlaskClient, queued: list[int]) -> None:
     body = b'{"ticket_id": 7}'
     assert post(client, body, signed_headers(body)).status_code == 202
