@@ -131,6 +131,10 @@ class Service(LocalService):
     def swept(self) -> bool:
         return any("/incremental/" in entry["path"] for entry in self.zendesk.requests_log())
 
+    def sweeps_done(self) -> int:
+        """How many catch-up sweeps the worker has finished, from its log."""
+        return self.logs().count("sweep done:")
+
     def decisions(self, ticket_id: int) -> list[str]:
         """What the worker decided each time it handled the ticket (escalated, ignored, ...), from its log."""
         return re.findall(rf"ticket {ticket_id}: ([a-z_]+) \(\d+ writes\)", self.logs())
