@@ -49,6 +49,26 @@ def test_rate_limited_answers_are_waited_out_as_retry_after_says(service: Servic
     assert len(emails_for(zendesk, 2)) == 1 and len(internal_notes(zendesk, 2)) == 1
 
 
+def test_a_429_on_the_sweeps_export_holds_back_only_the_sweep_and_five_escalations_go_through(
+    service_env: Service,
+) -> None:
+    service_env.run("setup")
+    zendesk = service_env.zendesk
+    service_env.start(ESCALATIONS_RECONCILE_SECONDS="1")
+    # Zendesk's incremental exports have their own limit (10 a minute) and answer 429 with their own Retry-After.
+    zendesk.inject_fault(status=429, count=1, path_regex=r"/incremental/", retry_after=30)
+    try:
+        wait_until(lambda: any(e["status"] == 429 for e in zendesk.requests_log()), what="the export's 429")
+        for ticket_id in range(1, 6):
+            requester = zendesk.ticket(ticket_id)["requester_id"]
+            zendesk.add_comment(ticket_id, author_id=requester, body="Escalation request: nothing works since Monday.")
+        wait_until(lambda: all(settled(service_env, t, 1) for t in range(1, 6)), timeout=20, what="all five")
+        for ticket_id in range(1, 6):
+            assert len(emails_for(zendesk, ticket_id)) == 1 and len(internal_notes(zendesk, ticket_id)) == 1
+    finally:
+        service_env.stop(signal.SIGKILL)  # the sweep sits out its 30 s; nothing in flight needs to finish
+
+
 def test_a_ticket_that_cannot_be_written_is_parked_and_the_others_flow(service_env: Service) -> None:
     service_env.env["ESCALATIONS_RECONCILE_SECONDS"] = "2"
     service_env.run("setup")
