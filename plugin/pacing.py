@@ -194,20 +194,19 @@ def budget_of_429(call: Call, headers: Mapping[str, str]) -> str:
     """The budget a 429 answer to `call` belongs to, so that only the calls counting against it wait.
 
     - the endpoint's own header says it is spent: the endpoint's budget;
-    - a ticket update: the update budget (if the account were spent, the
-      other calls meet their own 429 and hold the account back then);
-    - the account's headers say it is spent: the account;
-    - an endpoint with a documented limit of its own, the account not spent:
-      the endpoint's budget;
-    - nothing says which: the account, to be safe.
+    - a ticket update: the update budget;
+    - a call to an endpoint with a documented limit of its own: that budget;
+    - any other call: the account.
+
+    An update's or a limited endpoint's answer may describe its own budget in
+    the account's headers, so those do not decide for them: were the account
+    spent, the other calls would meet their own 429 and hold it back then.
     """
-    endpoint, account = read_endpoint_budget(headers), read_account_budget(headers)
+    endpoint = read_endpoint_budget(headers)
     if endpoint is not None and endpoint.remaining == 0:
         return call.endpoint_budget
     if call.ticket_update:
         return TICKET_UPDATES
-    if account is not None and account.remaining == 0:
-        return ACCOUNT
     if call.endpoint_limit is not None:
         return call.endpoint_budget
     return ACCOUNT
@@ -308,9 +307,8 @@ class Pacer:
         account, endpoint = read_account_budget(headers), read_endpoint_budget(headers)
         with self._lock:
             now = self.clock()
-            # An update's answer may describe the update budget in the account's headers: keep it apart.
             if account is not None:
-                self._read(TICKET_UPDATES if call.ticket_update else ACCOUNT, account, now)
+                self._read(_described_by_account_headers(call), account, now)
             if endpoint is not None:
                 self._read(call.endpoint_budget, endpoint, now)
             wait = retry_after(headers) if status == 429 else None
@@ -352,6 +350,20 @@ class Pacer:
 
     def _spacing(self, limit: int, remaining: int) -> float:
         return spacing(limit, remaining, window=self.window, reserve=self.reserve, slow_below=self.slow_below)
+
+
+def _described_by_account_headers(call: Call) -> str:
+    """The budget the account's headers on an answer to `call` are taken to describe.
+
+    The answer to an update, or to an endpoint with a limit of its own, may
+    describe that budget in the account's headers (the tightest that applies):
+    kept apart, such a reading slows those calls only, never the rest.
+    """
+    if call.ticket_update:
+        return TICKET_UPDATES
+    if call.endpoint_limit is not None:
+        return call.endpoint_budget
+    return ACCOUNT
 
 
 def _first_free(slots: list[float], start: float, gap: float) -> float:

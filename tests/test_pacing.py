@@ -143,7 +143,11 @@ def test_each_call_counts_against_its_endpoints_own_budget(
             headers(Retry_After="30", X_Rate_Limit="700", X_Rate_Limit_Remaining="300"),
             "endpoint incremental exports",
         ),
-        (EXPORT_CALL, headers(Retry_After="30", X_Rate_Limit="700", X_Rate_Limit_Remaining="0"), ACCOUNT),
+        (
+            EXPORT_CALL,
+            headers(Retry_After="30", X_Rate_Limit="10", X_Rate_Limit_Remaining="0"),
+            "endpoint incremental exports",
+        ),
         (READ_CALL, headers(Retry_After="9", X_Rate_Limit="700", X_Rate_Limit_Remaining="0"), ACCOUNT),
         (READ_CALL, headers(Retry_After="9"), ACCOUNT),
         (
@@ -162,7 +166,7 @@ def test_each_call_counts_against_its_endpoints_own_budget(
     ids=[
         "export, nothing said",
         "export, account not spent",
-        "export, account spent",
+        "export, its window in the account's headers",
         "read, account spent",
         "read, nothing said",
         "read, its endpoint spent",
@@ -291,6 +295,15 @@ def test_a_429_without_retry_after_holds_back_nothing() -> None:
     pacer = Pacer(clock=FakeClock())
     pacer.observe(READ_CALL, 429, headers())
     assert pacer.book(READ_CALL) == 0.0
+
+
+def test_an_exports_answer_describing_its_own_window_in_the_account_headers_slows_only_the_exports() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+    pacer.observe(EXPORT_CALL, 200, headers(X_Rate_Limit="10", X_Rate_Limit_Remaining="1"))
+    pacer.book(EXPORT_CALL)
+    assert pacer.book(EXPORT_CALL) > 0.0
+    assert [pacer.book(READ_CALL) for _ in range(50)] == [0.0] * 50
 
 
 def test_an_endpoints_own_reading_slows_that_endpoint_only() -> None:
