@@ -37,9 +37,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,6 +59,7 @@ from benchmarks.measure import (
     wait_for,
 )
 from benchmarks.report import render, write_report
+from plugin.local_service import LocalService, free_port, service_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 _TICKET_PATH = re.compile(r"/api/v2/tickets/(\d+)((?:/[a-z_]+)*)(\.json)?$")
@@ -95,12 +93,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--json", type=Path, default=None, help="also write the figures as JSON here")
     add("--keep", action="store_true", help="keep the working directory (logs, queue) for inspection")
     return parser.parse_args(argv)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def healthy(port: int) -> bool:
@@ -167,7 +159,7 @@ class Bench:
         self.sandbox = TimedSandbox()
         self.zendesk = self.sandbox.zendesk
         self.port, self.baseline_port = free_port(), free_port()
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.service = LocalService(self.environment(), self.port, workdir)
         self.results: dict[str, Any] = {}
         self._customers: list[int] = []
         self._agent = 0
@@ -177,26 +169,17 @@ class Bench:
     # -- starting and stopping --------------------------------------------------------
 
     def environment(self) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("ZENDESK_", "ESCALATION", "ZENPY_", "REDIS_URL", "PUBLIC_URL", "BENCH_"))
-        }
-        env.update(
-            {
-                "ZENDESK_SUBDOMAIN": "sandbox",
-                "ZENDESK_EMAIL": self.zendesk.email,
-                "ZENDESK_API_TOKEN": self.zendesk.api_token,
-                "ZENDESK_API_URL": self.sandbox.url,
-                "PUBLIC_URL": f"http://127.0.0.1:{self.port}",
-                "ESCALATIONS_DATA_DIR": str(self.workdir / "var"),
-                "ESCALATIONS_RECONCILE_SECONDS": "3600",
-                "ZENDESK_TICKET_UPDATES_PER_MINUTE": str(self.args.updates_per_minute),  # as the admin sets it
-                "PYTHONPATH": str(ROOT),
-                "LOG_LEVEL": "INFO",
-            }
+        env = service_environment(
+            zendesk_url=self.sandbox.url,
+            email=self.zendesk.email,
+            api_token=self.zendesk.api_token,
+            port=self.port,
+            data_dir=self.workdir / "var",
+            ESCALATIONS_RECONCILE_SECONDS="3600",
+            ZENDESK_TICKET_UPDATES_PER_MINUTE=str(self.args.updates_per_minute),  # as the admin sets it
+            LOG_LEVEL="INFO",
         )
-        return env
+        return {key: value for key, value in env.items() if not key.startswith("BENCH_")}
 
     def start(self) -> None:
         self.sandbox.start()
@@ -204,17 +187,7 @@ class Bench:
         self._customers = [user["id"] for user in users["users"] if user["role"] == "end-user"]
         self._agent = next(user["id"] for user in users["users"] if user["role"] == "agent")
         self._support = next(group["id"] for group in users["groups"] if group["name"] == "Support")
-        env = self.environment()
-        setup = subprocess.run(
-            [sys.executable, "-m", "plugin.cli", "setup"],
-            env=env,
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if setup.returncode != 0:
-            raise RuntimeError(f"escalations setup failed:\n{setup.stdout}\n{setup.stderr}")
+        self.service.run("setup", timeout=120)
         state = json.loads((self.workdir / "var" / "state.json").read_text())
         self.signer = Signer(state["signing_secret"], state["webhook_id"])
         self.zendesk.latency = self.args.latency
@@ -222,10 +195,9 @@ class Bench:
             requests_per_minute=self.args.requests_per_minute, updates_per_minute=self.args.updates_per_minute
         )
         started = time.monotonic()
-        serve = ["serve", "--port", str(self.port)]
-        if self.args.workers is not None:
-            serve += ["--workers", str(self.args.workers)]
-        self.serve = self._spawn([sys.executable, "-m", "plugin.cli", *serve], env, "serve.log")
+        self.serve = self.service.serve(
+            *(["--workers", str(self.args.workers)] if self.args.workers is not None else [])
+        )
         if not wait_for(lambda: healthy(self.port), timeout=60, interval=0.1):
             raise RuntimeError(f"the service did not start; see {self.workdir}")
         # The baseline runs under exactly the gunicorn command line `escalations serve` used, with its own app.
@@ -233,10 +205,10 @@ class Bench:
         bind = web.index("--bind")
         self.gunicorn = " ".join(web[1:bind] + web[bind + 2 :])
         web[0], web[web.index("--bind") + 1] = "benchmarks.baseline_app:create_app()", f"127.0.0.1:{self.baseline_port}"
-        self.baseline = self._spawn(
+        self.baseline = self.service.spawn(
             [sys.executable, "-m", "gunicorn", *web],
-            {**env, "BENCH_SIGNING_SECRET": state["signing_secret"]},
-            "baseline.log",
+            self.workdir / "baseline.log",
+            {**self.service.env, "BENCH_SIGNING_SECRET": state["signing_secret"]},
         )
         if not wait_for(lambda: healthy(self.baseline_port), timeout=60, interval=0.1):
             raise RuntimeError(f"the baseline did not start; see {self.workdir}")
@@ -248,30 +220,11 @@ class Bench:
         self.baseline_memory = Memory(self.baseline.pid)
         self.sampler = MemorySampler([self.memory, self.baseline_memory]).start()
 
-    def _spawn(self, command: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / log_name, "wb")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(
-            command, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
-        self.processes.append(process)
-        return process
-
     def stop(self) -> None:
         sampler = getattr(self, "sampler", None)
         if sampler is not None:
             sampler.stop()
-        for process in self.processes:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        self.service.stop()
         self.sandbox.stop()
 
     # -- helpers ------------------------------------------------------------------------

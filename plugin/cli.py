@@ -15,7 +15,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from plugin.config import ConfigError, Settings, load_settings
+from plugin import logs
+from plugin.config import ConfigError, Settings, has_zendesk_credentials, load_log_settings, load_settings
 from plugin.state import load_state, save_state
 
 if TYPE_CHECKING:
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 # Zendesk: `serve` stays a small supervisor process.
 
 log = logging.getLogger("escalations")
+
+# gunicorn's access log, after the time, level and logger every line starts with: who, what, the answer,
+# how long it took, and the webhook invocation it answered.
+ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms invocation=%({x-zendesk-webhook-invocation-id}i)s'
 
 
 def _gateway(settings: Settings, field_ids: dict[str, int] | None = None, budget: int = 60) -> ZendeskGateway:
@@ -68,6 +73,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "10",  # webhook requests take milliseconds
         "--access-logfile",
         "-",
+        "--access-logformat",
+        ACCESS_LOG_FORMAT,
+        "--logger-class",
+        "plugin.web.GunicornLogger",
         "--no-control-socket",
         "--log-level",
         settings.log_level.lower(),
@@ -79,7 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     metrics_dir.mkdir(parents=True)
     environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     children = [subprocess.Popen(web, env=environment), subprocess.Popen(worker, env=environment)]
-    print(f"escalations: serving on http://{args.host}:{args.port} (webhook: /webhooks/zendesk)", flush=True)
+    log.info("serving on http://%s:%s (webhook: /webhooks/zendesk)", args.host, args.port)
 
     stopping = False
 
@@ -93,7 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     while not stopping:
         if any(child.poll() is not None for child in children):
             status = 1
-            print("escalations: a service process stopped; stopping the others", file=sys.stderr)
+            log.error("a service process stopped; stopping the others")
             break
         time.sleep(0.2)
     for child in children:
@@ -119,9 +128,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     """Set up and serve: the real account when .env has credentials, otherwise a local sandbox."""
     from plugin.config import read_environment
 
-    environment = read_environment()
     sandbox = None
-    if not environment.get("ZENDESK_API_TOKEN", "").strip():
+    if not has_zendesk_credentials(read_environment()):
         from plugin.sandbox import SandboxServer, SandboxZendesk
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the sandbox page polls every second
@@ -247,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING").upper(), format="%(levelname)s %(message)s")
     try:
+        logs.configure(load_log_settings(), process=args.command)
         return int(args.run(args))
     except ConfigError as error:
         print(f"escalations: {error}", file=sys.stderr)

@@ -34,6 +34,18 @@ class ConfigError(Exception):
     """A missing or malformed setting; the message is one line naming it."""
 
 
+LOG_FORMATS = ("text", "json")
+UPDATES_PER_MINUTE = 100  # Zendesk's Update Ticket limit per account (300 with the High Volume add-on)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """How every process of the service writes its log: LOG_LEVEL and LOG_FORMAT."""
+
+    level: str
+    format: str  # "text": one line of text per record; "json": one JSON object per line
+
+
 @dataclass(frozen=True)
 class Settings:
     zendesk_subdomain: str
@@ -53,6 +65,12 @@ class Settings:
     redis_url: str | None
     webhook_max_bytes: int
     log_level: str
+    log_format: str
+    ticket_updates_per_minute: int  # the account's Update Ticket limit; the service keeps to 80 % of it
+
+    @property
+    def logging(self) -> LogSettings:
+        return LogSettings(self.log_level, self.log_format)
 
     @property
     def zendesk_base_url(self) -> str:
@@ -96,6 +114,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if "@" not in email:
         raise ConfigError("ZENDESK_EMAIL must be the email address of the API user")
     token = required("ZENDESK_API_TOKEN")
+    logs = load_log_settings(env)
     timezone = _timezone(env.get("ESCALATION_TIMEZONE", "").strip() or "UTC")
 
     return Settings(
@@ -118,8 +137,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reconcile_seconds=_number(env, "ESCALATIONS_RECONCILE_SECONDS", 300.0, minimum=0.5),
         redis_url=_url(env, "REDIS_URL", schemes=("redis", "rediss", "unix")),
         webhook_max_bytes=int(_number(env, "ESCALATIONS_WEBHOOK_MAX_BYTES", 262144, minimum=1024)),
-        log_level=_log_level(env.get("LOG_LEVEL", "").strip() or "INFO"),
+        log_level=logs.level,
+        log_format=logs.format,
+        ticket_updates_per_minute=ticket_updates_per_minute(env),
     )
+
+
+def load_log_settings(environ: Mapping[str, str] | None = None) -> LogSettings:
+    """LOG_LEVEL and LOG_FORMAT alone, for the commands that need no Zendesk settings."""
+    env = read_environment() if environ is None else environ
+    level = _log_level(env.get("LOG_LEVEL", "").strip() or "INFO")
+    log_format = env.get("LOG_FORMAT", "").strip().lower() or "text"
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be text or json, not {env.get('LOG_FORMAT', '').strip()!r}")
+    return LogSettings(level, log_format)
 
 
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
@@ -205,3 +236,38 @@ def _log_level(value: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
     return level
+
+
+ZENDESK_CREDENTIALS = ("ZENDESK_SUBDOMAIN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN")
+
+
+def has_zendesk_credentials(environ: Mapping[str, str] | None = None) -> bool:
+    """True when all three Zendesk settings are given, False when none is; ConfigError naming what is
+    missing when only some are (a typo must not silently switch to the sandbox)."""
+    env = read_environment() if environ is None else environ
+    missing = [name for name in ZENDESK_CREDENTIALS if not env.get(name, "").strip()]
+    if len(missing) == len(ZENDESK_CREDENTIALS):
+        return False
+    if missing:
+        given = [name for name in ZENDESK_CREDENTIALS if name not in missing]
+        raise ConfigError(
+            f"{_listed(missing)} {'is' if len(missing) == 1 else 'are'} not set but {_listed(given)} "
+            f"{'is' if len(given) == 1 else 'are'}: set all three to use your Zendesk account, "
+            "or none to use the local sandbox"
+        )
+    return True
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def ticket_updates_per_minute(environ: Mapping[str, str] | None = None) -> int:
+    """ZENDESK_TICKET_UPDATES_PER_MINUTE: the account's Update Ticket limit (100; 300 with High Volume)."""
+    env = read_environment() if environ is None else environ
+    name, value = "ZENDESK_TICKET_UPDATES_PER_MINUTE", env.get("ZENDESK_TICKET_UPDATES_PER_MINUTE", "").strip()
+    if not value:
+        return UPDATES_PER_MINUTE
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)

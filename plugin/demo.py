@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -21,11 +18,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
-import plugin
-from plugin.cli import SANDBOX_ENV
 from plugin.escalation_fields import TAG_CONFIRMATION_PENDING
+from plugin.local_service import CommandFailed, LocalService, free_port, service_environment
 from plugin.sandbox import SandboxServer, SandboxZendesk
 
 TICKET_ID = 1
@@ -33,7 +29,6 @@ STEP_TIMEOUT = 20.0
 QUIET_SECONDS = 0.4
 WIDTH = 92
 REASON = "our invoice exports have failed every night since Monday and month-end closing is blocked."
-INHERITED_PREFIXES = ("ZENDESK_", "ESCALATION", "ZENPY_", "REDIS_URL", "PUBLIC_URL")
 Record = dict[str, Any]
 
 
@@ -89,12 +84,6 @@ def _sandbox() -> Iterator[tuple[SandboxZendesk, str]]:
         server.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def say(text: str = "") -> None:
     """One line of the tour, shown immediately."""
     print(text, flush=True)
@@ -120,30 +109,17 @@ class Tour:
     def __init__(self, zendesk: SandboxZendesk, sandbox_url: str, workdir: Path) -> None:
         self.zendesk = zendesk
         self.sandbox_url = sandbox_url
-        self.workdir = workdir
-        self.port = _free_port()
-        self.service: subprocess.Popen[bytes] | None = None
-        self.service_log: IO[bytes] | None = None
-        self.api_calls: list[tuple[str, int]] = []
-        self.env = self._environment()
-
-    def _environment(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith(INHERITED_PREFIXES)}
-        source_root = str(Path(plugin.__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
-        env.update(SANDBOX_ENV)
-        env.update(
-            {
-                "ZENDESK_EMAIL": self.zendesk.email,
-                "ZENDESK_API_TOKEN": self.zendesk.api_token,
-                "ZENDESK_API_URL": self.sandbox_url,
-                "PUBLIC_URL": f"http://127.0.0.1:{self.port}",
-                "ESCALATIONS_DATA_DIR": str(self.workdir / "var"),
-                "LOG_LEVEL": "INFO",  # the service's log goes to a file, shown when a step fails
-                "PYTHONUNBUFFERED": "1",
-            }
+        port = free_port()
+        env = service_environment(
+            zendesk_url=sandbox_url,
+            email=zendesk.email,
+            api_token=zendesk.api_token,
+            port=port,
+            data_dir=workdir / "var",
+            LOG_LEVEL="INFO",  # the service's log goes to a file, shown when a step fails
         )
-        return env
+        self.service = LocalService(env, port, workdir)
+        self.api_calls: list[tuple[str, int]] = []
 
     # -- the tour ---------------------------------------------------------------------
 
@@ -237,16 +213,10 @@ class Tour:
     # -- the service --------------------------------------------------------------------
 
     def setup(self) -> None:
-        result = subprocess.run(
-            [sys.executable, "-m", "plugin.cli", "setup"],
-            env=self.env,
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if result.returncode != 0:
-            raise DemoError(f"`escalations setup` failed:\n{result.stdout}{result.stderr}")
+        try:
+            result = self.service.run("setup")
+        except CommandFailed as error:
+            raise DemoError(f"`escalations setup` {error}") from None
         created = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line.startswith("created")]
         say(f"2. `escalations setup` provisioned it: {len(created)} objects created")
         kinds: dict[str, int] = {}
@@ -256,37 +226,16 @@ class Tour:
         say("   (" + ", ".join(f"{count} {kind}{'s' if count > 1 else ''}" for kind, count in kinds.items()) + ")")
 
     def start_service(self) -> None:
-        self.service_log = open(self.workdir / "serve.log", "wb")  # noqa: SIM115 - closed in stop_service
-        self.service = subprocess.Popen(
-            [sys.executable, "-m", "plugin.cli", "serve", "--port", str(self.port), "--workers", "1"],
-            env=self.env,
-            cwd=self.workdir,
-            stdout=self.service_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.service.serve("--workers", "1")
         self.wait(self.swept, "the service to start and run its catch-up sweep")
         self.wait(self.quiet, "the service's start-up calls to finish")
-        say(f"3. `escalations serve` is answering webhooks at http://127.0.0.1:{self.port}/webhooks/zendesk")
+        say(f"3. `escalations serve` is answering webhooks at {self.service.url}/webhooks/zendesk")
 
     def stop_service(self) -> None:
-        """SIGTERM, as a process manager stops it; the whole process group if it lingers."""
-        service, self.service = self.service, None
-        if service is not None and service.poll() is None:
-            service.send_signal(signal.SIGTERM)
-            try:
-                service.wait(timeout=25)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(service.pid, signal.SIGKILL)
-                service.wait()
-        if service is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(service.pid, signal.SIGTERM)  # any child left behind
+        """SIGTERM, as a process manager stops it."""
+        if self.service.processes:
+            self.service.stop(signal.SIGTERM, timeout=25)
             say("The service has stopped.")
-        if self.service_log is not None:
-            self.service_log.close()
-            self.service_log = None
 
     def swept(self) -> bool:
         return any("/incremental/" in entry["path"] for entry in self.zendesk.requests_log())
@@ -300,7 +249,7 @@ class Tour:
     def wait(self, check: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + STEP_TIMEOUT
         while time.monotonic() < deadline:
-            if self.service is not None and self.service.poll() is not None:
+            if any(process.poll() is not None for process in self.service.processes):
                 raise DemoError(f"the service stopped by itself (while waiting for {what}).\n{self.service_tail()}")
             if check():
                 return
@@ -308,10 +257,7 @@ class Tour:
         raise DemoError(f"timed out after {STEP_TIMEOUT:.0f} s waiting for {what}.\n{self.service_tail()}")
 
     def service_tail(self, lines: int = 15) -> str:
-        path = self.workdir / "serve.log"
-        if not path.exists():
-            return ""
-        tail = path.read_text(errors="replace").splitlines()[-lines:]
+        tail = self.service.logs().splitlines()[-lines:]
         return "Last lines of the service's log:\n" + "\n".join(f"  {line}" for line in tail)
 
     # -- the sandbox, read ---------------------------------------------------------------

@@ -38,6 +38,34 @@ API_CALLS = Counter(
     "Zendesk API calls, by method, endpoint (ids replaced by {id}) and HTTP status.",
     ["method", "endpoint", "status"],
 )
+# The outcomes known in advance, so that each series exists from the start at 0: a rate or an alert on
+# `accepted` or `escalated` works on a fresh process, before the first webhook.
+WEBHOOK_OUTCOMES = (
+    "accepted",
+    "own_update",
+    "unauthorized",
+    "unknown_webhook",
+    "unsupported_media_type",
+    "too_large",
+    "invalid_json",
+    "invalid_body",
+    "invalid_ticket_id",
+)
+DECISION_OUTCOMES = (
+    "escalated",
+    "refused",
+    "reason_requested",
+    "confirmation_resent",
+    "acknowledged",
+    "overdue",
+    "resolved",
+    "ignored",
+)
+for _outcome in WEBHOOK_OUTCOMES:
+    WEBHOOKS.labels(outcome=_outcome)
+for _outcome in DECISION_OUTCOMES:
+    DECISIONS.labels(outcome=_outcome)
+
 PROCESSING = Histogram(
     "escalations_processing_seconds",
     "Time to handle one ticket: reads, decision and writes.",

@@ -1,15 +1,21 @@
-"""Proactive pacing of Zendesk API calls, so that the service never spends the budget the agents share.
+"""Proactive pacing of Zendesk API calls, each budget apart, so that the service never spends what agents share.
 
-Zendesk counts every API call against an account-wide budget (200 to 2,500
-requests a minute, by plan) and every ticket update against a second one (100
-a minute per account, agents' updates in the agent interface included). Its
-answers say what is left: `X-Rate-Limit` / `X-Rate-Limit-Remaining`,
-`ratelimit-limit` / `ratelimit-remaining` / `ratelimit-reset`, and for some
-endpoints `zendesk-ratelimit-<name>: total=100; remaining=99; resets=41`.
+Zendesk counts API calls against several budgets, and a 429 from one says
+nothing about the others:
+
+- the account: every call (200 to 2,500 requests a minute, by plan), described
+  by `X-Rate-Limit` / `X-Rate-Limit-Remaining` (or `ratelimit-limit` /
+  `ratelimit-remaining` / `ratelimit-reset`) on every answer;
+- ticket updates: 100 a minute per account (300 with the High Volume add-on),
+  agents' updates in the agent interface included;
+- endpoints with a limit of their own, described by
+  `zendesk-ratelimit-<name>: total=N; remaining=M; resets=S`: the incremental
+  exports (`/api/v2/incremental/…`, 10 a minute, 30 with High Volume) and the
+  search export (`/api/v2/search/export`, 100 a minute), among others.
 
 `PacedSession` is the requests session Zenpy uses. Before each call it books a
 slot with the process-wide `Pacer` (shared by every session and thread of the
-process) and sleeps until then; after each answer it reports the headers back.
+process) and waits until then; after each answer it reports the headers back.
 For each budget a call counts against:
 
 - what others (agents, other integrations, other instances) used is the used
@@ -20,15 +26,20 @@ For each budget a call counts against:
   everything but the reserve;
 - while at least half of the budget is left, calls go out at once; below
   that they are spread out, the more the less is left (see `spacing`);
-- ticket updates also count against the process's own budget of
-  ZENDESK_TICKET_UPDATES_PER_MINUTE (default 100, 300 with the High Volume
-  add-on), whether or not Zendesk's answers describe the update limit;
-- a 429's `Retry-After` holds back every thread of the process, not only the
-  one that got it (Zenpy then retries the call, as before).
+- ticket updates count against the process's own allowance of
+  ZENDESK_TICKET_UPDATES_PER_MINUTE, and calls to an endpoint with a
+  documented limit against that limit, whether or not the answers describe
+  them: the sweep reads the incremental export at most 8 times a minute at
+  any sweep interval, and never meets its 429;
+- a 429's `Retry-After` holds back the calls that count against the budget it
+  came from (`budget_of_429`), not the others: a rate-limited export holds
+  back the sweep's next export, never a ticket's reads and writes. (Zenpy
+  then retries the call, as before.)
 
 Only the worker and the admin commands call Zendesk; the webhook route never
 does, so pacing never delays an answer to Zendesk's webhook. A single wait is
-capped at MAX_WAIT so that a job holding its ticket's lock cannot stall.
+capped at MAX_WAIT so that a job holding its ticket's lock cannot stall, and
+`stop_waiting` ends every wait at once when the worker is asked to stop.
 """
 
 from __future__ import annotations
@@ -36,7 +47,6 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-import os
 import re
 import threading
 import time
@@ -47,16 +57,55 @@ from urllib.parse import urlsplit
 
 import requests
 
+from plugin.config import UPDATES_PER_MINUTE, ticket_updates_per_minute
+
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60.0  # Zendesk's budgets are per minute
-UPDATES_PER_MINUTE = 100  # Zendesk's Update Ticket limit per account (300 with the High Volume add-on)
 RESERVE = 0.2  # the share of each budget left to agents and other integrations
 SLOW_BELOW = 0.5  # calls are spread out once less than this share of a budget is left
 MAX_WAIT = 60.0  # the longest a single call waits for its turn
 
+ACCOUNT = "account"
+TICKET_UPDATES = "ticket updates"
+
 _TICKET_UPDATE_PATH = re.compile(r"/api/v2/tickets/\d+(\.json)?")
 _ENDPOINT_HEADER = "zendesk-ratelimit-"
+
+
+@dataclass(frozen=True)
+class EndpointLimit:
+    """An endpoint with a documented budget of its own, counted apart from the account's."""
+
+    name: str
+    path: re.Pattern[str]
+    per_minute: int
+
+
+ENDPOINT_LIMITS = (
+    EndpointLimit("incremental exports", re.compile(r"/api/v2/incremental/"), 10),
+    EndpointLimit("search export", re.compile(r"/api/v2/search/export(\.json)?$"), 100),
+)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What pacing knows of an API call: whether it updates a ticket, and its endpoint's own budget."""
+
+    ticket_update: bool
+    endpoint: str  # a documented limit's name, or the path with its ids taken out
+    endpoint_limit: int | None = None  # the endpoint's documented calls per minute, when it has a limit
+
+    @property
+    def endpoint_budget(self) -> str:
+        return f"endpoint {self.endpoint}"
+
+    @property
+    def budgets(self) -> tuple[str, ...]:
+        """Every budget the call counts against."""
+        return (
+            (ACCOUNT, TICKET_UPDATES, self.endpoint_budget) if self.ticket_update else (ACCOUNT, self.endpoint_budget)
+        )
 
 
 @dataclass(frozen=True)
@@ -77,21 +126,45 @@ def is_ticket_update(method: str, url: str) -> bool:
     return method.upper() == "PUT" and _TICKET_UPDATE_PATH.fullmatch(urlsplit(url).path) is not None
 
 
-def read_budget(headers: Mapping[str, str]) -> Budget | None:
-    """The tightest budget an answer's headers describe, or None when they describe none.
+def classify(method: str, url: str, limits: tuple[EndpointLimit, ...] = ENDPOINT_LIMITS) -> Call:
+    """The budgets a call to `url` counts against."""
+    path = urlsplit(url).path
+    limit = next((limit for limit in limits if limit.path.search(path)), None)
+    if limit is not None:
+        return Call(is_ticket_update(method, url), limit.name, limit.per_minute)
+    return Call(is_ticket_update(method, url), re.sub(r"/[0-9]+(?=/|\.json|$)", "/{id}", path))
+
+
+def read_account_budget(headers: Mapping[str, str]) -> Budget | None:
+    """The account-wide budget an answer describes (the tighter spelling if both), or None.
 
     `headers` must look names up case-insensitively, as requests' headers do.
     """
-    budgets = [
-        _budget(headers.get("X-Rate-Limit"), headers.get("X-Rate-Limit-Remaining"), None),
-        _budget(headers.get("ratelimit-limit"), headers.get("ratelimit-remaining"), headers.get("ratelimit-reset")),
+    known = [
+        budget
+        for budget in (
+            _budget(headers.get("X-Rate-Limit"), headers.get("X-Rate-Limit-Remaining"), None),
+            _budget(headers.get("ratelimit-limit"), headers.get("ratelimit-remaining"), headers.get("ratelimit-reset")),
+        )
+        if budget is not None
     ]
+    return _tightest(known)
+
+
+def read_endpoint_budget(headers: Mapping[str, str]) -> Budget | None:
+    """The endpoint's own budget an answer describes in `zendesk-ratelimit-<name>` headers, or None."""
+    known = []
     for name, value in headers.items():
         if name.lower().startswith(_ENDPOINT_HEADER):
             parts = {key.strip(): val.strip() for key, _, val in (part.partition("=") for part in value.split(";"))}
-            budgets.append(_budget(parts.get("total"), parts.get("remaining"), parts.get("resets")))
-    known = [budget for budget in budgets if budget is not None]
-    return min(known, key=lambda budget: (budget.share_left, budget.remaining)) if known else None
+            budget = _budget(parts.get("total"), parts.get("remaining"), parts.get("resets"))
+            if budget is not None:
+                known.append(budget)
+    return _tightest(known)
+
+
+def _tightest(budgets: list[Budget]) -> Budget | None:
+    return min(budgets, key=lambda budget: (budget.share_left, budget.remaining)) if budgets else None
 
 
 def _budget(limit: str | None, remaining: str | None, resets_in: str | None) -> Budget | None:
@@ -115,6 +188,28 @@ def _seconds(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def budget_of_429(call: Call, headers: Mapping[str, str]) -> str:
+    """The budget a 429 answer to `call` belongs to, so that only the calls counting against it wait.
+
+    - the endpoint's own header says it is spent: the endpoint's budget;
+    - a ticket update: the update budget;
+    - a call to an endpoint with a documented limit of its own: that budget;
+    - any other call: the account.
+
+    An update's or a limited endpoint's answer may describe its own budget in
+    the account's headers, so those do not decide for them: were the account
+    spent, the other calls would meet their own 429 and hold it back then.
+    """
+    endpoint = read_endpoint_budget(headers)
+    if endpoint is not None and endpoint.remaining == 0:
+        return call.endpoint_budget
+    if call.ticket_update:
+        return TICKET_UPDATES
+    if call.endpoint_limit is not None:
+        return call.endpoint_budget
+    return ACCOUNT
 
 
 def spacing(
@@ -158,9 +253,10 @@ class Pacer:
     allowance, limit − reserve − what others (agents, other integrations) used
     in the last reading, and spreads calls out with `spacing` as the estimated
     remainder, limit − others − ours in the window, shrinks. Our own use is
-    the list of slots booked in the last window, so the estimate recovers by
-    itself as our calls age out of it. Ticket updates are also held to the
-    process's own allowance of UPDATES_PER_MINUTE, whatever the headers say.
+    the list of slots booked in the last window against that budget, so the
+    estimate recovers by itself as our calls age out of it. Ticket updates and
+    endpoints with a documented limit are also held to that limit, whatever
+    the headers say.
     """
 
     def __init__(
@@ -180,20 +276,20 @@ class Pacer:
         self.max_wait = max_wait
         self.clock = clock
         self._lock = threading.Lock()
-        self._slots: list[float] = []  # every call booked in the last window (some maybe ahead), sorted
-        self._own_updates: list[float] = []  # the ticket updates among them
-        self._readings: dict[bool, _Reading] = {}  # by "was the answer to a ticket update"
-        self._blocked_until = -math.inf
+        self._slots: dict[str, list[float]] = {}  # by budget: our calls booked in the last window (some ahead)
+        self._readings: dict[str, _Reading] = {}  # by budget, the last reading of it
+        self._blocked_until: dict[str, float] = {}  # by budget, after a 429
 
-    def book(self, ticket_update: bool) -> float:
+    def book(self, call: Call) -> float:
         """Book the next slot for a call; return the seconds to wait before making it (0: go now)."""
         with self._lock:
             now = self.clock()
-            for slots in (self._slots, self._own_updates):
+            for name in call.budgets:
+                slots = self._slots.setdefault(name, [])
                 del slots[: bisect.bisect_right(slots, now - self.window)]
-            budgets = self._budgets(ticket_update, now)
-            at = max(now, self._blocked_until)
-            for _ in range(len(self._slots) + 2):
+            budgets = self._budgets(call, now)
+            at = max([now, *(self._blocked_until.get(name, -math.inf) for name in call.budgets)])
+            for _ in range(sum(len(slots) for _, _, slots in budgets) + 2):
                 moved = at
                 for limit, others, slots in budgets:
                     moved = max(moved, self._allowance_frees_at(limit, others, slots, now))
@@ -202,41 +298,45 @@ class Pacer:
                     break
                 at = moved
             at = min(at, now + self.max_wait)
-            bisect.insort(self._slots, at)
-            if ticket_update:
-                bisect.insort(self._own_updates, at)
+            for name in call.budgets:
+                bisect.insort(self._slots[name], at)
             return at - now
 
-    def observe(self, status: int, headers: Mapping[str, str], ticket_update: bool) -> None:
-        """Take in what an answer says about the budgets; a 429 holds back every call for its Retry-After."""
-        budget = read_budget(headers)
+    def observe(self, call: Call, status: int, headers: Mapping[str, str]) -> None:
+        """Take in what an answer says about the budgets; a 429 holds back the calls of its budget only."""
+        account, endpoint = read_account_budget(headers), read_endpoint_budget(headers)
         with self._lock:
             now = self.clock()
-            if budget is not None:
-                slots = self._own_updates if ticket_update else self._slots
-                ours = bisect.bisect_right(slots, now) - bisect.bisect_right(slots, now - self.window)
-                others = max(0, budget.limit - budget.remaining - ours)
-                self._readings[ticket_update] = _Reading(budget, now, others)
-            if status == 429:
-                wait = retry_after(headers)
-                if wait is not None:
-                    self._blocked_until = max(self._blocked_until, now + wait)
+            if account is not None:
+                self._read(_described_by_account_headers(call), account, now)
+            if endpoint is not None:
+                self._read(call.endpoint_budget, endpoint, now)
+            wait = retry_after(headers) if status == 429 else None
+            if wait is not None:
+                name = budget_of_429(call, headers)
+                self._blocked_until[name] = max(self._blocked_until.get(name, -math.inf), now + wait)
+                log.info("pacing: Zendesk's %s budget is spent; its calls wait %.0f s", name, wait)
 
-    def _budgets(self, ticket_update: bool, now: float) -> list[tuple[int, int, list[float]]]:
+    def _read(self, name: str, budget: Budget, now: float) -> None:
+        slots = self._slots.get(name, [])
+        ours = bisect.bisect_right(slots, now) - bisect.bisect_right(slots, now - self.window)
+        self._readings[name] = _Reading(budget, now, max(0, budget.limit - budget.remaining - ours))
+
+    def _budgets(self, call: Call, now: float) -> list[tuple[int, int, list[float]]]:
         """The budgets a call counts against: (limit, used by others, our slots against it)."""
         budgets = []
-        for answers_to_updates in (False, True) if ticket_update else (False,):
-            reading = self._readings.get(answers_to_updates)
-            if reading is None:
-                continue
-            resets_in = reading.budget.resets_in
-            if now - reading.read_at > (self.window if resets_in is None else min(self.window, resets_in)):
-                continue  # stale: the window has moved on since
-            budgets.append(
-                (reading.budget.limit, reading.others, self._own_updates if answers_to_updates else self._slots)
-            )
-        if ticket_update:
-            budgets.append((self.updates_per_minute, 0, self._own_updates))
+        for name in call.budgets:
+            slots = self._slots[name]
+            reading = self._readings.get(name)
+            if reading is not None:
+                resets_in = reading.budget.resets_in
+                age_limit = self.window if resets_in is None else min(self.window, resets_in)
+                if now - reading.read_at <= age_limit:  # a reading older than that describes a window gone by
+                    budgets.append((reading.budget.limit, reading.others, slots))
+            if name == TICKET_UPDATES:
+                budgets.append((self.updates_per_minute, 0, slots))
+            elif name == call.endpoint_budget and call.endpoint_limit is not None:
+                budgets.append((call.endpoint_limit, 0, slots))
         return budgets
 
     def _allowance_frees_at(self, limit: int, others: int, slots: list[float], now: float) -> float:
@@ -250,6 +350,20 @@ class Pacer:
 
     def _spacing(self, limit: int, remaining: int) -> float:
         return spacing(limit, remaining, window=self.window, reserve=self.reserve, slow_below=self.slow_below)
+
+
+def _described_by_account_headers(call: Call) -> str:
+    """The budget the account's headers on an answer to `call` are taken to describe.
+
+    The answer to an update, or to an endpoint with a limit of its own, may
+    describe that budget in the account's headers (the tightest that applies):
+    kept apart, such a reading slows those calls only, never the rest.
+    """
+    if call.ticket_update:
+        return TICKET_UPDATES
+    if call.endpoint_limit is not None:
+        return call.endpoint_budget
+    return ACCOUNT
 
 
 def _first_free(slots: list[float], start: float, gap: float) -> float:
@@ -266,42 +380,52 @@ def _first_free(slots: list[float], start: float, gap: float) -> float:
 
 _shared: Pacer | None = None
 _shared_lock = threading.Lock()
+_stopping = threading.Event()
 
 
 def shared_pacer() -> Pacer:
-    """The process's pacer, created on first use from ZENDESK_TICKET_UPDATES_PER_MINUTE."""
+    """The process's pacer, created on first use with the ZENDESK_TICKET_UPDATES_PER_MINUTE setting."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = Pacer(updates_per_minute=_updates_per_minute(os.environ.get("ZENDESK_TICKET_UPDATES_PER_MINUTE")))
+            _shared = Pacer(updates_per_minute=ticket_updates_per_minute())
         return _shared
 
 
-def _updates_per_minute(value: str | None) -> int:
-    text = (value or "").strip()
-    if not text:
-        return UPDATES_PER_MINUTE
-    if not text.isdigit() or int(text) < 1:
-        log.warning("ZENDESK_TICKET_UPDATES_PER_MINUTE must be a whole number >= 1; using %d", UPDATES_PER_MINUTE)
-        return UPDATES_PER_MINUTE
-    return int(text)
+class PacingInterrupted(requests.ConnectionError):
+    """The process is stopping: a call that was waiting for its turn is not made (its job is retried later)."""
+
+
+def stop_waiting() -> None:
+    """End every wait for a turn, now and from now on: the worker is stopping and must not sit out a minute."""
+    _stopping.set()
+
+
+def interruptible_sleep(stopping: threading.Event) -> Callable[[float], None]:
+    """A sleep that raises PacingInterrupted as soon as `stopping` is set."""
+
+    def sleep(seconds: float) -> None:
+        if stopping.wait(seconds):
+            raise PacingInterrupted("the worker is stopping")
+
+    return sleep
 
 
 class PacedSession(requests.Session):
     """A plain requests session (no retries) that waits its turn with the process's pacer before each call."""
 
-    def __init__(self, pacer: Pacer | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, pacer: Pacer | None = None, sleep: Callable[[float], None] | None = None) -> None:
         super().__init__()
         self.pacer = pacer if pacer is not None else shared_pacer()
-        self._sleep = sleep
+        self._sleep = sleep if sleep is not None else interruptible_sleep(_stopping)
 
     def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         address = url.decode() if isinstance(url, bytes) else url
-        update = is_ticket_update(method, address)
-        wait = self.pacer.book(update)
+        call = classify(method, address)
+        wait = self.pacer.book(call)
         if wait > 0:
             log.debug("pacing: %s %s waits %.2f s for its turn", method, urlsplit(address).path, wait)
             self._sleep(wait)
         response = super().request(method, url, *args, **kwargs)
-        self.pacer.observe(response.status_code, response.headers, update)
+        self.pacer.observe(call, response.status_code, response.headers)
         return response

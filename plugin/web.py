@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,16 +17,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from gunicorn.glogging import Logger as _GunicornLogger
 from werkzeug.exceptions import HTTPException
 
-from plugin.config import Settings, load_settings
+from plugin import logs
+from plugin.config import Settings, load_log_settings, load_settings
 from plugin.metrics import WEBHOOKS, exposition
 from plugin.signature import SignatureRejected, verify
 from plugin.state import AccountState, load_state
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[int], None]
+Enqueue = Callable[[int, str | None], None]  # the ticket id, and the webhook invocation that asked
+
+MAX_NESTING = 32  # the trigger's body is flat; anything this deep is not from Zendesk
+MAX_DIGITS = 20  # Zendesk ids are 64-bit numbers: at most 20 digits
+MAX_ID = 2**63 - 1
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+_INVOCATION_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 class WebhookRejected(Exception):
@@ -43,32 +53,95 @@ class Invocation:
 
 
 def _whole_number(value: object) -> int | None:
-    """An int, or digits as text (placeholders render as text); anything else is None."""
-    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
+    """An int, or digits as text (placeholders render as text), within 64 bits; anything else is None."""
+    if isinstance(value, str) and re.fullmatch(rf"\s*[0-9]{{1,{MAX_DIGITS}}}\s*", value):
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or value > MAX_ID:
         return None
     return value
 
 
+class _Malformed(ValueError):
+    """JSON that Python would read but that no trigger sends, and that could mean two things."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = {key for key, _ in pairs}
+    if len(keys) != len(pairs):
+        raise _Malformed("an object has the same key twice")
+    return dict(pairs)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise _Malformed("a number is too large")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _Malformed("a number is too large")
+    return number
+
+
+def _no_constant(name: str) -> Any:
+    raise _Malformed(f"{name} is not JSON")
+
+
+def _nesting(text: str, limit: int) -> int:
+    """How deep arrays and objects nest in `text`, counting no further than `limit` + 1."""
+    depth = deepest = 0
+    for bracket in _BRACKET.finditer(_STRING.sub('""', text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+    return deepest
+
+
 def parse_invocation(body: bytes) -> Invocation:
-    """The ticket id (and the actor, if given) from the trigger's JSON body; the rest is optional."""
+    """The ticket id (and the actor, if given) from the trigger's JSON body; the rest is optional.
+
+    Strict JSON in UTF-8: no NaN or Infinity, no key twice, no number beyond
+    64 bits, nothing nested deeper than MAX_NESTING. Whatever else arrives is
+    a 400, never an error of ours.
+    """
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookRejected(400, "invalid_json", "the body is not UTF-8") from None
+    if _nesting(text, MAX_NESTING) > MAX_NESTING:
+        raise WebhookRejected(400, "invalid_json", f"the body nests deeper than {MAX_NESTING} levels")
+    try:
+        payload = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+            parse_constant=_no_constant,
+        )
+    except _Malformed as malformed:
+        raise WebhookRejected(400, "invalid_json", str(malformed)) from None
+    except (ValueError, RecursionError):
         raise WebhookRejected(400, "invalid_json", "the body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "invalid_body", "the body must be a JSON object")
     ticket_id = _whole_number(payload.get("ticket_id"))
     if ticket_id is None or ticket_id <= 0:
-        raise WebhookRejected(400, "invalid_ticket_id", "ticket_id must be a positive integer")
+        raise WebhookRejected(400, "invalid_ticket_id", "ticket_id must be a positive 64-bit integer")
     return Invocation(ticket_id, _whole_number(payload.get("actor_id")))
 
 
-def _enqueue_with_worker(ticket_id: int) -> None:
+def invocation_id(header: str | None) -> str | None:
+    """Zendesk's invocation id, when it looks like one; it is not signed, so it is kept short and plain."""
+    return header if header is not None and _INVOCATION_ID.fullmatch(header) else None
+
+
+def _enqueue_with_worker(ticket_id: int, invocation: str | None) -> None:
     from plugin.queue import process_ticket
 
-    process_ticket(ticket_id)
+    process_ticket(ticket_id, invocation_id=invocation)
 
 
 def create_app(
@@ -117,17 +190,16 @@ def create_app(
         except WebhookRejected as bad:
             return rejected(bad.status, bad.error, bad.detail)
         ticket_id = invocation.ticket_id
-        if invocation.actor_id == state.service_user_id:
-            # Our own reply or note fired a trigger: there is nothing to do, and no API call to spend.
-            WEBHOOKS.labels(outcome="own_update").inc()
-            return jsonify({"accepted": False, "ticket_id": ticket_id, "reason": "the service's own update"}), 200
-        enqueue(ticket_id)
-        WEBHOOKS.labels(outcome="accepted").inc()
-        log.info(
-            "webhook accepted: ticket %s, invocation %s",
-            ticket_id,
-            request.headers.get("X-Zendesk-Webhook-Invocation-Id", "-"),
-        )
+        called_as = invocation_id(request.headers.get("X-Zendesk-Webhook-Invocation-Id"))
+        with logs.about_ticket(ticket_id, called_as):
+            if invocation.actor_id == state.service_user_id:
+                # Our own reply or note fired a trigger: there is nothing to do, and no API call to spend.
+                WEBHOOKS.labels(outcome="own_update").inc()
+                log.info("webhook for the service's own update: not queued")
+                return jsonify({"accepted": False, "ticket_id": ticket_id, "reason": "the service's own update"}), 200
+            enqueue(ticket_id, called_as)
+            WEBHOOKS.labels(outcome="accepted").inc()
+            log.info("webhook accepted: ticket %s queued", ticket_id)
         return jsonify({"accepted": True, "ticket_id": ticket_id}), 202
 
     @app.get("/healthz")
@@ -188,3 +260,14 @@ def create_app(
         return jsonify({"error": "method_not_allowed"}), 405
 
     return app
+
+
+class GunicornLogger(_GunicornLogger):  # type: ignore[misc]
+    """gunicorn's error and access logs, and the app's own records, in the service's one log format."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        settings = load_log_settings()
+        logs.configure(settings, process="web")
+        logs.adopt(self.error_log, settings, process="web")
+        logs.adopt(self.access_log, settings, process="web")

@@ -4,11 +4,19 @@ The queue itself is `plugin.queue` (light enough for the web processes to
 import); the jobs' work is here, imported only by the worker process that
 `escalations serve` starts (`escalations worker`).
 
-Retries: a passing Zendesk fault (5xx, timeout, 429 beyond the wait budget)
-reschedules the job with capped exponential backoff and jitter. After
-RETRY_FOR of failing, the ticket is parked: `escalations doctor` lists it and
-every sweep tries it again. A 404/422 (deleted or closed ticket) is dropped
-with a log line.
+What becomes of a ticket job (`TicketJobs.run`, every outcome returned as data):
+
+- handled: the ticket is in line with the policy (and released if it was parked);
+- locked: another worker is on the same ticket: the job runs again a second later;
+- retried: a passing Zendesk fault (5xx, timeout, 429 beyond the wait budget,
+  the ticket changing under us again and again) reschedules it with capped
+  exponential backoff and jitter, never sooner than Zendesk's Retry-After;
+- parked: after RETRY_FOR of failing, or at once for a failure that a retry
+  cannot fix (a 422: the ticket cannot be written; a bug), the ticket is
+  parked: `escalations doctor` lists it and every sweep tries it again;
+- dropped: a 404 (the ticket was deleted) ends the job with a log line.
+
+Clocks come in as arguments: the tests play an hour of failures without waiting.
 """
 
 from __future__ import annotations
@@ -18,18 +26,32 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
-from huey import RedisHuey
+from huey import Huey
 from huey.exceptions import TaskLockedException
 
+from plugin import pacing
 from plugin.calendar import WorkingCalendar
 from plugin.config import Settings, load_settings
 from plugin.handling import Handled, TooManyConflicts, handle_ticket
+from plugin.logs import about_ticket
 from plugin.messages import MessageRenderer
 from plugin.metrics import DECISIONS, PROCESSING
 from plugin.policy import PolicySettings, TicketSnapshot, needs_manager_roster
-from plugin.queue import ParkedTickets, exclusive, huey, now, process_ticket, sweep
+from plugin.queue import (
+    LEASE_SECONDS,
+    ConsumerPresence,
+    ParkedTickets,
+    exclusive,
+    huey,
+    now,
+    process_ticket,
+    sweep,
+)
 from plugin.state import AccountState, load_state
 from plugin.sweep import SweepStore, run_sweep
 from plugin.zendesk import (
@@ -44,24 +66,26 @@ log = logging.getLogger(__name__)
 
 RETRY_FOR = 3600.0  # keep retrying a failing ticket for an hour before parking it
 BACKOFF_CAP = 300.0
-TICKET_LOCK_SECONDS = 120  # with Redis, a lock left by a killed worker expires
+LOCKED_RETRY_SECONDS = 1.0  # another worker has the ticket: look again this soon
 ROSTER_SECONDS = 300.0
+THREADS = 4
 
 
 class ManagerRoster:
     """Who is in the managers' group, read at most every ROSTER_SECONDS (not once per job)."""
 
-    def __init__(self, group_id: int) -> None:
+    def __init__(self, group_id: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.group_id = group_id
+        self.clock = clock
         self._members: frozenset[int] = frozenset()
-        self._read_at = -ROSTER_SECONDS
+        self._read_at: float | None = None
         self._lock = threading.Lock()
 
     def members(self, gateway: ZendeskGateway) -> frozenset[int]:
         with self._lock:
-            if time.monotonic() - self._read_at >= ROSTER_SECONDS:
+            if self._read_at is None or self.clock() - self._read_at >= ROSTER_SECONDS:
                 self._members = gateway.group_member_ids(self.group_id)
-                self._read_at = time.monotonic()
+                self._read_at = self.clock()
             return self._members
 
 
@@ -72,6 +96,7 @@ class Runtime:
     renderer: MessageRenderer
     managers: ManagerRoster
     calendar: WorkingCalendar
+    clock: Callable[[], datetime] = now
 
     def policy(self, gateway: ZendeskGateway, ticket: TicketSnapshot) -> PolicySettings:
         """The policy settings for one ticket; the managers' roster is read only when it matters."""
@@ -86,8 +111,10 @@ class Runtime:
         )
 
     def handle(self, ticket_id: int, gateway: ZendeskGateway) -> Handled:
-        with PROCESSING.time():
-            handled = handle_ticket(ticket_id, gateway, lambda ticket: self.policy(gateway, ticket), self.renderer, now)
+        with about_ticket(ticket_id), PROCESSING.time():
+            handled = handle_ticket(
+                ticket_id, gateway, lambda ticket: self.policy(gateway, ticket), self.renderer, self.clock
+            )
         DECISIONS.labels(outcome=handled.decision.outcome).inc()
         return handled
 
@@ -95,9 +122,8 @@ class Runtime:
         return ZendeskGateway(self.settings, self.state.field_ids, make_client(self.settings))
 
 
-@functools.cache
-def runtime() -> Runtime:
-    settings = load_settings()
+def build_runtime(settings: Settings) -> Runtime:
+    """Everything a job needs, from the settings and the state `setup` stored."""
     state = load_state(settings.state_file)
     calendar = settings.calendar
     if settings.schedule:
@@ -113,85 +139,184 @@ def runtime() -> Runtime:
     )
 
 
-def backoff(failures: int) -> float:
+@functools.cache
+def runtime() -> Runtime:
+    return build_runtime(load_settings())
+
+
+def backoff(failures: int, jitter: Callable[[float, float], float] = random.uniform) -> float:
     """Capped exponential backoff with full jitter, in seconds."""
-    return random.uniform(0.5, 1.0) * min(BACKOFF_CAP, 2.0 ** min(failures, 16))
+    return jitter(0.5, 1.0) * min(BACKOFF_CAP, 2.0 ** min(failures, 16))
 
 
-def process_ticket_job(ticket_id: int, first_failure: float | None = None, failures: int = 0) -> None:
+@dataclass(frozen=True)
+class TicketJob:
+    """One ticket to handle, as it travels through the queue (its retries included)."""
+
+    ticket_id: int
+    invocation_id: str | None = None  # the webhook invocation that asked, for the log
+    first_failure: float | None = None  # wall-clock time of the first failure, while retrying
+    failures: int = 0
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What became of one run of a ticket job; `delay`: when a rescheduled job runs again."""
+
+    outcome: str  # handled, locked, retried, parked or dropped
+    delay: float | None = None
+    detail: str = ""
+
+
+Schedule = Callable[[TicketJob, float], None]
+
+
+def schedule_in_queue(job: TicketJob, delay: float) -> None:
+    process_ticket.schedule(args=(job.ticket_id, job.first_failure, job.failures, job.invocation_id), delay=delay)
+
+
+@dataclass
+class TicketJobs:
+    """Runs ticket jobs: handles the ticket under its lock, and decides what a failure means.
+
+    Every way out is a `JobResult`; a job to run again is handed to `schedule`
+    with its delay (the queue's in production, a list in the tests), and the
+    failures are timed by `clock` (wall-clock seconds: a retry may run in
+    another process, after a restart).
+    """
+
+    runtime: Callable[[], Runtime]
+    queue: Huey
+    schedule: Schedule = schedule_in_queue
+    clock: Callable[[], float] = time.time
+    jitter: Callable[[float, float], float] = random.uniform
+    lock: Callable[[str], AbstractContextManager[None]] | None = None  # by default the queue's leases
+
+    def run(self, job: TicketJob) -> JobResult:
+        with about_ticket(job.ticket_id, job.invocation_id):
+            result = self._run(job)
+            if result.delay is not None:
+                self.schedule(self._next(job, result), result.delay)
+            return result
+
+    def _next(self, job: TicketJob, result: JobResult) -> TicketJob:
+        if result.outcome == "locked":
+            return job
+        first = job.first_failure if job.first_failure is not None else self.clock()
+        return replace(job, first_failure=first, failures=job.failures + 1)
+
+    def _run(self, job: TicketJob) -> JobResult:
+        parked = ParkedTickets(self.queue)
+        ticket_id = job.ticket_id
+        lock = self.lock if self.lock is not None else lambda name: exclusive(name, self.queue)
+        try:
+            context = self.runtime()
+            with lock(f"ticket-{ticket_id}"):
+                context.handle(ticket_id, context.gateway())
+        except TaskLockedException:
+            return JobResult("locked", LOCKED_RETRY_SECONDS)
+        except TicketGone as gone:
+            log.warning("ticket %s dropped: %s", ticket_id, gone)
+            return JobResult("dropped", detail=str(gone))
+        except (ZendeskUnavailable, TooManyConflicts) as fault:
+            started = job.first_failure if job.first_failure is not None else self.clock()
+            if self.clock() - started >= RETRY_FOR:
+                log.error("ticket %s parked after %d failures: %s", ticket_id, job.failures + 1, fault)
+                parked.park(ticket_id, str(fault))
+                return JobResult("parked", detail=str(fault))
+            delay = max(backoff(job.failures + 1, self.jitter), getattr(fault, "retry_after", None) or 0.0)
+            log.warning("ticket %s: %s; retrying in %.0f s", ticket_id, fault, delay)
+            return JobResult("retried", delay, str(fault))
+        except Exception as error:  # a job that cannot succeed is parked, never lost or retried blindly
+            log.exception("ticket %s parked", ticket_id)
+            reason = f"{error.__class__.__name__}: {error}"
+            parked.park(ticket_id, reason)
+            return JobResult("parked", detail=reason)
+        parked.release(ticket_id)
+        return JobResult("handled")
+
+
+def process_ticket_job(
+    ticket_id: int, first_failure: float | None = None, failures: int = 0, invocation_id: str | None = None
+) -> None:
     """Handle one ticket, serialised per ticket; retry passing faults, park persistent ones."""
-    try:
-        context = runtime()
-        with exclusive(f"ticket-{ticket_id}", TICKET_LOCK_SECONDS):
-            context.handle(ticket_id, context.gateway())
-    except TaskLockedException:
-        process_ticket.schedule(args=(ticket_id, first_failure, failures), delay=1)
-        return
-    except TicketGone as gone:
-        log.warning("ticket %s dropped: %s", ticket_id, gone)
-        return
-    except (ZendeskUnavailable, TooManyConflicts) as fault:
-        started = first_failure if first_failure is not None else time.time()
-        if time.time() - started >= RETRY_FOR:
-            log.error("ticket %s parked after %d failures: %s", ticket_id, failures + 1, fault)
-            ParkedTickets(huey).park(ticket_id, str(fault))
-            return
-        delay = max(backoff(failures + 1), getattr(fault, "retry_after", None) or 0.0)
-        log.warning("ticket %s: %s; retrying in %.0f s", ticket_id, fault, delay)
-        process_ticket.schedule(args=(ticket_id, started, failures + 1), delay=delay)
-        return
-    except Exception as error:  # a job that cannot succeed is parked, never lost or retried blindly
-        log.exception("ticket %s parked", ticket_id)
-        ParkedTickets(huey).park(ticket_id, f"{error.__class__.__name__}: {error}")
-        return
-    ParkedTickets(huey).release(ticket_id)
+    TicketJobs(runtime, huey).run(TicketJob(ticket_id, invocation_id, first_failure, failures))
 
 
-def sweep_job() -> None:
+@dataclass
+class Sweeps:
+    """Runs the catch-up sweep, one at a time across all workers.
+
+    A sweep that finds another one running is retried once, when the lock's
+    lease can have expired: the holder may be a worker that died mid-sweep.
+    """
+
+    runtime: Callable[[], Runtime]
+    queue: Huey
+    retry: Callable[[float], None] = field(default=lambda delay: sweep.schedule(args=(False,), delay=delay))
+
+    def run(self, retry_if_locked: bool = True) -> str:
+        try:
+            context = self.runtime()
+            with exclusive("sweep", self.queue):
+                handled = run_sweep(
+                    context.gateway(),
+                    SweepStore(self.queue, context.state),
+                    ParkedTickets(self.queue),
+                    context.handle,
+                    context.clock,
+                    context.settings.phrases,
+                )
+        except TaskLockedException:
+            if retry_if_locked:
+                log.info("a sweep is already running; trying again in %.0f s", LEASE_SECONDS + 1)
+                self.retry(LEASE_SECONDS + 1)
+                return "retried"
+            log.info("a sweep is already running")
+            return "locked"
+        except ZendeskError as fault:
+            log.warning("sweep stopped early, will resume from its cursor: %s", fault)
+            return "stopped"
+        log.info("sweep done: %d ticket(s) handled", len(handled))
+        return "done"
+
+
+def sweep_job(retry_if_locked: bool = True) -> None:
     """Catch up on escalation comments whose webhook never arrived."""
-    try:
-        context = runtime()
-        with exclusive("sweep", 600):
-            run_sweep(
-                context.gateway(),
-                SweepStore(huey, context.state),
-                ParkedTickets(huey),
-                context.handle,
-                now,
-                context.settings.phrases,
-            )
-    except TaskLockedException:
-        log.info("a sweep is already running")
-    except ZendeskError as fault:
-        log.warning("sweep stopped early, will resume from its cursor: %s", fault)
+    Sweeps(runtime, huey).run(retry_if_locked)
 
 
 def schedule_sweeps(interval: float, stop: threading.Event) -> None:
-    """Enqueue a sweep every `interval` seconds until `stop` is set."""
+    """Enqueue a sweep every `interval` seconds until `stop` is set.
+
+    A sweep that finds the lock held is retried when the lock's lease can have
+    expired, unless the next sweep comes sooner anyway.
+    """
+    retry_if_locked = interval > LEASE_SECONDS + 1
     while not stop.wait(interval):
-        sweep()
+        sweep(retry_if_locked)
 
 
 def main() -> None:
     """Run the consumer (and the sweep schedule) until SIGTERM or SIGINT; both finish in-flight work."""
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
     try:
         runtime()  # a configuration problem stops the worker now, with its message
     except ZendeskUnavailable as fault:
         log.warning("Zendesk is not reachable yet (%s); jobs will wait and retry", fault)
+    presence = ConsumerPresence(huey)
+    presence.start()  # also puts back on the queue what a worker that died had taken
     stop = threading.Event()
     scheduler = threading.Thread(target=schedule_sweeps, args=(settings.reconcile_seconds, stop), daemon=True)
     scheduler.start()
-    sweep()  # catch up at start: the service may have been down
+    sweep(settings.reconcile_seconds > LEASE_SECONDS + 1)  # catch up at start: the service may have been down
     consumer = huey.create_consumer(
-        workers=4,
+        workers=THREADS,
         worker_type="thread",
         periodic=False,
         graceful_signal="TERM",
         initial_delay=0.05,
         max_delay=0.5,  # an idle consumer still picks up new work within half a second
-        flush_locks=not isinstance(huey, RedisHuey),
     )
 
     def finish_then_stop(signum: int, _frame: object) -> None:
@@ -200,9 +325,11 @@ def main() -> None:
         # forwards one more) as "stop now" and drop the job in flight.
         consumer._signum = signum
         consumer._restart, consumer._graceful = False, True
+        pacing.stop_waiting()  # a call waiting for its turn gives up: its job is retried after the restart
 
     consumer._handle_signal = finish_then_stop
     try:
         consumer.run()
     finally:
         stop.set()
+        presence.stop()

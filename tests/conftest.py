@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import socket
+import re
+import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,19 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, sync_playwright
 
 from plugin.config import load_settings
+from plugin.local_service import LocalService, free_port, service_environment, wait_for
 from plugin.sandbox import SandboxServer, SandboxZendesk
-from plugin.signature import sign
 from plugin.state import AccountState
 from plugin.web import create_app
 
 pytest_plugins = ("tests.contract.session",)  # Zendesk's spec checked on every sandbox exchange
 
 ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["ROOT", "Service", "free_port", "wait_until"]
 
 # Debian's Chromium, driven by Playwright (browser downloads are not available here).
 CHROMIUM = Path("/usr/bin/chromium")
@@ -50,18 +45,25 @@ WEBHOOK_ID = "01HWEBHOOK0000000000000000"
 
 @pytest.fixture
 def queued() -> list[int]:
+    """The ticket ids the web app queued."""
     return []
 
 
 @pytest.fixture
-def client(tmp_path: Path, queued: list[int]) -> FlaskClient:
+def invocations() -> list[str | None]:
+    """The webhook invocation ids queued with them."""
+    return []
+
+
+def webhook_app(tmp_path: Path, queued: list[int], invocations: list[str | None], max_bytes: int = 2048) -> FlaskClient:
+    """The web app alone, with a known secret and a fixed clock, queueing into the two lists."""
     settings = load_settings(
         {
             "ZENDESK_SUBDOMAIN": "acme",
             "ZENDESK_EMAIL": "admin@acme.test",
             "ZENDESK_API_TOKEN": "token",
             "ESCALATIONS_DATA_DIR": str(tmp_path),
-            "ESCALATIONS_WEBHOOK_MAX_BYTES": "2048",
+            "ESCALATIONS_WEBHOOK_MAX_BYTES": str(max_bytes),
         }
     )
     state = AccountState(
@@ -73,24 +75,31 @@ def client(tmp_path: Path, queued: list[int]) -> FlaskClient:
         service_user_id=1,
         active_since="2026-11-01T00:00:00Z",
     )
-    return create_app(settings, state, queued.append, clock=lambda: NOW).test_client()
+
+    def enqueue(ticket_id: int, invocation_id: str | None) -> None:
+        queued.append(ticket_id)
+        invocations.append(invocation_id)
+
+    return create_app(settings, state, enqueue, clock=lambda: NOW).test_client()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@pytest.fixture
+def client(tmp_path: Path, queued: list[int], invocations: list[str | None]) -> FlaskClient:
+    return webhook_app(tmp_path, queued, invocations)
+
+
+@pytest.fixture
+def roomy_client(tmp_path: Path, queued: list[int], invocations: list[str | None]) -> FlaskClient:
+    """The web app with the default body cap (256 KiB): room for a 100,000-deep array."""
+    return webhook_app(tmp_path, queued, invocations, max_bytes=262144)
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:
     """Poll until `check()` is truthy; fail the test with `what` when it never is."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    result = wait_for(check, timeout, interval)
+    if not result:
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return result
 
 
 @pytest.fixture
@@ -106,45 +115,19 @@ def zendesk() -> Iterator[tuple[SandboxZendesk, SandboxServer]]:
 
 
 @dataclass
-class Service:
-    """The escalation service as an admin runs it: `escalations setup`, then `escalations serve`."""
+class Service(LocalService):
+    """The escalation service as an admin runs it, against the test's sandbox Zendesk."""
 
-    zendesk: SandboxZendesk
-    sandbox_url: str
-    env: dict[str, str]
-    port: int
-    data_dir: Path
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    zendesk: SandboxZendesk = field(kw_only=True)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "plugin.cli", *args],
-            env=self.env,
-            cwd=self.data_dir.parent,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"escalations {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        return result
+    def sandbox_url(self) -> str:
+        return self.env["ZENDESK_API_URL"]
 
     def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
+        """`escalations serve`, returned once it answers and its worker has begun the catch-up sweep."""
         self.zendesk.reset_requests_log()
-        log = open(self.data_dir.parent / f"serve-{self.port}-{len(self.processes)}.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "-m", "plugin.cli", "serve", "--port", str(self.port), "--workers", "1"],
-            env={**self.env, **extra_env},
-            cwd=self.data_dir.parent,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.processes.append(process)
+        process = self.serve("--workers", "1", **extra_env)
         wait_until(self.healthy, timeout=20, what="the service to answer /healthz")
         wait_until(self.swept, timeout=20, what="the catch-up sweep the worker runs at start")
         return process
@@ -152,70 +135,29 @@ class Service:
     def swept(self) -> bool:
         return any("/incremental/" in entry["path"] for entry in self.zendesk.requests_log())
 
-    def deliver(self, body: bytes) -> requests.Response:
-        """POST a webhook body signed the way Zendesk signs it, with the secret setup stored."""
-        state = json.loads((self.data_dir / "state.json").read_text())
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return requests.post(
-            f"{self.url}/webhooks/zendesk",
-            data=body,
-            timeout=5,
-            headers={
-                "Content-Type": "application/json",
-                "X-Zendesk-Webhook-Id": state["webhook_id"],
-                "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-                "X-Zendesk-Webhook-Signature": sign(state["signing_secret"], stamp, body),
-            },
-        )
+    def sweeps_done(self) -> int:
+        """How many catch-up sweeps the worker has finished, from its log."""
+        return self.logs().count("sweep done:")
 
-    def healthy(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/healthz", timeout=0.5).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, sig)
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        self.processes.clear()
-        wait_until(lambda: not self.healthy(), timeout=10, what="the service to stop")
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.data_dir.parent.glob("serve-*.log")))
+    def decisions(self, ticket_id: int) -> list[str]:
+        """What the worker decided each time it handled the ticket (escalated, ignored, ...), from its log."""
+        return re.findall(rf"ticket {ticket_id}: ([a-z_]+) \(\d+ writes\)", self.logs())
 
 
 @pytest.fixture
 def service_env(zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path) -> Service:
     account, server = zendesk
     port = free_port()
-    data_dir = tmp_path / "var"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("ZENDESK_", "ESCALATION", "ZENPY_", "REDIS_URL", "PUBLIC_URL"))
-    }
-    env.update(
-        {
-            "ZENDESK_SUBDOMAIN": "sandbox",
-            "ZENDESK_EMAIL": account.email if hasattr(account, "email") else "admin@sandbox.test",
-            "ZENDESK_API_TOKEN": getattr(account, "api_token", "sandbox-token"),
-            "ZENDESK_API_URL": server.url,
-            "PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "ESCALATIONS_DATA_DIR": str(data_dir),
-            "ESCALATIONS_RECONCILE_SECONDS": "3600",
-            "PYTHONPATH": str(ROOT),
-            "LOG_LEVEL": "INFO",
-        }
+    env = service_environment(
+        zendesk_url=server.url,
+        email=account.email,
+        api_token=account.api_token,
+        port=port,
+        data_dir=tmp_path / "var",
+        ESCALATIONS_RECONCILE_SECONDS="3600",
+        LOG_LEVEL="INFO",
     )
-    return Service(account, server.url, env, port, data_dir)
+    return Service(env, port, tmp_path, zendesk=account)
 
 
 @pytest.fixture
@@ -227,6 +169,46 @@ def service(service_env: Service) -> Iterator[Service]:
         yield service_env
     finally:
         service_env.stop()
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server; .ci/run installs it)")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        import redis
+
+        wait_until(lambda: _pings(redis.Redis.from_url(url)), timeout=10, what="redis-server to start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _pings(client: object) -> bool:
+    try:
+        return bool(client.ping())  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from plugin.config import ConfigError, load_settings
+from plugin.config import ConfigError, has_zendesk_credentials, load_settings
+from plugin.local_service import clean_environment
 
 GOOD = {"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_EMAIL": "admin@acme.test", "ZENDESK_API_TOKEN": "t0ken"}
 
@@ -21,6 +22,14 @@ def test_defaults_fill_in_the_optional_settings() -> None:
     assert settings.zendesk_base_url == "https://acme.zendesk.com"
     assert settings.data_dir == Path("var").resolve()
     assert settings.allow_copied_end_users and settings.reconcile_seconds == 300
+    assert (settings.log_level, settings.log_format, settings.ticket_updates_per_minute) == ("INFO", "text", 100)
+
+
+def test_logging_and_the_update_limit_are_settings_too() -> None:
+    settings = load_settings(
+        {**GOOD, "LOG_LEVEL": "debug", "LOG_FORMAT": "JSON", "ZENDESK_TICKET_UPDATES_PER_MINUTE": "300"}
+    )
+    assert (settings.log_level, settings.log_format, settings.ticket_updates_per_minute) == ("DEBUG", "json", 300)
 
 
 def test_the_api_url_override_sends_every_call_elsewhere() -> None:
@@ -41,12 +50,47 @@ def test_the_api_url_override_sends_every_call_elsewhere() -> None:
         ({"ESCALATION_REQUESTER_ONLY": "maybe"}, "ESCALATION_REQUESTER_ONLY"),
         ({"ESCALATIONS_RECONCILE_SECONDS": "soon"}, "ESCALATIONS_RECONCILE_SECONDS"),
         ({"REDIS_URL": "localhost"}, "REDIS_URL"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"ZENDESK_TICKET_UPDATES_PER_MINUTE": "0"}, "ZENDESK_TICKET_UPDATES_PER_MINUTE"),
+        ({"ZENDESK_TICKET_UPDATES_PER_MINUTE": "many"}, "ZENDESK_TICKET_UPDATES_PER_MINUTE"),
     ],
 )
 def test_a_bad_setting_is_named_in_one_line(change: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError) as error:
         load_settings({**GOOD, **change})
     assert named in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, False),
+        ({"ZENDESK_SUBDOMAIN": " ", "ZENDESK_EMAIL": "", "ZENDESK_API_TOKEN": ""}, False),
+        (GOOD, True),
+    ],
+    ids=["none", "all empty", "all three"],
+)
+def test_zendesk_credentials_are_all_or_nothing(given: dict[str, str], expected: bool) -> None:
+    assert has_zendesk_credentials(given) is expected
+
+
+def test_start_with_some_zendesk_settings_but_not_all_names_what_is_missing_and_exits_2(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("ZENDESK_SUBDOMAIN=acme\nZENDESK_EMAIL=admin@acme.test\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "plugin.cli", "start", "--port", "1", "--sandbox-port", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**clean_environment(), "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "escalations: ZENDESK_API_TOKEN is not set but ZENDESK_SUBDOMAIN and ZENDESK_EMAIL are: "
+        "set all three to use your Zendesk account, or none to use the local sandbox"
+    )
+    assert result.stdout == ""  # no sandbox was started
 
 
 def test_the_real_environment_wins_over_dotenv(tmp_path: Path) -> None:

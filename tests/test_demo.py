@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import time
 
+from plugin.local_service import clean_environment
 from tests.conftest import ROOT
 
 
-def test_the_demo_tells_the_whole_story_and_exits_cleanly() -> None:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("ZENDESK_", "ESCALATION", "ZENPY_", "REDIS_URL", "PUBLIC_URL"))
-    }
+def test_the_demo_tells_the_three_steps_in_order_and_stops_the_service() -> None:
+    env = clean_environment()
     env["PYTHONPATH"] = str(ROOT)
-    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "plugin.cli", "demo"],
         cwd=ROOT,
@@ -27,10 +21,8 @@ def test_the_demo_tells_the_whole_story_and_exits_cleanly() -> None:
         text=True,
         timeout=90,
     )
-    elapsed = time.monotonic() - started
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    assert elapsed < 30, f"the demo took {elapsed:.1f} s"
 
     expected_in_order = [
         "`escalations setup` provisioned it",
@@ -66,6 +58,5 @@ def test_the_demo_tells_the_whole_story_and_exits_cleanly() -> None:
         assert found >= 0, f"missing (or out of order): {line!r}\n\n{out}"
         position = found + len(line)
 
-    assert 35 <= len(out.splitlines()) <= 62, out
     assert "Traceback" not in out + result.stderr
     assert " 200 -" not in result.stderr, "the sandbox's request log leaks into the tour"

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 
+from plugin.local_service import clean_environment
 from tests.conftest import ROOT, free_port, wait_until
 
 START_TIMEOUT = 180  # a fresh venv and `pip install --editable .` (about 10 s here) plus start-up
@@ -66,12 +67,7 @@ def first_run(clone: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, int, 
     port, sandbox_port = free_port(), free_port()
     while sandbox_port == port:
         sandbox_port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("ZENDESK_", "ESCALATION", "ZENPY_", "REDIS_URL", "PUBLIC_URL"))
-        and key not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
-    }
+    env = clean_environment(drop=("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"))
     venv_bin = str(ROOT / ".venv" / "bin")
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
     log_path = clone.parent / "run.log"

@@ -8,7 +8,6 @@ clock had run on, never by sleeping for hours.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -53,7 +52,8 @@ def test_an_escalation_past_due_is_marked_overdue_once_with_one_note_for_the_man
     escalate(watched, 1, ALICE)
     let_the_due_time_pass(watched, 1)
     wait_until(lambda: "escalation_overdue" in watched.zendesk.ticket(1)["tags"], what="the overdue mark")
-    time.sleep(3)  # three more sweeps: none may note it again
+    marked = watched.sweeps_done()
+    wait_until(lambda: watched.sweeps_done() >= marked + 2, timeout=60, what="two more sweeps")  # none notes it again
     notes = internal_notes(watched.zendesk, 1)
     assert len(notes) == 2 and "overdue" in notes[1]["body"].lower()
     assert status_of(watched, 1) == "escalation_status_requested"
@@ -76,16 +76,19 @@ def test_a_managers_public_reply_acknowledges_the_escalation_and_stops_the_clock
     values = {f["id"]: f["value"] for f in watched.zendesk.ticket(4)["custom_fields"]}
     assert values[field_id(watched, "acknowledged_by")] == str(MAYA)
     let_the_due_time_pass(watched, 4)
-    time.sleep(2.5)  # sweeps run: an acknowledged escalation is never marked overdue
+    due = watched.sweeps_done()
+    wait_until(lambda: watched.sweeps_done() >= due + 2, timeout=60, what="two sweeps after the due time")
     assert "escalation_overdue" not in watched.zendesk.ticket(4)["tags"]
     assert len(internal_notes(watched.zendesk, 4)) == 1
 
 
-def test_the_engineers_reply_does_not_acknowledge_it(watched: Service) -> None:
+def test_the_engineers_own_reply_does_not_acknowledge_the_escalation(watched: Service) -> None:
     escalate(watched, 5, ALICE)
+    before = len(watched.decisions(5))
     watched.zendesk.add_comment(5, author_id=10011, body="Hi Alice, I am still on it.")
     watched.zendesk.wait_for_deliveries()
-    time.sleep(1.5)
+    wait_until(lambda: len(watched.decisions(5)) > before, what="the worker to decide on the reply")
+    assert watched.decisions(5)[before:] == ["ignored"]
     assert status_of(watched, 5) == "escalation_status_requested"
 
 

@@ -15,6 +15,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from plugin.local_service import service_environment
 from plugin.sandbox import SandboxServer, SandboxZendesk
 from tests.conftest import Service, free_port
 
@@ -40,29 +41,18 @@ def test_the_spec_names_exactly_the_routes_the_app_serves(client) -> None:  # ty
 @pytest.fixture(scope="module")
 def running_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """One service for every generated case: setup and serve against a fresh sandbox."""
-    import os
-
-    from tests.conftest import ROOT as root
-
     account = SandboxZendesk()
     server = SandboxServer(account).start()
     port = free_port()
-    data_dir = tmp_path_factory.mktemp("http-api") / "var"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ZENDESK_", "ESCALATION", "ZENPY_", "REDIS_URL", "PUBLIC_URL"))
-    }
-    env.update(
-        ZENDESK_SUBDOMAIN="sandbox",
-        ZENDESK_EMAIL="admin@sandbox.test",
-        ZENDESK_API_TOKEN="sandbox-token",
-        ZENDESK_API_URL=server.url,
-        PUBLIC_URL=f"http://127.0.0.1:{port}",
-        ESCALATIONS_DATA_DIR=str(data_dir),
-        PYTHONPATH=str(root),
+    workdir = tmp_path_factory.mktemp("http-api")
+    env = service_environment(
+        zendesk_url=server.url,
+        email=account.email,
+        api_token=account.api_token,
+        port=port,
+        data_dir=workdir / "var",
     )
-    service = Service(account, server.url, env, port, data_dir)
+    service = Service(env, port, workdir, zendesk=account)
     service.run("setup")
     service.start()
     try:

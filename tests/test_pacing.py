@@ -18,14 +18,21 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from plugin import pacing
-from plugin.config import load_settings
+from plugin.config import ConfigError, load_settings, ticket_updates_per_minute
 from plugin.pacing import (
+    ACCOUNT,
+    TICKET_UPDATES,
     Budget,
+    Call,
     PacedSession,
     Pacer,
+    PacingInterrupted,
+    budget_of_429,
+    classify,
+    interruptible_sleep,
     is_ticket_update,
-    read_budget,
+    read_account_budget,
+    read_endpoint_budget,
     retry_after,
     shared_pacer,
     spacing,
@@ -36,6 +43,14 @@ from plugin.sandbox.traffic import RateLimiter
 from plugin.zendesk import make_client
 
 UPDATE = "https://acme.zendesk.com/api/v2/tickets/42.json"
+EXPORTS = "https://acme.zendesk.com/api/v2/incremental/ticket_events.json"
+READ_CALL = classify("GET", UPDATE)
+UPDATE_CALL = classify("PUT", UPDATE)
+EXPORT_CALL = classify("GET", EXPORTS)
+
+
+def call(ticket_update: bool) -> Call:
+    return UPDATE_CALL if ticket_update else READ_CALL
 
 
 class FakeClock:
@@ -78,22 +93,91 @@ def test_only_a_single_ticket_update_counts_against_the_update_limit(method: str
 
 
 def test_the_account_budget_is_read_from_either_spelling_of_the_headers() -> None:
-    assert read_budget(headers(X_Rate_Limit="700", X_Rate_Limit_Remaining="699")) == Budget(700, 699)
-    assert read_budget(headers(ratelimit_limit="400", ratelimit_remaining="10", ratelimit_reset="41")) == Budget(
-        400, 10, 41.0
-    )
-    assert read_budget(headers()) is None
-    assert read_budget(headers(X_Rate_Limit="many", X_Rate_Limit_Remaining="1")) is None
-    assert read_budget(headers(X_Rate_Limit="100", X_Rate_Limit_Remaining="-5")) == Budget(100, 0)
+    assert read_account_budget(headers(X_Rate_Limit="700", X_Rate_Limit_Remaining="699")) == Budget(700, 699)
+    assert read_account_budget(
+        headers(ratelimit_limit="400", ratelimit_remaining="10", ratelimit_reset="41")
+    ) == Budget(400, 10, 41.0)
+    assert read_account_budget(headers()) is None
+    assert read_account_budget(headers(X_Rate_Limit="many", X_Rate_Limit_Remaining="1")) is None
+    assert read_account_budget(headers(X_Rate_Limit="100", X_Rate_Limit_Remaining="-5")) == Budget(100, 0)
 
 
-def test_the_tightest_budget_an_answer_describes_wins() -> None:
+def test_an_endpoints_own_budget_is_read_from_its_zendesk_ratelimit_header_and_not_mixed_with_the_account() -> None:
     answer = headers(
         X_Rate_Limit="700",
         X_Rate_Limit_Remaining="690",
         zendesk_ratelimit_tickets_index="total=100; remaining=12; resets=30",
     )
-    assert read_budget(answer) == Budget(100, 12, 30.0)
+    assert read_endpoint_budget(answer) == Budget(100, 12, 30.0)
+    assert read_account_budget(answer) == Budget(700, 690)
+    assert read_endpoint_budget(headers(X_Rate_Limit="700", X_Rate_Limit_Remaining="690")) is None
+    assert read_endpoint_budget(headers(zendesk_ratelimit_x="total=ten; remaining=1")) is None
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "endpoint", "limit"),
+    [
+        ("GET", EXPORTS + "?start_time=1&include=comment_events", "incremental exports", 10),
+        ("GET", "https://acme.zendesk.com/api/v2/incremental/tickets/cursor.json", "incremental exports", 10),
+        ("GET", "https://acme.zendesk.com/api/v2/search/export.json?query=x", "search export", 100),
+        ("GET", "https://acme.zendesk.com/api/v2/search.json?query=x", "/api/v2/search.json", None),
+        ("PUT", UPDATE, "/api/v2/tickets/{id}.json", None),
+        ("GET", "https://acme.zendesk.com/api/v2/tickets/42/comments.json", "/api/v2/tickets/{id}/comments.json", None),
+    ],
+)
+def test_each_call_counts_against_its_endpoints_own_budget(
+    method: str, url: str, endpoint: str, limit: int | None
+) -> None:
+    call = classify(method, url)
+    assert (call.endpoint, call.endpoint_limit) == (endpoint, limit)
+    assert call.budgets[0] == ACCOUNT and call.budgets[-1] == f"endpoint {endpoint}"
+    assert (TICKET_UPDATES in call.budgets) is (method == "PUT")
+
+
+@pytest.mark.parametrize(
+    ("call", "answer", "budget"),
+    [
+        (EXPORT_CALL, headers(Retry_After="30"), "endpoint incremental exports"),
+        (
+            EXPORT_CALL,
+            headers(Retry_After="30", X_Rate_Limit="700", X_Rate_Limit_Remaining="300"),
+            "endpoint incremental exports",
+        ),
+        (
+            EXPORT_CALL,
+            headers(Retry_After="30", X_Rate_Limit="10", X_Rate_Limit_Remaining="0"),
+            "endpoint incremental exports",
+        ),
+        (READ_CALL, headers(Retry_After="9", X_Rate_Limit="700", X_Rate_Limit_Remaining="0"), ACCOUNT),
+        (READ_CALL, headers(Retry_After="9"), ACCOUNT),
+        (
+            READ_CALL,
+            headers(
+                Retry_After="9",
+                X_Rate_Limit="700",
+                X_Rate_Limit_Remaining="500",
+                zendesk_ratelimit_tickets_show="total=50; remaining=0; resets=9",
+            ),
+            "endpoint /api/v2/tickets/{id}.json",
+        ),
+        (UPDATE_CALL, headers(Retry_After="5", X_Rate_Limit="100", X_Rate_Limit_Remaining="0"), TICKET_UPDATES),
+        (UPDATE_CALL, headers(Retry_After="5"), TICKET_UPDATES),
+    ],
+    ids=[
+        "export, nothing said",
+        "export, account not spent",
+        "export, its window in the account's headers",
+        "read, account spent",
+        "read, nothing said",
+        "read, its endpoint spent",
+        "update, limit reached",
+        "update, nothing said",
+    ],
+)
+def test_a_429_belongs_to_the_budget_its_call_and_headers_name(
+    call: Call, answer: CaseInsensitiveDict[str], budget: str
+) -> None:
+    assert budget_of_429(call, answer) == budget
 
 
 def test_retry_after_is_a_number_of_seconds_or_nothing() -> None:
@@ -131,13 +215,13 @@ def test_at_the_reserve_the_rate_holds_a_sliding_window_steady(limit: int) -> No
 
 def test_calls_go_at_once_when_zendesk_says_nothing() -> None:
     pacer = Pacer(clock=FakeClock())
-    assert [pacer.book(ticket_update=False) for _ in range(500)] == [0.0] * 500
+    assert [pacer.book(READ_CALL) for _ in range(500)] == [0.0] * 500
 
 
 def test_ticket_updates_stay_under_the_limit_with_a_reserve_and_are_spread_out() -> None:
     clock = FakeClock()
     pacer = Pacer(clock=clock, max_wait=10_000)
-    slots = [clock.now + pacer.book(ticket_update=True) for _ in range(300)]
+    slots = [clock.now + pacer.book(UPDATE_CALL) for _ in range(300)]
     assert slots[:50] == [clock.now] * 50  # half the budget goes at once
     assert max_in_window(slots, 60.0) == 80  # 100 a minute, less the 20 % reserve
     gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
@@ -147,73 +231,142 @@ def test_ticket_updates_stay_under_the_limit_with_a_reserve_and_are_spread_out()
 def test_a_low_remaining_budget_spreads_calls_and_a_fresh_one_lets_them_go() -> None:
     clock = FakeClock()
     pacer = Pacer(clock=clock)
-    pacer.observe(200, headers(X_Rate_Limit="700", X_Rate_Limit_Remaining="300"), ticket_update=False)
-    first, second = pacer.book(ticket_update=False), pacer.book(ticket_update=False)
+    pacer.observe(READ_CALL, 200, headers(X_Rate_Limit="700", X_Rate_Limit_Remaining="300"))
+    first, second = pacer.book(READ_CALL), pacer.book(READ_CALL)
     assert first == 0.0 and second > 0.0
     clock.now += second
-    pacer.observe(200, headers(X_Rate_Limit="700", X_Rate_Limit_Remaining="600"), ticket_update=False)
-    assert pacer.book(ticket_update=False) == 0.0
+    pacer.observe(READ_CALL, 200, headers(X_Rate_Limit="700", X_Rate_Limit_Remaining="600"))
+    assert pacer.book(READ_CALL) == 0.0
 
 
 def test_what_others_use_comes_off_our_allowance() -> None:
     clock = FakeClock()
     pacer = Pacer(clock=clock, max_wait=10_000)
     # Agents made 40 of the 100 updates of the last minute: 40 are ours to make, 20 stay free.
-    pacer.observe(200, headers(X_Rate_Limit="100", X_Rate_Limit_Remaining="60"), ticket_update=True)
-    slots = [clock.now + pacer.book(ticket_update=True) for _ in range(100)]
+    pacer.observe(UPDATE_CALL, 200, headers(X_Rate_Limit="100", X_Rate_Limit_Remaining="60"))
+    slots = [clock.now + pacer.book(UPDATE_CALL) for _ in range(100)]
     assert max_in_window(slots, 60.0) == 40
 
 
 def test_when_others_use_all_but_the_reserve_we_only_probe() -> None:
     clock = FakeClock()
     pacer = Pacer(clock=clock)
-    pacer.observe(200, headers(X_Rate_Limit="700", X_Rate_Limit_Remaining="100"), ticket_update=False)
-    assert pacer.book(ticket_update=False) == spacing(700, 0) == 15.0
+    pacer.observe(READ_CALL, 200, headers(X_Rate_Limit="700", X_Rate_Limit_Remaining="100"))
+    assert pacer.book(READ_CALL) == spacing(700, 0) == 15.0
 
 
 def test_a_reading_expires_after_the_window_or_when_zendesk_says_it_resets() -> None:
     clock = FakeClock()
     pacer = Pacer(clock=clock)
-    pacer.observe(200, headers(X_Rate_Limit="100", X_Rate_Limit_Remaining="0"), ticket_update=False)
+    pacer.observe(READ_CALL, 200, headers(X_Rate_Limit="100", X_Rate_Limit_Remaining="0"))
     clock.now += 61
-    assert pacer.book(ticket_update=False) == 0.0
-    pacer.observe(200, headers(ratelimit_limit="100", ratelimit_remaining="0", ratelimit_reset="5"), False)
+    assert pacer.book(READ_CALL) == 0.0
+    pacer.observe(READ_CALL, 200, headers(ratelimit_limit="100", ratelimit_remaining="0", ratelimit_reset="5"))
     clock.now += 6
-    assert pacer.book(ticket_update=False) == 0.0
+    assert pacer.book(READ_CALL) == 0.0
 
 
-def test_a_429_holds_back_every_call_of_the_process_for_its_retry_after() -> None:
+def test_a_429_from_the_incremental_exports_holds_back_the_exports_only() -> None:
     clock = FakeClock()
     pacer = Pacer(clock=clock)
-    pacer.observe(429, headers(Retry_After="7"), ticket_update=True)
-    assert pacer.book(ticket_update=False) == 7.0
-    assert pacer.book(ticket_update=True) >= 7.0
+    pacer.observe(EXPORT_CALL, 429, headers(Retry_After="30"))
+    assert pacer.book(READ_CALL) == 0.0 and pacer.book(UPDATE_CALL) == 0.0
+    assert pacer.book(EXPORT_CALL) == 30.0
+
+
+def test_a_429_on_a_ticket_update_holds_back_the_updates_only() -> None:
+    clock = FakeClock()
     pacer = Pacer(clock=clock)
-    pacer.observe(429, headers(), ticket_update=False)  # no Retry-After: nothing to go by
-    assert pacer.book(ticket_update=False) == 0.0
+    pacer.observe(UPDATE_CALL, 429, headers(Retry_After="7", X_Rate_Limit="100", X_Rate_Limit_Remaining="0"))
+    assert pacer.book(READ_CALL) == 0.0 and pacer.book(EXPORT_CALL) == 0.0
+    assert pacer.book(UPDATE_CALL) >= 7.0
+
+
+def test_a_429_with_the_account_spent_holds_back_every_call() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+    pacer.observe(READ_CALL, 429, headers(Retry_After="7", X_Rate_Limit="700", X_Rate_Limit_Remaining="0"))
+    assert pacer.book(READ_CALL) >= 7.0
+    assert pacer.book(UPDATE_CALL) >= 7.0
+    assert pacer.book(EXPORT_CALL) >= 7.0
+
+
+def test_a_429_without_retry_after_holds_back_nothing() -> None:
+    pacer = Pacer(clock=FakeClock())
+    pacer.observe(READ_CALL, 429, headers())
+    assert pacer.book(READ_CALL) == 0.0
+
+
+def test_an_exports_answer_describing_its_own_window_in_the_account_headers_slows_only_the_exports() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+    pacer.observe(EXPORT_CALL, 200, headers(X_Rate_Limit="10", X_Rate_Limit_Remaining="1"))
+    pacer.book(EXPORT_CALL)
+    assert pacer.book(EXPORT_CALL) > 0.0
+    assert [pacer.book(READ_CALL) for _ in range(50)] == [0.0] * 50
+
+
+def test_an_endpoints_own_reading_slows_that_endpoint_only() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+    listing = classify("GET", "https://acme.zendesk.com/api/v2/tickets.json")
+    pacer.observe(listing, 200, headers(zendesk_ratelimit_tickets_index="total=100; remaining=2; resets=50"))
+    pacer.book(listing)
+    assert pacer.book(listing) > 0.0
+    assert pacer.book(READ_CALL) == 0.0
+
+
+def test_incremental_exports_go_at_once_while_half_their_budget_is_left_then_spread_under_80_percent() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, max_wait=10_000)
+    slots = [clock.now + pacer.book(EXPORT_CALL) for _ in range(40)]
+    assert slots[:5] == [clock.now] * 5
+    assert max_in_window(slots, 60.0) == 8  # 10 a minute, less the 20 % reserve
+    assert pacer.book(READ_CALL) == 0.0 and pacer.book(UPDATE_CALL) == 0.0  # ticket work is never behind them
+
+
+@pytest.mark.parametrize("interval", [0.1, 1.0, 5.0, 7.0, 30.0])
+def test_a_sweep_at_any_interval_never_meets_the_incremental_exports_429(interval: float) -> None:
+    """Sweeps one after the other (the sweep lock) for ten minutes against Zendesk's 10 exports a minute."""
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+    exported: list[float] = []
+    start, refused = clock.now, 0
+    next_sweep = start
+    while next_sweep < start + 600:
+        clock.now = max(clock.now, next_sweep)
+        clock.now += pacer.book(EXPORT_CALL)
+        if max_in_window([*exported, clock.now], 60.0) > 10:
+            refused += 1
+        exported.append(clock.now)
+        clock.now += 0.1  # the export's answer, then the handling
+        pacer.observe(EXPORT_CALL, 200, headers())
+        next_sweep += interval
+    assert refused == 0
+    assert max_in_window(exported, 60.0) <= 8
 
 
 def test_the_update_budget_is_read_from_answers_to_updates_and_slows_only_updates() -> None:
     clock = FakeClock()
     pacer = Pacer(clock=clock)
-    pacer.observe(200, headers(X_Rate_Limit="100", X_Rate_Limit_Remaining="5"), ticket_update=True)
-    assert pacer.book(ticket_update=True) > 0.0
-    assert pacer.book(ticket_update=False) == 0.0
+    pacer.observe(UPDATE_CALL, 200, headers(X_Rate_Limit="100", X_Rate_Limit_Remaining="5"))
+    assert pacer.book(UPDATE_CALL) > 0.0
+    assert pacer.book(READ_CALL) == 0.0
 
 
 def test_reads_are_not_queued_behind_updates_waiting_for_their_turn() -> None:
     clock = FakeClock()
     pacer = Pacer(clock=clock, max_wait=10_000)
     for _ in range(120):
-        pacer.book(ticket_update=True)
-    assert pacer.book(ticket_update=False) == 0.0
+        pacer.book(UPDATE_CALL)
+    assert pacer.book(READ_CALL) == 0.0
 
 
 def test_no_single_wait_exceeds_the_cap() -> None:
     clock = FakeClock()
     pacer = Pacer(clock=clock, max_wait=5.0)
-    pacer.observe(429, headers(Retry_After="3600"), ticket_update=False)
-    assert pacer.book(ticket_update=False) == 5.0
+    pacer.observe(READ_CALL, 429, headers(Retry_After="3600"))
+    assert pacer.book(READ_CALL) == 5.0
 
 
 def test_threads_sharing_a_pacer_never_overbook_the_update_window() -> None:
@@ -224,7 +377,7 @@ def test_threads_sharing_a_pacer_never_overbook_the_update_window() -> None:
 
     def book_many() -> None:
         for _ in range(40):
-            at = clock.now + pacer.book(ticket_update=True)
+            at = clock.now + pacer.book(UPDATE_CALL)
             with lock:
                 slots.append(at)
 
@@ -292,7 +445,7 @@ class Simulation:
                 continue
             update = plan[position[thread]]
             if kind == "book":
-                schedule(moment + pacer.book(update), "send", thread)
+                schedule(moment + pacer.book(call(update)), "send", thread)
             elif kind == "send":
                 verdict = limiter.admit(ticket_update=update)
                 answer = dict(verdict.headers)
@@ -304,7 +457,7 @@ class Simulation:
                 schedule(moment + self.latency, "answer", thread)
             else:
                 status, answer = answers.pop(thread)
-                pacer.observe(status, CaseInsensitiveDict(answer), update)
+                pacer.observe(call(update), status, CaseInsensitiveDict(answer))
                 if status == 429:
                     self.ours_429 += 1
                     schedule(moment + float(answer["Retry-After"]), "book", thread)
@@ -389,9 +542,26 @@ def test_every_zenpy_client_of_the_process_shares_one_pacer(monkeypatch: pytest.
     assert sessions[0] is not sessions[1] and sessions[0].pacer is sessions[1].pacer is shared_pacer()
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, 100), ("", 100), ("300", 300), ("0", 100), ("lots", 100)])
+@pytest.mark.parametrize(("value", "expected"), [(None, 100), ("", 100), ("300", 300)])
 def test_the_update_limit_can_be_raised_for_the_high_volume_add_on(value: str | None, expected: int) -> None:
-    assert pacing._updates_per_minute(value) == expected
+    environ = {} if value is None else {"ZENDESK_TICKET_UPDATES_PER_MINUTE": value}
+    assert ticket_updates_per_minute(environ) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "lots", "-5", "2.5"])
+def test_a_bad_update_limit_is_a_one_line_configuration_error(value: str) -> None:
+    with pytest.raises(ConfigError, match="ZENDESK_TICKET_UPDATES_PER_MINUTE") as error:
+        ticket_updates_per_minute({"ZENDESK_TICKET_UPDATES_PER_MINUTE": value})
+    assert "\n" not in str(error.value)
+
+
+def test_a_wait_for_a_turn_ends_at_once_when_the_worker_stops() -> None:
+    stopping = threading.Event()
+    sleep = interruptible_sleep(stopping)
+    sleep(0.0)
+    stopping.set()
+    with pytest.raises(PacingInterrupted):
+        sleep(60.0)
 
 
 # -- the real sandbox over HTTP ----------------------------------------------------------
@@ -436,3 +606,26 @@ def test_paced_sessions_sharing_the_process_pacer_are_never_refused(
     account.reset_requests_log()
     _update_from_threads(url, account, requests.Session)  # the same without pacing overflows the window
     assert [entry["status"] for entry in account.requests_log()].count(429) > 0
+
+
+def test_against_the_sandbox_a_429_on_the_export_holds_back_only_the_sweeps_next_export(
+    zendesk: tuple[SandboxZendesk, SandboxServer],
+) -> None:
+    account, server = zendesk
+    clock = FakeClock()
+    slept: list[tuple[str, float]] = []
+    session = PacedSession(Pacer(clock=clock), sleep=lambda seconds: slept.append((asked[-1], seconds)))
+    session.auth = (f"{account.email}/token", account.api_token)
+    asked: list[str] = []
+
+    def get(path: str) -> int:
+        asked.append(path)
+        return session.get(f"{server.url}{path}").status_code
+
+    account.inject_fault(status=429, count=1, path_regex=r"/incremental/", retry_after=30)
+    assert get("/api/v2/incremental/ticket_events.json?start_time=1") == 429
+    assert get("/api/v2/tickets/1.json") == 200
+    assert session.put(f"{server.url}/api/v2/tickets/1.json", json={"ticket": {"tags": ["x"]}}).status_code == 200
+    assert slept == []  # the ticket's calls went at once
+    assert get("/api/v2/incremental/ticket_events.json?start_time=1") == 200
+    assert slept == [("/api/v2/incremental/ticket_events.json?start_time=1", 30.0)]

@@ -93,6 +93,44 @@ def test_a_malformed_body_gets_400_with_a_json_error(client: FlaskClient, queued
     assert queued == []
 
 
+PATHOLOGICAL = {
+    "an array 100,000 deep": b"[" * 100_000,
+    "closed arrays 50,000 deep": b"[" * 50_000 + b"]" * 50_000,
+    "objects 33 deep": b'{"ticket_id": 42, "a": ' + b'{"a": ' * 32 + b"1" + b"}" * 33,
+    "a ticket id past 64 bits": b'{"ticket_id": 123456789012345678901234567890}',
+    "digits past 64 bits": b'{"ticket_id": "99999999999999999999"}',
+    "a number of 5,000 digits": b'{"ticket_id": 42, "n": ' + b"9" * 5000 + b"}",
+    "a float past its range": b'{"ticket_id": 42, "n": 1e999}',
+    "the same key twice": b'{"ticket_id": 7, "ticket_id": 8}',
+    "NaN": b'{"ticket_id": 42, "x": NaN}',
+    "Infinity": b'{"ticket_id": 42, "x": -Infinity}',
+    "invalid UTF-8": b'{"ticket_id": 42, "x": "\xff\xfe"}',
+    "UTF-16": '{"ticket_id": 42}'.encode("utf-16"),
+    "a lone surrogate pair half": b'{"ticket_id": 42, "x": "\xed\xa0\x80"}',
+}
+
+
+@pytest.mark.parametrize("body", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+def test_pathological_json_gets_400_with_a_json_error_when_signed_and_401_when_not(
+    roomy_client: FlaskClient, queued: list[int], body: bytes
+) -> None:
+    response = post(roomy_client, body, signed_headers(body))
+    assert response.status_code == 400
+    assert response.get_json()["error"] in ("invalid_json", "invalid_ticket_id")
+    unsigned = post(roomy_client, body, {"Content-Type": "application/json"})
+    assert unsigned.status_code == 401 and unsigned.get_json()["error"] == "unauthorized"
+    assert queued == []
+
+
+def test_the_webhook_invocation_id_is_queued_with_the_ticket(
+    client: FlaskClient, queued: list[int], invocations: list[str | None]
+) -> None:
+    post(client, BODY, signed_headers(BODY, **{"X-Zendesk-Webhook-Invocation-Id": "01JDQ8ZK6W0V3M2N7P5R4S1T9X"}))
+    post(client, BODY, signed_headers(BODY, **{"X-Zendesk-Webhook-Invocation-Id": "<b>" * 30}))
+    assert queued == [42, 42]
+    assert invocations == ["01JDQ8ZK6W0V3M2N7P5R4S1T9X", None]  # not signed: anything but a plain id is left out
+
+
 def test_a_numeric_ticket_id_is_accepted_too(client: FlaskClient, queued: list[int]) -> None:
     body = b'{"ticket_id": 7}'
     assert post(client, body, signed_headers(body)).status_code == 202

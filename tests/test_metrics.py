@@ -1,0 +1,24 @@
+"""The metrics name every outcome the service knows, so each series exists from a process's start."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from plugin import web
+from plugin.metrics import DECISION_OUTCOMES, WEBHOOK_OUTCOMES
+from plugin.policy import Decision
+
+
+def test_the_known_decision_outcomes_are_the_ones_the_policy_documents() -> None:
+    documented = re.search(r"# (escalated, .*) or ignored", inspect.getsource(Decision))
+    assert documented is not None
+    assert set(DECISION_OUTCOMES) == {*documented.group(1).split(", "), "ignored"}
+
+
+def test_the_known_webhook_outcomes_are_every_answer_the_route_counts() -> None:
+    source = inspect.getsource(web)
+    counted = set(re.findall(r'rejected\(\d+, "([a-z_]+)"', source))
+    counted |= set(re.findall(r'WebhookRejected\(\d+, "([a-z_]+)"', source))
+    counted |= set(re.findall(r'WEBHOOKS\.labels\(outcome="([a-z_]+)"\)', source))
+    assert counted == set(WEBHOOK_OUTCOMES)
