@@ -292,6 +292,11 @@ def _check_parameters(manifest: dict[str, Any], translation: dict[str, Any] | No
         for flag in ("required", "secure"):
             if flag in parameter and not isinstance(parameter[flag], bool):
                 problems.append(f"manifest.json: parameter {name!r}: {flag} must be true or false")
+        if "default" in parameter and not _default_fits(kind, parameter["default"]):
+            problems.append(
+                f"manifest.json: parameter {name!r} of type {kind!r} has a default of the wrong kind: "
+                f"{parameter['default']!r}"
+            )
         if kind == "hidden" and parameter.get("required") is True:
             problems.append(f"manifest.json: parameter {name!r} is hidden and cannot be required")
         if kind == "oauth":
@@ -314,6 +319,15 @@ def _check_parameters(manifest: dict[str, Any], translation: dict[str, Any] | No
         problems.append(f"manifest.json: duplicate parameter names: {', '.join(duplicates)}")
     if oauth > 1:
         problems.append("manifest.json: only one parameter may have type 'oauth'")
+
+
+def _default_fits(kind: str, default: Any) -> bool:
+    """Whether a parameter's default is what Zendesk's settings form holds for its type."""
+    if kind == "checkbox":
+        return isinstance(default, bool)
+    if kind == "number":
+        return isinstance(default, int | float) and not isinstance(default, bool)
+    return isinstance(default, str)
 
 
 def _dig(value: Any, *keys: str) -> Any:

@@ -41,7 +41,9 @@ EXPECTED_ENTRIES = [
     "assets/logo.png",
     "assets/main.css",
     "assets/main.js",
+    "assets/ui.js",
     "assets/vendor/garden.css",
+    "assets/zendesk.js",
     "manifest.json",
     "translations/de.json",
     "translations/en.json",
@@ -187,6 +189,10 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
     "duplicate parameters": (
         with_parameters({"name": "region"}, {"name": "region"}, labels={"region": "Region"}),
         "duplicate parameter names: region",
+    ),
+    "default of the wrong kind": (
+        with_parameters({"name": "region", "type": "text", "default": 3}, labels={"region": "Region"}),
+        "parameter 'region' of type 'text' has a default of the wrong kind: 3",
     ),
     "secret not secure": (
         with_parameters({"name": "api_token", "type": "text"}, labels={"api_token": "API token"}),

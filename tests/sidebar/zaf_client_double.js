@@ -163,7 +163,8 @@
       return gate ? gate.promise.then(answer) : answer();
     },
     metadata() {
-      return Promise.resolve({ appId: 0, installationId: 0, name: 'Escalation Requests', version: '1.0.0', settings: {} });
+      // The installation's settings, as the admin set them (parameters with their values).
+      return Promise.resolve({ appId: 0, installationId: 0, name: 'Escalation Requests', version: '1.0.0', settings: copy(fixture.settings || {}) });
     },
     context() {
       return Promise.resolve({ host: 'zendesk', product: 'support', location: 'ticket_sidebar', ticketId: editor.id, account: { subdomain: 'example' } });
