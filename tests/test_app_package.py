@@ -126,6 +126,24 @@ def set_location(location: Any) -> Callable[[Path], None]:
     return manifest(lambda m: m.update(location=location))
 
 
+ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 18 18"><path d="M9 2 16 16H2Z"/></svg>'
+
+
+def in_nav_bar(icon: str | None = ICON) -> Callable[[Path], None]:
+    """The app also in the nav bar (with the sidebar's page), with `icon` as its SVG icon, or none."""
+
+    def apply(app: Path) -> None:
+        edit_json(
+            app / "manifest.json",
+            lambda m: m["location"]["support"].update(nav_bar={"url": "assets/iframe.html"}),
+        )
+        (app / "assets" / "icon_nav_bar.svg").unlink(missing_ok=True)
+        if icon is not None:
+            (app / "assets" / "icon_nav_bar.svg").write_text(icon)
+
+    return apply
+
+
 def incompressible(size: int) -> bytes:
     return random.Random(7).randbytes(size)
 
@@ -220,6 +238,53 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
         english(lambda t: t["sidebar"].update(loading="Loading…")),
         "assets/i18n/en.json is missing or out of date with translations/en.json",
     ),
+    "nav bar without an icon": (
+        in_nav_bar(None),
+        "assets/icon_nav_bar.svg is missing: location.support.nav_bar is opened from an icon",
+    ),
+    "icon not SVG markup": (in_nav_bar("<svg"), "assets/icon_nav_bar.svg is not well-formed SVG markup"),
+    "icon without the SVG namespace": (
+        in_nav_bar('<svg viewBox="0 0 18 18"><path d="M0 0h9v9z"/></svg>'),
+        "assets/icon_nav_bar.svg must be an <svg> element in the SVG namespace",
+    ),
+    "icon without a viewBox": (
+        in_nav_bar('<svg xmlns="http://www.w3.org/2000/svg" width="18"><path d="M0 0h9v9z"/></svg>'),
+        "the <svg> needs a viewBox",
+    ),
+    "icon with a bitmap": (
+        in_nav_bar('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 18 18"><image href="#a" width="18"/></svg>'),
+        "embeds a bitmap (<image>); Zendesk replaces such an icon with a placeholder",
+    ),
+    "icon with a script": (
+        in_nav_bar('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 18 18"><script>alert(1)</script></svg>'),
+        "contains <script>, which Zendesk strips",
+    ),
+    "icon with an event handler": (
+        in_nav_bar('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 18 18" onload="alert(1)"/>'),
+        "has an event handler (onload)",
+    ),
+    "icon linking outside": (
+        in_nav_bar(
+            '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+            'viewBox="0 0 18 18"><use xlink:href="https://example.com/i.svg#a"/></svg>'
+        ),
+        "links outside itself (https://example.com/i.svg#a)",
+    ),
+    "icon with a fixed colour": (
+        in_nav_bar('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 18 18"><path fill="#1f73b7" d="M0 0"/></svg>'),
+        "fill='#1f73b7' fixes a colour",
+    ),
+    "icon symbols without a default": (
+        in_nav_bar(
+            '<svg xmlns="http://www.w3.org/2000/svg"><symbol id="busy" viewBox="0 0 18 18"><path d="M0 0"/>'
+            "</symbol></svg>"
+        ),
+        'one <symbol> must have id="default"',
+    ),
+    "icon with a DOCTYPE": (
+        in_nav_bar('<!DOCTYPE svg [<!ENTITY a "b">]><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 9 9"/>'),
+        "remove the DOCTYPE",
+    ),
     "package over 2 MB": (write("assets/noise.png", incompressible(2_100_000)), "Zendesk accepts at most 2 MB"),
 }
 
@@ -257,6 +322,38 @@ def test_the_projects_own_files_beside_the_app_are_not_its_business(app: Path) -
 
     assert check_app(app) == []
     assert package_files(app) == EXPECTED_ENTRIES
+
+
+def test_a_nav_bar_location_with_a_plain_svg_icon_is_accepted(app: Path) -> None:
+    in_nav_bar()(app)
+
+    assert check_app(app) == []
+
+
+def test_an_icon_may_hold_several_symbols_with_a_default_one(app: Path) -> None:
+    in_nav_bar(
+        '<svg xmlns="http://www.w3.org/2000/svg">'
+        '<symbol id="default" viewBox="0 0 18 18"><circle cx="9" cy="9" r="5"/></symbol>'
+        '<symbol id="busy" viewBox="0 0 18 18"><circle cx="9" cy="9" r="5" fill="currentColor"/></symbol></svg>'
+    )(app)
+
+    assert check_app(app) == []
+
+
+def test_a_multi_product_app_keeps_each_products_icon_in_its_folder(app: Path) -> None:
+    location = {
+        "support": {"ticket_sidebar": {"url": "assets/iframe.html"}, "nav_bar": {"url": "assets/iframe.html"}},
+        "sell": {"top_bar": {"url": "assets/iframe.html"}},
+    }
+    set_location(location)(app)
+    write("assets/support/icon_nav_bar.svg", ICON)(app)
+
+    problems = check_app(app)
+
+    assert problems == [
+        "assets/sell/icon_top_bar.svg is missing: location.sell.top_bar is opened from an icon, and Zendesk needs "
+        "it as an SVG (drawn 18x18 in the account's colours)"
+    ]
 
 
 def test_a_secure_parameter_with_a_label_is_accepted(app: Path) -> None:
