@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import os
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -43,6 +46,9 @@ EXPECTED_ENTRIES = [
     "assets/main.js",
     "assets/ui.js",
     "assets/vendor/garden.css",
+    "assets/vendor/uPlot.LICENSE.txt",
+    "assets/vendor/uPlot.iife.min.js",
+    "assets/vendor/uPlot.min.css",
     "assets/zendesk.js",
     "manifest.json",
     "translations/de.json",
@@ -426,3 +432,31 @@ def test_the_generated_logos_and_sidebar_strings_are_up_to_date() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def load_build_script() -> Any:
+    spec = importlib.util.spec_from_file_location("build_app_assets", ROOT / "scripts" / "build_app_assets.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_vendored_libraries_are_byte_for_byte_what_was_fetched_and_checked() -> None:
+    readme = (ROOT / "assets" / "vendor" / "README").read_text()
+    recorded = dict(re.findall(r"^- (\S+) sha256 ([0-9a-f]{64})$", readme, re.MULTILINE))
+    assert set(recorded) == {"garden.css", "uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE.txt"}
+    for name, digest in recorded.items():
+        assert hashlib.sha256((ROOT / "assets" / "vendor" / name).read_bytes()).hexdigest() == digest, name
+    assert "MIT" in (ROOT / "assets" / "vendor" / "uPlot.LICENSE.txt").read_text()
+
+
+def test_a_hand_edited_vendored_file_is_reported(app: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    build = load_build_script()
+    monkeypatch.setattr(build, "VENDOR", app / "assets" / "vendor")
+    assert build.altered_vendor_files() == []
+
+    with (app / "assets" / "vendor" / "uPlot.iife.min.js").open("a") as script:
+        script.write("\nwindow.extra = 1;\n")
+
+    assert build.altered_vendor_files() == ["assets/vendor/uPlot.iife.min.js"]
