@@ -1,42 +1,25 @@
 """The ticket sidebar in a real headless Chromium, against a ZAF client double.
 
-The repository's assets/ are served over HTTP as Zendesk would serve them; the
-ZAF SDK's URL is answered with tests/sidebar/zaf_client_double.js, which plays
-the agent's ticket editor and the Zendesk API from a fixture each test writes.
-Every other outside request is blocked and reported. Screenshots of the key
-states go to tests/artifacts/sidebar/.
+The repository's assets/ are served over HTTP as Zendesk would serve them
+(tests/app_pages.py); the double plays the agent's ticket editor and the
+Zendesk API from a fixture each test writes. Every other outside request is
+blocked and reported. Screenshots of the key states go to tests/artifacts/sidebar/.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    Dialog,
-    Locator,
-    Page,
-    Route,
-    expect,
-)
+from playwright.sync_api import Browser, Locator, expect
 
 from plugin.escalation_fields import EARLIER_NUMBER_FIELDS, ESCALATION_FIELDS, earlier_key
-
-ROOT = Path(__file__).resolve().parents[1]
-DOUBLES = ROOT / "tests" / "sidebar"
-ARTIFACTS = ROOT / "tests" / "artifacts" / "sidebar"
-SDK_URL = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
+from tests.app_pages import DOUBLES, ROOT, AppPage, open_app_page, serve_repository
 
 TICKET_FIELDS: list[dict[str, Any]] = json.loads((DOUBLES / "ticket_fields.json").read_text())["ticket_fields"]
 FIELD_ID = {
@@ -128,18 +111,18 @@ def escalated_ticket(status: str = "requested", extra_tags: tuple[str, ...] = ()
 class Sidebar:
     """The sidebar page plus handles on the ZAF client double behind it."""
 
-    def __init__(self, page: Page, blocked: list[str], problems: list[str], dialogs: list[str]) -> None:
-        self.page = page
-        self.blocked = blocked
-        self.problems = problems
-        self.dialogs = dialogs
+    def __init__(self, app: AppPage) -> None:
+        self.app = app
+        self.page = app.page
+        self.blocked = app.blocked
+        self.problems = app.problems
+        self.dialogs = app.dialogs
 
     def zaf(self, expression: str, *args: Any) -> Any:
-        return self.page.evaluate(f"(args) => window.__zaf.{expression}", list(args))
+        return self.app.zaf(expression, *args)
 
     def requests(self, method: str | None = None, path: str = "") -> list[dict[str, Any]]:
-        recorded: list[dict[str, Any]] = self.page.evaluate("() => window.__zaf.requests")
-        return [r for r in recorded if (method is None or r["type"] == method) and path in r["url"]]
+        return self.app.requests(method, path)
 
     def puts(self) -> list[dict[str, Any]]:
         return self.requests("PUT", f"/api/v2/tickets/{TICKET_ID}.json")
@@ -158,29 +141,16 @@ class Sidebar:
         return self.text(f'[data-fact="{key}"] dd')
 
     def screenshot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.locator("body").screenshot(path=str(ARTIFACTS / name))
+        self.app.screenshot("sidebar", name, element="body")
 
     def page_width(self) -> int:
         return int(self.page.evaluate("() => document.documentElement.scrollWidth"))
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def assets_url() -> Iterator[str]:
-    """The repository served over HTTP, as Zendesk serves the app's assets."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(ROOT)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_repository() as url:
+        yield url
 
 
 OpenSidebar = Callable[..., Sidebar]
@@ -188,7 +158,6 @@ OpenSidebar = Callable[..., Sidebar]
 
 @pytest.fixture
 def open_sidebar(browser: Browser, assets_url: str) -> Iterator[OpenSidebar]:
-    contexts: list[BrowserContext] = []
     opened: list[Sidebar] = []
 
     def open_(
@@ -204,32 +173,6 @@ def open_sidebar(browser: Browser, assets_url: str) -> Iterator[OpenSidebar]:
         settings: dict[str, str] | None = None,
         users: dict[str, dict[str, Any]] | None = None,
     ) -> Sidebar:
-        context = browser.new_context(
-            viewport={"width": 320, "height": 600}, device_scale_factor=2, locale="en-US", timezone_id="UTC"
-        )
-        contexts.append(context)
-        page = context.new_page()
-        blocked: list[str] = []
-        problems: list[str] = []
-        dialogs: list[str] = []
-        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-
-        def record_dialog(dialog: Dialog) -> None:
-            dialogs.append(dialog.message)
-            dialog.dismiss()
-
-        page.on("dialog", record_dialog)
-
-        def only_local(route: Route) -> None:
-            if route.request.url.startswith(assets_url):
-                route.continue_()
-            else:
-                blocked.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", only_local)
-        page.route(SDK_URL, lambda route: route.fulfill(path=DOUBLES / "zaf_client_double.js"))
         fixture = {
             "ticket": copy.deepcopy(ticket),
             "ticketFields": ticket_fields if ticket_fields is not None else TICKET_FIELDS,
@@ -239,27 +182,33 @@ def open_sidebar(browser: Browser, assets_url: str) -> Iterator[OpenSidebar]:
             "settings": settings if settings is not None else DEFAULT_SETTINGS,
             "unreadableFieldIds": [FIELD_ID[key] for key in unreadable_fields],
         }
-        page.add_init_script(f"window.__zafFixture = {json.dumps(fixture)};")
+        scripts: tuple[str, ...] = ()
         if cached_field_ids is not None:
             cache = json.dumps({"savedAt": int(now.timestamp() * 1000), "ids": cached_field_ids})
-            page.add_init_script(f"sessionStorage.setItem('escalation-requests:field-ids:v1', {json.dumps(cache)});")
-        page.clock.install(time=now - timedelta(minutes=1))
-        page.clock.pause_at(now)
-        query = "?origin=https%3A%2F%2Fexample.zendesk.com&app_guid=test-guid" if inside_zendesk else ""
-        page.goto(f"{assets_url}/assets/iframe.html{query}")
-        expect(page.locator("#app")).to_have_attribute("aria-busy", "false")
-        sidebar = Sidebar(page, blocked, problems, dialogs)
+            scripts = (f"sessionStorage.setItem('escalation-requests:field-ids:v1', {json.dumps(cache)});",)
+        app = open_app_page(
+            browser,
+            assets_url,
+            "assets/iframe.html",
+            fixture,
+            viewport=(320, 600),
+            now=now,
+            inside_zendesk=inside_zendesk,
+            init_scripts=scripts,
+            device_scale_factor=2,
+        )
+        expect(app.page.locator("#app")).to_have_attribute("aria-busy", "false")
+        sidebar = Sidebar(app)
         opened.append(sidebar)
         return sidebar
 
     yield open_
     try:
         for sidebar in opened:
-            assert sidebar.blocked == [], f"the sidebar tried to reach outside hosts: {sidebar.blocked}"
-            assert sidebar.problems == [], f"errors in the page: {sidebar.problems}"
+            sidebar.app.assert_clean()
     finally:
-        for context in contexts:
-            context.close()
+        for sidebar in opened:
+            sidebar.app.context.close()
 
 
 # ---- what the sidebar shows ------------------------------------------------------------
