@@ -157,9 +157,22 @@ export function newerEscalation(fromEditor, fromApi) {
   return fromEditor;
 }
 
+// The dashboard sorts and groups thousands of escalations again as pages
+// arrive; each timestamp string is parsed once.
+const parsedTimes = new Map();
+const PARSED_TIMES_KEPT = 100_000;
+
+/** Milliseconds since the epoch of an ISO 8601 time, or null. */
 export function parseTime(iso) {
-  const ms = Date.parse(iso);
-  return Number.isNaN(ms) ? null : ms;
+  if (typeof iso !== 'string') return iso === null || iso === undefined ? null : parseTime(String(iso));
+  let ms = parsedTimes.get(iso);
+  if (ms === undefined) {
+    ms = Date.parse(iso);
+    if (Number.isNaN(ms)) ms = null;
+    if (parsedTimes.size >= PARSED_TIMES_KEPT) parsedTimes.clear();
+    parsedTimes.set(iso, ms);
+  }
+  return ms;
 }
 
 /** Whole minutes until the response is due (negative once overdue), or null. */
