@@ -61,6 +61,15 @@ export class Translator {
     return new Intl.DateTimeFormat(this.dateLocale, { dateStyle: 'medium', timeStyle: 'short' }).format(ms);
   }
 
+  /** A short date and time for tables: the year only when it is not the current one. */
+  shortTime(iso, nowMs) {
+    const ms = parseTime(iso);
+    if (ms === null) return iso;
+    const sameYear = new Date(ms).getFullYear() === new Date(nowMs).getFullYear();
+    const options = { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' };
+    return new Intl.DateTimeFormat(this.dateLocale, sameYear ? options : { ...options, year: 'numeric' }).format(ms);
+  }
+
   day(ms) {
     return new Intl.DateTimeFormat(this.dateLocale, { month: 'short', day: 'numeric', timeZone: 'UTC' }).format(ms);
   }

@@ -401,29 +401,36 @@ def _check_translations(root: Path, default_locale: Any, problems: list[str]) ->
     return default
 
 
+# The pages' strings, copied from translations/<locale>.json at build time: part → folder under assets/.
+PAGE_STRINGS = {"sidebar": "assets/i18n", "dashboard": "assets/i18n/dashboard"}
+
+
 def _check_sidebar_strings(root: Path, problems: list[str]) -> None:
-    """The sidebar's strings in assets/i18n/ must match translations/ (copied at build time)."""
+    """The pages' strings in assets/i18n/ must match translations/ (copied at build time)."""
     expected: dict[str, Any] = {}
+    copies: list[tuple[str, str, Any]] = []
     for path in sorted((root / "translations").glob("*.json")):
         try:
-            sidebar = json.loads(path.read_text(encoding="utf-8")).get("sidebar")
-        except (ValueError, AttributeError):
+            strings = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
             continue
-        if isinstance(sidebar, dict):
-            expected[path.stem] = sidebar
+        if not isinstance(strings, dict):
+            continue
+        for part, folder in PAGE_STRINGS.items():
+            if isinstance(strings.get(part), dict):
+                copies.append((f"{folder}/{path.stem}.json", path.stem, strings[part]))
+        if isinstance(strings.get("sidebar"), dict):
+            expected[path.stem] = strings["sidebar"]
     if not expected:
         return
     hint = "run: python scripts/build_app_assets.py"
-    for locale, sidebar in expected.items():
-        copy = root / "assets" / "i18n" / f"{locale}.json"
+    for entry, locale, part in copies:
         try:
-            current = json.loads(copy.read_text(encoding="utf-8"))
+            current = json.loads((root / entry).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             current = None
-        if current != sidebar:
-            problems.append(
-                f"assets/i18n/{locale}.json is missing or out of date with translations/{locale}.json; {hint}"
-            )
+        if current != part:
+            problems.append(f"{entry} is missing or out of date with translations/{locale}.json; {hint}")
     try:
         index = json.loads((root / "assets" / "i18n" / "locales.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -7,9 +7,10 @@
 Generated and committed:
 - assets/logo.png (320x320) and assets/logo-small.png (128x128), drawn here and
   written with zlib + struct, so no imaging library is needed;
-- assets/i18n/<locale>.json: the "sidebar" part of translations/<locale>.json,
-  and assets/i18n/locales.json listing them. Zendesk serves only assets/ to the
-  browser, so the sidebar's own strings are copied there; translations/ stays
+- assets/i18n/<locale>.json and assets/i18n/dashboard/<locale>.json: the
+  "sidebar" and "dashboard" parts of translations/<locale>.json, and
+  assets/i18n/locales.json listing the locales. Zendesk serves only assets/ to
+  the browser, so the pages' own strings are copied there; translations/ stays
   the single place where they are edited;
 - assets/vendor/ (with --vendor): the pinned Zendesk Garden CSS packages
   (garden.css) and the uPlot charting library with its licence, fetched with
@@ -186,14 +187,19 @@ def logo_files() -> dict[Path, bytes]:
 
 
 def i18n_files() -> dict[Path, bytes]:
-    """assets/i18n/<locale>.json for every translation with sidebar strings, and their index."""
+    """assets/i18n/<locale>.json (sidebar) and assets/i18n/dashboard/<locale>.json per translation, and their index."""
     files = {}
+    locales = []
     for translation in sorted((ROOT / "translations").glob("*.json")):
-        sidebar = json.loads(translation.read_text(encoding="utf-8")).get("sidebar")
+        strings = json.loads(translation.read_text(encoding="utf-8"))
+        sidebar, dashboard = strings.get("sidebar"), strings.get("dashboard")
         if isinstance(sidebar, dict):
             files[ROOT / "assets" / "i18n" / translation.name] = _json_bytes(sidebar)
+            locales.append(translation.stem)
+        if isinstance(dashboard, dict):
+            files[ROOT / "assets" / "i18n" / "dashboard" / translation.name] = _json_bytes(dashboard)
     default = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))["defaultLocale"]
-    index = {"default": default, "locales": sorted(path.stem for path in files)}
+    index = {"default": default, "locales": sorted(locales)}
     files[ROOT / "assets" / "i18n" / "locales.json"] = _json_bytes(index)
     return files
 
@@ -203,7 +209,8 @@ def _json_bytes(value: object) -> bytes:
 
 
 def stale_i18n_files(expected: dict[Path, bytes]) -> list[Path]:
-    return sorted(set((ROOT / "assets" / "i18n").glob("*.json")) - set(expected))
+    found = set((ROOT / "assets" / "i18n").glob("*.json")) | set((ROOT / "assets" / "i18n").glob("dashboard/*.json"))
+    return sorted(found - set(expected))
 
 
 # --- Garden CSS ----------------------------------------------------------------

@@ -31,7 +31,12 @@ from plugin.app_package import (
 ROOT = Path(__file__).resolve().parents[1]
 
 EXPECTED_ENTRIES = [
+    "assets/dashboard-model.js",
+    "assets/dashboard.css",
+    "assets/dashboard.html",
+    "assets/dashboard.js",
     "assets/escalation.js",
+    *(f"assets/i18n/dashboard/{locale}.json" for locale in ("de", "en", "es", "fr", "ja", "pt-BR")),
     "assets/i18n/de.json",
     "assets/i18n/en.json",
     "assets/i18n/es.json",
@@ -39,6 +44,7 @@ EXPECTED_ENTRIES = [
     "assets/i18n/ja.json",
     "assets/i18n/locales.json",
     "assets/i18n/pt-BR.json",
+    "assets/icon_nav_bar.svg",
     "assets/iframe.html",
     "assets/logo-small.png",
     "assets/logo.png",
@@ -136,12 +142,12 @@ ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 18 18"><path d="M9 
 
 
 def in_nav_bar(icon: str | None = ICON) -> Callable[[Path], None]:
-    """The app also in the nav bar (with the sidebar's page), with `icon` as its SVG icon, or none."""
+    """The app in the nav bar with `icon` as its SVG icon, or none."""
 
     def apply(app: Path) -> None:
         edit_json(
             app / "manifest.json",
-            lambda m: m["location"]["support"].update(nav_bar={"url": "assets/iframe.html"}),
+            lambda m: m["location"]["support"].update(nav_bar={"url": "assets/dashboard.html"}),
         )
         (app / "assets" / "icon_nav_bar.svg").unlink(missing_ok=True)
         if icon is not None:
@@ -291,6 +297,14 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
         in_nav_bar('<!DOCTYPE svg [<!ENTITY a "b">]><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 9 9"/>'),
         "remove the DOCTYPE",
     ),
+    "stale dashboard strings": (
+        english(lambda t: t["dashboard"].update(title="Escalation overview")),
+        "assets/i18n/dashboard/en.json is missing or out of date with translations/en.json",
+    ),
+    "the dashboard without its icon": (
+        delete("assets/icon_nav_bar.svg"),
+        "assets/icon_nav_bar.svg is missing: location.support.nav_bar is opened from an icon",
+    ),
     "package over 2 MB": (write("assets/noise.png", incompressible(2_100_000)), "Zendesk accepts at most 2 MB"),
 }
 
@@ -330,6 +344,12 @@ def test_the_projects_own_files_beside_the_app_are_not_its_business(app: Path) -
     assert package_files(app) == EXPECTED_ENTRIES
 
 
+def test_the_dashboard_is_the_apps_nav_bar_page_with_an_svg_icon() -> None:
+    manifest = json.loads((ROOT / "manifest.json").read_text())
+    assert manifest["location"]["support"]["nav_bar"] == {"url": "assets/dashboard.html"}
+    assert (ROOT / "assets" / "icon_nav_bar.svg").is_file()
+
+
 def test_a_nav_bar_location_with_a_plain_svg_icon_is_accepted(app: Path) -> None:
     in_nav_bar()(app)
 
@@ -348,7 +368,7 @@ def test_an_icon_may_hold_several_symbols_with_a_default_one(app: Path) -> None:
 
 def test_a_multi_product_app_keeps_each_products_icon_in_its_folder(app: Path) -> None:
     location = {
-        "support": {"ticket_sidebar": {"url": "assets/iframe.html"}, "nav_bar": {"url": "assets/iframe.html"}},
+        "support": {"ticket_sidebar": {"url": "assets/iframe.html"}, "nav_bar": {"url": "assets/dashboard.html"}},
         "sell": {"top_bar": {"url": "assets/iframe.html"}},
     }
     set_location(location)(app)
