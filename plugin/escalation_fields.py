@@ -37,6 +37,8 @@ class EscalationField:
     type: str
     description: str
     options: tuple[str, ...] = ()
+    # Shown read-only to the customer on their request in the Help Center; never anything private.
+    customer_visible: bool = False
 
 
 STATUS = "status"
@@ -57,9 +59,12 @@ ESCALATION_FIELDS: tuple[EscalationField, ...] = (
         "tagger",
         "Set by the escalation service: requested, acknowledged or resolved.",
         STATUSES,
+        customer_visible=True,
     ),
     EscalationField(REASON, "Escalation reason", "textarea", "The customer's reason, as written."),
-    EscalationField(REQUESTED_AT, "Escalation requested at", "text", "When the customer escalated (UTC)."),
+    EscalationField(
+        REQUESTED_AT, "Escalation requested at", "text", "When the customer escalated (UTC).", customer_visible=True
+    ),
     # User ids are text: Zendesk's ids exceed 2^31, and nothing documents a 64-bit number field.
     EscalationField(REQUESTED_BY, "Escalation requested by", "text", "Zendesk user id of the customer."),
     EscalationField(
@@ -67,6 +72,7 @@ ESCALATION_FIELDS: tuple[EscalationField, ...] = (
         "Escalation response due",
         "text",
         "First response target: 24 weekday hours after the request (UTC).",
+        customer_visible=True,
     ),
     EscalationField(
         REFUSED_REPEATS,
@@ -80,14 +86,22 @@ ESCALATION_FIELDS: tuple[EscalationField, ...] = (
         "text",
         "Bookkeeping: the newest comment id the escalation service has answered.",
     ),
-    EscalationField(ACKNOWLEDGED_AT, "Escalation acknowledged at", "text", "When a manager acknowledged it (UTC)."),
+    EscalationField(
+        ACKNOWLEDGED_AT,
+        "Escalation acknowledged at",
+        "text",
+        "When a manager acknowledged it (UTC).",
+        customer_visible=True,
+    ),
     EscalationField(
         ACKNOWLEDGED_BY,
         "Escalation acknowledged by",
         "text",
         "Zendesk user id of the manager who acknowledged it.",
     ),
-    EscalationField(RESOLVED_AT, "Escalation resolved at", "text", "When the escalation was resolved (UTC)."),
+    EscalationField(
+        RESOLVED_AT, "Escalation resolved at", "text", "When the escalation was resolved (UTC).", customer_visible=True
+    ),
 )
 
 FIELD_KEYS = tuple(field.key for field in ESCALATION_FIELDS)

@@ -43,7 +43,7 @@ def desired_field(field: fields.EscalationField, position: int) -> dict[str, Any
         "title": field.title,
         "description": field.description,
         "active": True,
-        "visible_in_portal": False,
+        "visible_in_portal": field.customer_visible,  # read-only: the service alone writes these
         "editable_in_portal": False,
         "required": False,
         "position": 9000 + position,
@@ -277,7 +277,7 @@ def _ensure_fields(gateway: ZendeskGateway, report: ProvisioningReport) -> dict[
             "ticket_field",
             "title",
             desired_field(field, position),
-            keys_differ("description", "active"),
+            keys_differ("description", "active", "visible_in_portal", "editable_in_portal"),
             existing_fields,
         )
         field_ids[field.key] = int(created["id"])

@@ -27,6 +27,8 @@ from plugin.signature import sign
 from plugin.state import AccountState
 from plugin.web import create_app
 
+pytest_plugins = ("tests.contract.session",)  # Zendesk's spec checked on every sandbox exchange
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Debian's Chromium, driven by Playwright (browser downloads are not available here).
@@ -93,8 +95,10 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float 
 
 @pytest.fixture
 def zendesk() -> Iterator[tuple[SandboxZendesk, SandboxServer]]:
+    from tests.contract.session import zendesk_contract
+
     account = SandboxZendesk()
-    server = SandboxServer(account).start()
+    server = SandboxServer(account, contract=zendesk_contract()).start()
     try:
         yield account, server
     finally:

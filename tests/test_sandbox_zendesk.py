@@ -28,6 +28,7 @@ from zenpy.lib.api_objects import (
 from zenpy.lib.exception import APIException
 
 from plugin.sandbox import SandboxServer, SandboxZendesk
+from tests.contract.session import zendesk_contract
 
 PHRASE = "escalation request"
 
@@ -40,10 +41,13 @@ class Sandbox:
     server: SandboxServer
     zenpy: Zenpy
 
+    @property
+    def zenpy_auth(self) -> tuple[str, str]:
+        return (f"{self.account.email}/token", self.account.api_token)
+
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """A raw authenticated API request."""
-        auth = (f"{self.account.email}/token", self.account.api_token)
-        return requests.request(method, f"{self.server.url}{path}", auth=auth, timeout=5, **kwargs)
+        """A raw authenticated API request as the API user (the admin)."""
+        return requests.request(method, f"{self.server.url}{path}", auth=self.zenpy_auth, timeout=5, **kwargs)
 
     def customer_of(self, ticket_id: int) -> int:
         return int(self.account.ticket(ticket_id)["requester_id"])
@@ -74,8 +78,8 @@ def make_zenpy(account: SandboxZendesk, timeout: float = 5) -> Zenpy:
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    account = SandboxZendesk()
-    with SandboxServer(account) as server:
+    account = SandboxZendesk(tolerate=())  # the sandbox's own tests tolerate no departure
+    with SandboxServer(account, contract=zendesk_contract()) as server:
         monkeypatch.setenv("ZENPY_FORCE_SCHEME", "http")
         monkeypatch.setenv("ZENPY_FORCE_NETLOC", server.url.removeprefix("http://"))
         yield Sandbox(account, server, make_zenpy(account))
@@ -636,3 +640,516 @@ def test_the_sandbox_page_says_it_is_a_sandbox(sandbox: Sandbox) -> None:
     page = requests.get(f"{sandbox.server.url}/", timeout=5)
 
     assert page.status_code == 200 and "not Zendesk" in page.text
+
+
+# -- trigger definitions and views ------------------------------------------------------------
+
+
+def trigger_with(sandbox: Sandbox, *conditions: dict[str, str]) -> requests.Response:
+    webhook = sandbox.zenpy.webhooks.create(escalation_webhook("http://127.0.0.1:9/hook"))
+    body = {
+        "trigger": {
+            "title": "Under test",
+            "conditions": {"all": list(conditions), "any": []},
+            "actions": [{"field": "notification_webhook", "value": [webhook.id, "{}"]}],
+        }
+    }
+    return sandbox.api("POST", "/api/v2/triggers.json", json=body)
+
+
+def test_trigger_definitions_list_the_conditions_and_actions_the_account_offers(sandbox: Sandbox) -> None:
+    field = sandbox.zenpy.ticket_fields.create(TicketField(type="text", title="Escalation reason"))
+
+    definitions = sandbox.api("GET", "/api/v2/triggers/definitions.json").json()["definitions"]
+
+    conditions = {c["subject"]: c for c in definitions["conditions_all"]}
+    assert {"update_type", "comment_is_public", "comment_includes_word", "role", "current_tags", "status"} <= set(
+        conditions
+    )
+    assert {"group_id", "assignee_id", "requester_id", "via_id", f"custom_fields_{field.id}"} <= set(conditions)
+    assert [v["value"] for v in conditions["role"]["values"]] == ["end_user", "agent"]
+    assert [o["value"] for o in conditions["role"]["operators"]] == ["is", "is_not"]
+    status_operators = {o["value"]: o["terminal"] for o in conditions["status"]["operators"]}
+    assert status_operators == {
+        "is": False,
+        "is_not": False,
+        "less_than": False,
+        "greater_than": False,
+        "changed": True,
+        "value": False,
+        "value_previous": False,
+        "not_changed": True,
+        "not_value": False,
+        "not_value_previous": False,
+    }
+    actions = {a["subject"] for a in definitions["actions"]}
+    assert {"notification_webhook", "notification_user", "set_tags", "status", "group_id"} <= actions
+    assert definitions["conditions_any"] == definitions["conditions_all"]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"field": "role", "operator": "is", "value": "admin"},
+        {"field": "role", "operator": "less_than", "value": "agent"},
+        {"field": "status", "operator": "is", "value": "archived"},
+        {"field": "mood", "operator": "is", "value": "happy"},
+    ],
+)
+def test_a_trigger_condition_the_definitions_do_not_offer_is_record_invalid(
+    sandbox: Sandbox, condition: dict[str, str]
+) -> None:
+    answer = trigger_with(sandbox, {"field": "update_type", "operator": "is", "value": "Change"}, condition)
+
+    assert answer.status_code == 422
+    assert answer.json()["error"] == "RecordInvalid" and answer.json()["details"]["base"]
+    assert sandbox.account.business_rules("trigger") == []
+
+
+def test_a_known_departure_is_let_through_and_noted_when_tolerated() -> None:
+    account = SandboxZendesk(tolerate=["trigger-condition:role:is:admin"])
+    webhook = account.create_webhook(
+        {
+            "name": "w",
+            "status": "active",
+            "endpoint": "http://127.0.0.1:9/",
+            "http_method": "POST",
+            "request_format": "json",
+        }
+    )
+    conditions = {"all": [{"field": "role", "operator": "is", "value": "admin"}], "any": []}
+    account.create_business_rule(
+        "trigger",
+        {
+            "title": "t",
+            "conditions": conditions,
+            "actions": [{"field": "notification_webhook", "value": [webhook["id"], "{}"]}],
+        },
+    )
+
+    [departure] = account.departures()
+    assert departure["rule"] == "trigger-condition:role:is:admin"
+
+
+def test_status_changed_to_and_from_fire_on_the_transition_only(sandbox: Sandbox, receiver: Receiver) -> None:
+    webhook = sandbox.zenpy.webhooks.create(escalation_webhook(receiver.url))
+    for title, operator, value in (("to solved", "value", "solved"), ("from pending", "value_previous", "pending")):
+        sandbox.api(
+            "POST",
+            "/api/v2/triggers.json",
+            json={
+                "trigger": {
+                    "title": title,
+                    "conditions": {"all": [{"field": "status", "operator": operator, "value": value}], "any": []},
+                    "actions": [{"field": "notification_webhook", "value": [webhook.id, title]}],
+                }
+            },
+        ).raise_for_status()
+
+    sandbox.zenpy.tickets.update(Ticket(id=1, status="pending"))
+    sandbox.zenpy.tickets.update(Ticket(id=1, status="solved"))
+    sandbox.zenpy.tickets.update(Ticket(id=1, tags=["still_solved"]))
+    sandbox.account.wait_for_deliveries()
+
+    assert sorted(body.decode() for _, body in receiver.received) == ["from pending", "to solved"]
+
+
+def test_role_agent_covers_admins_and_role_end_user_customers(sandbox: Sandbox, receiver: Receiver) -> None:
+    webhook = sandbox.zenpy.webhooks.create(escalation_webhook(receiver.url))
+    sandbox.api(
+        "POST",
+        "/api/v2/triggers.json",
+        json={
+            "trigger": {
+                "title": "staff",
+                "conditions": {"all": [{"field": "role", "operator": "is_not", "value": "end_user"}], "any": []},
+                "actions": [{"field": "notification_webhook", "value": [webhook.id, "{{current_user.id}}"]}],
+            }
+        },
+    ).raise_for_status()
+
+    sandbox.account.add_comment(1, author_id=sandbox.customer_of(1), body="hello")
+    sandbox.zenpy.tickets.update(Ticket(id=1, comment=Comment(body="from the admin", public=True)))
+    sandbox.account.wait_for_deliveries()
+
+    assert [body.decode() for _, body in receiver.received] == [str(sandbox.account.api_user_id)]
+
+
+def view_with(columns: list[str]) -> dict[str, Any]:
+    return {
+        "view": {
+            "title": "Escalated",
+            "all": [{"field": "status", "operator": "less_than", "value": "solved"}],
+            "output": {"columns": columns, "sort_by": "updated", "sort_order": "desc"},
+        }
+    }
+
+
+def test_a_view_shows_the_documented_columns_with_description_as_the_subject(sandbox: Sandbox) -> None:
+    created = sandbox.api("POST", "/api/v2/views.json", json=view_with(["status", "description", "requester"]))
+
+    assert created.status_code == 200  # Create View answers 200, Create Trigger 201
+    assert created.json()["view"]["execution"]["columns"] == ["status", "description", "requester"]
+
+
+@pytest.mark.parametrize(
+    "columns", [["status", "subject"], ["status", "mood"], ["status", "nice_id", *["created"] * 9]]
+)
+def test_a_view_with_an_unknown_column_or_more_than_ten_is_record_invalid(sandbox: Sandbox, columns: list[str]) -> None:
+    answer = sandbox.api("POST", "/api/v2/views.json", json=view_with(columns))
+
+    assert answer.status_code == 422 and answer.json()["error"] == "RecordInvalid"
+
+
+# -- search and search export ------------------------------------------------------------------
+
+
+def many_tickets(sandbox: Sandbox, count: int, tag: str = "bulk") -> None:
+    customer = sandbox.customer_of(1)
+    for n in range(count):
+        sandbox.account.create_ticket(requester_id=customer, subject=f"Bulk {n}", description="bulk")
+    for ticket in sandbox.account.tickets():
+        if ticket["subject"].startswith("Bulk"):
+            sandbox.account.api_update_ticket(ticket["id"], {"tags": [tag]})
+
+
+def test_search_pages_hold_100_results_count_them_all_and_stop_at_the_1000th(sandbox: Sandbox) -> None:
+    many_tickets(sandbox, 1005)
+    query = {"query": "type:ticket tags:bulk"}
+
+    first = sandbox.api("GET", "/api/v2/search.json", params={**query, "per_page": 500}).json()
+    tenth = sandbox.api("GET", "/api/v2/search.json", params={**query, "page": 10}).json()
+    past = sandbox.api("GET", "/api/v2/search.json", params={**query, "page": 11})
+
+    assert len(first["results"]) == 100 and first["count"] == 1005 and "page=2" in first["next_page"]
+    assert len(tenth["results"]) == 100 and "page=11" in tenth["next_page"]
+    assert past.status_code == 422 and past.json()["error"] == "invalid"
+
+
+def test_search_finds_tickets_by_creation_and_update_time(sandbox: Sandbox) -> None:
+    now = [datetime(2026, 11, 20, 9, 0, tzinfo=UTC)]
+    account = SandboxZendesk(seed=False, clock=lambda: now[0])
+    requester = account.create_user({"name": "Ann", "email": "ann@example.com"})["id"]
+    older = account.create_ticket(requester_id=requester, subject="Older", description="x")
+    now[0] = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    newer = account.create_ticket(requester_id=requester, subject="Newer", description="x")
+
+    def found(query: str) -> list[int]:
+        return [t["id"] for t in account.search_tickets(query)]
+
+    assert found("created>2026-11-20") == [newer["id"]]
+    assert found("created<2026-11-21 type:ticket") == [older["id"]]
+    assert found("updated>2026-11-27T08:59:59Z") == [newer["id"]]
+    assert found("updated<2026-11-20T09:00:01Z") == [older["id"]]
+
+
+def test_search_refuses_terms_it_does_not_honour(sandbox: Sandbox) -> None:
+    for query in ("printer", "assignee:me", "created>yesterday"):
+        answer = sandbox.api("GET", "/api/v2/search.json", params={"query": query})
+        assert answer.status_code == 400, query
+
+
+def test_search_export_pages_by_cursor_in_creation_order(sandbox: Sandbox) -> None:
+    many_tickets(sandbox, 250)
+    params = {"query": "tags:bulk", "filter[type]": "ticket", "page[size]": 200}
+
+    first = sandbox.api("GET", "/api/v2/search/export.json", params=params).json()
+    second = requests.get(first["links"]["next"], auth=sandbox.zenpy_auth, timeout=5).json()
+
+    assert len(first["results"]) == 200 and first["meta"]["has_more"] is True
+    assert first["links"]["prev"] is None and "count" not in first
+    assert len(second["results"]) == 50 and second["meta"]["has_more"] is False and second["links"]["next"] is None
+    ids = [r["id"] for r in first["results"] + second["results"]]
+    assert ids == sorted(ids) and {r["result_type"] for r in first["results"]} == {"ticket"}
+
+
+def test_search_export_needs_a_type_filter_and_no_type_term(sandbox: Sandbox) -> None:
+    no_filter = sandbox.api("GET", "/api/v2/search/export.json", params={"query": "tags:x"})
+    type_term = sandbox.api(
+        "GET", "/api/v2/search/export.json", params={"query": "type:ticket tags:x", "filter[type]": "ticket"}
+    )
+    unknown_type = sandbox.api("GET", "/api/v2/search/export.json", params={"query": "tags:x", "filter[type]": "macro"})
+
+    assert (no_filter.status_code, type_term.status_code, unknown_type.status_code) == (400, 400, 400)
+
+
+def test_search_export_finds_users_by_email_pattern_and_tag(sandbox: Sandbox) -> None:
+    sandbox.api(
+        "POST", "/api/v2/users.json", json={"user": {"name": "Vip", "email": "vip@acme.test", "tags": ["vip", "vip"]}}
+    )
+
+    def emails(query: str) -> list[str]:
+        params = {"query": query, "filter[type]": "user"}
+        return [u["email"] for u in sandbox.api("GET", "/api/v2/search/export.json", params=params).json()["results"]]
+
+    assert emails("email:*@example.com") == [
+        "alice.moreau@example.com",
+        "bob.lindqvist@example.com",
+        "carmen.ortiz@example.com",
+        "deepak.rao@example.com",
+    ]
+    assert emails("tags:vip") == emails("email:VIP@acme.test") == ["vip@acme.test"]
+
+
+# -- endpoint budgets -----------------------------------------------------------------------------
+
+
+def test_incremental_exports_have_their_own_budget_of_10_a_minute(sandbox: Sandbox) -> None:
+    url = "/api/v2/incremental/ticket_events.json"
+    answers = [sandbox.api("GET", url, params={"start_time": "0"}) for _ in range(11)]
+    other = sandbox.api("GET", "/api/v2/tickets/1.json")
+
+    assert [a.status_code for a in answers] == [200] * 10 + [429]
+    assert 1 <= int(answers[10].headers["Retry-After"]) <= 60
+    assert answers[0].headers["zendesk-ratelimit-incremental-exports"].startswith("total=10; remaining=9; resets=")
+    assert other.status_code == 200 and "zendesk-ratelimit-incremental-exports" not in other.headers
+
+
+def test_endpoint_budgets_count_toward_the_account_and_can_be_changed(sandbox: Sandbox) -> None:
+    settings = requests.post(
+        f"{sandbox.server.url}/__sandbox__/settings",
+        json={"incremental_exports_per_minute": 30, "search_exports_per_minute": None, "requests_per_minute": 3},
+        timeout=5,
+    ).json()
+    url = "/api/v2/incremental/ticket_events.json"
+
+    exports = [sandbox.api("GET", url, params={"start_time": "0"}) for _ in range(3)]
+    refused = sandbox.api("GET", "/api/v2/tickets/1.json")
+
+    assert settings["incremental_exports_per_minute"] == 30 and settings["search_exports_per_minute"] is None
+    assert [a.status_code for a in exports] == [200, 200, 200] and refused.status_code == 429
+    assert exports[2].headers["X-Rate-Limit-Remaining"] == "0"
+    assert exports[2].headers["zendesk-ratelimit-incremental-exports"].startswith("total=30; remaining=27")
+
+
+def test_search_export_has_its_own_budget_of_100_a_minute(sandbox: Sandbox) -> None:
+    sandbox.account.set_rate_limit(search_exports_per_minute=2)
+    params = {"query": "status:open", "filter[type]": "ticket"}
+
+    answers = [sandbox.api("GET", "/api/v2/search/export.json", params=params) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert sandbox.account.settings()["incremental_exports_per_minute"] == 10
+
+
+# -- ticket events, deletion -----------------------------------------------------------------------
+
+
+def test_the_next_page_of_ticket_events_carries_only_the_start_time(sandbox: Sandbox) -> None:
+    answer = sandbox.api(
+        "GET", "/api/v2/incremental/ticket_events.json", params={"start_time": "0", "include": "comment_events"}
+    ).json()
+
+    assert answer["next_page"].endswith(f"/api/v2/incremental/ticket_events.json?start_time={answer['end_time']}")
+    assert answer["end_of_stream"] is True
+
+
+def test_a_deleted_ticket_is_gone_from_show_list_and_search(sandbox: Sandbox) -> None:
+    deleted = sandbox.api("DELETE", "/api/v2/tickets/2.json")
+
+    assert deleted.status_code == 204
+    assert sandbox.api("GET", "/api/v2/tickets/2.json").status_code == 404
+    assert 2 not in [t["id"] for t in sandbox.api("GET", "/api/v2/tickets.json").json()["tickets"]]
+    results = sandbox.api("GET", "/api/v2/search.json", params={"query": "status:open"}).json()["results"]
+    assert 2 not in [r["id"] for r in results]
+
+
+# -- authentication, roles and the Requests API ---------------------------------------------------
+
+
+def as_user(sandbox: Sandbox, email: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+    """A request with the account's API token acting as the user with `email`."""
+    auth = (f"{email}/token", sandbox.account.api_token)
+    return requests.request(method, f"{sandbox.server.url}{path}", auth=auth, timeout=5, **kwargs)
+
+
+ALICE = "alice.moreau@example.com"  # requester of tickets 1 and 5
+DEEPAK = "deepak.rao@example.com"  # requester of ticket 4, copied on ticket 3
+PRIYA = "priya@sandbox.test"  # an agent
+
+
+def test_the_api_token_acts_as_any_active_verified_user_of_the_account(sandbox: Sandbox) -> None:
+    me = as_user(sandbox, ALICE, "GET", "/api/v2/users/me.json").json()["user"]
+    sandbox.api("POST", "/api/v2/users.json", json={"user": {"name": "New", "email": "new@example.com"}})
+    unverified = as_user(sandbox, "new@example.com", "GET", "/api/v2/users/me.json")
+    stranger = as_user(sandbox, "nobody@example.com", "GET", "/api/v2/users/me.json")
+
+    assert me["email"] == ALICE and me["role"] == "end-user"
+    assert unverified.status_code == 403 and "verified" in unverified.json()["description"]
+    assert stranger.status_code == 401
+
+
+def test_end_users_get_403_outside_the_requests_api(sandbox: Sandbox) -> None:
+    for method, path in (
+        ("GET", "/api/v2/tickets/1.json"),
+        ("PUT", "/api/v2/tickets/1.json"),
+        ("GET", "/api/v2/users.json"),
+    ):
+        answer = as_user(sandbox, ALICE, method, path, json={"ticket": {"tags": ["x"]}})
+        assert answer.status_code == 403, path
+        assert answer.json()["error"] == "Forbidden"
+
+
+def test_agents_use_the_agent_apis_but_not_the_admin_only_ones(sandbox: Sandbox) -> None:
+    ticket = as_user(sandbox, PRIYA, "GET", "/api/v2/tickets/1.json")
+    field = as_user(
+        sandbox, PRIYA, "POST", "/api/v2/ticket_fields.json", json={"ticket_field": {"type": "text", "title": "X"}}
+    )
+    webhooks = as_user(sandbox, PRIYA, "GET", "/api/v2/webhooks")
+    export = as_user(sandbox, PRIYA, "GET", "/api/v2/incremental/ticket_events.json", params={"start_time": "0"})
+
+    assert ticket.status_code == 200
+    assert (field.status_code, webhooks.status_code, export.status_code) == (403, 403, 403)
+
+
+def test_an_agents_update_is_made_as_that_agent(sandbox: Sandbox) -> None:
+    answer = as_user(sandbox, PRIYA, "PUT", "/api/v2/tickets/1.json", json={"ticket": {"comment": {"body": "On it"}}})
+
+    comment = sandbox.account.comments(1)[-1]
+    assert answer.status_code == 200 and comment["author_id"] == sandbox.agent()
+
+
+def test_an_end_user_reads_and_comments_on_their_own_and_copied_requests_only(sandbox: Sandbox) -> None:
+    mine = as_user(sandbox, ALICE, "GET", "/api/v2/requests.json").json()["requests"]
+    copied = as_user(sandbox, DEEPAK, "GET", "/api/v2/requests/3.json")
+    other = as_user(sandbox, ALICE, "GET", "/api/v2/requests/2.json")
+    other_comment = as_user(
+        sandbox, ALICE, "PUT", "/api/v2/requests/2.json", json={"request": {"comment": {"body": "hi"}}}
+    )
+
+    assert [r["id"] for r in mine] == [1, 5]
+    assert copied.status_code == 200 and copied.json()["request"]["subject"] == "CSV export times out"
+    assert other.status_code == other_comment.status_code == 404
+    assert sandbox.account.comments(2)[-1]["body"] != "hi"
+
+
+def test_an_end_users_comment_reopens_the_request_and_runs_triggers_as_them(
+    sandbox: Sandbox, receiver: Receiver
+) -> None:
+    escalation_trigger(sandbox, receiver)
+    sandbox.account.set_status(1, "solved")
+    alice = sandbox.customer_of(1)
+
+    answer = as_user(
+        sandbox,
+        ALICE,
+        "PUT",
+        "/api/v2/requests/1.json",
+        json={"request": {"comment": {"body": f"{PHRASE}: still broken"}}},
+    )
+    sandbox.account.wait_for_deliveries()
+
+    assert answer.status_code == 200 and answer.json()["request"]["status"] == "open"
+    comment = sandbox.account.comments(1)[-1]
+    assert comment["author_id"] == alice and comment["public"] is True and comment["via"]["channel"] == "api"
+    [(_, body)] = receiver.received
+    assert json.loads(body)["current_user_id"] == str(alice)
+
+
+def test_a_closed_request_takes_no_comment_and_private_notes_stay_private(sandbox: Sandbox) -> None:
+    sandbox.account.add_comment(4, author_id=sandbox.agent(), body="internal", public=False)
+    sandbox.account.set_status(4, "closed")
+
+    comments = as_user(sandbox, DEEPAK, "GET", "/api/v2/requests/4/comments.json").json()["comments"]
+    refused = as_user(
+        sandbox, DEEPAK, "PUT", "/api/v2/requests/4.json", json={"request": {"comment": {"body": "again"}}}
+    )
+
+    assert [c["body"] for c in comments] == [sandbox.account.ticket(4)["description"]]
+    assert refused.status_code == 422
+
+
+def test_an_end_user_opens_a_request(sandbox: Sandbox) -> None:
+    created = as_user(
+        sandbox,
+        ALICE,
+        "POST",
+        "/api/v2/requests.json",
+        json={"request": {"subject": "Help", "comment": {"body": "Broken"}}},
+    )
+
+    request = created.json()["request"]
+    assert created.status_code == 201 and request["requester_id"] == sandbox.customer_of(1)
+    assert sandbox.account.ticket(request["id"])["description"] == "Broken"
+
+
+# -- users, tickets, sideloads, webhook invocations ------------------------------------------------
+
+
+def test_users_are_created_with_tags_and_verification_found_by_email_and_soft_deleted(sandbox: Sandbox) -> None:
+    created = sandbox.api(
+        "POST",
+        "/api/v2/users.json",
+        json={"user": {"name": "Eve", "email": "eve@example.org", "verified": True, "tags": ["VIP"]}},
+    ).json()["user"]
+    found = sandbox.api("GET", "/api/v2/users/search.json", params={"query": "email:*@example.org"}).json()["users"]
+    deleted = sandbox.api("DELETE", f"/api/v2/users/{created['id']}.json")
+
+    assert created["verified"] is True and created["tags"] == ["vip"]
+    assert [u["id"] for u in found] == [created["id"]]
+    assert deleted.status_code == 200 and deleted.json()["user"]["active"] is False
+    assert sandbox.api("GET", "/api/v2/users/search.json", params={"query": "eve@example.org"}).json()["users"] == []
+    assert as_user(sandbox, "eve@example.org", "GET", "/api/v2/users/me.json").status_code == 401
+
+
+def test_a_ticket_is_created_for_a_requester_with_tags_and_a_description(sandbox: Sandbox) -> None:
+    customer = sandbox.customer_of(2)
+    answer = sandbox.api(
+        "POST",
+        "/api/v2/tickets.json",
+        json={
+            "ticket": {
+                "subject": "Refund",
+                "requester_id": customer,
+                "tags": ["billing"],
+                "comment": {"body": "Please"},
+            }
+        },
+    )
+
+    ticket = answer.json()["ticket"]
+    assert answer.status_code == 201
+    assert (ticket["requester_id"], ticket["tags"], ticket["description"]) == (customer, ["billing"], "Please")
+
+
+def test_a_ticket_sideloads_its_people_and_its_group(sandbox: Sandbox) -> None:
+    answer = sandbox.api("GET", "/api/v2/tickets/1.json", params={"include": "users,groups"}).json()
+
+    assert [g["name"] for g in answer["groups"]] == ["Support"]
+    assert {sandbox.customer_of(1), sandbox.agent()} <= {u["id"] for u in answer["users"]}
+
+
+def test_webhook_invocations_show_each_deliverys_latest_attempt(sandbox: Sandbox, receiver: Receiver) -> None:
+    webhook_id = escalation_trigger(sandbox, receiver)
+    receiver.answers = [409, 200]
+
+    sandbox.account.add_comment(1, author_id=sandbox.customer_of(1), body=f"{PHRASE}: exports fail")
+    sandbox.account.wait_for_deliveries()
+
+    [invocation] = sandbox.api("GET", f"/api/v2/webhooks/{webhook_id}/invocations").json()["invocations"]
+    attempts = sandbox.api("GET", f"/api/v2/webhooks/{webhook_id}/invocations/{invocation['id']}/attempts").json()
+    assert invocation["latest_completed_attempt"]["status"] == "success"
+    assert invocation["latest_completed_attempt"]["status_code"] == 200
+    assert [(a["status"], a["status_code"]) for a in attempts["attempts"]] == [("failed", 409), ("success", 200)]
+
+
+def test_an_unreachable_receiver_shows_as_a_failed_attempt_with_its_error(sandbox: Sandbox) -> None:
+    webhook = sandbox.zenpy.webhooks.create(escalation_webhook("http://127.0.0.1:9/unreachable"))
+    sandbox.api(
+        "POST",
+        "/api/v2/triggers.json",
+        json={
+            "trigger": {
+                "title": "any change",
+                "conditions": {"all": [{"field": "update_type", "operator": "is", "value": "Change"}], "any": []},
+                "actions": [{"field": "notification_webhook", "value": [webhook.id, "{}"]}],
+            }
+        },
+    ).raise_for_status()
+
+    sandbox.zenpy.tickets.update(Ticket(id=1, tags=["ping"]))
+    sandbox.account.wait_for_deliveries()
+
+    [invocation] = sandbox.api("GET", f"/api/v2/webhooks/{webhook.id}/invocations").json()["invocations"]
+    latest = invocation["latest_completed_attempt"]
+    assert latest["status"] == "failed" and latest["status_code"] is None and latest["error"]

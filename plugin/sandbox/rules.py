@@ -20,13 +20,15 @@ _CUSTOM_FIELD_CONDITION = re.compile(r"custom_fields_(\d+)")
 
 @dataclass(frozen=True)
 class TicketChange:
-    """One change to a ticket as triggers see it: the ticket after the change."""
+    """One change to a ticket as triggers see it: the ticket after the change, and before it."""
 
     update_type: Literal["Create", "Change"]
     ticket: Mapping[str, Any]
     actor: Mapping[str, Any]
     comment: Mapping[str, Any] | None
     latest_comment_id: int | None
+    previous: Mapping[str, Any] | None = None  # None when the change creates the ticket
+    via_id: int | None = None  # the channel of the change: 0 web form, 4 email, 5 API
 
 
 def conditions_match(conditions: Mapping[str, Any], change: TicketChange) -> bool:
@@ -113,7 +115,15 @@ def _comment_is_public_holds(operator: str, value: Any, change: TicketChange) ->
 
 def _comment_includes_word_holds(operator: str, value: Any, change: TicketChange) -> bool:
     """`is`: contains the phrase; `includes`: any of the words; `not_includes`: none of them."""
-    body = str(change.comment["body"]).lower() if change.comment else ""
+    return _text_includes(operator, value, str(change.comment["body"]) if change.comment else "")
+
+
+def _subject_includes_word_holds(operator: str, value: Any, change: TicketChange) -> bool:
+    return _text_includes(operator, value, str(change.ticket.get("subject") or ""))
+
+
+def _text_includes(operator: str, value: Any, text: str) -> bool:
+    body = text.lower()
     phrase = str(value).lower()
     words = phrase.split()
     has_phrase = bool(phrase) and phrase in body
@@ -128,8 +138,14 @@ def _comment_includes_word_holds(operator: str, value: Any, change: TicketChange
 
 
 def _role_holds(operator: str, value: Any, change: TicketChange) -> bool:
-    role = str(change.actor["role"]).replace("-", "_")
-    return _is(operator, role == str(value))
+    """ "Current user": `end_user` or `agent`, and admins are agents (conditions reference).
+
+    `admin` is not a documented value; it is evaluated (an admin only) for a trigger
+    let through as a known departure.
+    """
+    role = str(change.actor["role"])
+    matched = {"end_user": role == "end-user", "agent": role in ("agent", "admin"), "admin": role == "admin"}
+    return _is(operator, matched.get(str(value), False))
 
 
 def _current_tags_holds(operator: str, value: Any, change: TicketChange) -> bool:
@@ -143,21 +159,21 @@ def _current_tags_holds(operator: str, value: Any, change: TicketChange) -> bool
 
 
 def _status_holds(operator: str, value: Any, change: TicketChange) -> bool:
-    status = str(change.ticket["status"])
-    if value not in STATUS_ORDER:
-        return False
-    rank = STATUS_ORDER.index(status) - STATUS_ORDER.index(str(value))
-    checks: dict[str, bool] = {
-        "is": rank == 0,
-        "is_not": rank != 0,
-        "less_than": rank < 0,
-        "greater_than": rank > 0,
-    }
-    return checks.get(operator, False)
+    if operator in ("less_than", "greater_than"):
+        if value not in STATUS_ORDER:
+            return False
+        rank = STATUS_ORDER.index(str(change.ticket["status"])) - STATUS_ORDER.index(str(value))
+        return rank < 0 if operator == "less_than" else rank > 0
+    return _attribute_holds(operator, value, change, lambda ticket: ticket["status"])
 
 
-def _group_id_holds(operator: str, value: Any, change: TicketChange) -> bool:
-    return _is(operator, _as_text(change.ticket["group_id"]) == _as_text(value))
+def _ticket_attribute(name: str) -> Callable[[str, Any, TicketChange], bool]:
+    """A condition on one ticket attribute: is/is_not and the change operators."""
+
+    def holds(operator: str, value: Any, change: TicketChange) -> bool:
+        return _attribute_holds(operator, value, change, lambda ticket: ticket.get(name))
+
+    return holds
 
 
 def _custom_field_holds(field_id: int, operator: str, value: Any, change: TicketChange) -> bool:
@@ -166,7 +182,32 @@ def _custom_field_holds(field_id: int, operator: str, value: Any, change: Ticket
         return current not in (None, "", False)
     if operator == "not_present":
         return current in (None, "", False)
-    return _is(operator, _as_text(current) == _as_text(value))
+    return _attribute_holds(operator, value, change, lambda ticket: _custom_field_value(ticket, field_id))
+
+
+def _attribute_holds(
+    operator: str, value: Any, change: TicketChange, read: Callable[[Mapping[str, Any]], object]
+) -> bool:
+    """`is`/`is_not` on the value after the change; `changed`, `value` ("changed to"),
+    `value_previous` ("changed from") and their negations compare it with the value before.
+
+    On the change that creates the ticket, an attribute given a value has changed (from nothing).
+    """
+    after = _as_text(read(change.ticket))
+    before = _as_text(read(change.previous)) if change.previous is not None else ""
+    wanted = _as_text(value)
+    changed = after != before
+    checks: dict[str, bool] = {
+        "is": after == wanted,
+        "is_not": after != wanted,
+        "changed": changed,
+        "not_changed": not changed,
+        "value": changed and after == wanted,
+        "not_value": not (changed and after == wanted),
+        "value_previous": changed and before == wanted,
+        "not_value_previous": not (changed and before == wanted),
+    }
+    return checks.get(operator, False)
 
 
 def _as_text(value: object) -> str:
@@ -182,8 +223,14 @@ _CONDITIONS: dict[str, Callable[[str, Any, TicketChange], bool]] = {
     "update_type": _update_type_holds,
     "comment_is_public": _comment_is_public_holds,
     "comment_includes_word": _comment_includes_word_holds,
+    "subject_includes_word": _subject_includes_word_holds,
     "role": _role_holds,
     "current_tags": _current_tags_holds,
     "status": _status_holds,
-    "group_id": _group_id_holds,
+    "priority": _ticket_attribute("priority"),
+    "type": _ticket_attribute("type"),
+    "group_id": _ticket_attribute("group_id"),
+    "assignee_id": _ticket_attribute("assignee_id"),
+    "requester_id": _ticket_attribute("requester_id"),
+    "via_id": lambda operator, value, change: _is(operator, _as_text(change.via_id) == _as_text(value)),
 }

@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -114,30 +114,74 @@ class RateVerdict:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# Endpoints with a budget of their own, which also count toward the account's budget. Zendesk
+# names them in a `zendesk-ratelimit-<name>` header. Incremental exports: 10 a minute, 30 with the
+# High Volume add-on (developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/,
+# "Rate limits"); search export: 100 a minute (spec, ExportSearchResults, "Limits").
+INCREMENTAL_EXPORTS = "incremental-exports"
+SEARCH_EXPORT = "search-export"
+ENDPOINT_LIMITS: dict[str, int] = {INCREMENTAL_EXPORTS: 10, SEARCH_EXPORT: 100}
+ENDPOINT_HEADER_PREFIX = (
+    "zendesk-ratelimit-"  # as in "zendesk-ratelimit-tickets-index: total=100; remaining=99; resets=41"
+)
+_ENDPOINTS = (
+    (INCREMENTAL_EXPORTS, re.compile(r"/api/v2/incremental/.+")),
+    (SEARCH_EXPORT, re.compile(r"/api/v2/search/export(\.json)?")),
+)
+
+
+def endpoint_budget(method: str, path: str) -> str | None:
+    """The name of the endpoint budget a request counts against, if any."""
+    if method.upper() != "GET":
+        return None
+    return next((name for name, pattern in _ENDPOINTS if pattern.fullmatch(path)), None)
+
+
 class RateLimiter:
-    """Sliding 60 s windows for all requests and for ticket updates."""
+    """Sliding 60 s windows: all requests, ticket updates, and each endpoint with its own budget.
+
+    The account-wide and ticket-update limits are off unless configured; the endpoint
+    budgets start at Zendesk's numbers (ENDPOINT_LIMITS). None means unlimited.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self.requests_per_minute: int | None = None
         self.updates_per_minute: int | None = None
+        self.endpoint_limits: dict[str, int | None] = dict(ENDPOINT_LIMITS)
         self._requests: deque[float] = deque()
         self._updates: deque[float] = deque()
+        self._endpoints: dict[str, deque[float]] = {name: deque() for name in ENDPOINT_LIMITS}
 
-    def configure(self, *, requests_per_minute: int | None, updates_per_minute: int | None) -> None:
-        """Set the limits; None means unlimited."""
+    def configure(
+        self,
+        *,
+        requests_per_minute: int | None,
+        updates_per_minute: int | None,
+        endpoint_limits: Mapping[str, int | None] | None = None,
+    ) -> None:
+        """Set the limits; endpoint budgets not named in `endpoint_limits` keep theirs."""
         with self._lock:
             self.requests_per_minute = requests_per_minute
             self.updates_per_minute = updates_per_minute
+            for name, limit in (endpoint_limits or {}).items():
+                if name not in self._endpoints:
+                    raise ValueError(f"no endpoint budget called {name!r}")
+                self.endpoint_limits[name] = limit
 
-    def admit(self, *, ticket_update: bool) -> RateVerdict:
-        """Count the request against the windows it belongs to, unless one is full."""
+    def admit(self, *, ticket_update: bool, endpoint: str | None = None) -> RateVerdict:
+        """Count the request against the windows it belongs to, unless one is full.
+
+        A refused request counts against none, as Zendesk's 429 does not spend the budget.
+        """
         now = self._clock()
         with self._lock:
             windows = [(self._requests, self.requests_per_minute)]
             if ticket_update:
                 windows.append((self._updates, self.updates_per_minute))
+            if endpoint is not None:
+                windows.append((self._endpoints[endpoint], self.endpoint_limits[endpoint]))
             limited = [(window, limit) for window, limit in windows if limit is not None]
             for window, _ in limited:
                 while window and window[0] <= now - RATE_WINDOW_SECONDS:
@@ -146,10 +190,23 @@ class RateLimiter:
             if full:
                 frees_at = max(window[len(window) - limit] for window, limit in full)
                 retry_after = max(1, math.ceil(frees_at + RATE_WINDOW_SECONDS - now))
-                return RateVerdict(retry_after, _limit_headers(limited))
+                return RateVerdict(retry_after, self._headers(limited, endpoint, now))
             for window, _ in limited:
                 window.append(now)
-            return RateVerdict(None, _limit_headers(limited))
+            return RateVerdict(None, self._headers(limited, endpoint, now))
+
+    def _headers(self, limited: list[tuple[deque[float], int]], endpoint: str | None, now: float) -> dict[str, str]:
+        """X-Rate-Limit for the account (or ticket-update) budget, and the endpoint budget's own header."""
+        endpoint_window = self._endpoints[endpoint] if endpoint is not None else None
+        headers = _limit_headers([(w, limit) for w, limit in limited if w is not endpoint_window])
+        limit = self.endpoint_limits[endpoint] if endpoint is not None else None
+        if endpoint is not None and endpoint_window is not None and limit is not None:
+            resets = math.ceil(endpoint_window[0] + RATE_WINDOW_SECONDS - now) if endpoint_window else 0
+            remaining = max(0, limit - len(endpoint_window))
+            headers[f"{ENDPOINT_HEADER_PREFIX}{endpoint}"] = (
+                f"total={limit}; remaining={remaining}; resets={max(0, resets)}"
+            )
+        return headers
 
 
 def _limit_headers(limited: list[tuple[deque[float], int]]) -> dict[str, str]:

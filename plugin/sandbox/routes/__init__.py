@@ -1,0 +1,1 @@
+"""The sandbox's REST API routes, one module per resource."""
