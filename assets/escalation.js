@@ -17,16 +17,33 @@ export const FIELD_TITLES = Object.freeze({
   resolved_at: 'Escalation resolved at',
 });
 
+// Accounts set up by earlier versions of the service kept the user ids in number
+// fields; setup moves such a field aside under these titles (Zendesk cannot change
+// a field's type) and the app falls back to its value. Neither has to exist.
+export const EARLIER_FIELD_TITLES = Object.freeze({
+  requested_by_number: 'Escalation requested by (earlier number field)',
+  acknowledged_by_number: 'Escalation acknowledged by (earlier number field)',
+});
+
 export const STATUSES = Object.freeze(['requested', 'acknowledged', 'resolved']);
 const STATUS_TAG_PREFIX = 'escalation_status_';
 export const TAG_ESCALATED = 'escalated';
 export const TAG_OVERDUE = 'escalation_overdue';
+export const TAG_BLOCKED = 'escalation_blocked';
+export const TAG_CONFIRMATION_PENDING = 'escalation_confirmation_pending';
+
+export const DEFAULT_PHRASE = 'escalation request';
+export const DEFAULT_MANAGERS_GROUP = 'Support Managers';
 
 export function statusTag(status) {
   return STATUS_TAG_PREFIX + status;
 }
 
-/** Map field keys to ids from a list of ticket fields; report the titles not found. */
+/**
+ * Map field keys to ids from a list of ticket fields; report the titles not
+ * found. `none` says that not one of them exists: the app was installed before
+ * the service's setup ran.
+ */
 export function fieldIdsFromTicketFields(ticketFields) {
   const idByTitle = new Map(ticketFields.map((field) => [field.title, field.id]));
   const ids = {};
@@ -35,7 +52,10 @@ export function fieldIdsFromTicketFields(ticketFields) {
     if (idByTitle.has(title)) ids[key] = idByTitle.get(title);
     else missing.push(title);
   }
-  return { ids, missing };
+  for (const [key, title] of Object.entries(EARLIER_FIELD_TITLES)) {
+    if (idByTitle.has(title)) ids[key] = idByTitle.get(title);
+  }
+  return { ids, missing, none: missing.length === Object.keys(FIELD_TITLES).length };
 }
 
 function text(value) {
@@ -43,9 +63,14 @@ function text(value) {
   return String(value).trim();
 }
 
-function userId(value) {
-  const id = text(value);
-  return /^\d+$/.test(id) ? id : '';
+/**
+ * A user id as a string of digits. The "requested by" and "acknowledged by"
+ * fields hold it as text (Zendesk's ids exceed 2^31); earlier number fields
+ * hold a number. Either is accepted.
+ */
+export function userId(value) {
+  const id = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : text(value);
+  return /^\d+$/.test(id) && !/^0+$/.test(id) ? id : '';
 }
 
 function statusFrom(value, tags) {
@@ -74,14 +99,40 @@ export function readEscalation(values, tags) {
     status,
     reason: values.reason === null || values.reason === undefined ? '' : String(values.reason),
     requestedAt: text(values.requested_at),
-    requestedBy: userId(values.requested_by),
+    requestedBy: userId(values.requested_by) || userId(values.requested_by_number),
     responseDue: text(values.response_due),
     refusedRepeats: Number.isFinite(refused) && refused > 0 ? refused : 0,
     acknowledgedAt: text(values.acknowledged_at),
-    acknowledgedBy: userId(values.acknowledged_by),
+    acknowledgedBy: userId(values.acknowledged_by) || userId(values.acknowledged_by_number),
     resolvedAt: text(values.resolved_at),
     tags: tagList.filter((tag) => tag === TAG_ESCALATED || tag.startsWith('escalation_')),
   };
+}
+
+/**
+ * Whether a requested escalation has gone past its response due time without an
+ * acknowledgement: the service's tag says so, or the clock does (the tag is set
+ * by the service's next sweep, a few minutes later).
+ */
+export function isOverdue(escalation, nowMs) {
+  if (!escalation || (escalation.status !== 'requested' && escalation.status !== 'unknown')) return false;
+  if (escalation.tags.includes(TAG_OVERDUE)) return true;
+  const minutes = minutesUntilDue(escalation.responseDue, nowMs);
+  return minutes !== null && minutes < 0;
+}
+
+/**
+ * The escalation tags an agent needs to see. The others say again what the
+ * badge says (`escalated`, the `escalation_status_*` tags of the drop-down) or
+ * are the service's own bookkeeping (`escalation_confirmation_pending`: the
+ * customer's confirmation is still being sent; removing it by hand would stop
+ * it). `escalation_blocked` says a repeat attempt was refused, and
+ * `escalation_overdue` that the response came late, which stays worth knowing
+ * after the badge has moved on; while the badge itself says "Overdue" the tag
+ * would only repeat it.
+ */
+export function tagsForAgents(escalation, overdueShown) {
+  return escalation.tags.filter((tag) => tag === TAG_BLOCKED || (tag === TAG_OVERDUE && !overdueShown));
 }
 
 /** Field values by key from a Zendesk API ticket ({custom_fields: [{id, value}]}). */
@@ -106,9 +157,22 @@ export function newerEscalation(fromEditor, fromApi) {
   return fromEditor;
 }
 
+// The dashboard sorts and groups thousands of escalations again as pages
+// arrive; each timestamp string is parsed once.
+const parsedTimes = new Map();
+const PARSED_TIMES_KEPT = 100_000;
+
+/** Milliseconds since the epoch of an ISO 8601 time, or null. */
 export function parseTime(iso) {
-  const ms = Date.parse(iso);
-  return Number.isNaN(ms) ? null : ms;
+  if (typeof iso !== 'string') return iso === null || iso === undefined ? null : parseTime(String(iso));
+  let ms = parsedTimes.get(iso);
+  if (ms === undefined) {
+    ms = Date.parse(iso);
+    if (Number.isNaN(ms)) ms = null;
+    if (parsedTimes.size >= PARSED_TIMES_KEPT) parsedTimes.clear();
+    parsedTimes.set(iso, ms);
+  }
+  return ms;
 }
 
 /** Whole minutes until the response is due (negative once overdue), or null. */
@@ -150,6 +214,18 @@ export function isoSeconds(ms) {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/**
+ * Whether the signed-in user may acknowledge and resolve escalations: an admin,
+ * or a member of the managers' group (by name, as the app's settings give it).
+ * `user` is the ZAF client's currentUser ({role, groups: [{id, name}]}).
+ */
+export function isManager(user, managersGroup) {
+  if (!user) return false;
+  if (user.role === 'admin') return true;
+  const wanted = text(managersGroup || DEFAULT_MANAGERS_GROUP).toLowerCase();
+  return (user.groups || []).some((group) => group && text(group.name).toLowerCase() === wanted);
+}
+
 export function canAcknowledge(escalation) {
   return Boolean(escalation) && escalation.status === 'requested';
 }
@@ -169,7 +245,7 @@ export function ticketUpdate(action, { ids, nowMs, agentId, noteBody, updatedSta
     ? [
       { id: ids.status, value: statusTag('acknowledged') },
       { id: ids.acknowledged_at, value: now },
-      { id: ids.acknowledged_by, value: agentId },
+      { id: ids.acknowledged_by, value: String(agentId) },
     ]
     : [
       { id: ids.status, value: statusTag('resolved') },
@@ -248,4 +324,51 @@ export function pickLocale(userLocale, available, fallback = 'en') {
     if (candidate && byLower.has(candidate)) return byLower.get(candidate);
   }
   return fallback;
+}
+
+function localeTag(value) {
+  const parts = text(value).replace(/_/g, '-').split('-').filter(Boolean);
+  if (!parts.length || !/^[A-Za-z]{2,3}$/.test(parts[0])) return '';
+  return parts.join('-').toLowerCase();
+}
+
+/**
+ * The phrases customers write, by locale, from the app's setting in the
+ * service's ESCALATION_PHRASES format: `en=escalation request,de=Eskalationsanfrage|escalation request`.
+ * A bare phrase without `locale=` counts as English. English keeps the default
+ * phrase unless the setting names one.
+ */
+export function parsePhrases(setting) {
+  const byLocale = new Map();
+  for (const entry of text(setting).split(',')) {
+    if (!entry.trim()) continue;
+    const equals = entry.indexOf('=');
+    const locale = equals === -1 ? 'en' : localeTag(entry.slice(0, equals));
+    const phrases = (equals === -1 ? entry : entry.slice(equals + 1))
+      .split('|')
+      .map((phrase) => phrase.trim().replace(/\s+/g, ' '))
+      .filter(Boolean);
+    if (!locale || !phrases.length) continue;
+    const known = byLocale.get(locale) || [];
+    for (const phrase of phrases) {
+      if (!known.some((other) => other.toLowerCase() === phrase.toLowerCase())) known.push(phrase);
+    }
+    byLocale.set(locale, known);
+  }
+  if (!byLocale.has('en')) byLocale.set('en', [DEFAULT_PHRASE]);
+  return byLocale;
+}
+
+/**
+ * The phrases told to a reader in `locale`, as the service picks them: the exact
+ * locale, else its language, else another variant of the language, else English.
+ */
+export function phrasesFor(locale, byLocale) {
+  const wanted = localeTag(locale);
+  const language = wanted.split('-')[0];
+  const candidates = [wanted, language, ...[...byLocale.keys()].sort().filter((tag) => tag.split('-')[0] === language), 'en'];
+  for (const candidate of candidates) {
+    if (candidate && byLocale.has(candidate)) return byLocale.get(candidate);
+  }
+  return [DEFAULT_PHRASE];
 }

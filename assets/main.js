@@ -4,27 +4,28 @@
 // page as text nodes (textContent / append of strings), never as markup.
 
 import {
-  TAG_OVERDUE,
+  DEFAULT_MANAGERS_GROUP,
+  DEFAULT_PHRASE,
   canAcknowledge,
   canResolve,
   describeFailure,
   failureMessageKey,
-  fieldIdsFromTicketFields,
+  isManager,
+  isOverdue,
   newerEscalation,
-  parseTime,
-  pickLocale,
+  parsePhrases,
+  phrasesFor,
   readEscalation,
   responseState,
-  splitDuration,
   statusRank,
+  tagsForAgents,
   ticketUpdate,
   valuesFromApiTicket,
 } from './escalation.js';
+import { el, loadTranslator } from './ui.js';
+import { MissingFieldsError, lookUpFieldIds } from './zendesk.js';
 
 const COUNTDOWN_EVERY_MS = 30_000;
-const FIELD_CACHE_KEY = 'escalation-requests:field-ids:v1';
-const FIELD_CACHE_TTL_MS = 10 * 60_000;
-const MAX_FIELD_PAGES = 50;
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,6 +33,8 @@ const state = {
   client: null,
   ticketId: null,
   currentUser: null,
+  manager: false, // may acknowledge and resolve (the managers' group or an admin)
+  phrases: [DEFAULT_PHRASE], // what customers write, in the reader's language
   ids: null,
   idsFromCache: false,
   fromEditor: null, // the escalation as the agent's ticket editor shows it
@@ -44,81 +47,11 @@ const state = {
   lastHeight: 0,
 };
 
-// ---- translations -----------------------------------------------------------
-
-let strings = {};
-let stringsLocale = 'en';
-let dateLocale = 'en';
-
-async function fetchJson(path) {
-  const response = await fetch(path, { credentials: 'same-origin' });
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-  return response.json();
-}
-
-/** Load the sidebar strings for the agent's locale (pt-BR, then pt, then the default). */
-async function loadStrings(userLocale) {
-  try {
-    const index = await fetchJson('i18n/locales.json');
-    stringsLocale = pickLocale(userLocale, index.locales, index.default);
-    try {
-      strings = await fetchJson(`i18n/${stringsLocale}.json`);
-    } catch {
-      stringsLocale = index.default;
-      strings = await fetchJson(`i18n/${stringsLocale}.json`);
-    }
-  } catch {
-    strings = {};
-  }
-  document.documentElement.lang = stringsLocale;
-  const supported = typeof userLocale === 'string' ? Intl.DateTimeFormat.supportedLocalesOf(userLocale) : [];
-  dateLocale = supported[0] || stringsLocale;
-  for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
-}
-
-function lookup(key) {
-  return key.split('.').reduce((node, part) => (node && typeof node === 'object' ? node[part] : undefined), strings);
-}
-
-/** A translated string with {{placeholders}} filled in; plural forms picked by `count`. */
-function t(key, params = {}) {
-  let value = lookup(key);
-  if (value && typeof value === 'object' && 'count' in params) {
-    value = value[new Intl.PluralRules(stringsLocale).select(params.count)] ?? value.other;
-  }
-  if (typeof value !== 'string') return key;
-  return value.replace(/\{\{(\w+)\}\}/g, (match, name) => (name in params ? String(params[name]) : match));
-}
-
-function formatTime(iso) {
-  const ms = parseTime(iso);
-  if (ms === null) return iso;
-  return new Intl.DateTimeFormat(dateLocale, { dateStyle: 'medium', timeStyle: 'short' }).format(ms);
-}
-
-function formatDuration(totalMinutes) {
-  if (totalMinutes < 1) return t('duration.under_a_minute');
-  const { days, hours, minutes } = splitDuration(totalMinutes);
-  if (days) return hours ? t('duration.days_hours', { days, hours }) : t('duration.days', { days });
-  if (hours) return minutes ? t('duration.hours_minutes', { hours, minutes }) : t('duration.hours', { hours });
-  return t('duration.minutes', { minutes });
-}
-
-// ---- DOM helpers ----------------------------------------------------------------
-
-/** An element with attributes and children; string children become text nodes. */
-function el(tag, attributes = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === undefined || value === null || value === false) continue;
-    node.setAttribute(name, value === true ? '' : String(value));
-  }
-  node.append(...[].concat(children).filter((child) => child !== null && child !== undefined));
-  return node;
-}
+let translator = null;
+const t = (key, params) => (translator ? translator.t(key, params) : key);
 
 function timeElement(iso) {
-  return el('time', { datetime: iso }, formatTime(iso));
+  return el('time', { datetime: iso }, translator.time(iso));
 }
 
 function showStatus(message) {
@@ -146,46 +79,6 @@ function resize() {
 
 // ---- Zendesk reads ----------------------------------------------------------------
 
-function readFieldCache() {
-  try {
-    const cached = JSON.parse(sessionStorage.getItem(FIELD_CACHE_KEY) || 'null');
-    if (cached && Date.now() - cached.savedAt < FIELD_CACHE_TTL_MS) return cached.ids;
-  } catch {
-    // Storage can be unavailable in a sandboxed frame; the lookup still works.
-  }
-  return null;
-}
-
-function writeFieldCache(ids) {
-  try {
-    sessionStorage.setItem(FIELD_CACHE_KEY, JSON.stringify({ savedAt: Date.now(), ids }));
-  } catch {
-    // See readFieldCache.
-  }
-}
-
-function apiPath(url) {
-  const parsed = new URL(url, window.location.href);
-  return parsed.pathname + parsed.search;
-}
-
-/** The escalation fields' ids, found by title (cached for a few minutes). */
-async function lookUpFieldIds({ useCache = true } = {}) {
-  const cached = useCache ? readFieldCache() : null;
-  if (cached) return { ids: cached, missing: [], fromCache: true };
-  const ticketFields = [];
-  let url = '/api/v2/ticket_fields.json?page[size]=100';
-  for (let page = 0; url && page < MAX_FIELD_PAGES; page += 1) {
-    const response = await state.client.request({ url, type: 'GET' });
-    ticketFields.push(...(response.ticket_fields || []));
-    const next = response.meta && response.meta.has_more && response.links && response.links.next;
-    url = next ? apiPath(next) : null;
-  }
-  const found = fieldIdsFromTicketFields(ticketFields);
-  if (found.missing.length === 0) writeFieldCache(found.ids);
-  return { ...found, fromCache: false };
-}
-
 function customFieldPath(id) {
   return `ticket.customField:custom_field_${id}`;
 }
@@ -197,10 +90,7 @@ async function readFromEditor() {
   const failed = Object.keys(data.errors || {}).some((path) => path.startsWith('ticket.customField:'));
   if (failed && state.idsFromCache) {
     // A cached id no longer exists (the fields were re-created): look them up again.
-    const found = await lookUpFieldIds({ useCache: false });
-    if (found.missing.length) throw new MissingFieldsError(found.missing);
-    state.ids = found.ids;
-    state.idsFromCache = false;
+    await findFields({ useCache: false });
     return readFromEditor();
   }
   if (failed) {
@@ -223,6 +113,13 @@ function escalationFromApiTicket(ticket) {
   return readEscalation(valuesFromApiTicket(ticket, state.ids), ticket.tags || []);
 }
 
+async function findFields(options) {
+  const found = await lookUpFieldIds(state.client, options);
+  if (found.missing.length) throw new MissingFieldsError(found.missing, found.none);
+  state.ids = found.ids;
+  state.idsFromCache = found.fromCache;
+}
+
 const userNames = new Map();
 
 function userName(id) {
@@ -237,13 +134,6 @@ function userName(id) {
   return userNames.get(id);
 }
 
-class MissingFieldsError extends Error {
-  constructor(titles) {
-    super(`missing ticket fields: ${titles.join(', ')}`);
-    this.titles = titles;
-  }
-}
-
 // ---- rendering ------------------------------------------------------------------------
 
 const BADGE_COLOURS = { requested: 'c-tag--yellow', acknowledged: 'c-tag--blue', resolved: 'c-tag--green' };
@@ -253,8 +143,8 @@ function fact(key, content) {
 }
 
 function personAt(name, iso) {
-  if (name && iso) return t('person_at', { name, time: formatTime(iso) });
-  return iso ? formatTime(iso) : name;
+  if (name && iso) return t('person_at', { name, time: translator.time(iso) });
+  return iso ? translator.time(iso) : name;
 }
 
 function reasonContent(escalation) {
@@ -286,6 +176,7 @@ function buildDetails(escalation, names) {
     el('span', { class: `c-tag c-tag--pill ${BADGE_COLOURS[escalation.status] || ''}`, id: 'status-badge', 'data-status': escalation.status }, [
       el('span', {}, t(`status.${escalation.status}`)),
     ]),
+    el('span', { class: 'c-tag c-tag--pill c-tag--red', id: 'overdue-badge', hidden: true }, [el('span', {}, t('status.overdue'))]),
     el('span', { class: 'countdown', id: 'countdown', hidden: true }),
   ]);
 
@@ -302,31 +193,35 @@ function buildDetails(escalation, names) {
   if (escalation.refusedRepeats > 0) {
     facts.push(fact('refused_repeats', t('refused_repeats', { count: escalation.refusedRepeats })));
   }
-  if (escalation.tags.length) {
-    const tags = escalation.tags.map((tag) => el('li', { class: `c-tag${tag === TAG_OVERDUE ? ' c-tag--red' : ''}` }, [el('span', {}, tag)]));
-    facts.push(fact('tags', [el('ul', { class: 'tag-list' }, tags)]));
+  const tags = tagsForAgents(escalation, isOverdue(escalation, Date.now()));
+  if (tags.length) {
+    const items = tags.map((tag) => el('li', { class: 'c-tag' }, [el('span', {}, tag)]));
+    facts.push(fact('tags', [el('ul', { class: 'tag-list' }, items)]));
   }
 
   $('escalation').replaceChildren(headline, el('dl', { class: 'facts' }, facts));
   applyReasonExpansion();
 }
 
+/** The live part: the countdown, and the overdue badge once the due time passes. */
 function updateCountdown() {
   const node = $('countdown');
   if (!node || !state.escalation) return;
-  const standing = responseState(state.escalation, Date.now());
+  const now = Date.now();
+  $('overdue-badge').hidden = !isOverdue(state.escalation, now);
+  const standing = responseState(state.escalation, now);
   node.hidden = standing === null;
   if (standing === null) return;
   const key = { due: 'countdown.due_in', overdue: 'countdown.overdue_by', met: 'countdown.met', missed: 'countdown.missed' }[standing.kind];
-  node.textContent = t(key, { duration: formatDuration(standing.minutes) });
+  node.textContent = t(key, { duration: translator.duration(standing.minutes) });
   node.dataset.kind = standing.kind;
   node.classList.toggle('is-overdue', standing.kind === 'overdue');
 }
 
 function updateActions() {
   const { escalation } = state;
-  const acknowledge = canAcknowledge(escalation);
-  const resolve = canResolve(escalation);
+  const acknowledge = state.manager && canAcknowledge(escalation);
+  const resolve = state.manager && canResolve(escalation);
   if (!resolve) state.resolving = false;
   $('acknowledge').hidden = !acknowledge;
   $('resolve').hidden = !resolve;
@@ -337,10 +232,16 @@ function updateActions() {
   $('app').setAttribute('aria-busy', String(state.busy));
 }
 
+function notEscalatedText() {
+  const quoted = state.phrases.map((phrase) => t('phrase_quoted', { phrase }));
+  return t('not_escalated', { phrases: translator.either(quoted) });
+}
+
 async function render() {
   const { escalation } = state;
   $('loading').hidden = true;
   $('not-escalated').hidden = escalation !== null;
+  $('not-escalated').textContent = notEscalatedText();
   $('escalation').hidden = escalation === null;
   if (escalation) {
     const [requestedBy, acknowledgedBy] = await Promise.all([userName(escalation.requestedBy), userName(escalation.acknowledgedBy)]);
@@ -385,7 +286,8 @@ function refresh() {
 function showLoadFailure(error) {
   $('loading').hidden = true;
   $('app').setAttribute('aria-busy', 'false');
-  if (error instanceof MissingFieldsError) showAlert(t('errors.fields_missing', { titles: error.titles.join(', ') }));
+  if (error instanceof MissingFieldsError && error.none) showAlert(t('errors.not_set_up'));
+  else if (error instanceof MissingFieldsError) showAlert(t('errors.fields_missing', { titles: error.titles.join(', ') }));
   else showAlert(t('errors.load'));
   resize();
 }
@@ -514,10 +416,20 @@ function bindControls() {
 
 // ---- start -----------------------------------------------------------------------------------
 
+/** The app's settings, as the admin set them at install (the manifest's defaults otherwise). */
+async function readSettings(client) {
+  try {
+    const metadata = await client.metadata();
+    return (metadata && metadata.settings) || {};
+  } catch {
+    return {};
+  }
+}
+
 async function start() {
   const client = typeof ZAFClient === 'undefined' ? null : ZAFClient.init();
   if (!client) {
-    await loadStrings(navigator.language);
+    translator = await loadTranslator(navigator.language);
     $('loading').hidden = true;
     $('app').setAttribute('aria-busy', 'false');
     showStatus(t('outside_zendesk'));
@@ -525,17 +437,16 @@ async function start() {
   }
   state.client = client;
   try {
-    const context = await client.get(['currentUser', 'ticket.id']);
+    const [context, settings] = await Promise.all([client.get(['currentUser', 'ticket.id']), readSettings(client)]);
     state.currentUser = context.currentUser;
     state.ticketId = context['ticket.id'];
-    await loadStrings(state.currentUser && state.currentUser.locale);
+    state.manager = isManager(state.currentUser, settings.managers_group || DEFAULT_MANAGERS_GROUP);
+    translator = await loadTranslator(state.currentUser && state.currentUser.locale);
+    state.phrases = phrasesFor(state.currentUser && state.currentUser.locale, parsePhrases(settings.escalation_phrases));
     bindControls();
     resize();
 
-    const found = await lookUpFieldIds();
-    if (found.missing.length) throw new MissingFieldsError(found.missing);
-    state.ids = found.ids;
-    state.idsFromCache = found.fromCache;
+    await findFields();
 
     const update = () => refresh();
     client.on('ticket.tags.changed', update);
@@ -546,7 +457,7 @@ async function start() {
     await refresh();
     setInterval(updateCountdown, COUNTDOWN_EVERY_MS);
   } catch (error) {
-    if (!Object.keys(strings).length) await loadStrings(navigator.language);
+    if (!translator) translator = await loadTranslator(navigator.language);
     showLoadFailure(error);
   }
 }

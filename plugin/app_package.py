@@ -26,6 +26,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 FRAMEWORK_VERSION = "2.0"
 
@@ -59,9 +60,25 @@ LOCATIONS: dict[str, frozenset[str]] = {
             "note_editor",
             "call_log_editor",
             "email_editor",
+            "top_bar",
+            "visit_editor",
         }
     ),
 }
+
+# Locations opened by clicking an icon (zendesk_apps_support Package::LOCATIONS_WITH_ICONS_PER_PRODUCT). Zendesk
+# looks for assets/icon_<location>.svg (assets/<host>/… in a multi-product app), draws it 18x18 and colours it with
+# the account's brand colours; without one the agent gets a placeholder.
+ICON_LOCATIONS: dict[str, frozenset[str]] = {
+    "support": frozenset({"top_bar", "nav_bar", "system_top_bar", "ticket_editor"}),
+    "sell": frozenset({"top_bar"}),
+}
+SVG_NAMESPACE = "{http://www.w3.org/2000/svg}"
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+# Markup Zendesk's sanitiser (Loofah) removes from an SVG, rewriting the file with a warning.
+SVG_STRIPPED_ELEMENTS = frozenset({"script", "foreignObject", "iframe", "object", "embed"})
+# Colours an icon may name itself: anything else stops Zendesk from painting it in the account's colours.
+ICON_PAINTS = frozenset({"none", "currentcolor", "inherit"})
 
 PARAMETER_TYPES = frozenset({"text", "password", "checkbox", "url", "number", "multiline", "hidden", "oauth"})
 # Zendesk warns when a parameter named like a credential is not secure; here it is an error.
@@ -292,6 +309,11 @@ def _check_parameters(manifest: dict[str, Any], translation: dict[str, Any] | No
         for flag in ("required", "secure"):
             if flag in parameter and not isinstance(parameter[flag], bool):
                 problems.append(f"manifest.json: parameter {name!r}: {flag} must be true or false")
+        if "default" in parameter and not _default_fits(kind, parameter["default"]):
+            problems.append(
+                f"manifest.json: parameter {name!r} of type {kind!r} has a default of the wrong kind: "
+                f"{parameter['default']!r}"
+            )
         if kind == "hidden" and parameter.get("required") is True:
             problems.append(f"manifest.json: parameter {name!r} is hidden and cannot be required")
         if kind == "oauth":
@@ -314,6 +336,15 @@ def _check_parameters(manifest: dict[str, Any], translation: dict[str, Any] | No
         problems.append(f"manifest.json: duplicate parameter names: {', '.join(duplicates)}")
     if oauth > 1:
         problems.append("manifest.json: only one parameter may have type 'oauth'")
+
+
+def _default_fits(kind: str, default: Any) -> bool:
+    """Whether a parameter's default is what Zendesk's settings form holds for its type."""
+    if kind == "checkbox":
+        return isinstance(default, bool)
+    if kind == "number":
+        return isinstance(default, int | float) and not isinstance(default, bool)
+    return isinstance(default, str)
 
 
 def _dig(value: Any, *keys: str) -> Any:
@@ -370,35 +401,116 @@ def _check_translations(root: Path, default_locale: Any, problems: list[str]) ->
     return default
 
 
+# The pages' strings, copied from translations/<locale>.json at build time: part → folder under assets/.
+PAGE_STRINGS = {"sidebar": "assets/i18n", "dashboard": "assets/i18n/dashboard"}
+
+
 def _check_sidebar_strings(root: Path, problems: list[str]) -> None:
-    """The sidebar's strings in assets/i18n/ must match translations/ (copied at build time)."""
+    """The pages' strings in assets/i18n/ must match translations/ (copied at build time)."""
     expected: dict[str, Any] = {}
+    copies: list[tuple[str, str, Any]] = []
     for path in sorted((root / "translations").glob("*.json")):
         try:
-            sidebar = json.loads(path.read_text(encoding="utf-8")).get("sidebar")
-        except (ValueError, AttributeError):
+            strings = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
             continue
-        if isinstance(sidebar, dict):
-            expected[path.stem] = sidebar
+        if not isinstance(strings, dict):
+            continue
+        for part, folder in PAGE_STRINGS.items():
+            if isinstance(strings.get(part), dict):
+                copies.append((f"{folder}/{path.stem}.json", path.stem, strings[part]))
+        if isinstance(strings.get("sidebar"), dict):
+            expected[path.stem] = strings["sidebar"]
     if not expected:
         return
     hint = "run: python scripts/build_app_assets.py"
-    for locale, sidebar in expected.items():
-        copy = root / "assets" / "i18n" / f"{locale}.json"
+    for entry, locale, part in copies:
         try:
-            current = json.loads(copy.read_text(encoding="utf-8"))
+            current = json.loads((root / entry).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             current = None
-        if current != sidebar:
-            problems.append(
-                f"assets/i18n/{locale}.json is missing or out of date with translations/{locale}.json; {hint}"
-            )
+        if current != part:
+            problems.append(f"{entry} is missing or out of date with translations/{locale}.json; {hint}")
     try:
         index = json.loads((root / "assets" / "i18n" / "locales.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         index = None
     if not isinstance(index, dict) or sorted(index.get("locales") or []) != sorted(expected):
         problems.append(f"assets/i18n/locales.json is missing or does not list {', '.join(sorted(expected))}; {hint}")
+
+
+def _svg_problems(text: str, entry: str, icon: bool) -> list[str]:
+    """What Zendesk would refuse or rewrite in an SVG; icons must also scale and take the account's colours."""
+    if re.search(r"<!(DOCTYPE|ENTITY)", text, re.IGNORECASE):
+        return [f"{entry}: remove the DOCTYPE; Zendesk's SVG check accepts plain markup only"]
+    try:
+        svg = ElementTree.fromstring(text)
+    except ElementTree.ParseError as error:
+        return [f"{entry} is not well-formed SVG markup: {error}"]
+    if svg.tag != f"{SVG_NAMESPACE}svg":
+        return [f'{entry} must be an <svg> element in the SVG namespace (xmlns="http://www.w3.org/2000/svg")']
+    problems: list[str] = []
+    elements = list(svg.iter())
+    names = {element.tag.removeprefix(SVG_NAMESPACE) for element in elements if isinstance(element.tag, str)}
+    if "image" in names:
+        problems.append(f"{entry} embeds a bitmap (<image>); Zendesk replaces such an icon with a placeholder")
+    for name in sorted(names & SVG_STRIPPED_ELEMENTS):
+        problems.append(f"{entry} contains <{name}>, which Zendesk strips from SVG files")
+    for element in elements:
+        for attribute, value in element.attrib.items():
+            local = attribute.rsplit("}", 1)[-1]
+            if local.lower().startswith("on"):
+                problems.append(f"{entry} has an event handler ({local}), which Zendesk strips from SVG files")
+            elif attribute in ("href", XLINK_HREF) and not value.startswith("#"):
+                problems.append(f"{entry} links outside itself ({value}); Zendesk strips such links")
+            elif icon and local in ("fill", "stroke") and value.strip().lower() not in ICON_PAINTS:
+                problems.append(
+                    f"{entry}: {local}={value!r} fixes a colour; leave fill and stroke out (or currentColor) "
+                    "so that Zendesk paints the icon in the account's colours"
+                )
+    if icon:
+        symbols = [element for element in elements if element.tag == f"{SVG_NAMESPACE}symbol"]
+        if symbols:
+            if any("viewBox" not in symbol.attrib for symbol in symbols):
+                problems.append(f"{entry}: every <symbol> needs a viewBox")
+            if not any(symbol.get("id") == "default" for symbol in symbols):
+                problems.append(f'{entry}: one <symbol> must have id="default", the icon shown first')
+        elif "viewBox" not in svg.attrib:
+            problems.append(f"{entry}: the <svg> needs a viewBox so that Zendesk can scale it to 18x18")
+    return problems
+
+
+def _icon_entries(manifest: dict[str, Any]) -> dict[str, str]:
+    """The icon file each icon location of the manifest needs, by location."""
+    location = manifest.get("location")
+    if not isinstance(location, dict):
+        return {}
+    hosts = [host for host, places in location.items() if host in LOCATIONS and isinstance(places, dict)]
+    icons = {}
+    for host in hosts:
+        folder = f"{host}/" if len(hosts) > 1 else ""
+        for place in location[host]:
+            if place in ICON_LOCATIONS.get(host, ()):
+                icons[f"location.{host}.{place}"] = f"assets/{folder}icon_{place}.svg"
+    return icons
+
+
+def _check_icons(root: Path, manifest: dict[str, Any], problems: list[str]) -> None:
+    icons = _icon_entries(manifest)
+    for where, entry in icons.items():
+        if not (root / entry).is_file():
+            problems.append(
+                f"{entry} is missing: {where} is opened from an icon, and Zendesk needs it as an SVG "
+                "(drawn 18x18 in the account's colours)"
+            )
+    for entry in package_files(root):
+        if entry.lower().endswith(".svg") and (root / entry).is_file():
+            try:
+                text = (root / entry).read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                problems.append(f"{entry} is not UTF-8 text")
+                continue
+            problems.extend(_svg_problems(text, entry, icon=entry in icons.values()))
 
 
 def _check_logos(root: Path, problems: list[str]) -> None:
@@ -467,6 +579,7 @@ def check_app(root: Path) -> list[str]:
     _check_parameters(manifest, translation, problems)
     _check_sidebar_strings(root, problems)
     _check_logos(root, problems)
+    _check_icons(root, manifest, problems)
     if (root / "requirements.json").is_file():
         _load_json(root / "requirements.json", "requirements.json", problems)
     _check_layout(root, problems)

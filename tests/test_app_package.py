@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import os
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -28,7 +31,12 @@ from plugin.app_package import (
 ROOT = Path(__file__).resolve().parents[1]
 
 EXPECTED_ENTRIES = [
+    "assets/dashboard-model.js",
+    "assets/dashboard.css",
+    "assets/dashboard.html",
+    "assets/dashboard.js",
     "assets/escalation.js",
+    *(f"assets/i18n/dashboard/{locale}.json" for locale in ("de", "en", "es", "fr", "ja", "pt-BR")),
     "assets/i18n/de.json",
     "assets/i18n/en.json",
     "assets/i18n/es.json",
@@ -36,12 +44,18 @@ EXPECTED_ENTRIES = [
     "assets/i18n/ja.json",
     "assets/i18n/locales.json",
     "assets/i18n/pt-BR.json",
+    "assets/icon_nav_bar.svg",
     "assets/iframe.html",
     "assets/logo-small.png",
     "assets/logo.png",
     "assets/main.css",
     "assets/main.js",
+    "assets/ui.js",
     "assets/vendor/garden.css",
+    "assets/vendor/uPlot.LICENSE.txt",
+    "assets/vendor/uPlot.iife.min.js",
+    "assets/vendor/uPlot.min.css",
+    "assets/zendesk.js",
     "manifest.json",
     "translations/de.json",
     "translations/en.json",
@@ -124,6 +138,24 @@ def set_location(location: Any) -> Callable[[Path], None]:
     return manifest(lambda m: m.update(location=location))
 
 
+ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 18 18"><path d="M9 2 16 16H2Z"/></svg>'
+
+
+def in_nav_bar(icon: str | None = ICON) -> Callable[[Path], None]:
+    """The app in the nav bar with `icon` as its SVG icon, or none."""
+
+    def apply(app: Path) -> None:
+        edit_json(
+            app / "manifest.json",
+            lambda m: m["location"]["support"].update(nav_bar={"url": "assets/dashboard.html"}),
+        )
+        (app / "assets" / "icon_nav_bar.svg").unlink(missing_ok=True)
+        if icon is not None:
+            (app / "assets" / "icon_nav_bar.svg").write_text(icon)
+
+    return apply
+
+
 def incompressible(size: int) -> bytes:
     return random.Random(7).randbytes(size)
 
@@ -188,6 +220,10 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
         with_parameters({"name": "region"}, {"name": "region"}, labels={"region": "Region"}),
         "duplicate parameter names: region",
     ),
+    "default of the wrong kind": (
+        with_parameters({"name": "region", "type": "text", "default": 3}, labels={"region": "Region"}),
+        "parameter 'region' of type 'text' has a default of the wrong kind: 3",
+    ),
     "secret not secure": (
         with_parameters({"name": "api_token", "type": "text"}, labels={"api_token": "API token"}),
         "parameter 'api_token' looks like a secret",
@@ -213,6 +249,61 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
     "stale sidebar strings": (
         english(lambda t: t["sidebar"].update(loading="Loading…")),
         "assets/i18n/en.json is missing or out of date with translations/en.json",
+    ),
+    "nav bar without an icon": (
+        in_nav_bar(None),
+        "assets/icon_nav_bar.svg is missing: location.support.nav_bar is opened from an icon",
+    ),
+    "icon not SVG markup": (in_nav_bar("<svg"), "assets/icon_nav_bar.svg is not well-formed SVG markup"),
+    "icon without the SVG namespace": (
+        in_nav_bar('<svg viewBox="0 0 18 18"><path d="M0 0h9v9z"/></svg>'),
+        "assets/icon_nav_bar.svg must be an <svg> element in the SVG namespace",
+    ),
+    "icon without a viewBox": (
+        in_nav_bar('<svg xmlns="http://www.w3.org/2000/svg" width="18"><path d="M0 0h9v9z"/></svg>'),
+        "the <svg> needs a viewBox",
+    ),
+    "icon with a bitmap": (
+        in_nav_bar('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 18 18"><image href="#a" width="18"/></svg>'),
+        "embeds a bitmap (<image>); Zendesk replaces such an icon with a placeholder",
+    ),
+    "icon with a script": (
+        in_nav_bar('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 18 18"><script>alert(1)</script></svg>'),
+        "contains <script>, which Zendesk strips",
+    ),
+    "icon with an event handler": (
+        in_nav_bar('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 18 18" onload="alert(1)"/>'),
+        "has an event handler (onload)",
+    ),
+    "icon linking outside": (
+        in_nav_bar(
+            '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+            'viewBox="0 0 18 18"><use xlink:href="https://example.com/i.svg#a"/></svg>'
+        ),
+        "links outside itself (https://example.com/i.svg#a)",
+    ),
+    "icon with a fixed colour": (
+        in_nav_bar('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 18 18"><path fill="#1f73b7" d="M0 0"/></svg>'),
+        "fill='#1f73b7' fixes a colour",
+    ),
+    "icon symbols without a default": (
+        in_nav_bar(
+            '<svg xmlns="http://www.w3.org/2000/svg"><symbol id="busy" viewBox="0 0 18 18"><path d="M0 0"/>'
+            "</symbol></svg>"
+        ),
+        'one <symbol> must have id="default"',
+    ),
+    "icon with a DOCTYPE": (
+        in_nav_bar('<!DOCTYPE svg [<!ENTITY a "b">]><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 9 9"/>'),
+        "remove the DOCTYPE",
+    ),
+    "stale dashboard strings": (
+        english(lambda t: t["dashboard"].update(title="Escalation overview")),
+        "assets/i18n/dashboard/en.json is missing or out of date with translations/en.json",
+    ),
+    "the dashboard without its icon": (
+        delete("assets/icon_nav_bar.svg"),
+        "assets/icon_nav_bar.svg is missing: location.support.nav_bar is opened from an icon",
     ),
     "package over 2 MB": (write("assets/noise.png", incompressible(2_100_000)), "Zendesk accepts at most 2 MB"),
 }
@@ -251,6 +342,44 @@ def test_the_projects_own_files_beside_the_app_are_not_its_business(app: Path) -
 
     assert check_app(app) == []
     assert package_files(app) == EXPECTED_ENTRIES
+
+
+def test_the_dashboard_is_the_apps_nav_bar_page_with_an_svg_icon() -> None:
+    manifest = json.loads((ROOT / "manifest.json").read_text())
+    assert manifest["location"]["support"]["nav_bar"] == {"url": "assets/dashboard.html"}
+    assert (ROOT / "assets" / "icon_nav_bar.svg").is_file()
+
+
+def test_a_nav_bar_location_with_a_plain_svg_icon_is_accepted(app: Path) -> None:
+    in_nav_bar()(app)
+
+    assert check_app(app) == []
+
+
+def test_an_icon_may_hold_several_symbols_with_a_default_one(app: Path) -> None:
+    in_nav_bar(
+        '<svg xmlns="http://www.w3.org/2000/svg">'
+        '<symbol id="default" viewBox="0 0 18 18"><circle cx="9" cy="9" r="5"/></symbol>'
+        '<symbol id="busy" viewBox="0 0 18 18"><circle cx="9" cy="9" r="5" fill="currentColor"/></symbol></svg>'
+    )(app)
+
+    assert check_app(app) == []
+
+
+def test_a_multi_product_app_keeps_each_products_icon_in_its_folder(app: Path) -> None:
+    location = {
+        "support": {"ticket_sidebar": {"url": "assets/iframe.html"}, "nav_bar": {"url": "assets/dashboard.html"}},
+        "sell": {"top_bar": {"url": "assets/iframe.html"}},
+    }
+    set_location(location)(app)
+    write("assets/support/icon_nav_bar.svg", ICON)(app)
+
+    problems = check_app(app)
+
+    assert problems == [
+        "assets/sell/icon_top_bar.svg is missing: location.sell.top_bar is opened from an icon, and Zendesk needs "
+        "it as an SVG (drawn 18x18 in the account's colours)"
+    ]
 
 
 def test_a_secure_parameter_with_a_label_is_accepted(app: Path) -> None:
@@ -323,3 +452,31 @@ def test_the_generated_logos_and_sidebar_strings_are_up_to_date() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def load_build_script() -> Any:
+    spec = importlib.util.spec_from_file_location("build_app_assets", ROOT / "scripts" / "build_app_assets.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_vendored_libraries_are_byte_for_byte_what_was_fetched_and_checked() -> None:
+    readme = (ROOT / "assets" / "vendor" / "README").read_text()
+    recorded = dict(re.findall(r"^- (\S+) sha256 ([0-9a-f]{64})$", readme, re.MULTILINE))
+    assert set(recorded) == {"garden.css", "uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE.txt"}
+    for name, digest in recorded.items():
+        assert hashlib.sha256((ROOT / "assets" / "vendor" / name).read_bytes()).hexdigest() == digest, name
+    assert "MIT" in (ROOT / "assets" / "vendor" / "uPlot.LICENSE.txt").read_text()
+
+
+def test_a_hand_edited_vendored_file_is_reported(app: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    build = load_build_script()
+    monkeypatch.setattr(build, "VENDOR", app / "assets" / "vendor")
+    assert build.altered_vendor_files() == []
+
+    with (app / "assets" / "vendor" / "uPlot.iife.min.js").open("a") as script:
+        script.write("\nwindow.extra = 1;\n")
+
+    assert build.altered_vendor_files() == ["assets/vendor/uPlot.iife.min.js"]

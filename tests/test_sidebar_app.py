@@ -1,42 +1,25 @@
 """The ticket sidebar in a real headless Chromium, against a ZAF client double.
 
-The repository's assets/ are served over HTTP as Zendesk would serve them; the
-ZAF SDK's URL is answered with tests/sidebar/zaf_client_double.js, which plays
-the agent's ticket editor and the Zendesk API from a fixture each test writes.
-Every other outside request is blocked and reported. Screenshots of the key
-states go to tests/artifacts/sidebar/.
+The repository's assets/ are served over HTTP as Zendesk would serve them
+(tests/app_pages.py); the double plays the agent's ticket editor and the
+Zendesk API from a fixture each test writes. Every other outside request is
+blocked and reported. Screenshots of the key states go to tests/artifacts/sidebar/.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    Dialog,
-    Locator,
-    Page,
-    Route,
-    expect,
-)
+from playwright.sync_api import Browser, Locator, expect
 
-from plugin.escalation_fields import ESCALATION_FIELDS
-
-ROOT = Path(__file__).resolve().parents[1]
-DOUBLES = ROOT / "tests" / "sidebar"
-ARTIFACTS = ROOT / "tests" / "artifacts" / "sidebar"
-SDK_URL = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
+from plugin.escalation_fields import EARLIER_NUMBER_FIELDS, ESCALATION_FIELDS, earlier_key
+from tests.app_pages import DOUBLES, ROOT, AppPage, open_app_page, serve_repository
 
 TICKET_FIELDS: list[dict[str, Any]] = json.loads((DOUBLES / "ticket_fields.json").read_text())["ticket_fields"]
 FIELD_ID = {
@@ -44,11 +27,27 @@ FIELD_ID = {
     for field in ESCALATION_FIELDS
 }
 STRINGS = json.loads((ROOT / "translations" / "en.json").read_text())["sidebar"]
+# The settings of an installation left at the manifest's defaults.
+DEFAULT_SETTINGS = {
+    parameter["name"]: parameter["default"]
+    for parameter in json.loads((ROOT / "manifest.json").read_text())["parameters"]
+}
 
 NOW = datetime(2026, 11, 27, 15, 4, 5, tzinfo=UTC)
 TICKET_ID = 4711
 STAMP = "2026-11-27T14:00:00Z"
-MANAGER = {"id": 9, "name": "Sam Supervisor", "email": "sam@example.com", "locale": "en-US", "role": "admin"}
+SUPPORT_GROUP = {"id": 31, "name": "Support"}
+MANAGERS_GROUP = {"id": 32, "name": "Support Managers"}
+MANAGER = {
+    "id": 9,
+    "name": "Sam Supervisor",
+    "email": "sam@example.com",
+    "locale": "en-US",
+    "role": "agent",
+    "groups": [SUPPORT_GROUP, MANAGERS_GROUP],
+}
+ADMIN = {**MANAGER, "id": 8, "name": "Ada Admin", "role": "admin", "groups": [SUPPORT_GROUP]}
+AGENT = {**MANAGER, "id": 12, "name": "Alex Agent", "groups": [SUPPORT_GROUP]}
 USERS = {
     "555": {"id": 555, "name": "Jane Customer"},
     "777": {"id": 777, "name": "Maria Manager"},
@@ -112,18 +111,18 @@ def escalated_ticket(status: str = "requested", extra_tags: tuple[str, ...] = ()
 class Sidebar:
     """The sidebar page plus handles on the ZAF client double behind it."""
 
-    def __init__(self, page: Page, blocked: list[str], problems: list[str], dialogs: list[str]) -> None:
-        self.page = page
-        self.blocked = blocked
-        self.problems = problems
-        self.dialogs = dialogs
+    def __init__(self, app: AppPage) -> None:
+        self.app = app
+        self.page = app.page
+        self.blocked = app.blocked
+        self.problems = app.problems
+        self.dialogs = app.dialogs
 
     def zaf(self, expression: str, *args: Any) -> Any:
-        return self.page.evaluate(f"(args) => window.__zaf.{expression}", list(args))
+        return self.app.zaf(expression, *args)
 
     def requests(self, method: str | None = None, path: str = "") -> list[dict[str, Any]]:
-        recorded: list[dict[str, Any]] = self.page.evaluate("() => window.__zaf.requests")
-        return [r for r in recorded if (method is None or r["type"] == method) and path in r["url"]]
+        return self.app.requests(method, path)
 
     def puts(self) -> list[dict[str, Any]]:
         return self.requests("PUT", f"/api/v2/tickets/{TICKET_ID}.json")
@@ -142,29 +141,16 @@ class Sidebar:
         return self.text(f'[data-fact="{key}"] dd')
 
     def screenshot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.locator("body").screenshot(path=str(ARTIFACTS / name))
+        self.app.screenshot("sidebar", name, element="body")
 
     def page_width(self) -> int:
         return int(self.page.evaluate("() => document.documentElement.scrollWidth"))
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def assets_url() -> Iterator[str]:
-    """The repository served over HTTP, as Zendesk serves the app's assets."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(ROOT)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_repository() as url:
+        yield url
 
 
 OpenSidebar = Callable[..., Sidebar]
@@ -172,7 +158,6 @@ OpenSidebar = Callable[..., Sidebar]
 
 @pytest.fixture
 def open_sidebar(browser: Browser, assets_url: str) -> Iterator[OpenSidebar]:
-    contexts: list[BrowserContext] = []
     opened: list[Sidebar] = []
 
     def open_(
@@ -185,62 +170,45 @@ def open_sidebar(browser: Browser, assets_url: str) -> Iterator[OpenSidebar]:
         unreadable_fields: tuple[str, ...] = (),
         cached_field_ids: dict[str, int] | None = None,
         inside_zendesk: bool = True,
+        settings: dict[str, str] | None = None,
+        users: dict[str, dict[str, Any]] | None = None,
     ) -> Sidebar:
-        context = browser.new_context(
-            viewport={"width": 320, "height": 600}, device_scale_factor=2, locale="en-US", timezone_id="UTC"
-        )
-        contexts.append(context)
-        page = context.new_page()
-        blocked: list[str] = []
-        problems: list[str] = []
-        dialogs: list[str] = []
-        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-
-        def record_dialog(dialog: Dialog) -> None:
-            dialogs.append(dialog.message)
-            dialog.dismiss()
-
-        page.on("dialog", record_dialog)
-
-        def only_local(route: Route) -> None:
-            if route.request.url.startswith(assets_url):
-                route.continue_()
-            else:
-                blocked.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", only_local)
-        page.route(SDK_URL, lambda route: route.fulfill(path=DOUBLES / "zaf_client_double.js"))
         fixture = {
             "ticket": copy.deepcopy(ticket),
             "ticketFields": ticket_fields if ticket_fields is not None else TICKET_FIELDS,
             "fieldsPageSize": fields_page_size,
-            "users": USERS,
+            "users": users if users is not None else USERS,
             "currentUser": current_user or MANAGER,
+            "settings": settings if settings is not None else DEFAULT_SETTINGS,
             "unreadableFieldIds": [FIELD_ID[key] for key in unreadable_fields],
         }
-        page.add_init_script(f"window.__zafFixture = {json.dumps(fixture)};")
+        scripts: tuple[str, ...] = ()
         if cached_field_ids is not None:
             cache = json.dumps({"savedAt": int(now.timestamp() * 1000), "ids": cached_field_ids})
-            page.add_init_script(f"sessionStorage.setItem('escalation-requests:field-ids:v1', {json.dumps(cache)});")
-        page.clock.install(time=now - timedelta(minutes=1))
-        page.clock.pause_at(now)
-        query = "?origin=https%3A%2F%2Fexample.zendesk.com&app_guid=test-guid" if inside_zendesk else ""
-        page.goto(f"{assets_url}/assets/iframe.html{query}")
-        expect(page.locator("#app")).to_have_attribute("aria-busy", "false")
-        sidebar = Sidebar(page, blocked, problems, dialogs)
+            scripts = (f"sessionStorage.setItem('escalation-requests:field-ids:v1', {json.dumps(cache)});",)
+        app = open_app_page(
+            browser,
+            assets_url,
+            "assets/iframe.html",
+            fixture,
+            viewport=(320, 600),
+            now=now,
+            inside_zendesk=inside_zendesk,
+            init_scripts=scripts,
+            device_scale_factor=2,
+        )
+        expect(app.page.locator("#app")).to_have_attribute("aria-busy", "false")
+        sidebar = Sidebar(app)
         opened.append(sidebar)
         return sidebar
 
     yield open_
     try:
         for sidebar in opened:
-            assert sidebar.blocked == [], f"the sidebar tried to reach outside hosts: {sidebar.blocked}"
-            assert sidebar.problems == [], f"errors in the page: {sidebar.problems}"
+            sidebar.app.assert_clean()
     finally:
-        for context in contexts:
-            context.close()
+        for sidebar in opened:
+            sidebar.app.context.close()
 
 
 # ---- what the sidebar shows ------------------------------------------------------------
@@ -249,7 +217,9 @@ def open_sidebar(browser: Browser, assets_url: str) -> Iterator[OpenSidebar]:
 def test_a_ticket_without_an_escalation_shows_a_calm_one_line_state(open_sidebar: OpenSidebar) -> None:
     sidebar = open_sidebar(not_escalated_ticket())
 
-    expect(sidebar.page.locator("#not-escalated")).to_have_text(STRINGS["not_escalated"])
+    expect(sidebar.page.locator("#not-escalated")).to_have_text(
+        "Not escalated. Customers can escalate once by writing “escalation request” in a comment."
+    )
     expect(sidebar.page.locator("#escalation")).to_be_hidden()
     expect(sidebar.page.locator("#actions")).to_be_hidden()
     resizes = sidebar.zaf("invocations")
@@ -269,9 +239,11 @@ def test_a_requested_escalation_shows_status_reason_requester_countdown_and_tags
     assert sidebar.fact("reason").startswith(REASON)
     assert sidebar.fact("requested") == "Jane Customer, Nov 27, 2026, 9:54 AM"
     assert sidebar.fact("response_due") == "Nov 27, 2026, 8:14 PM"
-    tags = sidebar.page.locator(".tag-list li").all_inner_texts()
-    assert tags == ["escalated", "escalation_status_requested", "escalation_confirmation_pending"]
+    expect(sidebar.page.locator("#overdue-badge")).to_be_hidden()
     page_text = sidebar.text("body")
+    for mirror in ("escalation_status_requested", "escalation_confirmation_pending", "escalated "):
+        assert mirror not in page_text, "tags that repeat the badge or are the service's bookkeeping are not listed"
+    expect(sidebar.page.locator('[data-fact="tags"]')).to_have_count(0)
     assert "987654321" not in page_text, "the bookkeeping field is never shown"
     assert "Refused" not in page_text
     expect(sidebar.page.locator("#acknowledge")).to_be_visible()
@@ -290,21 +262,46 @@ def test_the_countdown_updates_every_30_seconds_and_turns_red_once_overdue(open_
     sidebar.page.clock.run_for(90_000)
     expect(countdown).to_have_text("due in less than a minute")
     expect(countdown).not_to_have_class(re.compile("is-overdue"))
+    expect(sidebar.page.locator("#overdue-badge")).to_be_hidden()
     sidebar.page.clock.run_for(60_000)
     expect(countdown).to_have_text("overdue by 1 min")
     expect(countdown).to_have_class(re.compile("is-overdue"))
     expect(countdown).to_have_css("color", "rgb(205, 54, 66)")
+    expect(sidebar.page.locator("#overdue-badge")).to_have_text("Overdue")
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Requested")
 
 
-def test_an_overdue_request_is_shown_in_red(open_sidebar: OpenSidebar) -> None:
+def test_an_overdue_request_keeps_the_requested_badge_and_says_overdue_beside_it(open_sidebar: OpenSidebar) -> None:
     ticket = escalated_ticket(extra_tags=("escalation_overdue",), response_due=iso(NOW - timedelta(hours=2)))
     sidebar = open_sidebar(ticket)
 
+    badge = sidebar.page.locator("#status-badge")
+    expect(badge).to_have_text("Requested")
+    expect(badge).to_have_class(re.compile("c-tag--yellow"))
+    overdue = sidebar.page.locator("#overdue-badge")
+    expect(overdue).to_have_text("Overdue")
+    expect(overdue).to_have_class(re.compile("c-tag--red"))
     countdown = sidebar.page.locator("#countdown")
     expect(countdown).to_have_text("overdue by 2 h")
     expect(countdown).to_have_css("color", "rgb(205, 54, 66)")
-    expect(sidebar.page.locator(".tag-list li", has_text="escalation_overdue")).to_have_class(re.compile("c-tag--red"))
+    assert "escalation_overdue" not in sidebar.text("body"), "the tag would only repeat the badge"
     sidebar.screenshot("overdue.png")
+
+
+def test_the_overdue_tag_alone_makes_a_request_overdue(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket(extra_tags=("escalation_overdue",)))
+
+    expect(sidebar.page.locator("#overdue-badge")).to_be_visible()
+
+
+def test_a_late_acknowledgement_keeps_the_overdue_tag_as_history(open_sidebar: OpenSidebar) -> None:
+    ticket = escalated_ticket(
+        "acknowledged", extra_tags=("escalation_overdue",), response_due=iso(NOW - timedelta(hours=3))
+    )
+    sidebar = open_sidebar(ticket)
+
+    expect(sidebar.page.locator("#overdue-badge")).to_be_hidden()
+    assert sidebar.page.locator(".tag-list li").all_inner_texts() == ["escalation_overdue"]
 
 
 def test_an_acknowledged_escalation_shows_who_acknowledged_and_offers_only_resolve(open_sidebar: OpenSidebar) -> None:
@@ -341,7 +338,7 @@ def test_refused_repeat_attempts_are_counted(open_sidebar: OpenSidebar) -> None:
     sidebar = open_sidebar(escalated_ticket(extra_tags=("escalation_blocked",), refused_repeats=2))
 
     assert sidebar.fact("refused_repeats") == "2 further attempts refused"
-    assert "escalation_blocked" in sidebar.page.locator(".tag-list li").all_inner_texts()
+    assert sidebar.page.locator(".tag-list li").all_inner_texts() == ["escalation_blocked"]
     sidebar.screenshot("refused-repeats.png")
 
 
@@ -364,7 +361,7 @@ def test_the_sidebar_follows_the_ticket_live(open_sidebar: OpenSidebar) -> None:
     sidebar.set_editor(tags=[*requested["tags"], "escalation_blocked"], fields={"refused_repeats": 1})
     sidebar.fire("ticket.tags.changed")
     expect(sidebar.page.locator('[data-fact="refused_repeats"] dd')).to_have_text("1 further attempt refused")
-    assert "escalation_blocked" in sidebar.page.locator(".tag-list li").all_inner_texts()
+    expect(sidebar.page.locator(".tag-list li")).to_have_text(["escalation_blocked"])
 
 
 def test_field_ids_are_found_by_title_across_pages_of_ticket_fields(open_sidebar: OpenSidebar) -> None:
@@ -402,17 +399,31 @@ def test_cached_field_ids_that_no_longer_exist_are_looked_up_again(open_sidebar:
 
 
 def test_missing_escalation_fields_are_named_in_the_sidebar(open_sidebar: OpenSidebar) -> None:
-    fields = [field for field in TICKET_FIELDS if field["title"] != "Escalation response due"]
+    missing = ("Escalation response due", "Escalation reason")
+    fields = [field for field in TICKET_FIELDS if field["title"] not in missing]
     sidebar = open_sidebar(escalated_ticket(), ticket_fields=fields)
 
-    expect(sidebar.page.locator("#alert")).to_contain_text("Escalation response due")
-    expect(sidebar.page.locator("#alert")).to_contain_text("escalation setup")
+    expect(sidebar.page.locator("#alert")).to_have_text(
+        "Some escalation ticket fields are missing in this account: Escalation reason, Escalation response due. "
+        "Ask an admin to run “escalations setup” again; it creates the missing fields."
+    )
+
+
+def test_an_app_installed_before_setup_says_so_instead_of_listing_every_field(open_sidebar: OpenSidebar) -> None:
+    fields = [field for field in TICKET_FIELDS if not field["title"].startswith("Escalation ")]
+    sidebar = open_sidebar(not_escalated_ticket(), ticket_fields=fields)
+
+    alert = sidebar.page.locator("#alert")
+    expect(alert).to_have_text(STRINGS["errors"]["not_set_up"])
+    assert "installed before" in alert.inner_text() and "escalations setup" in alert.inner_text()
+    assert "Escalation reason" not in alert.inner_text()
+    sidebar.screenshot("not-set-up.png")
 
 
 def test_an_agent_locale_without_its_own_strings_falls_back_to_english(open_sidebar: OpenSidebar) -> None:
     sidebar = open_sidebar(not_escalated_ticket(), current_user={**MANAGER, "locale": "ko"})
 
-    expect(sidebar.page.locator("#not-escalated")).to_have_text(STRINGS["not_escalated"])
+    expect(sidebar.page.locator("#not-escalated")).to_contain_text("“escalation request”")
     assert sidebar.page.evaluate("() => document.documentElement.lang") == "en"
 
 
@@ -420,7 +431,9 @@ def test_an_agent_reads_the_sidebar_in_their_own_language(open_sidebar: OpenSide
     portuguese = json.loads((ROOT / "translations" / "pt-BR.json").read_text(encoding="utf-8"))["sidebar"]
     sidebar = open_sidebar(not_escalated_ticket(), current_user={**MANAGER, "locale": "pt-br"})
 
-    expect(sidebar.page.locator("#not-escalated")).to_have_text(portuguese["not_escalated"])
+    expect(sidebar.page.locator("#not-escalated")).to_have_text(
+        portuguese["not_escalated"].replace("{{phrases}}", "“escalation request”")
+    )
     assert sidebar.page.evaluate("() => document.documentElement.lang") == "pt-BR"
 
 
@@ -428,6 +441,104 @@ def test_outside_a_zendesk_frame_the_page_says_where_it_belongs(open_sidebar: Op
     sidebar = open_sidebar(not_escalated_ticket(), inside_zendesk=False)
 
     expect(sidebar.page.locator("#status-message")).to_have_text(STRINGS["outside_zendesk"])
+
+
+# ---- the phrase, by name ------------------------------------------------------------------
+
+
+GERMAN_PHRASES = "en=escalation request,de=Eskalationsanfrage|escalation request,ja=エスカレーション依頼"
+
+
+def test_a_german_agent_is_told_the_german_phrases_from_the_apps_settings(open_sidebar: OpenSidebar) -> None:
+    settings = {**DEFAULT_SETTINGS, "escalation_phrases": GERMAN_PHRASES}
+    sidebar = open_sidebar(not_escalated_ticket(), current_user={**MANAGER, "locale": "de"}, settings=settings)
+
+    expect(sidebar.page.locator("#not-escalated")).to_have_text(
+        "Nicht eskaliert. Kunden können einmal eskalieren, indem sie „Eskalationsanfrage“ oder „escalation request“ "
+        "in einen Kommentar schreiben."
+    )
+
+
+def test_an_austrian_agent_gets_the_german_phrase_and_a_japanese_agent_the_japanese_one(
+    open_sidebar: OpenSidebar,
+) -> None:
+    settings = {**DEFAULT_SETTINGS, "escalation_phrases": GERMAN_PHRASES}
+    austrian = open_sidebar(not_escalated_ticket(), current_user={**MANAGER, "locale": "de-AT"}, settings=settings)
+    japanese = open_sidebar(not_escalated_ticket(), current_user={**MANAGER, "locale": "ja"}, settings=settings)
+
+    expect(austrian.page.locator("#not-escalated")).to_contain_text("„Eskalationsanfrage“")
+    expect(japanese.page.locator("#not-escalated")).to_contain_text("「エスカレーション依頼」")
+    assert "escalation request" not in japanese.text("#not-escalated")
+
+
+def test_a_locale_without_its_own_phrase_is_told_the_english_one(open_sidebar: OpenSidebar) -> None:
+    settings = {**DEFAULT_SETTINGS, "escalation_phrases": GERMAN_PHRASES}
+    sidebar = open_sidebar(not_escalated_ticket(), current_user={**MANAGER, "locale": "fr"}, settings=settings)
+
+    expect(sidebar.page.locator("#not-escalated")).to_contain_text("« escalation request »")
+
+
+def test_without_settings_the_default_phrase_is_named(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(not_escalated_ticket(), settings={})
+
+    expect(sidebar.page.locator("#not-escalated")).to_contain_text("“escalation request”")
+
+
+# ---- who may act ---------------------------------------------------------------------------
+
+
+def test_an_agent_outside_the_managers_group_sees_the_escalation_but_no_buttons(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket(), current_user=AGENT)
+
+    expect(sidebar.page.locator("#status-badge")).to_have_text("Requested")
+    expect(sidebar.page.locator("#countdown")).to_have_text("due in 5 h 10 min")
+    expect(sidebar.page.locator("#actions")).to_be_hidden()
+    expect(sidebar.page.locator("#acknowledge")).to_be_hidden()
+    expect(sidebar.page.locator("#resolve")).to_be_hidden()
+    sidebar.screenshot("agent-view.png")
+
+
+def test_an_admin_outside_the_managers_group_may_act(open_sidebar: OpenSidebar) -> None:
+    sidebar = open_sidebar(escalated_ticket(), current_user=ADMIN)
+
+    expect(sidebar.page.locator("#acknowledge")).to_be_visible()
+    expect(sidebar.page.locator("#resolve")).to_be_visible()
+
+
+def test_the_managers_group_is_the_one_named_in_the_apps_settings(open_sidebar: OpenSidebar) -> None:
+    settings = {**DEFAULT_SETTINGS, "managers_group": "Escalation Desk"}
+    desk = {**AGENT, "groups": [SUPPORT_GROUP, {"id": 40, "name": "Escalation Desk"}]}
+    member = open_sidebar(escalated_ticket(), current_user=desk, settings=settings)
+    default_group_member = open_sidebar(escalated_ticket(), current_user=MANAGER, settings=settings)
+
+    expect(member.page.locator("#acknowledge")).to_be_visible()
+    expect(default_group_member.page.locator("#status-badge")).to_have_text("Requested")
+    expect(default_group_member.page.locator("#actions")).to_be_hidden()
+
+
+# ---- user ids as text ----------------------------------------------------------------------
+
+
+def test_a_user_id_beyond_32_bits_held_as_text_names_the_customer(open_sidebar: OpenSidebar) -> None:
+    big = "23456789012345"
+    users = {**USERS, big: {"id": int(big), "name": "Quinn Customer"}}
+    sidebar = open_sidebar(escalated_ticket(requested_by=big), users=users)
+
+    assert sidebar.fact("requested").startswith("Quinn Customer")
+    assert sidebar.requests("GET", f"/api/v2/users/{big}.json")
+
+
+def test_values_kept_in_the_earlier_number_fields_are_still_shown(open_sidebar: OpenSidebar) -> None:
+    earlier = [
+        {"id": 360091, "title": "Escalation requested by (earlier number field)", "type": "integer"},
+        {"id": 360092, "title": "Escalation acknowledged by (earlier number field)", "type": "integer"},
+    ]
+    ticket = escalated_ticket("acknowledged", requested_by=None, acknowledged_by="")
+    ticket["custom_fields"] += [{"id": 360091, "value": 555}, {"id": 360092, "value": 777}]
+    sidebar = open_sidebar(ticket, ticket_fields=[*TICKET_FIELDS, *earlier])
+
+    assert sidebar.fact("requested").startswith("Jane Customer")
+    assert sidebar.fact("acknowledged").startswith("Maria Manager")
 
 
 # ---- customer text is only ever text ------------------------------------------------------
@@ -489,7 +600,7 @@ def test_acknowledge_records_the_agent_with_an_internal_note_and_collision_prote
             "custom_fields": [
                 {"id": FIELD_ID["status"], "value": "escalation_status_acknowledged"},
                 {"id": FIELD_ID["acknowledged_at"], "value": iso(NOW)},
-                {"id": FIELD_ID["acknowledged_by"], "value": MANAGER["id"]},
+                {"id": FIELD_ID["acknowledged_by"], "value": str(MANAGER["id"])},
             ],
             "comment": {"body": "Escalation acknowledged by Sam Supervisor.", "public": False},
             "safe_update": True,
@@ -675,7 +786,7 @@ def test_the_actions_work_from_the_keyboard_with_a_visible_focus_ring(open_sideb
 
 
 def test_the_sidebar_never_writes_markup_from_data() -> None:
-    for script in ("main.js", "escalation.js"):
+    for script in ("main.js", "escalation.js", "ui.js", "zendesk.js"):
         source = (ROOT / "assets" / script).read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert sink not in source, f"{script} uses {sink}"
@@ -687,3 +798,11 @@ def test_the_sidebar_looks_fields_up_by_the_titles_the_backend_creates() -> None
     titles = dict(re.findall(r"(\w+): '([^']+)'", block))
     expected = {field.key: field.title for field in ESCALATION_FIELDS if field.key != "handled_through"}
     assert titles == expected
+
+
+def test_the_sidebar_knows_the_earlier_number_fields_setup_moves_aside() -> None:
+    source = (ROOT / "assets" / "escalation.js").read_text()
+    block = source[source.index("EARLIER_FIELD_TITLES = Object.freeze({") :]
+    block = block[: block.index("});")]
+    titles = dict(re.findall(r"(\w+): '([^']+)'", block))
+    assert titles == {earlier_key(key): title for key, title in EARLIER_NUMBER_FIELDS.items()}

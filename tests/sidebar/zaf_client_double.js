@@ -8,17 +8,19 @@
 // Behind it stands a small Zendesk account built from window.__zafFixture:
 // `server` is the ticket as the API stores it, `editor` the ticket as the agent's
 // ticket editor shows it (client.get reads it). API writes change the server only,
-// as in Zendesk, where the open editor may lag. The test drives it through
-// window.__zaf: inspect requests, fire events, change the editor, queue failures,
-// hold requests in flight.
+// as in Zendesk, where the open editor may lag. `searchTickets` are the tickets
+// the search export finds and `users` the people show_many knows. The test drives
+// it through window.__zaf: inspect requests, fire events, change the editor, queue
+// failures, hold requests in flight.
 (function installZafClientDouble() {
   const fixture = JSON.parse(JSON.stringify(window.__zafFixture || {}));
   const copy = (value) => JSON.parse(JSON.stringify(value));
   const origin = 'https://example.zendesk.com';
 
-  const server = copy(fixture.ticket);
+  const server = copy(fixture.ticket || { id: 0, tags: [], custom_fields: [] });
   server.comments = [];
-  const editor = copy(fixture.ticket);
+  const editor = copy(fixture.ticket || { id: 0, tags: [], custom_fields: [] });
+  const searchTickets = fixture.searchTickets || [];
   const ticketFields = fixture.ticketFields || [];
   const fieldsById = new Map(ticketFields.map((field) => [String(field.id), field]));
   const users = fixture.users || {};
@@ -30,6 +32,9 @@
   const gets = [];
   const invocations = [];
   let gate = null;
+  // {path: n}: requests to that path after the first n wait until release().
+  const holdAfter = { ...(fixture.holdAfter || {}) };
+  const served = {};
 
   function fieldValue(ticket, id) {
     const field = (ticket.custom_fields || []).find((entry) => String(entry.id) === String(id));
@@ -49,9 +54,34 @@
     }
   }
 
-  function failure(status, body) {
-    const statusText = { 404: 'Not Found', 409: 'Conflict', 422: 'Unprocessable Entity', 500: 'Internal Server Error' }[status] || 'Error';
-    return { status, statusText, responseText: JSON.stringify(body), responseJSON: body };
+  function failure(status, body, headers = {}) {
+    const statusText = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error' }[status] || 'Error';
+    return { status, statusText, responseText: JSON.stringify(body), responseJSON: body, responseHeaders: copy(headers) };
+  }
+
+  // The search export: cursor pages of the tickets whose tags hold every `tags:` term of the query.
+  function searchExport(url) {
+    const query = url.searchParams.get('query') || '';
+    if (/(^|\s)type:/.test(query)) throw failure(400, { error: 'InvalidQuery', description: 'The export takes the type in filter[type], not in the query' });
+    if (url.searchParams.get('filter[type]') !== 'ticket') throw failure(400, { error: 'InvalidFilter', description: 'filter[type] is required' });
+    const size = Number(url.searchParams.get('page[size]') || 100);
+    if (!(size >= 1 && size <= 1000)) throw failure(400, { error: 'InvalidPageSize', description: 'page[size] must be 1 to 1000' });
+    const tags = [...query.matchAll(/(?:^|\s)tags:(\S+)/g)].map((match) => match[1]);
+    const found = searchTickets.filter((ticket) => tags.every((tag) => (ticket.tags || []).includes(tag)));
+    const cursor = url.searchParams.get('page[after]');
+    const start = cursor ? Number(atob(cursor).replace('after:', '')) : 0;
+    const end = Math.min(start + size, found.length);
+    const hasMore = end < found.length;
+    const next = new URL(`${origin}/api/v2/search/export.json`);
+    if (hasMore) {
+      for (const [key, value] of url.searchParams) if (key !== 'page[after]') next.searchParams.set(key, value);
+      next.searchParams.set('page[after]', btoa(`after:${end}`));
+    }
+    return {
+      results: found.slice(start, end).map((ticket) => ({ ...copy(ticket), result_type: 'ticket' })),
+      meta: { has_more: hasMore, after_cursor: hasMore ? btoa(`after:${end}`) : null, before_cursor: null },
+      links: { next: hasMore ? next.toString() : null, prev: null },
+    };
   }
 
   function publicTicket(ticket) {
@@ -66,10 +96,13 @@
   function route(options) {
     const method = (options.type || 'GET').toUpperCase();
     const url = new URL(options.url, origin);
+    // A queued failure answers the first matching request, or the one after `after` matching requests.
     const queued = failures.findIndex((entry) => (entry.method || 'PUT').toUpperCase() === method && (!entry.path || entry.path === url.pathname));
-    if (queued !== -1) {
+    if (queued !== -1 && failures[queued].after > 0) {
+      failures[queued].after -= 1;
+    } else if (queued !== -1) {
       const [entry] = failures.splice(queued, 1);
-      throw failure(entry.status, entry.body || {});
+      throw failure(entry.status, entry.body || {}, entry.headers);
     }
 
     if (method === 'GET' && url.pathname === '/api/v2/ticket_fields.json') {
@@ -82,6 +115,14 @@
         meta: { has_more: hasMore, after_cursor: hasMore ? String(start + size) : null },
         links: { next: hasMore ? `${origin}/api/v2/ticket_fields.json?page[after]=${start + size}&page[size]=${size}` : null },
       };
+    }
+
+    if (method === 'GET' && url.pathname === '/api/v2/search/export.json') return searchExport(url);
+
+    if (method === 'GET' && url.pathname === '/api/v2/users/show_many.json') {
+      const ids = (url.searchParams.get('ids') || '').split(',').filter(Boolean);
+      if (ids.length > 100) throw failure(400, { error: 'TooManyIds', description: 'At most 100 ids' });
+      return { users: ids.filter((id) => users[id]).map((id) => copy(users[id])) };
     }
 
     const user = url.pathname.match(/^\/api\/v2\/users\/(\d+)\.json$/);
@@ -144,7 +185,7 @@
     },
     request(options) {
       const normalised = typeof options === 'string' ? { url: options } : options;
-      const record = { ...copy(normalised), type: (normalised.type || 'GET').toUpperCase() };
+      const record = { ...copy(normalised), type: (normalised.type || 'GET').toUpperCase(), at: performance.now() };
       if (typeof record.data === 'string') {
         try {
           record.body = JSON.parse(record.data);
@@ -160,10 +201,14 @@
           return Promise.reject(error);
         }
       };
+      const path = new URL(normalised.url, origin).pathname;
+      served[path] = (served[path] || 0) + 1;
+      if (path in holdAfter && served[path] > holdAfter[path] && !gate) window.__zaf.hold();
       return gate ? gate.promise.then(answer) : answer();
     },
     metadata() {
-      return Promise.resolve({ appId: 0, installationId: 0, name: 'Escalation Requests', version: '1.0.0', settings: {} });
+      // The installation's settings, as the admin set them (parameters with their values).
+      return Promise.resolve({ appId: 0, installationId: 0, name: 'Escalation Requests', version: '1.0.0', settings: copy(fixture.settings || {}) });
     },
     context() {
       return Promise.resolve({ host: 'zendesk', product: 'support', location: 'ticket_sidebar', ticketId: editor.id, account: { subdomain: 'example' } });
@@ -194,8 +239,8 @@
       for (const [id, value] of Object.entries(fields || {})) setFieldValue(server, id, value);
       server.updated_at = nextStamp(server.updated_at);
     },
-    failNext(method, status, body, path) {
-      failures.push({ method, status, body, path });
+    failNext(method, status, body, path, headers) {
+      failures.push({ method, status, body, path, headers });
     },
     /** Keep requests in flight until release(). */
     hold() {
@@ -206,6 +251,7 @@
       gate = { promise, release };
     },
     release() {
+      for (const path of Object.keys(holdAfter)) delete holdAfter[path];
       if (gate) gate.release();
       gate = null;
     },

@@ -1,0 +1,179 @@
+// What the managers' dashboard shows, as plain data and pure functions: which
+// escalations wait for a manager and in what order, which were handled lately,
+// and the weekly figures of the charts. No DOM, no Zendesk client, no clock
+// reads (time comes in as an argument). Weeks start on Monday, 00:00 UTC.
+
+import { isOverdue, minutesUntilDue, parseTime, readEscalation, userId, valuesFromApiTicket } from './escalation.js';
+
+export const WEEKS_SHOWN = 12;
+export const RECENT_DAYS = 30;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const WEEK_MS = 7 * DAY_MS;
+
+// Every escalated ticket, 100 a page, through the search export: cursor pages
+// without the plain search's 1,000-result ceiling. The export takes the object
+// type in filter[type]; a `type:` term in its query is refused.
+export const ESCALATED_TICKETS = '/api/v2/search/export.json?query=tags:escalated&filter[type]=ticket&page[size]=100';
+
+/**
+ * One dashboard row from a ticket of the search export, or null when the ticket
+ * carries no escalation. Who escalated falls back to the ticket's requester.
+ */
+export function rowFromTicket(ticket, ids) {
+  if (!ticket || (ticket.result_type && ticket.result_type !== 'ticket')) return null;
+  const escalation = readEscalation(valuesFromApiTicket(ticket, ids), ticket.tags || []);
+  if (!escalation) return null;
+  return {
+    ...escalation,
+    requestedBy: escalation.requestedBy || userId(ticket.requester_id),
+    ticketId: Number(ticket.id),
+    subject: ticket.subject === null || ticket.subject === undefined ? '' : String(ticket.subject),
+  };
+}
+
+function byTicket(a, b) {
+  return a.ticketId - b.ticketId;
+}
+
+/** Minutes until the response is due, negative once overdue; null without a due time. */
+export function timeLeft(row, nowMs) {
+  return minutesUntilDue(row.responseDue, nowMs);
+}
+
+/**
+ * Escalations waiting for a manager (requested, not yet acknowledged), overdue
+ * ones first, then by time left: the most urgent at the top. Those without a
+ * due time come last.
+ */
+export function waitingEscalations(rows, nowMs) {
+  const keyed = rows
+    .filter((row) => row.status === 'requested' || row.status === 'unknown')
+    .map((row) => ({ row, overdue: isOverdue(row, nowMs), left: timeLeft(row, nowMs) }));
+  keyed.sort((a, b) => (
+    (a.overdue === b.overdue ? 0 : a.overdue ? -1 : 1)
+    || (a.left ?? Infinity) - (b.left ?? Infinity)
+    || byTicket(a.row, b.row)
+  ));
+  return keyed.map(({ row }) => row);
+}
+
+function lastActivity(row) {
+  return Math.max(parseTime(row.resolvedAt) ?? -Infinity, parseTime(row.acknowledgedAt) ?? -Infinity);
+}
+
+/**
+ * Escalations a manager has handled: every acknowledged one still open (it is
+ * still someone's work, however old), and those resolved in the last `days`
+ * days; the latest first.
+ */
+export function handledEscalations(rows, nowMs, days = RECENT_DAYS) {
+  const since = nowMs - days * DAY_MS;
+  return rows
+    .filter((row) => row.status === 'acknowledged' || (row.status === 'resolved' && (parseTime(row.resolvedAt) ?? -Infinity) >= since))
+    .sort((a, b) => lastActivity(b) - lastActivity(a) || byTicket(a, b));
+}
+
+/** The start of the week (Monday 00:00 UTC) that holds `ms`. */
+export function weekStart(ms) {
+  const day = Math.floor(ms / DAY_MS) * DAY_MS;
+  const weekday = (new Date(day).getUTCDay() + 6) % 7; // Monday 0 … Sunday 6
+  return day - weekday * DAY_MS;
+}
+
+/** The starts of the last `count` weeks, oldest first; the last is the current week. */
+export function weekStarts(nowMs, count = WEEKS_SHOWN) {
+  const current = weekStart(nowMs);
+  return Array.from({ length: count }, (_, index) => current - (count - 1 - index) * WEEK_MS);
+}
+
+/** Nearest-rank percentile (as `escalations report` computes it); null for no values. */
+export function percentile(values, share) {
+  if (!values.length) return null;
+  const ordered = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil(ordered.length * share));
+  return ordered[rank - 1];
+}
+
+function hoursBetween(fromIso, toIso) {
+  const from = parseTime(fromIso);
+  const to = parseTime(toIso);
+  return from === null || to === null ? null : (to - from) / HOUR_MS;
+}
+
+/**
+ * How an escalation stands against its response target, once that is decided:
+ * 'before' (acknowledged by the due time), 'late' (acknowledged after it, or
+ * not acknowledged and past it), or null while it is still open and not yet due.
+ */
+export function targetOutcome(row, nowMs) {
+  const due = parseTime(row.responseDue);
+  const acknowledged = parseTime(row.acknowledgedAt);
+  if (acknowledged !== null) return due === null || acknowledged <= due ? 'before' : 'late';
+  if (due !== null && nowMs > due) return 'late';
+  return null;
+}
+
+function figuresOf(rows, nowMs) {
+  const toAcknowledge = rows.map((row) => hoursBetween(row.requestedAt, row.acknowledgedAt)).filter((hours) => hours !== null && hours >= 0);
+  const allowed = rows.map((row) => hoursBetween(row.requestedAt, row.responseDue)).filter((hours) => hours !== null && hours > 0);
+  const outcomes = rows.map((row) => targetOutcome(row, nowMs)).filter(Boolean);
+  const before = outcomes.filter((outcome) => outcome === 'before').length;
+  return {
+    requested: rows.length,
+    acknowledgeP50: percentile(toAcknowledge, 0.5),
+    acknowledgeP90: percentile(toAcknowledge, 0.9),
+    allowed: percentile(allowed, 0.5),
+    decided: outcomes.length,
+    beforeDueShare: outcomes.length ? before / outcomes.length : null,
+    refusedRepeats: rows.reduce((sum, row) => sum + row.refusedRepeats, 0),
+  };
+}
+
+/**
+ * The charts' figures for the last `count` weeks, each escalation counted in the
+ * week it was requested: how many; time to acknowledge in hours (median and 90th
+ * percentile) beside the time allowed (median hours from request to due: 24
+ * working hours, more across a weekend); the share acknowledged by the due time
+ * among those decided (acknowledged, or past due without it); refused repeat
+ * attempts. Weeks without a figure hold null.
+ */
+export function weeklyFigures(rows, nowMs, count = WEEKS_SHOWN) {
+  const weeks = weekStarts(nowMs, count);
+  const byWeek = new Map(weeks.map((week) => [week, []]));
+  for (const row of rows) {
+    const requested = parseTime(row.requestedAt);
+    if (requested === null) continue;
+    const bucket = byWeek.get(weekStart(requested));
+    if (bucket) bucket.push(row);
+  }
+  const perWeek = weeks.map((week) => figuresOf(byWeek.get(week), nowMs));
+  const series = (name) => perWeek.map((figures) => figures[name]);
+  return {
+    weeks,
+    requested: series('requested'),
+    acknowledgeP50: series('acknowledgeP50'),
+    acknowledgeP90: series('acknowledgeP90'),
+    allowed: series('allowed'),
+    beforeDueShare: series('beforeDueShare'),
+    decided: series('decided'),
+    refusedRepeats: series('refusedRepeats'),
+    total: figuresOf([...byWeek.values()].flat(), nowMs),
+  };
+}
+
+/** The headline numbers: how many wait now and how many of those are overdue. */
+export function waitingCounts(rows, nowMs) {
+  const waiting = waitingEscalations(rows, nowMs);
+  return { waiting: waiting.length, overdue: waiting.filter((row) => isOverdue(row, nowMs)).length };
+}
+
+/** The user ids whose names the given rows show, once each. */
+export function peopleIn(rows) {
+  const ids = new Set();
+  for (const row of rows) {
+    if (row.requestedBy) ids.add(row.requestedBy);
+    if (row.acknowledgedBy) ids.add(row.acknowledgedBy);
+  }
+  return [...ids];
+}

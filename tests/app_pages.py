@@ -1,0 +1,142 @@
+"""The app's pages in a real Chromium, as Zendesk frames them, against the ZAF client double.
+
+The repository is served over HTTP as Zendesk serves the app's assets; the ZAF
+SDK's URL is answered with tests/sidebar/zaf_client_double.js, which plays the
+Zendesk frame and API from a fixture each test writes (window.__zafFixture).
+Every other outside request is blocked and recorded, and page errors and
+console errors are collected, so a test can assert that there were none.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Route
+
+ROOT = Path(__file__).resolve().parents[1]
+DOUBLES = ROOT / "tests" / "sidebar"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+SDK_URL = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
+# What Zendesk adds to the URL of an app's frame; without it ZAFClient.init() returns false.
+ZENDESK_FRAME_QUERY = "?origin=https%3A%2F%2Fexample.zendesk.com&app_guid=test-guid"
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve_repository() -> Iterator[str]:
+    """The repository over HTTP on a free local port; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(ROOT)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class AppPage:
+    """One of the app's pages and what it did: outside requests blocked, errors, dialogs."""
+
+    page: Page
+    context: BrowserContext
+    blocked: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def zaf(self, expression: str, *args: Any) -> Any:
+        """Evaluate `window.__zaf.<expression>` with `args` bound to the list of arguments."""
+        return self.page.evaluate(f"(args) => window.__zaf.{expression}", list(args))
+
+    def requests(self, method: str | None = None, path: str = "") -> list[dict[str, Any]]:
+        """The requests the page made through client.request, as the double recorded them."""
+        recorded: list[dict[str, Any]] = self.page.evaluate("() => window.__zaf.requests")
+        return [r for r in recorded if (method is None or r["type"] == method) and path in r["url"]]
+
+    def invocations(self, name: str | None = None) -> list[dict[str, Any]]:
+        recorded: list[dict[str, Any]] = self.zaf("invocations")
+        return [entry for entry in recorded if name is None or entry["name"] == name]
+
+    def screenshot(self, folder: str, name: str, *, full_page: bool = False, element: str | None = None) -> Path:
+        path = ARTIFACTS / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if element is not None:
+            self.page.locator(element).screenshot(path=str(path))
+        else:
+            self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    def assert_clean(self) -> None:
+        assert self.blocked == [], f"the page tried to reach outside hosts: {self.blocked}"
+        assert self.problems == [], f"errors in the page: {self.problems}"
+
+
+def open_app_page(
+    browser: Browser,
+    base_url: str,
+    path: str,
+    fixture: dict[str, Any],
+    *,
+    viewport: tuple[int, int],
+    now: datetime,
+    run_clock: bool = False,
+    inside_zendesk: bool = True,
+    init_scripts: tuple[str, ...] = (),
+    device_scale_factor: float = 1,
+) -> AppPage:
+    """Open `path` of the app with the ZAF double serving `fixture`.
+
+    The page's clock reads `now`. With `run_clock` timers run in real time while
+    Date stays at `now` (pages that wait, e.g. on Retry-After); otherwise the
+    clock is paused and a test moves it with page.clock.run_for.
+    """
+    context = browser.new_context(
+        viewport={"width": viewport[0], "height": viewport[1]},
+        device_scale_factor=device_scale_factor,
+        locale="en-US",
+        timezone_id="UTC",
+    )
+    page = context.new_page()
+    opened = AppPage(page, context)
+    page.on("pageerror", lambda error: opened.problems.append(f"page error: {error}"))
+    page.on("console", lambda message: opened.problems.append(message.text) if message.type == "error" else None)
+
+    def record_dialog(dialog: Dialog) -> None:
+        opened.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", record_dialog)
+
+    def only_local(route: Route) -> None:
+        if route.request.url.startswith(base_url):
+            route.continue_()
+        else:
+            opened.blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.route(SDK_URL, lambda route: route.fulfill(path=DOUBLES / "zaf_client_double.js"))
+    page.add_init_script(f"window.__zafFixture = {json.dumps(fixture)};")
+    for script in init_scripts:
+        page.add_init_script(script)
+    if run_clock:
+        page.clock.set_fixed_time(now)
+    else:
+        page.clock.install(time=now - timedelta(minutes=1))
+        page.clock.pause_at(now)
+    page.goto(f"{base_url}/{path}{ZENDESK_FRAME_QUERY if inside_zendesk else ''}")
+    return opened

@@ -1,0 +1,498 @@
+"""The managers' dashboard (the app's nav bar page) in Chromium, against the ZAF client double.
+
+The double serves Zendesk's search export and users/show_many from generated
+accounts of 200 and 5,000 escalations (tests/dashboard_data.py). Screenshots at
+1280x800 go to tests/artifacts/dashboard/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.app_pages import ARTIFACTS, DOUBLES, ROOT, AppPage, open_app_page, serve_repository
+from tests.dashboard_data import Account, generate
+
+NOW = datetime(2026, 11, 27, 15, 4, 5, tzinfo=UTC)
+EXPORT = "/api/v2/search/export.json"
+FIRST_PAGE = f"{EXPORT}?query=tags:escalated&filter[type]=ticket&page[size]=100"
+TICKET_FIELDS: list[dict[str, Any]] = json.loads((DOUBLES / "ticket_fields.json").read_text())["ticket_fields"]
+FIELD_ID = {field["title"]: field["id"] for field in TICKET_FIELDS}
+KEYS = {
+    "status": "Escalation status",
+    "reason": "Escalation reason",
+    "requested_at": "Escalation requested at",
+    "requested_by": "Escalation requested by",
+    "response_due": "Escalation response due",
+    "refused_repeats": "Escalation refused repeats",
+    "handled_through": "Escalation handled through comment",
+    "acknowledged_at": "Escalation acknowledged at",
+    "acknowledged_by": "Escalation acknowledged by",
+    "resolved_at": "Escalation resolved at",
+}
+IDS = {key: FIELD_ID[title] for key, title in KEYS.items()}
+MANAGER = {
+    "id": 370000000002,
+    "name": "Sam Supervisor",
+    "locale": "en-US",
+    "role": "agent",
+    "groups": [{"id": 32, "name": "Support Managers"}],
+}
+STRINGS = json.loads((ROOT / "translations" / "en.json").read_text())["dashboard"]
+VIEWPORT = (1280, 800)
+
+
+@cache
+def account(count: int) -> Account:
+    return generate(count, NOW, IDS)
+
+
+@pytest.fixture(scope="module")
+def assets_url() -> Iterator[str]:
+    with serve_repository() as url:
+        yield url
+
+
+OpenDashboard = Callable[..., AppPage]
+
+
+@pytest.fixture
+def open_dashboard(browser: Browser, assets_url: str) -> Iterator[OpenDashboard]:
+    opened: list[AppPage] = []
+
+    def open_(
+        escalations: int | Account = 200,
+        *,
+        current_user: dict[str, Any] | None = None,
+        ticket_fields: list[dict[str, Any]] | None = None,
+        hold_after: dict[str, int] | None = None,
+        failures: list[dict[str, Any]] | None = None,
+        run_clock: bool = True,
+        inside_zendesk: bool = True,
+        wait: bool = True,
+    ) -> AppPage:
+        data = account(escalations) if isinstance(escalations, int) else escalations
+        fixture = {
+            "ticketFields": ticket_fields if ticket_fields is not None else TICKET_FIELDS,
+            "searchTickets": data.tickets,
+            "users": data.users,
+            "currentUser": current_user or MANAGER,
+            "holdAfter": hold_after or {},
+            "failures": failures or [],
+        }
+        page = open_app_page(
+            browser,
+            assets_url,
+            "assets/dashboard.html",
+            fixture,
+            viewport=VIEWPORT,
+            now=NOW,
+            run_clock=run_clock,
+            inside_zendesk=inside_zendesk,
+        )
+        opened.append(page)
+        if wait:
+            expect(page.page.locator("#dashboard")).to_have_attribute("aria-busy", "false")
+        return page
+
+    yield open_
+    try:
+        for page in opened:
+            page.assert_clean()
+    finally:
+        for page in opened:
+            page.context.close()
+
+
+def loaded(page: AppPage, count: int, timeout: float = 30_000) -> None:
+    text = "1 escalation." if count == 1 else f"{count:,} escalations."
+    expect(page.page.locator("#progress")).to_have_text(text, timeout=timeout)
+
+
+def ticket_ids(page: AppPage, table: str) -> list[int]:
+    found: list[str] = page.page.eval_on_selector_all(f"#{table} tbody tr", "rows => rows.map(r => r.dataset.ticket)")
+    return [int(ticket) for ticket in found]
+
+
+def names_of(data: Account, user_id: str) -> str:
+    return str(data.users[user_id]["name"])
+
+
+def single_ticket(ticket_id: int, tags: list[str], **values: Any) -> dict[str, Any]:
+    """One escalated ticket as the export returns it; `values` by field key."""
+    return {
+        "id": ticket_id,
+        "subject": values.pop("subject", f"Ticket {ticket_id}"),
+        "status": "open",
+        "requester_id": 360000000001,
+        "tags": tags,
+        "custom_fields": [{"id": IDS[key], "value": value} for key, value in values.items()],
+    }
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---- the lists -------------------------------------------------------------------------------
+
+
+def test_escalations_waiting_for_a_manager_are_listed_overdue_first_then_by_time_left(
+    open_dashboard: OpenDashboard,
+) -> None:
+    data = account(200)
+    page = open_dashboard(200)
+    loaded(page, 200)
+
+    waiting = data.waiting(NOW)
+    assert ticket_ids(page, "waiting-table") == [e.ticket_id for e in waiting]
+    assert any(e.overdue(NOW) for e in waiting) and not all(e.overdue(NOW) for e in waiting)
+    first = page.page.locator(f'#waiting-table tr[data-ticket="{waiting[0].ticket_id}"]')
+    expect(first).to_have_class(re.compile("is-overdue"))
+    expect(first.locator(".col-time_left")).to_have_text(re.compile(r"^overdue by \d+ d \d+ h$"))
+    expect(first.locator(".col-customer")).to_have_text(names_of(data, waiting[0].requested_by))
+    last = page.page.locator(f'#waiting-table tr[data-ticket="{waiting[-1].ticket_id}"]')
+    expect(last).not_to_have_class(re.compile("is-overdue"))
+    expect(last.locator(".col-time_left")).not_to_contain_text("overdue")
+    page.screenshot("dashboard", "dashboard-200.png")
+    page.screenshot("dashboard", "dashboard-200-full.png", full_page=True)
+
+
+def test_handled_escalations_are_the_open_acknowledged_ones_and_the_last_30_days_resolved(
+    open_dashboard: OpenDashboard,
+) -> None:
+    data = account(200)
+    page = open_dashboard(200)
+    loaded(page, 200)
+
+    expected = [e.ticket_id for e in data.handled(NOW)]
+    assert ticket_ids(page, "handled-table") == expected
+    acknowledged = next(e for e in data.handled(NOW) if e.status == "acknowledged")
+    line = page.page.locator(f'#handled-table tr[data-ticket="{acknowledged.ticket_id}"]')
+    expect(line.locator(".col-status .c-tag")).to_have_text("Acknowledged")
+    expect(line.locator(".col-acknowledged")).to_contain_text(names_of(data, acknowledged.acknowledged_by))
+    outcome = "late" if acknowledged.acknowledged_at and acknowledged.acknowledged_at > acknowledged.due else "in time"
+    expect(line.locator(".outcome")).to_contain_text(outcome)
+
+
+def test_the_tiles_count_what_waits_and_how_the_last_12_weeks_went(open_dashboard: OpenDashboard) -> None:
+    data = account(200)
+    page = open_dashboard(200)
+    loaded(page, 200)
+
+    waiting = data.waiting(NOW)
+    overdue = sum(e.overdue(NOW) for e in waiting)
+    expect(page.page.locator('[data-tile="waiting"] .tile__value')).to_have_text(str(len(waiting)))
+    expect(page.page.locator('[data-tile="waiting"] .tile__detail')).to_have_text(f"{overdue} overdue")
+    refused = sum(e.refused for e in data.escalations if e.requested_at >= weeks_ago(12))
+    expect(page.page.locator('[data-tile="refused"] .tile__value')).to_have_text(str(refused))
+    expect(page.page.locator('[data-tile="before_due"] .tile__value')).to_have_text(re.compile(r"^\d+%$"))
+
+
+def weeks_ago(weeks: int) -> datetime:
+    monday = datetime.combine((NOW - timedelta(days=NOW.weekday())).date(), datetime.min.time(), UTC)
+    return monday - timedelta(weeks=weeks - 1)
+
+
+def test_a_long_list_shows_its_first_hundred_rows_until_asked_for_all(open_dashboard: OpenDashboard) -> None:
+    data = account(5000)
+    page = open_dashboard(5000)
+    loaded(page, 5000)
+
+    handled = [e.ticket_id for e in data.handled(NOW)]
+    assert len(handled) > 100
+    assert ticket_ids(page, "handled-table") == handled[:100]
+    toggle = page.page.locator("#handled-list .show-all")
+    expect(toggle).to_have_text(f"Show all {len(handled):,}")
+    toggle.click()
+    assert ticket_ids(page, "handled-table") == handled
+    expect(toggle).to_have_text("Show the first 100")
+    expect(toggle).to_be_focused()
+
+
+# ---- each row opens its ticket ---------------------------------------------------------------------
+
+
+def test_each_row_opens_its_ticket_in_zendesk(open_dashboard: OpenDashboard) -> None:
+    data = account(200)
+    page = open_dashboard(200)
+    loaded(page, 200)
+    waiting, handled = data.waiting(NOW)[0].ticket_id, data.handled(NOW)[3].ticket_id
+
+    page.page.locator(f'#waiting-table tr[data-ticket="{waiting}"] .ticket-link').click()
+    page.page.locator(f'#handled-table tr[data-ticket="{handled}"] .col-requested').click()
+    link = page.page.locator(f'#handled-table tr[data-ticket="{handled}"] .ticket-link')
+    expect(link).to_have_accessible_name(f"Open ticket #{handled}")
+    link.focus()
+    page.page.keyboard.press("Enter")
+
+    routes = [entry["args"] for entry in page.invocations("routeTo")]
+    assert routes == [["ticket", waiting], ["ticket", handled], ["ticket", handled]]
+
+
+# ---- charts --------------------------------------------------------------------------------------
+
+SERIES = {"requested": 1, "acknowledge": 3, "before_due": 1, "refused": 1}
+# Garden colours each chart draws its series in.
+COLOURS = {
+    "requested": ["#1f73b7"],
+    "acknowledge": ["#1f73b7", "#5293c7", "#68737d"],
+    "before_due": ["#038153"],
+    "refused": ["#ad5918"],
+}
+CANVAS_COLOURS = """(key) => {
+    const canvas = document.querySelector(`[data-chart="${key}"] canvas`);
+    const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    const seen = new Set();
+    for (let i = 0; i < pixels.length; i += 4) {
+        if (pixels[i + 3] !== 255) continue;
+        seen.add('#' + [0, 1, 2].map((c) => pixels[i + c].toString(16).padStart(2, '0')).join(''));
+    }
+    return [...seen];
+}"""
+
+
+def test_the_charts_draw_every_series_in_garden_colours(open_dashboard: OpenDashboard) -> None:
+    page = open_dashboard(200)
+    loaded(page, 200)
+
+    charts = page.page.locator("#chart-grid figure[data-chart]")
+    expect(charts).to_have_count(4)
+    for key, count in SERIES.items():
+        figure = page.page.locator(f'figure[data-chart="{key}"]')
+        expect(figure.locator("canvas")).to_have_count(1)
+        expect(figure.locator(".u-legend .u-series")).to_have_count(count)
+        drawn = page.page.evaluate(CANVAS_COLOURS, key)
+        for colour in COLOURS[key]:
+            assert colour in drawn, f"{key}: nothing drawn in {colour}"
+    page.screenshot("dashboard", "charts-200.png", element="#charts")
+
+
+def test_the_chart_numbers_are_also_tables_for_screen_readers(open_dashboard: OpenDashboard) -> None:
+    data = account(200)
+    page = open_dashboard(200)
+    loaded(page, 200)
+
+    plots_hidden = page.page.eval_on_selector_all(
+        ".chart-plot", "plots => plots.map(p => p.getAttribute('aria-hidden'))"
+    )
+    assert plots_hidden == ["true"] * 4
+    table = page.page.locator('[data-chart-table="requested"]')
+    expect(table.locator("caption")).to_have_text("Escalations per week")
+    expect(table.locator("tbody tr")).to_have_count(12)
+    counts = [int(cell) for cell in table.locator("tbody td").all_inner_texts()]
+    assert counts == data.requested_per_week(NOW)
+    acknowledge = page.page.locator('[data-chart-table="acknowledge"]')
+    headers = acknowledge.locator("thead th").all_inner_texts()
+    assert headers == ["Week of", "Median", "90th percentile", "Time allowed (24 working hours)"]
+    assert re.fullmatch(r"\d+(\.\d)? h", acknowledge.locator("tbody tr").nth(5).locator("td").first.inner_text())
+    before_due = page.page.locator('[data-chart-table="before_due"] tbody tr').last.locator("td")
+    assert re.fullmatch(r"\d+%|–", before_due.first.inner_text())
+
+
+# ---- 5,000 escalations: paged in the background ------------------------------------------------------
+
+
+def test_5000_escalations_show_the_first_page_at_once_and_the_rest_as_it_arrives(
+    open_dashboard: OpenDashboard,
+) -> None:
+    data = account(5000)
+    started = time.monotonic()
+    page = open_dashboard(5000, hold_after={EXPORT: 1})
+    first_screen = time.monotonic() - started
+
+    progress = page.page.locator("#progress")
+    expect(progress).to_have_text("Loading more escalations… 100 so far.")
+    first_page = Account(data.tickets[:100], data.users, data.escalations[:100])
+    assert ticket_ids(page, "waiting-table") == [e.ticket_id for e in first_page.waiting(NOW)][:100]
+    expect(page.page.locator("#chart-grid canvas")).to_have_count(4)
+    page.screenshot("dashboard", "dashboard-5000-first-page.png")
+
+    released = time.monotonic()
+    page.zaf("release()")
+    loaded(page, 5000)
+    rest = time.monotonic() - released
+
+    pages = page.requests("GET", EXPORT)
+    assert len(pages) == 50
+    assert pages[0]["url"] == FIRST_PAGE
+    assert all("page[after]=" in request["url"] or "page%5Bafter%5D=" in request["url"] for request in pages[1:])
+    assert ticket_ids(page, "waiting-table") == [e.ticket_id for e in data.waiting(NOW)][:100]
+    counts = [
+        int(cell.replace(",", ""))
+        for cell in page.page.locator('[data-chart-table="requested"] tbody td').all_inner_texts()
+    ]
+    assert counts == data.requested_per_week(NOW)
+    for request in page.requests("GET", "/api/v2/users/show_many.json"):
+        ids = request["url"].split("ids=", 1)[1].split(",")
+        assert 1 <= len(ids) <= 100 and len(set(ids)) == len(ids)
+    page.screenshot("dashboard", "dashboard-5000.png")
+    timings = {"first_screen_s": round(first_screen, 2), "remaining_49_pages_s": round(rest, 2)}
+    (ARTIFACTS / "dashboard" / "timings-5000.json").write_text(json.dumps(timings, indent=2) + "\n")
+    assert rest < 30, timings
+
+
+# ---- only Zendesk's API, as the signed-in manager --------------------------------------------------
+
+
+def test_every_request_goes_to_zendesks_own_api_through_the_zaf_client(open_dashboard: OpenDashboard) -> None:
+    page = open_dashboard(200)
+    loaded(page, 200)
+    expect(page.page.locator("#waiting-table .col-customer").first).not_to_have_text("…")
+
+    requests = page.requests()
+    assert requests, "the dashboard reads through client.request"
+    paths = {request["url"].split("?", 1)[0] for request in requests}
+    assert paths == {"/api/v2/ticket_fields.json", EXPORT, "/api/v2/users/show_many.json"}
+    assert all(request["type"] == "GET" for request in requests), "the dashboard only reads"
+    assert all(request["url"].startswith("/api/v2/") for request in requests)
+    for request in page.requests("GET", EXPORT):
+        assert "type:" not in request["url"].split("query=", 1)[1].split("&", 1)[0]
+    # The page itself: only the app's own files (the double checks the rest is blocked and reported).
+    assert page.blocked == []
+
+
+def test_a_rate_limited_page_is_waited_out_as_zendesk_says(open_dashboard: OpenDashboard) -> None:
+    limited = {
+        "method": "GET",
+        "path": EXPORT,
+        "status": 429,
+        "body": {"error": "TooManyRequests"},
+        "headers": {"retry-after": "1"},
+        "after": 1,
+    }
+    page = open_dashboard(200, failures=[limited])
+    loaded(page, 200)
+
+    urls = [request["url"] for request in page.requests("GET", EXPORT)]
+    assert len(urls) == 3 and urls[1] == urls[2], "the second page is asked for again"
+
+
+def test_a_page_that_fails_leaves_what_was_read_with_a_warning(open_dashboard: OpenDashboard) -> None:
+    broken = {"method": "GET", "path": EXPORT, "status": 500, "body": {"error": "InternalError"}, "after": 1}
+    page = open_dashboard(200, failures=[broken])
+
+    expect(page.page.locator("#alert")).to_have_text(
+        "Only 100 escalations could be loaded (InternalError); the figures below are incomplete. "
+        "Open the dashboard again to retry."
+    )
+    expect(page.page.locator("#chart-grid canvas")).to_have_count(4)
+    assert page.problems == []
+
+
+# ---- live, and in plain words ----------------------------------------------------------------------
+
+
+def test_the_time_left_counts_down_and_a_request_turns_red_when_due(open_dashboard: OpenDashboard) -> None:
+    soon = single_ticket(
+        501,
+        ["escalated", "escalation_status_requested"],
+        status="escalation_status_requested",
+        requested_at=iso(NOW - timedelta(hours=23, minutes=59)),
+        requested_by="360000000001",
+        response_due=iso(NOW + timedelta(minutes=1)),
+    )
+    users = {"360000000001": {"id": 360000000001, "name": "Ana Souza"}}
+    page = open_dashboard(Account([soon], users, []), run_clock=False)
+    loaded(page, 1)
+    line = page.page.locator('#waiting-table tr[data-ticket="501"]')
+    expect(line.locator(".col-time_left")).to_have_text("1 min")
+
+    page.page.clock.run_for(30_000)
+    expect(line.locator(".col-time_left")).to_have_text("less than a minute")
+    expect(line).not_to_have_class(re.compile("is-overdue"))
+    page.page.clock.run_for(60_000)
+    expect(line.locator(".col-time_left")).to_have_text("overdue by 1 min")
+    expect(line).to_have_class(re.compile("is-overdue"))
+
+
+def test_ticket_text_is_shown_as_text_and_never_runs(open_dashboard: OpenDashboard) -> None:
+    markup = '<img src=x onerror=alert(1)><script>alert("x")</script>'
+    hostile = single_ticket(
+        502,
+        ["escalated", "escalation_status_requested"],
+        subject=markup,
+        status="escalation_status_requested",
+        reason=f"<b>{markup}</b>",
+        requested_at=iso(NOW - timedelta(hours=1)),
+        response_due=iso(NOW + timedelta(hours=23)),
+    )
+    page = open_dashboard(Account([hostile], {}, []))
+    loaded(page, 1)
+
+    expect(page.page.locator("#waiting-table tbody .subject")).to_have_text(markup)
+    expect(page.page.locator("#waiting-table tbody .col-reason")).to_have_text(f"<b>{markup}</b>")
+    assert page.page.locator("#dashboard img, #dashboard b, #dashboard tbody script").count() == 0
+    assert page.dialogs == []
+
+
+def test_missing_escalation_fields_are_explained(open_dashboard: OpenDashboard) -> None:
+    none = [field for field in TICKET_FIELDS if not field["title"].startswith("Escalation ")]
+    some = [field for field in TICKET_FIELDS if field["title"] != "Escalation response due"]
+    before_setup = open_dashboard(200, ticket_fields=none)
+    missing_one = open_dashboard(200, ticket_fields=some)
+
+    expect(before_setup.page.locator("#alert")).to_have_text(STRINGS["errors"]["not_set_up"])
+    expect(missing_one.page.locator("#alert")).to_contain_text("missing in this account: Escalation response due.")
+    assert before_setup.requests("GET", EXPORT) == [], "nothing is searched without the fields"
+
+
+def test_outside_zendesk_the_page_says_where_it_belongs(open_dashboard: OpenDashboard) -> None:
+    page = open_dashboard(200, inside_zendesk=False)
+
+    expect(page.page.locator("#progress")).to_have_text(STRINGS["outside_zendesk"])
+
+
+def test_a_german_manager_reads_the_dashboard_in_german(open_dashboard: OpenDashboard) -> None:
+    german = json.loads((ROOT / "translations" / "de.json").read_text(encoding="utf-8"))["dashboard"]
+    page = open_dashboard(200, current_user={**MANAGER, "locale": "de"})
+    expect(page.page.locator("#progress")).to_have_text("200 Eskalationen.")
+
+    expect(page.page.locator("h1")).to_have_text(german["title"])
+    expect(page.page.locator("#waiting-title")).to_have_text(german["waiting"]["title"])
+    assert page.page.evaluate("() => document.documentElement.lang") == "de"
+    page.screenshot("dashboard", "dashboard-de.png")
+
+
+# ---- the strings ---------------------------------------------------------------------------------------
+
+LOCALES = ("en", "de", "fr", "es", "pt-BR", "ja")
+
+
+def leaves(node: Any, path: str = "") -> dict[str, str]:
+    if isinstance(node, dict):
+        return {k: v for key, child in node.items() for k, v in leaves(child, f"{path}.{key}" if path else key).items()}
+    return {path: node}
+
+
+@pytest.mark.parametrize("locale", [locale for locale in LOCALES if locale != "en"])
+def test_the_dashboard_has_every_string_in_every_locale_with_the_same_placeholders(locale: str) -> None:
+    translated = json.loads((ROOT / "translations" / f"{locale}.json").read_text(encoding="utf-8"))["dashboard"]
+    english, other = leaves(STRINGS), leaves(translated)
+    assert set(other) == set(english), set(english) ^ set(other)
+    for key, text in other.items():
+        assert isinstance(text, str) and text.strip(), f"{locale}: {key} is empty"
+        if key != "loaded.one":  # English says "1"; other languages may use {{count}}
+            assert set(re.findall(r"\{\{(\w+)\}\}", text)) == set(re.findall(r"\{\{(\w+)\}\}", english[key])), key
+
+
+def test_the_dashboard_copies_of_the_translations_are_current() -> None:
+    for locale in LOCALES:
+        strings = json.loads((ROOT / "translations" / f"{locale}.json").read_text(encoding="utf-8"))["dashboard"]
+        copy = json.loads((ROOT / "assets" / "i18n" / "dashboard" / f"{locale}.json").read_text(encoding="utf-8"))
+        assert copy == strings, f"run: python scripts/build_app_assets.py ({locale})"
+
+
+def test_the_dashboard_never_writes_markup_from_data() -> None:
+    for script in ("dashboard.js", "dashboard-model.js"):
+        source = (ROOT / "assets" / script).read_text()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in source, f"{script} uses {sink}"
