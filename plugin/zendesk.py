@@ -71,10 +71,13 @@ def point_zenpy_at(base_url: str) -> None:
     os.environ["ZENPY_FORCE_NETLOC"] = parts.netloc
 
 
-def make_client(settings: Settings, ratelimit_budget: int = RATE_LIMIT_BUDGET) -> Zenpy:
+def make_client(
+    settings: Settings, ratelimit_budget: int = RATE_LIMIT_BUDGET, session: PacedSession | None = None
+) -> Zenpy:
+    """A Zenpy client for one job; `session` paces its calls (the process's pacer by default)."""
     if settings.zendesk_api_url:
         point_zenpy_at(settings.zendesk_api_url)
-    session = PacedSession()
+    session = session if session is not None else PacedSession()
     session.hooks["response"].append(count_api_call)
     return Zenpy(
         subdomain=settings.zendesk_subdomain,
