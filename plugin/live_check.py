@@ -100,7 +100,8 @@ def escalation_problems(
     """What is missing from a ticket the service should have escalated and confirmed (empty: all there)."""
     recorded = fields.recorded_values(ticket.get("custom_fields") or [], field_ids)
     tags = set(ticket.get("tags") or [])
-    ours = [c for c in comments if c.get("author_id") == expected.service_user_id]
+    # The description (the first comment) is the admin's too when the service's account opened the ticket.
+    ours = [c for c in comments[1:] if c.get("author_id") == expected.service_user_id]
     problems = []
     if recorded.get(fields.STATUS) != fields.status_tag(fields.STATUS_REQUESTED):
         problems.append(f"the status field is {recorded.get(fields.STATUS)!r}, not requested")
@@ -266,14 +267,23 @@ class LiveCheck:
 
     def _await_escalation(self, admin: ZendeskGateway, ticket_id: int, expected: Expectation) -> str:
         started = time.time()
+
+        def failed_delivery() -> bool:
+            """Zendesk could not deliver in a way it does not retry (unreachable, refused): no need to wait on."""
+            latest = self._invocations(admin, started)[-1:]
+            status = latest[0]["http_status"] if latest else 0
+            return bool(latest) and (status is None or (400 <= int(status) < 500 and int(status) not in (409, 429)))
+
         problems = self._poll(
-            lambda: escalation_problems(*self._read(admin, ticket_id), self.state.field_ids, expected)
+            lambda: escalation_problems(*self._read(admin, ticket_id), self.state.field_ids, expected),
+            give_up=failed_delivery,
         )
         if not problems:
             return f"ticket {ticket_id}"
         ticket, comments = self._read(admin, ticket_id)
         recorded = fields.recorded_values(ticket.get("custom_fields") or [], self.state.field_ids)
-        if recorded.get(fields.STATUS) or any(c.get("author_id") == expected.service_user_id for c in comments):
+        replies = [c for c in comments[1:] if c.get("author_id") == expected.service_user_id]  # not the description
+        if recorded.get(fields.STATUS) or replies:
             raise CheckFailed("the service escalated the ticket only in part: " + "; ".join(problems))
         raise CheckFailed(
             f"not escalated within {self.wait_seconds:.0f} s: "
@@ -328,11 +338,11 @@ class LiveCheck:
         self.out.flush()
         return result
 
-    def _poll(self, problems: Callable[[], list[str]]) -> list[str]:
-        """Ask until there are no problems or the wait is over; the last problems."""
+    def _poll(self, problems: Callable[[], list[str]], give_up: Callable[[], bool] = lambda: False) -> list[str]:
+        """Ask until there are no problems, the wait is over or `give_up` says so; the last problems."""
         deadline = self.clock() + self.wait_seconds
         found = problems()
-        while found and self.clock() < deadline:
+        while found and self.clock() < deadline and not give_up():
             self.sleep(self.poll_seconds)
             found = problems()
         return found
@@ -359,11 +369,9 @@ class LiveCheck:
             if not isinstance(attempt, Mapping):
                 attempts = admin.get_json(f"{path}/{item['id']}/attempts").get("attempts") or []
                 attempt = attempts[-1] if attempts else {}
-            completed = str(
-                attempt.get("completed_at") or item.get("latest_completed_at") or item.get("created_at") or ""
-            )
-            if _epoch(completed) < since - 5:
-                continue
+            completed = str(attempt.get("completed_at") or item.get("latest_completed_at") or "")
+            if not completed or _epoch(completed) < since - 5:
+                continue  # still in flight, or from before the check
             response = attempt.get("response") if isinstance(attempt.get("response"), Mapping) else {}
             status = attempt.get("status_code", response.get("status"))
             outcomes.append({"http_status": status, "error": attempt.get("error"), "completed": completed})
@@ -414,7 +422,7 @@ def _epoch(text: str) -> float:
     try:
         return parse_iso(text).timestamp()
     except ValueError:
-        return float("inf")  # no time given: count it as recent
+        return float("inf")  # a time in another form: count it as recent
 
 
 def public_url_answers(public_url: str) -> bool:

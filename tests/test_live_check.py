@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import subprocess
 from typing import Any
+
+import pytest
 
 from plugin import escalation_fields as fields
 from plugin.live_check import REASON, Expectation, definition_gaps, delivery_diagnosis, escalation_problems
+from plugin.local_service import free_port
 from plugin.provisioning import desired_follow_up_triggers, desired_trigger
+from plugin.sandbox import SandboxZendesk
+from tests.conftest import Service
 
 FIELD_IDS = {key: 500 + position for position, key in enumerate(fields.FIELD_KEYS)}
 CUSTOMER, MANAGERS, SERVICE = 7000000001, 20, 1
@@ -125,3 +132,70 @@ def test_the_diagnosis_says_what_to_fix_for_each_kind_of_failed_delivery() -> No
     assert "run 'escalations setup' again" in delivery_diagnosis([{"http_status": 401}], url)
     assert "escalations doctor" in delivery_diagnosis([{"http_status": 202}], url)
     assert "answered Zendesk 500" in delivery_diagnosis([{"http_status": 500}], url)
+
+
+# -- the whole check, as an admin runs it, against the sandbox with the service running ---------------
+
+
+def live_check(service: Service, wait: str = "30") -> subprocess.CompletedProcess[str]:
+    return service.run("doctor", "--live", "--wait", wait, check=False)
+
+
+def leftovers(zendesk: SandboxZendesk) -> list[str]:
+    """Live-check tickets and users still in the account."""
+    tickets = [f"ticket {t['id']}" for t in zendesk.tickets() if "escalations_live_check" in t["tags"]]
+    users = [
+        f"user {u['id']}"
+        for u in zendesk.users()
+        if (u["email"] or "").endswith("@escalations-live-check.invalid") and u["active"]
+    ]
+    return tickets + users
+
+
+def test_the_live_check_passes_on_a_working_account_and_leaves_nothing_behind(service: Service) -> None:
+    result = live_check(service)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 7
+    assert "escalated, handed to the managers and confirmed" in result.stdout
+    assert "a second attempt was refused politely" in result.stdout
+    assert lines[-1] == "live check passed"
+    assert leftovers(service.zendesk) == []
+    # The customer's comments went through the Requests API as the customer, so the trigger saw an end-user.
+    as_customer = [e for e in service.zendesk.requests_log() if e["path"].startswith("/api/v2/requests/")]
+    assert [e["method"] for e in as_customer] == ["PUT", "PUT"]
+
+
+def test_the_live_check_says_when_zendesk_cannot_reach_the_service(service_env: Service) -> None:
+    service_env.env["PUBLIC_URL"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    service_env.run("setup")
+    service_env.start()
+    try:
+        result = live_check(service_env)
+    finally:
+        service_env.stop()
+    assert result.returncode == 1
+    assert f"Zendesk could not reach {service_env.env['PUBLIC_URL']}/webhooks/zendesk" in result.stdout
+    assert "ok    temporary customer and ticket deleted" in result.stdout
+    assert leftovers(service_env.zendesk) == []
+
+
+def test_the_live_check_names_a_trigger_condition_the_account_does_not_offer(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offered = service.zendesk.trigger_definitions()
+
+    def without_changed_to() -> dict[str, Any]:
+        definitions = copy.deepcopy(offered)
+        for condition in definitions["conditions_all"]:
+            if condition["subject"] == "status":
+                condition["operators"] = [o for o in condition["operators"] if o["value"] != "value"]
+        return definitions
+
+    monkeypatch.setattr(service.zendesk, "trigger_definitions", without_changed_to)
+    result = live_check(service)
+    assert result.returncode == 1
+    assert "FAIL  the account offers every trigger condition and action used" in result.stdout
+    assert "the condition 'status' has no operator 'value'" in result.stdout
+    assert "temporary customer and ticket created" not in result.stdout  # it stopped before creating anything
+    assert leftovers(service.zendesk) == []

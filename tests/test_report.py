@@ -129,3 +129,35 @@ def test_the_report_reads_zendesk_and_matches_the_tickets(service: Service) -> N
     assert [int(r["ticket"]) for r in rows_csv] == sorted(rows, key=lambda t: rows[t]["requested_at"])
     bad = service.run("report", "--since", "whenever", check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("escalations: --since")
+
+
+def test_a_report_over_5000_escalations_is_complete(service_env: Service) -> None:
+    """Zendesk's plain search stops at 1,000 results; the report reads them all through the search export."""
+    service_env.run("setup")
+    field_ids = json.loads((service_env.data_dir / "state.json").read_text())["field_ids"]
+    zendesk = service_env.zendesk
+    zendesk.webhook_delivery_enabled = False
+    requested = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for number in range(5000):
+        customer = (ALICE, BOB)[number % 2]
+        zendesk.api_create_ticket(
+            {
+                "subject": f"Escalated case {number}",
+                "requester_id": customer,
+                "comment": {"body": "Escalation request: nothing works."},
+                "tags": ["escalated"],
+                "custom_fields": [
+                    {"id": field_ids["status"], "value": "escalation_status_requested"},
+                    {"id": field_ids["requested_at"], "value": requested},
+                    {"id": field_ids["response_due"], "value": requested},
+                    {"id": field_ids["requested_by"], "value": str(customer)},
+                ],
+            }
+        )
+    report = json.loads(service_env.run("report", "--format", "json").stdout)
+    assert report["summary"]["escalations"] == 5000
+    assert len({row["ticket"] for row in report["escalations"]}) == 5000
+    assert {row["requester"] for row in report["escalations"]} == {"Alice Moreau", "Bob Lindqvist"}
+    exports = [e for e in zendesk.requests_log() if e["path"] == "/api/v2/search/export.json"]
+    assert len(exports) >= 50 and all(e["status"] == 200 for e in exports)
+    assert not any(e["path"] == "/api/v2/search.json" for e in zendesk.requests_log())
