@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from plugin import escalation_fields as fields
-from plugin.provisioning import desired_field, desired_follow_up_triggers, desired_trigger, desired_views
+from plugin.provisioning import (
+    SOLVED_TRIGGER_TITLE,
+    desired_field,
+    desired_follow_up_triggers,
+    desired_trigger,
+    desired_views,
+)
+from tests.conftest import Service
 from tests.test_spec_examples import _spec
 
 FIELD_IDS = {key: 500 + position for position, key in enumerate(fields.FIELD_KEYS)}
@@ -80,3 +88,57 @@ def test_an_earlier_number_fields_value_is_read_when_the_text_field_is_empty() -
         [{"id": 77, "value": 1}, {"id": FIELD_IDS[fields.REQUESTED_BY], "value": "2"}], field_ids
     )
     assert newer[fields.REQUESTED_BY] == "2" and fields.earlier_key(fields.REQUESTED_BY) not in newer
+
+
+# -- against the sandbox, as `escalations setup` runs ------------------------------------------------
+
+
+def test_the_solved_trigger_calls_the_service_when_a_ticket_is_solved_not_on_later_updates(
+    service_env: Service,
+) -> None:
+    service_env.run("setup")
+    zendesk = service_env.zendesk
+    state = json.loads((service_env.data_dir / "state.json").read_text())
+    solved_trigger = next(t["id"] for t in zendesk.business_rules("trigger") if t["title"] == SOLVED_TRIGGER_TITLE)
+    status_field = state["field_ids"]["status"]
+    zendesk.api_update_ticket(1, {"custom_fields": [{"id": status_field, "value": "escalation_status_requested"}]})
+
+    def calls() -> int:
+        zendesk.wait_for_deliveries()
+        return sum(1 for d in zendesk.deliveries() if d["trigger_id"] == solved_trigger)
+
+    zendesk.set_status(1, "solved")
+    assert calls() == 1
+    zendesk.api_update_ticket(1, {"comment": {"body": "Closing notes for the team.", "public": False}})
+    assert calls() == 1  # 'status is solved' would have fired again here
+
+
+def test_setup_moves_an_earlier_versions_number_fields_aside_and_keeps_their_values_readable(
+    service_env: Service,
+) -> None:
+    zendesk = service_env.zendesk
+    earlier = {
+        key: zendesk.create_ticket_field({"type": "integer", "title": title})["id"]
+        for key, title in (
+            (fields.REQUESTED_BY, "Escalation requested by"),
+            (fields.ACKNOWLEDGED_BY, "Escalation acknowledged by"),
+        )
+    }
+    customer = 10015  # Alice, the requester of ticket 1
+    zendesk.api_update_ticket(1, {"custom_fields": [{"id": earlier[fields.REQUESTED_BY], "value": customer}]})
+
+    first = service_env.run("setup").stdout
+    assert f"renamed    ticket field: Escalation requested by → {fields.EARLIER_NUMBER_FIELDS['requested_by']}" in first
+    state = json.loads((service_env.data_dir / "state.json").read_text())
+    field_ids = {key: int(value) for key, value in state["field_ids"].items()}
+    assert field_ids[fields.earlier_key(fields.REQUESTED_BY)] == earlier[fields.REQUESTED_BY]
+    assert field_ids[fields.REQUESTED_BY] != earlier[fields.REQUESTED_BY]
+    by_id = {f["id"]: f for f in zendesk.ticket_fields()}
+    assert by_id[field_ids[fields.REQUESTED_BY]]["type"] == "text"
+    assert by_id[earlier[fields.REQUESTED_BY]]["title"] == fields.EARLIER_NUMBER_FIELDS["requested_by"]
+
+    recorded = fields.recorded_values(zendesk.ticket(1)["custom_fields"], field_ids)
+    assert recorded[fields.REQUESTED_BY] == str(customer)  # the value recorded before is still read
+
+    second = service_env.run("setup").stdout
+    assert "renamed" not in second and "created" not in second
