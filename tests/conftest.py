@@ -145,7 +145,9 @@ class Service(LocalService):
 
 
 @pytest.fixture
-def service_env(zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path) -> Service:
+def service_env(zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path) -> Iterator[Service]:
+    """The service's environment against the test's sandbox; whatever it started is stopped afterwards,
+    also when a start failed half way (a test's own `stop` makes this a no-op)."""
     account, server = zendesk
     port = free_port()
     env = service_environment(
@@ -157,7 +159,11 @@ def service_env(zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path) -
         ESCALATIONS_RECONCILE_SECONDS="3600",
         LOG_LEVEL="INFO",
     )
-    return Service(env, port, tmp_path, zendesk=account)
+    service = Service(env, port, tmp_path, zendesk=account)
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 @pytest.fixture
@@ -165,10 +171,7 @@ def service(service_env: Service) -> Iterator[Service]:
     """Set up against the sandbox and serve, as an admin would."""
     service_env.run("setup")
     service_env.start()
-    try:
-        yield service_env
-    finally:
-        service_env.stop()
+    yield service_env
 
 
 @pytest.fixture

@@ -53,9 +53,9 @@ def running_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servic
         data_dir=workdir / "var",
     )
     service = Service(env, port, workdir, zendesk=account)
-    service.run("setup")
-    service.start()
     try:
+        service.run("setup")
+        service.start()
         yield service
     finally:
         service.stop()

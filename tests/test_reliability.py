@@ -174,9 +174,9 @@ def test_two_instances_sharing_redis_apply_fifty_escalations_exactly_once(servic
     service_env.run("setup")
     first = service_env
     second = replace(service_env, port=free_port(), processes=[])
-    first.start()
-    second.start()
     try:
+        first.start()
+        second.start()
         # Both workers take their jobs from the one Redis queue; nothing is queued in the data directory.
         shared = redis.Redis.from_url(redis_url)
         assert shared.scard("huey.consumers.escalations") == 2
