@@ -195,3 +195,18 @@ def test_a_sweep_stopped_half_way_resumes_from_its_last_saved_page(sweeper: Swee
     writes = [e for e in sweeper.zendesk.requests_log() if e["method"] == "PUT"]
     assert {e["path"] for e in writes} == {"/api/v2/tickets/2.json"}
     assert len(emails_for(sweeper.zendesk, 1)) == 1 and len(emails_for(sweeper.zendesk, 2)) == 1
+
+
+def test_sweeps_every_second_never_get_a_429_from_zendesk(sweeper: Sweeper) -> None:
+    """At ESCALATIONS_RECONCILE_SECONDS=1 each sweep waits for the export's turn instead of being refused."""
+    sweeper.zendesk.add_comment(1, author_id=ALICE, body="Escalation request: two weeks without an answer.")
+    started = sweeper.clock.now
+    for _ in range(30):
+        sweeper.sweep()
+        sweeper.clock.sleep(1.0)  # the next sweep is due a second later
+        sweeper.events.tick()
+    statuses = [e["status"] for e in sweeper.zendesk.requests_log()]
+    assert 429 not in statuses and len(sweeper.exports()) >= 30
+    # Under the budget by pacing, not by luck: 30 export calls took minutes of Zendesk's time, 8 a minute.
+    assert sweeper.clock.now - started >= 60 * (30 - 8) / 8
+    assert len(emails_for(sweeper.zendesk, 1)) == 1
