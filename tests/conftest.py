@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -15,11 +16,13 @@ import pytest
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, sync_playwright
 
-from plugin.config import load_settings
+from plugin.config import Settings, load_settings
 from plugin.local_service import LocalService, free_port, service_environment, wait_for
+from plugin.provisioning import provision
 from plugin.sandbox import SandboxServer, SandboxZendesk
-from plugin.state import AccountState
+from plugin.state import AccountState, save_state
 from plugin.web import create_app
+from plugin.zendesk import ZendeskGateway, make_client
 
 pytest_plugins = ("tests.contract.session",)  # Zendesk's spec checked on every sandbox exchange
 
@@ -110,6 +113,39 @@ def zendesk() -> Iterator[tuple[SandboxZendesk, SandboxServer]]:
     server = SandboxServer(account, contract=zendesk_contract()).start()
     try:
         yield account, server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def provisioned_in_process(
+    account: SandboxZendesk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """`account` served from this process and set up as `escalations setup` does; the service's settings for it.
+
+    For the shell's tests that drive the worker's code here rather than through `serve`.
+    """
+    from tests.contract.session import zendesk_contract
+
+    # Zenpy is pointed at the sandbox through the process's environment: put it back afterwards.
+    monkeypatch.setenv("ZENPY_FORCE_SCHEME", "")
+    monkeypatch.setenv("ZENPY_FORCE_NETLOC", "")
+    server = SandboxServer(account, contract=zendesk_contract()).start()
+    try:
+        settings = load_settings(
+            {
+                "ZENDESK_SUBDOMAIN": "sandbox",
+                "ZENDESK_EMAIL": account.email,
+                "ZENDESK_API_TOKEN": account.api_token,
+                "ZENDESK_API_URL": server.url,
+                "PUBLIC_URL": "http://127.0.0.1:9",
+                "ESCALATIONS_DATA_DIR": str(tmp_path / "var"),
+            }
+        )
+        state, _ = provision(ZendeskGateway(settings, {}, make_client(settings)), settings)
+        save_state(settings.state_file, state)
+        account.reset_requests_log()
+        yield settings
     finally:
         server.stop()
 

@@ -17,16 +17,14 @@ import pytest
 import requests
 from huey import Huey
 
-from plugin.config import load_settings
 from plugin.pacing import PacedSession, Pacer
-from plugin.provisioning import provision
 from plugin.queue import ParkedTickets, make_huey
-from plugin.sandbox import SandboxServer, SandboxZendesk
+from plugin.sandbox import SandboxZendesk
 from plugin.sandbox.traffic import RateLimiter
-from plugin.state import save_state
 from plugin.sweep import SweepStore, run_sweep
 from plugin.worker import Runtime, build_runtime
 from plugin.zendesk import ZendeskGateway, ZendeskUnavailable, make_client
+from tests.conftest import provisioned_in_process
 from tests.test_end_to_end import ALICE, BOB, CARMEN, PRIYA, emails_for
 
 QUIET_TICKET = 4  # the backlog's filler notes go here, away from the escalated tickets
@@ -92,34 +90,20 @@ class Sweeper:
 
 @pytest.fixture
 def sweeper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sweeper]:
-    monkeypatch.setenv("ZENPY_FORCE_SCHEME", "")
-    monkeypatch.setenv("ZENPY_FORCE_NETLOC", "")
     clock = FakeClock()
     events = EventClock()
     account = SandboxZendesk(clock=events)
     account.webhook_delivery_enabled = False  # only the sweep finds these escalations
     account.rate_limiter = RateLimiter(clock=clock)  # Zendesk's endpoint budgets, on the fake clock
-    server = SandboxServer(account).start()
-    try:
-        settings = load_settings(
-            {
-                "ZENDESK_SUBDOMAIN": "sandbox",
-                "ZENDESK_EMAIL": account.email,
-                "ZENDESK_API_TOKEN": account.api_token,
-                "ZENDESK_API_URL": server.url,
-                "PUBLIC_URL": "http://127.0.0.1:9",
-                "ESCALATIONS_DATA_DIR": str(tmp_path / "var"),
-            }
-        )
-        state, _ = provision(ZendeskGateway(settings, {}, make_client(settings)), settings)
-        save_state(settings.state_file, state)
+    with provisioned_in_process(account, tmp_path, monkeypatch) as settings:
+        runtime = build_runtime(settings)
         session = PacedSession(Pacer(clock=clock), sleep=clock.sleep)
         sweeper = Sweeper(
             account,
-            build_runtime(settings),
+            runtime,
             make_huey({"ESCALATIONS_DATA_DIR": str(tmp_path / "queue")}),
             clock,
-            ZendeskGateway(settings, state.field_ids, make_client(settings, session=session)),
+            ZendeskGateway(settings, runtime.state.field_ids, make_client(settings, session=session)),
             events,
         )
 
@@ -128,10 +112,7 @@ def sweeper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sweeper
                 sweeper.exports_at.append(clock.now)
 
         session.hooks["response"].append(note_export)
-        account.reset_requests_log()
         yield sweeper
-    finally:
-        server.stop()
 
 
 def backlog(sweeper: Sweeper, events: int, escalations: dict[int, tuple[int, int]]) -> None:

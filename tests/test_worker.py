@@ -16,12 +16,9 @@ from pathlib import Path
 import pytest
 from huey import Huey
 
-from plugin.config import load_settings
 from plugin.logs import TicketContext
-from plugin.provisioning import provision
 from plugin.queue import LEASE_SECONDS, ParkedTickets, exclusive, make_huey
-from plugin.sandbox import SandboxServer, SandboxZendesk
-from plugin.state import save_state
+from plugin.sandbox import SandboxZendesk
 from plugin.worker import (
     BACKOFF_CAP,
     RETRY_FOR,
@@ -34,7 +31,7 @@ from plugin.worker import (
     TicketJobs,
     build_runtime,
 )
-from plugin.zendesk import ZendeskGateway, make_client
+from tests.conftest import provisioned_in_process
 from tests.test_end_to_end import ALICE, MANAGERS, emails_for, internal_notes
 
 STARTED = 1_800_000_000.0
@@ -85,29 +82,10 @@ class Worker:
 
 @pytest.fixture
 def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Worker]:
-    # Zenpy is pointed at the sandbox through the process's environment: put it back afterwards.
-    monkeypatch.setenv("ZENPY_FORCE_SCHEME", "")
-    monkeypatch.setenv("ZENPY_FORCE_NETLOC", "")
     account = SandboxZendesk()
     account.webhook_delivery_enabled = False  # the shell is driven here, not by webhooks
-    server = SandboxServer(account).start()
-    try:
-        settings = load_settings(
-            {
-                "ZENDESK_SUBDOMAIN": "sandbox",
-                "ZENDESK_EMAIL": account.email,
-                "ZENDESK_API_TOKEN": account.api_token,
-                "ZENDESK_API_URL": server.url,
-                "PUBLIC_URL": "http://127.0.0.1:9",
-                "ESCALATIONS_DATA_DIR": str(tmp_path / "var"),
-            }
-        )
-        state, _ = provision(ZendeskGateway(settings, {}, make_client(settings)), settings)
-        save_state(settings.state_file, state)
-        account.reset_requests_log()
+    with provisioned_in_process(account, tmp_path, monkeypatch) as settings:
         yield Worker(account, build_runtime(settings), make_huey({"ESCALATIONS_DATA_DIR": str(tmp_path / "queue")}))
-    finally:
-        server.stop()
 
 
 def escalate(worker: Worker, ticket_id: int = 1) -> TicketJob:
