@@ -14,14 +14,14 @@ from plugin.provisioning import (
     desired_views,
 )
 from tests.conftest import Service
-from tests.test_spec_examples import _spec
+from tests.contract.checker import spec
 
 FIELD_IDS = {key: 500 + position for position, key in enumerate(fields.FIELD_KEYS)}
 
 
 def documented_view_columns() -> set[str]:
     """The `columns` values of the "View columns" table in Zendesk's spec (Create View)."""
-    description = _spec()["paths"]["/api/v2/views"]["post"]["description"]
+    description = spec()["paths"]["/api/v2/views"]["post"]["description"]
     table = description.split("#### View columns", 1)[1].split("####", 1)[0]
     return set(re.findall(r"\|\s*`([a-z_]+)`\s*\|", table))
 

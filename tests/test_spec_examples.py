@@ -7,13 +7,9 @@ means it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from plugin import escalation_fields as fields
 from plugin.live_check import definition_gaps
@@ -22,32 +18,19 @@ from plugin.provisioning import ProvisioningReport, _ensure_fields, desired_foll
 from plugin.report import row_for
 from plugin.sweep import needs_follow_up, tickets_needing_attention
 from plugin.zendesk import cursor_pages, paged, snapshot_from_json
+from tests.contract.checker import spec
 
-SPEC = Path(__file__).parent / "contract" / "zendesk-support-openapi.yaml"
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
-
-
-class _SpecLoader(yaml.CSafeLoader):
-    """YAML reads a bare `=` as the 'value' tag; the spec means the string."""
-
-
-_SpecLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
-
-
-@functools.cache
-def _spec() -> dict[str, Any]:
-    with SPEC.open(encoding="utf-8") as handle:
-        return dict(yaml.load(handle, Loader=_SpecLoader))
 
 
 def example(name: str) -> dict[str, Any]:
     """`components.examples.<name>.value` of Zendesk's spec."""
-    return dict(_spec()["components"]["examples"][name]["value"])
+    return dict(spec()["components"]["examples"][name]["value"])
 
 
 def schema_example(name: str) -> dict[str, Any]:
     """`components.schemas.<name>.example` of Zendesk's spec."""
-    return dict(_spec()["components"]["schemas"][name]["example"])
+    return dict(spec()["components"]["schemas"][name]["example"])
 
 
 class RecordedZendesk:
