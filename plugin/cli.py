@@ -167,6 +167,21 @@ def cmd_package_app(args: argparse.Namespace) -> int:
     return package_main(options)
 
 
+def cmd_package_theme(args: argparse.Namespace) -> int:
+    from plugin.theme_package import SNIPPET, build_theme, write_theme
+
+    settings = load_settings()
+    written = write_theme(build_theme(load_state(settings.state_file), settings), Path(args.output))
+    print(f"wrote {args.output}")
+    for path, size in written:
+        print(f"  {path:<32} {size:>7,} bytes")
+    print(
+        "Add them to your Help Center theme (Guide > Customize design > Edit code): the two files under assets/ "
+        f"as assets, and {SNIPPET} pasted into templates/request_page.hbs just before the comment form."
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from plugin.demo import main as demo_main
 
@@ -239,6 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--source", default=".", help="the app's folder (default: the current one)")
     package.add_argument("--dist", default=None, help="where to write the zip (default: SOURCE/dist)")
     package.set_defaults(run=cmd_package_app)
+    theme = commands.add_parser(
+        "package-theme", help="write the Help Center theme files for this account (escalate from a request page)"
+    )
+    theme.add_argument(
+        "--output", default=str(Path("dist") / "help-center"), help="a folder, or a .zip (default: dist/help-center)"
+    )
+    theme.set_defaults(run=cmd_package_theme)
     commands.add_parser("demo", help="a scripted tour against the sandbox, no browser needed").set_defaults(
         run=cmd_demo
     )

@@ -30,6 +30,7 @@ def serve(port: int, host: str = "127.0.0.1", state_file: Path | None = None) ->
     if customer is not None:
         print(f"The token acts as any verified user too, e.g. {customer['email']}/token (a customer).", flush=True)
     print(f"For Zenpy: ZENPY_FORCE_SCHEME=http ZENPY_FORCE_NETLOC={server.url.removeprefix('http://')}", flush=True)
+    print(f"Customers' view (Help Center): {server.url}/hc/", flush=True)
     print(f"Open {server.url}/ to comment as a customer or an agent. Ctrl-C to stop.", flush=True)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:

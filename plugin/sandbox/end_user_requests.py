@@ -4,7 +4,9 @@ developer.zendesk.com/api-reference/ticketing/tickets/ticket-requests/ (spec: Re
 lines 7846-8100). An end-user sees the requests they asked for or are copied on; another
 request is not found for them (assumed 404, the reference does not say). Their comments
 are public, reopen a pending or solved request, cannot be added to a closed one (422),
-and run the triggers as that end-user.
+and run the triggers as that end-user. They see only the custom fields shown to end-users
+(`visible_in_portal`), as List Ticket Fields lists only those for them (spec line 9816;
+assumed for a request's `custom_fields`).
 """
 
 from __future__ import annotations
@@ -46,12 +48,13 @@ class EndUserRequests(Tickets):
         """The requests `user_id` asked for or is copied on, oldest first."""
         with self._lock:
             user = self._user_record(user_id)
-            return copy.deepcopy([self._request_json(t) for t in self._live_tickets() if self._may_see(user, t)])
+            return copy.deepcopy([self._request_json(t, user) for t in self._live_tickets() if self._may_see(user, t)])
 
     def request(self, request_id: int, user_id: int) -> Record:
         """One request, as `user_id` may see it."""
         with self._lock:
-            return copy.deepcopy(self._request_json(self._visible_ticket(request_id, user_id)))
+            ticket = self._visible_ticket(request_id, user_id)
+            return copy.deepcopy(self._request_json(ticket, self._user_record(user_id)))
 
     def request_comments(self, request_id: int, user_id: int) -> list[Record]:
         """The request's public comments, oldest first (private notes are not the requester's to read)."""
@@ -75,7 +78,7 @@ class EndUserRequests(Tickets):
                 actor=requester,
                 channel="api",
             )
-            answer = self._request_json(self._tickets[ticket["id"]])
+            answer = self._request_json(self._tickets[ticket["id"]], requester)
         self._dispatch(notifications)
         return copy.deepcopy(answer)
 
@@ -93,7 +96,7 @@ class EndUserRequests(Tickets):
                 _, notifications = self._comment_as(ticket["id"], user, body, public=True, channel="api")
             if fields.get("solved") in (True, "true"):
                 notifications += self._solve_as(ticket["id"], user)
-            answer = self._request_json(self._tickets[ticket["id"]])
+            answer = self._request_json(self._tickets[ticket["id"]], user)
         self._dispatch(notifications)
         return copy.deepcopy(answer)
 
@@ -119,9 +122,12 @@ class EndUserRequests(Tickets):
         _, _, notifications = self._commit_change(ticket, updated, None, actor=user, channel="api")
         return notifications
 
-    def _request_json(self, ticket: Record) -> Record:
+    def _request_json(self, ticket: Record, viewer: Record) -> Record:
         shown = self._ticket_json(ticket)
         request = {key: shown.get(key) for key in _REQUEST_KEYS}
+        if viewer["role"] == "end-user":  # only the fields shown to end-users in the Help Center
+            visible = {field["id"] for field in self._custom_fields() if field["visible_in_portal"]}
+            request["custom_fields"] = [item for item in shown["custom_fields"] if item["id"] in visible]
         request["can_be_solved_by_me"] = _can_be_solved(ticket)
         request["solved"] = ticket["status"] in ("solved", "closed")
         return request

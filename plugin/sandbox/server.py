@@ -1,7 +1,8 @@
 """The sandbox's HTTP face: Zendesk's REST API plus `/__sandbox__/` control endpoints.
 
-API paths need the API user's Basic auth, go through injected faults and rate
-limits, and are logged; control paths need nothing (the sandbox listens on
+API paths need the API user's Basic auth (or a Help Center session cookie, with
+its CSRF token for writes), go through injected faults and rate limits, and are
+logged; control paths need nothing (the sandbox listens on
 loopback only) and are never faulted, limited or logged. The routes live in
 ``plugin.sandbox.routes``, one module per resource.
 """
@@ -23,12 +24,14 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from plugin.sandbox.contract import ApiRequest, ApiResponse, ContractCheck
 from plugin.sandbox.errors import SandboxError, forbidden
+from plugin.sandbox.help_center import CSRF_HEADER, SESSION_COOKIE, HelpCenter
 from plugin.sandbox.permissions import may_call
 from plugin.sandbox.routes.business_rules import add_business_rule_routes
 from plugin.sandbox.routes.common import API_PREFIX, ORIGINAL_PATH, original_path
 from plugin.sandbox.routes.controls import STATE_PATH, add_control_routes
 from plugin.sandbox.routes.end_user_requests import add_request_routes
 from plugin.sandbox.routes.exports import add_export_routes
+from plugin.sandbox.routes.help_center import add_help_center_routes
 from plugin.sandbox.routes.people import add_people_routes
 from plugin.sandbox.routes.search import add_search_routes
 from plugin.sandbox.routes.ticket_fields import add_ticket_field_routes
@@ -39,6 +42,7 @@ from plugin.sandbox.traffic import ENDPOINT_HEADER_PREFIX, Fault, endpoint_budge
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from plugin.sandbox.core import Record
     from plugin.sandbox.zendesk import SandboxZendesk
 
 _TICKET_UPDATE = re.compile(r"/api/v2/tickets/\d+(\.json)?")
@@ -62,6 +66,7 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
     app = Flask(__name__, static_folder="static", static_url_path="/__sandbox__/static")
     app.json = _InsertionOrderJSON(app)
     app.wsgi_app = _accept_json_suffix(app.wsgi_app)  # type: ignore[method-assign,assignment]
+    help_center = HelpCenter(zendesk)
 
     @app.before_request
     def admit_api_request() -> Response | None:
@@ -75,7 +80,13 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
         if fault is not None:
             return _fault_response(zendesk, fault)
         auth = request.authorization
-        user = zendesk.authenticate(auth.username, auth.password) if auth is not None else None
+        session = help_center.session(request.cookies.get(SESSION_COOKIE)) if auth is None else None
+        user: Record | SandboxError | None
+        if session is not None:  # a Help Center session: the cookie, and the CSRF token for writes
+            user = help_center.authenticate(session, request.method, request.headers.get(CSRF_HEADER))
+            g.authenticity_token = session.csrf_token
+        else:
+            user = zendesk.authenticate(auth.username, auth.password) if auth is not None else None
         if user is None or (isinstance(user, SandboxError) and user.status == 401):
             answer = jsonify({"error": "Couldn't authenticate you"})
             answer.status_code = 401
@@ -138,6 +149,7 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
     add_export_routes(app, zendesk)
     add_request_routes(app, zendesk)
     add_control_routes(app, zendesk)
+    add_help_center_routes(app, zendesk, help_center)
     return app
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 
 from plugin.sandbox.routes.common import created, current_user, listing, object_body
 
@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 def add_people_routes(app: Flask, zendesk: SandboxZendesk) -> None:
     @app.get("/api/v2/users/me")
     def show_current_user() -> Response:
-        return jsonify({"user": zendesk.user(current_user()["id"])})
+        user = zendesk.user(current_user()["id"])
+        if "authenticity_token" in g:  # a Help Center session's CSRF token, for the page's writes
+            user["authenticity_token"] = g.authenticity_token
+        return jsonify({"user": user})
 
     @app.get("/api/v2/users/search")
     def search_users() -> Response:

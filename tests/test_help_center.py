@@ -1,0 +1,756 @@
+"""Customers escalate from the Help Center: the theme files, `escalations package-theme`, and the customer view.
+
+The browser tests run the real service (`escalations setup` + `serve`, the
+`service` fixture) against the sandbox, install the files the real
+`escalations package-theme` wrote into the sandbox's Help Center, sign in as a
+customer (a session cookie, as in Zendesk) and use the request page in Chromium.
+The page's only way to Zendesk is the API as that customer: the Requests API,
+with the CSRF token from users/me for the comment. The tests wait for events
+(the ticket's fields, the page's text), never for the clock. Screenshots go to
+tests/artifacts/help_center/.
+
+The script's pure part (which view, which words) is called in a blank page with
+plain data, and the comment it writes is read back by the policy's own functions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Dialog, Locator, Page, Route, expect
+
+from plugin.config import load_settings
+from plugin.escalation_fields import ESCALATION_FIELDS, status_tag
+from plugin.sandbox import SandboxServer, SandboxZendesk
+from plugin.sandbox.help_center import render_snippet
+from plugin.state import AccountState, load_state
+from plugin.text import Phrases, asks_for_escalation, contact_details, reason_for_escalation
+from plugin.theme_package import CUSTOMER_VISIBLE, LOCALES, SNIPPET, build_theme, theme_files, theme_settings
+from tests.conftest import ROOT, Service, wait_until
+
+ARTIFACTS = ROOT / "tests" / "artifacts" / "help_center"
+SERVICE_TIMEOUT = 20_000  # ms: comment → trigger → webhook → queue → Zendesk → the page's next look
+REASON = "Our checkout has been down since Monday and we are losing orders."
+HOSTILE = "<img src=x onerror=alert(1)> <script>alert(2)</script> & our exports still fail"
+PRIVATE_FIELDS = tuple(f.key for f in ESCALATION_FIELDS if not f.customer_visible)
+SETTINGS_BLOCK = re.compile(r"<script type=\"application/json\" data-escalation-request-config>(.*?)</script>", re.S)
+
+
+# -- the account, the theme and the customer's browser ---------------------------------------------
+
+
+def person(zendesk: SandboxZendesk, name: str) -> dict[str, Any]:
+    return next(user for user in zendesk.users() if user["name"].startswith(name))
+
+
+def field_ids(service: Service) -> dict[str, int]:
+    return load_state(service.data_dir / "state.json").field_ids
+
+
+def recorded(service: Service, ticket_id: int) -> dict[str, Any]:
+    """The escalation fields of a ticket by key, as the agents see them."""
+    by_id = {field_id: key for key, field_id in field_ids(service).items()}
+    ticket = service.zendesk.ticket(ticket_id)
+    return {by_id[item["id"]]: item["value"] for item in ticket["custom_fields"] if item["id"] in by_id}
+
+
+def comments_by(service: Service, ticket_id: int, author_id: int) -> list[str]:
+    return [c["body"] for c in service.zendesk.comments(ticket_id) if c["author_id"] == author_id]
+
+
+def settings_in(snippet: str) -> dict[str, Any]:
+    match = SETTINGS_BLOCK.search(snippet)
+    assert match is not None, "the snippet carries no settings"
+    settings: dict[str, Any] = json.loads(match.group(1))
+    return settings
+
+
+def package_and_install(service: Service) -> dict[str, str]:
+    """`escalations package-theme` as an admin runs it, and its files added to the sandbox's theme."""
+    folder = service.workdir / "theme"
+    service.run("package-theme", "--output", str(folder))
+    files = {
+        str(path.relative_to(folder)): path.read_text(encoding="utf-8") for path in folder.rglob("*") if path.is_file()
+    }
+    installed = requests.put(f"{service.sandbox_url}/__sandbox__/hc/theme", json={"files": files}, timeout=5)
+    assert installed.status_code == 204, installed.text
+    return files
+
+
+@dataclass
+class Customer:
+    """A customer's browser, signed in to the Help Center, and what went wrong in it."""
+
+    page: Page
+    base_url: str
+    dialogs: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+
+    def open_request(self, ticket_id: int, locale: str = "en-us") -> None:
+        self.page.goto(f"{self.base_url}/hc/{locale}/requests/{ticket_id}")
+
+    @property
+    def section(self) -> Locator:
+        return self.page.locator("[data-escalation-request]")
+
+    def escalate(self, reason: str, contact: str = "", *, action: str = "Escalate this request") -> None:
+        self.page.get_by_role("button", name=action).click()
+        form = self.page.get_by_role("form", name=action)
+        form.get_by_role("textbox").first.fill(reason)
+        if contact:
+            form.get_by_role("textbox").nth(1).fill(contact)
+        form.locator("button[type=submit]").click()
+        # Sent once the page says so; waiting in Playwright also lets its request routing run.
+        expect(self.section).to_have_attribute("data-escalation-view", "requested")
+
+    def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> dict[str, Any]:
+        """A request from the page's own script context, with the session cookie (and `token` if given)."""
+        script = """async ([method, path, body, token]) => {
+            const headers = {'Content-Type': 'application/json'};
+            if (token !== null) headers['X-CSRF-Token'] = token;
+            const sent = body === null ? undefined : JSON.stringify(body);
+            const response = await fetch(path, {method, headers, body: sent});
+            return {status: response.status, body: await response.json()};
+        }"""
+        answer: dict[str, Any] = self.page.evaluate(script, [method, path, body, token])
+        return answer
+
+    def screenshot(self, name: str, *, down_to: Locator | None = None) -> None:
+        """The whole page, or its top down to the bottom of `down_to`."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        box = down_to.bounding_box() if down_to is not None else None
+        if box is None:
+            self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+            return
+        width = self.page.viewport_size["width"] if self.page.viewport_size else 1280
+        clip = {"x": 0, "y": 0, "width": width, "height": box["y"] + box["height"] + 16}
+        self.page.screenshot(path=str(ARTIFACTS / name), full_page=True, clip=clip)  # type: ignore[arg-type]
+
+    def assert_clean(self) -> None:
+        assert self.dialogs == [], f"the page opened dialogs: {self.dialogs}"
+        assert self.problems == [], f"the page reported errors: {self.problems}"
+        assert self.blocked == [], f"the page asked for outside resources: {self.blocked}"
+
+
+SignIn = Callable[..., Customer]
+
+
+@pytest.fixture
+def sign_in(browser: Browser, service: Service) -> Iterator[SignIn]:
+    """Sign a customer in to the sandbox's Help Center in a fresh browser, with the packaged theme installed."""
+    package_and_install(service)
+    contexts = []
+
+    def signed_in(name: str, *, javascript: bool = True) -> Customer:
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="UTC", java_script_enabled=javascript
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        customer = Customer(page, service.sandbox_url)
+
+        def record_dialog(dialog: Dialog) -> None:
+            customer.dialogs.append(f"{dialog.type}: {dialog.message}")
+            dialog.dismiss()
+
+        def only_the_sandbox(route: Route) -> None:
+            if route.request.url.startswith(service.sandbox_url + "/"):
+                route.continue_()
+            else:
+                customer.blocked.append(route.request.url)
+                route.abort()
+
+        page.on("dialog", record_dialog)
+        page.on("pageerror", lambda error: customer.problems.append(f"page error: {error}"))
+        page.route("**/*", only_the_sandbox)
+        user = person(service.zendesk, name)
+        page.goto(f"{service.sandbox_url}/__sandbox__/hc/sign_in?user_id={user['id']}")
+        expect(page.get_by_text(f"Signed in as {user['name']}")).to_be_visible()
+        return customer
+
+    try:
+        yield signed_in
+    finally:
+        for context in contexts:
+            context.close()
+
+
+# -- in the browser, with the service running -------------------------------------------------------------
+
+
+def test_a_newcomer_escalates_from_the_request_page_once_and_watches_it_recorded(
+    browser: Browser, service: Service, sign_in: SignIn
+) -> None:
+    zendesk = service.zendesk
+    alice = person(zendesk, "Alice")
+    # From the sandbox's own page, as ./run.sh leaves a newcomer: the link to the customer view.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="UTC")
+    try:
+        start = context.new_page()
+        start.goto(service.sandbox_url + "/")
+        with context.expect_page() as opened:
+            start.get_by_role("link", name="customer view (Help Center)").click()
+        customer_view = opened.value
+        customer_view.get_by_role("link", name="Sign in as Alice Moreau").click()
+        customer_view.get_by_role("link", name="Charged twice for my March invoice").click()
+        expect(customer_view.get_by_role("button", name="Escalate this request")).to_be_visible()
+    finally:
+        context.close()
+
+    customer = sign_in("Alice")
+    customer.open_request(1)
+    page = customer.page
+    expect(page.get_by_role("heading", name="Charged twice for my March invoice")).to_be_visible()
+    expect(customer.section).to_have_attribute("data-escalation-view", "offer")
+    customer.page.get_by_role("button", name="Escalate this request").click()
+    form = page.get_by_role("form", name="Escalate this request")
+    for words in ("a Support Manager, not the engineer", "24 hours on weekdays", "does not by itself", "only once"):
+        expect(form).to_contain_text(words)
+
+    form.get_by_label("Why should this case be escalated?").fill("too slow")
+    form.get_by_role("button", name="Escalate", exact=True).click()
+    expect(form.get_by_role("alert")).to_have_text("Please give a reason of at least 10 characters.")
+    form.get_by_label("Why should this case be escalated?").fill(REASON)
+    form.get_by_label("New contact details for the Support Manager (optional)").fill("ops at example")
+    form.get_by_role("button", name="Escalate", exact=True).click()
+    expect(form.get_by_role("alert")).to_contain_text("email address or a phone number")
+    assert comments_by(service, 1, alice["id"]) == [zendesk.comments(1)[0]["body"]]  # nothing sent yet
+    form.get_by_label("New contact details for the Support Manager (optional)").fill("+44 20 7946 0958")
+    customer.screenshot("1-form.png", down_to=customer.section)  # docs/help-center.png
+    form.get_by_role("button", name="Escalate", exact=True).click()
+
+    expect(customer.section.get_by_role("heading", name="Escalation requested")).to_be_visible()
+    expect(customer.section).to_contain_text(REASON)
+    wait_until(lambda: recorded(service, 1).get("status") == status_tag("requested"), what="the escalation recorded")
+    expect(customer.section.get_by_role("heading", name="This request is escalated")).to_be_visible(
+        timeout=SERVICE_TIMEOUT
+    )
+    fields = recorded(service, 1)
+    for label in ("Waiting for a Support Manager", "Requested", "First response due"):
+        expect(customer.section).to_contain_text(label)
+    expect(customer.section).to_contain_text("can be escalated only once")
+    wait_until(lambda: service.decisions(1), what="the worker's decision")
+    expect(page.get_by_role("button", name="Escalate this request")).to_have_count(0)
+    customer.screenshot("2-escalated.png")
+
+    # One comment, in the customer's words with the phrase; escalated once, confirmed once.
+    assert comments_by(service, 1, alice["id"])[1:] == [
+        f"Escalation request: {REASON}\n\nNew contact details: +44 20 7946 0958"
+    ]
+    assert fields["reason"].startswith(REASON) and fields["requested_by"] == str(alice["id"])
+    assert service.decisions(1) == ["escalated"]
+    confirmations = [e for e in zendesk.emails() if "received your request to escalate" in e["body"]]
+    assert len(confirmations) == 1 and alice["email"] in confirmations[0]["to"]
+    notes = [c for c in zendesk.comments(1) if not c["public"]]
+    assert len(notes) == 1 and "+44 20 7946 0958" in notes[0]["body"]
+
+    # A second visit: the recorded state, once-only explained, no action; nothing private on the page.
+    customer.open_request(1)
+    expect(customer.section.get_by_role("heading", name="This request is escalated")).to_be_visible()
+    expect(customer.section).to_contain_text("For an update, add a comment to this request")
+    expect(page.get_by_role("button", name="Escalate this request")).to_have_count(0)
+    text = page.locator("body").inner_text()
+    for private in ("Escalation received", "Before the escalation", "Priya", "Escalation reason", "requested by"):
+        assert private not in text, f"{private!r} reached the customer's page"
+    customer.assert_clean()
+
+
+def test_a_copied_end_user_escalates_their_colleagues_request(service: Service, sign_in: SignIn) -> None:
+    deepak = person(service.zendesk, "Deepak")
+    customer = sign_in("Deepak")
+    customer.open_request(3)  # Carmen's request, Deepak copied
+    customer.escalate("The export times out for the whole finance team every morning.")
+
+    wait_until(lambda: recorded(service, 3).get("status") == status_tag("requested"), what="the escalation recorded")
+    assert recorded(service, 3)["requested_by"] == str(deepak["id"])
+    expect(customer.section.get_by_role("heading", name="This request is escalated")).to_be_visible(
+        timeout=SERVICE_TIMEOUT
+    )
+    note = next(c for c in service.zendesk.comments(3) if not c["public"])
+    assert "copied on this case, not the requester" in note["body"]
+    customer.assert_clean()
+
+
+def test_a_closed_request_explains_that_a_follow_up_is_a_new_case(service: Service, sign_in: SignIn) -> None:
+    service.zendesk.set_status(5, "closed")
+    customer = sign_in("Alice")
+    customer.open_request(5)
+
+    expect(customer.section).to_have_attribute("data-escalation-view", "closed")
+    expect(customer.section).to_contain_text("This request is closed and can no longer be escalated")
+    expect(customer.section.get_by_role("link", name="Open a new request")).to_have_attribute(
+        "href", "/hc/en-us/requests/new"
+    )
+    expect(customer.page.get_by_role("button", name="Escalate this request")).to_have_count(0)
+    customer.screenshot("3-closed.png")
+    customer.assert_clean()
+
+
+def test_a_customer_who_is_not_on_the_request_sees_nothing_of_it(service: Service, sign_in: SignIn) -> None:
+    customer = sign_in("Bob")
+    customer.open_request(1)  # Alice's
+
+    expect(customer.page.get_by_role("heading", name="Oops! We can’t find that page.")).to_be_visible()
+    expect(customer.section).to_have_count(0)
+    assert "Charged twice" not in customer.page.locator("body").inner_text()
+    assert customer.api("GET", "/api/v2/requests/1.json")["status"] == 404
+    me = customer.api("GET", "/api/v2/users/me.json")["body"]["user"]
+    refused = customer.api(
+        "PUT", "/api/v2/requests/1.json", {"request": {"comment": {"body": "x"}}}, me["authenticity_token"]
+    )
+    assert refused["status"] == 404
+    customer.assert_clean()
+
+
+def test_markup_in_the_reason_is_shown_as_text_and_stored_as_the_customer_wrote_it(
+    service: Service, sign_in: SignIn
+) -> None:
+    carmen = person(service.zendesk, "Carmen")
+    customer = sign_in("Carmen")
+    customer.open_request(3)
+    customer.escalate(HOSTILE)
+
+    expect(customer.section.locator("blockquote")).to_have_text(HOSTILE)
+    wait_until(lambda: recorded(service, 3).get("status") == status_tag("requested"), what="the escalation recorded")
+    assert comments_by(service, 3, carmen["id"])[-1] == f"Escalation request: {HOSTILE}"
+    assert recorded(service, 3)["reason"] == HOSTILE
+
+    customer.open_request(3)
+    customers_comment = customer.page.locator(".comment-body", has_text="Escalation request:")
+    expect(customers_comment).to_have_text(f"Escalation request: {HOSTILE}")
+    expect(customer.section.get_by_role("heading", name="This request is escalated")).to_be_visible()
+    assert customer.page.locator("main img, main b").count() == 0
+    assert customer.page.locator("main script").count() == 2  # the snippet's settings and its script, no more
+    customer.assert_clean()
+
+
+def test_a_write_without_the_csrf_token_is_refused_as_zendesk_refuses_it(service: Service, sign_in: SignIn) -> None:
+    alice = person(service.zendesk, "Alice")
+    customer = sign_in("Alice")
+    customer.open_request(1)
+    comment = {"request": {"comment": {"body": "Any news on the refund?"}}}
+    token = customer.api("GET", "/api/v2/users/me.json")["body"]["user"]["authenticity_token"]
+
+    without = customer.api("PUT", "/api/v2/requests/1.json", comment)
+    wrong = customer.api("PUT", "/api/v2/requests/1.json", comment, "not-the-token")
+    read = customer.api("GET", "/api/v2/requests/1.json")
+    written = customer.api("PUT", "/api/v2/requests/1.json", comment, token)
+
+    refusal = {"error": {"title": "Forbidden", "message": "Invalid authenticity token"}}
+    assert (without["status"], without["body"]) == (wrong["status"], wrong["body"]) == (403, refusal)
+    assert read["status"] == 200 and written["status"] == 200
+    assert comments_by(service, 1, alice["id"])[1:] == ["Any news on the refund?"]
+    # The page's own comment form carries the token too; a forged one is refused the same way.
+    customer.page.evaluate("() => document.querySelector('input[name=authenticity_token]').value = 'forged'")
+    customer.page.get_by_label("Add to conversation").fill("Escalation request: forged form")
+    customer.page.get_by_role("button", name="Submit").click()
+    expect(customer.page.get_by_text("Invalid authenticity token")).to_be_visible()
+    assert comments_by(service, 1, alice["id"])[1:] == ["Any news on the refund?"]
+    customer.assert_clean()
+
+
+def test_without_javascript_the_phrase_in_a_comment_still_escalates(service: Service, sign_in: SignIn) -> None:
+    customer = sign_in("Bob", javascript=False)
+    customer.open_request(2)
+    expect(customer.section).to_be_hidden()
+    customer.page.get_by_label("Add to conversation").fill("Escalation request: I am locked out of my account.")
+    customer.page.get_by_role("button", name="Submit").click()
+
+    wait_until(lambda: recorded(service, 2).get("status") == status_tag("requested"), what="the escalation recorded")
+    expect(customer.page.locator(".comment-body", has_text="Escalation request:")).to_have_text(
+        "Escalation request: I am locked out of my account."
+    )
+    expect(customer.section).to_be_hidden()
+
+
+@pytest.fixture
+def german_service(service_env: Service) -> Iterator[Service]:
+    """The service with a German phrase beside the English one, set up and serving."""
+    service_env.env["ESCALATION_PHRASES"] = "de=Eskalationsanfrage|escalation request"
+    service_env.run("setup")
+    service_env.start()
+    try:
+        yield service_env
+    finally:
+        service_env.stop()
+
+
+def test_a_german_customer_escalates_in_german_with_the_german_phrase(
+    browser: Browser, german_service: Service
+) -> None:
+    package_and_install(german_service)
+    bob = person(german_service.zendesk, "Bob")
+    context = browser.new_context(locale="de-DE", timezone_id="Europe/Berlin")
+    try:
+        page = context.new_page()
+        page.goto(
+            f"{german_service.sandbox_url}/__sandbox__/hc/sign_in?user_id={bob['id']}&return_to=/hc/de/requests/2"
+        )
+        page.get_by_role("button", name="Diese Anfrage eskalieren").click()
+        form = page.get_by_role("form", name="Diese Anfrage eskalieren")
+        expect(form).to_contain_text("nicht die Person, die Ihren Fall bearbeitet")
+        form.get_by_label("Warum soll dieser Fall eskaliert werden?").fill("Seit Montag kann sich niemand anmelden.")
+        form.get_by_role("button", name="Eskalieren", exact=True).click()
+
+        expect(page.get_by_role("heading", name="Eskalation angefordert")).to_be_visible()
+        wait_until(
+            lambda: recorded(german_service, 2).get("status") == status_tag("requested"), what="the escalation recorded"
+        )
+        expect(page.get_by_role("heading", name="Diese Anfrage ist eskaliert")).to_be_visible(timeout=SERVICE_TIMEOUT)
+        assert comments_by(german_service, 2, bob["id"])[-1] == (
+            "Eskalationsanfrage: Seit Montag kann sich niemand anmelden."
+        )
+        assert recorded(german_service, 2)["reason"] == "Seit Montag kann sich niemand anmelden."
+    finally:
+        context.close()
+
+
+# -- the script's pure part, in a blank page -------------------------------------------------------------
+
+SETTINGS = theme_settings(
+    {key: 100 + position for position, key in enumerate(CUSTOMER_VISIBLE)},
+    Phrases(),
+    requester_only=False,
+)
+
+
+@pytest.fixture(scope="module")
+def script(browser: Browser) -> Iterator[Callable[..., Any]]:
+    """Call `EscalationRequest.<name>(...args)` of the packaged script."""
+    context = browser.new_context(locale="en-US", timezone_id="UTC")
+    page = context.new_page()
+    page.set_content("<!doctype html><title>logic</title>")
+    page.add_script_tag(content=theme_files(SETTINGS)["assets/escalation-request.js"])
+
+    def call(name: str, *args: Any) -> Any:
+        return page.evaluate("([name, args]) => window.EscalationRequest[name](...args)", [name, list(args)])
+
+    try:
+        yield call
+    finally:
+        context.close()
+
+
+CONFIGURED_PHRASES = Phrases.of(
+    {
+        "en": ["escalation request"],
+        "de": ["Eskalationsanfrage"],
+        "fr": ["demande d'escalade"],
+        "es": ["solicitud de escalamiento"],
+        "pt-BR": ["pedido de escalonamento"],
+        "ja": ["エスカレーション依頼"],
+    }
+)
+
+
+@pytest.mark.parametrize("phrases", [Phrases(), CONFIGURED_PHRASES], ids=["default", "configured"])
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_comment_the_form_writes_is_read_by_the_policy_as_the_phrase_and_the_reason(
+    script: Callable[..., Any], locale: str, phrases: Phrases
+) -> None:
+    settings = theme_settings(SETTINGS["fields"], phrases, requester_only=False)
+    reason = "Since Monday nothing works: 500 orders are stuck.\nPlease call me back."
+    body = script("commentFor", settings, locale, reason, "jane.doe@example.com")
+
+    assert phrases.for_locale(locale)[0].casefold() in body.casefold()
+    assert asks_for_escalation(body, phrases)
+    assert reason_for_escalation(body, phrases).startswith(reason)
+    assert contact_details(body) == ("jane.doe@example.com",)
+
+
+def test_the_help_center_locale_picks_the_texts_and_the_phrase(script: Callable[..., Any]) -> None:
+    pairs = {"en-us": "en", "de": "de", "de-at": "de", "fr-ca": "fr", "es-419": "es", "pt-br": "pt-BR", "pt": "pt-BR"}
+    assert {given: script("localeFor", given) for given in [*pairs, "ja", "nl", ""]} == {
+        **pairs,
+        "ja": "ja",
+        "nl": "en",
+        "": "en",
+    }
+    english = set(script("texts", "en"))
+    for locale in LOCALES:
+        assert set(script("texts", locale)) == english, f"{locale} lacks texts"
+
+
+def digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def request_json(status: str = "open", *, escalated: str | None = None, cc: tuple[int, ...] = ()) -> dict[str, Any]:
+    fields = SETTINGS["fields"]
+    values = {fields["status"]: status_tag(escalated) if escalated else None, fields["requested_at"]: None}
+    if escalated:
+        values[fields["requested_at"]] = "2026-11-27T15:00:00Z"
+        values[fields["response_due"]] = "2026-11-30T15:00:00Z"
+    return {
+        "id": 7,
+        "status": status,
+        "requester_id": 1,
+        "email_cc_ids": list(cc),
+        "collaborator_ids": list(cc),
+        "custom_fields": [{"id": field_id, "value": value} for field_id, value in values.items()],
+    }
+
+
+@pytest.mark.parametrize(
+    ("request_", "user_id", "role", "requester_only", "view"),
+    [
+        (request_json(), 1, "end-user", False, "offer"),
+        (request_json("solved"), 1, "end-user", False, "offer"),
+        (request_json("pending"), 1, "end-user", True, "offer"),
+        (request_json(cc=(2,)), 2, "end-user", False, "offer"),
+        (request_json(cc=(2,)), 2, "end-user", True, "requester_only"),
+        (request_json(), 3, "end-user", False, "none"),
+        (request_json(), 1, "agent", False, "none"),
+        (request_json("closed"), 1, "end-user", False, "closed"),
+        (request_json(escalated="requested"), 1, "end-user", False, "escalated"),
+        (request_json("closed", escalated="resolved"), 1, "end-user", False, "escalated"),
+        (request_json(escalated="acknowledged", cc=(2,)), 2, "end-user", True, "escalated"),
+    ],
+    ids=[
+        "requester",
+        "solved: escalating reopens it",
+        "requester, requester only",
+        "copied",
+        "copied, requester only",
+        "not on it",
+        "agent",
+        "closed",
+        "escalated",
+        "escalated then closed",
+        "escalated, seen by a copied end-user",
+    ],
+)
+def test_who_sees_what_follows_the_policy(
+    script: Callable[..., Any], request_: dict[str, Any], user_id: int, role: str, requester_only: bool, view: str
+) -> None:
+    settings = {**SETTINGS, "requesterOnly": requester_only}
+    assert script("viewFor", request_, {"id": user_id, "role": role}, settings) == view
+
+
+def test_the_recorded_state_is_read_from_the_customer_visible_fields(script: Callable[..., Any]) -> None:
+    escalation = script("escalationOf", request_json(escalated="requested"), SETTINGS["fields"])
+    assert escalation == {
+        "status": "requested",
+        "requestedAt": "2026-11-27T15:00:00Z",
+        "responseDue": "2026-11-30T15:00:00Z",
+        "acknowledgedAt": None,
+        "resolvedAt": None,
+    }
+    assert script("escalationOf", request_json(), SETTINGS["fields"]) is None
+
+
+@pytest.mark.parametrize(
+    ("contact", "accepted"),
+    [
+        ("", True),
+        ("jane.doe@example.com", True),
+        ("+44 20 7946 0958", True),
+        ("(030) 1234-5678", True),
+        ("+49 30 1234-5678", True),
+        ("jane at example", False),
+        ("12345", False),
+        ("+1 234", False),
+    ],
+)
+def test_the_form_accepts_contact_details_the_service_will_pass_on(
+    script: Callable[..., Any], contact: str, accepted: bool
+) -> None:
+    assert script("formProblem", "The reason is long enough.", contact) == ("" if accepted else "contactInvalid")
+    if accepted and contact:
+        body = script("commentFor", SETTINGS, "en", "The reason is long enough.", contact)
+        found = contact_details(body)
+        assert len(found) == 1 and (found[0] == contact or digits(found[0]) == digits(contact))
+    assert script("formProblem", " short    ", "") == "reasonTooShort"
+
+
+# -- escalations package-theme ---------------------------------------------------------------------------
+
+
+def test_package_theme_writes_the_snippet_with_the_accounts_fields_and_phrases(service_env: Service) -> None:
+    service_env.env["ESCALATION_PHRASES"] = "de=Eskalationsanfrage,ja=エスカレーション依頼"
+    service_env.env["ESCALATION_REQUESTER_ONLY"] = "true"
+    service_env.run("setup")
+    folder, archive = service_env.workdir / "out" / "theme", service_env.workdir / "out" / "theme.zip"
+    printed = service_env.run("package-theme", "--output", str(folder)).stdout
+    service_env.run("package-theme", "--output", str(archive))
+
+    ids = field_ids(service_env)
+    written = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+    assert written == {SNIPPET, "assets/escalation-request.js", "assets/escalation-request.css"}
+    snippet = (folder / SNIPPET).read_text(encoding="utf-8")
+    assert settings_in(snippet) == {
+        "fields": {key: ids[key] for key in CUSTOMER_VISIBLE},
+        "phrases": {
+            "en": "escalation request",
+            "de": "Eskalationsanfrage",
+            "fr": "escalation request",
+            "es": "escalation request",
+            "pt-BR": "escalation request",
+            "ja": "エスカレーション依頼",
+        },
+        "requesterOnly": True,
+    }
+    assert not any(str(ids[key]) in snippet for key in PRIVATE_FIELDS), "a private field's id is in the snippet"
+    assert "{{asset 'escalation-request.js'}}" in snippet and "{{request.id}}" in snippet
+    with zipfile.ZipFile(archive) as packed:
+        assert {name: packed.read(name).decode() for name in packed.namelist()} == {
+            path: (folder / path).read_text(encoding="utf-8") for path in written
+        }
+    assert SNIPPET in printed and "assets/escalation-request.js" in printed
+
+
+def test_package_theme_before_setup_or_into_an_unwritable_place_says_so_in_one_line(service_env: Service) -> None:
+    before_setup = service_env.run("package-theme", check=False)
+    service_env.run("setup")
+    (service_env.workdir / "a-file").write_text("not a folder")
+    unwritable = service_env.run(
+        "package-theme", "--output", str(service_env.workdir / "a-file" / "theme"), check=False
+    )
+
+    assert before_setup.returncode == unwritable.returncode == 2
+    assert len(before_setup.stderr.strip().splitlines()) == 1
+    assert before_setup.stderr.strip().endswith("state.json does not exist: run 'escalations setup' first")
+    assert len(unwritable.stderr.strip().splitlines()) == 1 and "cannot write" in unwritable.stderr
+    assert "Traceback" not in before_setup.stderr + unwritable.stderr
+
+
+def test_the_settings_stay_data_in_the_snippet_whatever_the_phrases_hold() -> None:
+    phrases = Phrases.of({"en": ["</script><b>{{help_center.name}}</b> & co"]})
+    state = AccountState(
+        zendesk_url="https://acme.zendesk.com",
+        field_ids={key: position for position, key in enumerate(CUSTOMER_VISIBLE, start=1)},
+        manager_group_id=1,
+        webhook_id="w",
+        signing_secret="s",
+        service_user_id=1,
+        active_since="2026-11-01T00:00:00Z",
+    )
+    settings = load_settings({"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_EMAIL": "a@acme.test", "ZENDESK_API_TOKEN": "t"})
+    snippet = build_theme(state, settings)[SNIPPET]
+    rendered = render_snippet(
+        theme_files(theme_settings(state.field_ids, phrases, requester_only=False))[SNIPPET],
+        {"request.id": 7, "request.status": "open", "help_center.locale": "en-us"},
+    )
+
+    assert settings_in(rendered)["phrases"]["en"] == "</script><b>{{help_center.name}}</b> & co"
+    assert rendered.count("</script>") == snippet.count("</script>") == 2
+    assert 'data-request-id="7"' in rendered and 'href="/hc/theming/assets/escalation-request.css"' in rendered
+
+
+def test_package_theme_with_a_field_missing_from_the_state_asks_for_setup_again(
+    service_env: Service, tmp_path: Path
+) -> None:
+    """A state file from before the customer-visible fields existed is a one-line error, not a traceback."""
+    service_env.run("setup")
+    state_file = service_env.data_dir / "state.json"
+    saved = json.loads(state_file.read_text())
+    saved["field_ids"].pop("response_due")
+    state_file.write_text(json.dumps(saved))
+
+    result = service_env.run("package-theme", "--output", str(tmp_path / "theme"), check=False)
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "escalations: no field id for response_due in the state file: run 'escalations setup' again, then package"
+    )
+
+
+# -- the sandbox's Help Center ------------------------------------------------------------------------
+
+
+def test_a_help_center_session_acts_as_its_customer_with_end_user_permissions(
+    zendesk: tuple[SandboxZendesk, SandboxServer],
+) -> None:
+    account, server = zendesk
+    alice = person(account, "Alice")
+    browser_session = requests.Session()
+    browser_session.get(f"{server.url}/__sandbox__/hc/sign_in?user_id={alice['id']}", timeout=5)
+    me = browser_session.get(f"{server.url}/api/v2/users/me.json", timeout=5).json()["user"]
+    with_token = {"X-CSRF-Token": me["authenticity_token"]}
+    tickets = browser_session.get(f"{server.url}/api/v2/tickets/1.json", timeout=5)
+    someone_elses = browser_session.get(f"{server.url}/api/v2/requests/2.json", timeout=5)
+    admin_token = requests.get(
+        f"{server.url}/api/v2/users/me.json", auth=(f"{account.email}/token", account.api_token), timeout=5
+    ).json()["user"]
+    browser_session.get(f"{server.url}/__sandbox__/hc/sign_out", timeout=5)
+    after = browser_session.put(
+        f"{server.url}/api/v2/requests/1.json", json={"request": {"comment": {"body": "hi"}}}, headers=with_token
+    )
+
+    assert me["id"] == alice["id"] and me["authenticity_token"]
+    assert "authenticity_token" not in admin_token  # a token of the session, not of API-token calls
+    assert tickets.status_code == 403 and someone_elses.status_code == 404
+    assert after.status_code == 401
+
+
+def test_end_users_see_only_the_fields_shown_in_the_help_center(
+    zendesk: tuple[SandboxZendesk, SandboxServer],
+) -> None:
+    account, server = zendesk
+    admin = (f"{account.email}/token", account.api_token)
+    created = [
+        requests.post(
+            f"{server.url}/api/v2/ticket_fields.json",
+            json={"ticket_field": {"type": "text", "title": title, "visible_in_portal": visible}},
+            auth=admin,
+            timeout=5,
+        ).json()["ticket_field"]["id"]
+        for title, visible in (("Shown", True), ("Agents only", False))
+    ]
+    shown, hidden = created
+    requests.put(
+        f"{server.url}/api/v2/tickets/1.json",
+        json={"ticket": {"custom_fields": [{"id": shown, "value": "yes"}, {"id": hidden, "value": "secret"}]}},
+        auth=admin,
+        timeout=5,
+    )
+    as_alice = requests.get(
+        f"{server.url}/api/v2/requests/1.json", auth=("alice.moreau@example.com/token", account.api_token), timeout=5
+    ).json()["request"]
+    as_admin = requests.get(f"{server.url}/api/v2/requests/1.json", auth=admin, timeout=5).json()["request"]
+
+    assert as_alice["custom_fields"] == [{"id": shown, "value": "yes"}]
+    assert {item["id"] for item in as_admin["custom_fields"]} >= {shown, hidden}
+
+
+def test_the_sandbox_installs_only_a_snippet_it_can_render(zendesk: tuple[SandboxZendesk, SandboxServer]) -> None:
+    _, server = zendesk
+    files = theme_files(SETTINGS)
+    unknown = {**files, SNIPPET: files[SNIPPET] + "{{request.subject}}"}
+    lacking = {SNIPPET: files[SNIPPET]}
+
+    refused = requests.put(f"{server.url}/__sandbox__/hc/theme", json={"files": unknown}, timeout=5)
+    incomplete = requests.put(f"{server.url}/__sandbox__/hc/theme", json={"files": lacking}, timeout=5)
+    installed = requests.put(f"{server.url}/__sandbox__/hc/theme", json={"files": files}, timeout=5)
+    asset = requests.get(f"{server.url}/hc/theming/assets/escalation-request.js", timeout=5)
+
+    assert refused.status_code == 400 and "{{request.subject}}" in refused.json()["description"]
+    assert incomplete.status_code == 400 and "assets/escalation-request.js" in incomplete.json()["description"]
+    assert installed.status_code == 204
+    assert asset.headers["Content-Type"].startswith("text/javascript") and "EscalationRequest" in asset.text
+
+
+def test_signing_in_goes_only_to_help_center_pages(zendesk: tuple[SandboxZendesk, SandboxServer]) -> None:
+    account, server = zendesk
+    alice = person(account, "Alice")
+    elsewhere = requests.get(
+        f"{server.url}/__sandbox__/hc/sign_in",
+        params={"user_id": alice["id"], "return_to": "https://example.com/hc/"},
+        allow_redirects=False,
+        timeout=5,
+    )
+    unknown = requests.get(f"{server.url}/__sandbox__/hc/sign_in?user_id=1", timeout=5)
+
+    assert elsewhere.status_code == 303 and elsewhere.headers["Location"].endswith("/hc/")
+    assert "HttpOnly" in elsewhere.headers["Set-Cookie"] and "SameSite=Lax" in elsewhere.headers["Set-Cookie"]
+    assert unknown.status_code == 404
