@@ -136,7 +136,13 @@ def test_run_sh_on_a_fresh_clone_escalates_and_stops_on_ctrl_c(
     except AssertionError as error:
         raise AssertionError(f"{error}\n--- ./run.sh output ---\n{log()}") from error
     managers = next(g["id"] for g in state["groups"] if g["name"] == "Support Managers")
-    final = requests.get(f"{sandbox}/__sandbox__/state", timeout=5).json()
+
+    def deliveries_done() -> dict[str, Any] | None:
+        """The account once every webhook delivery has its answer (the service's own reply fires one too)."""
+        now: dict[str, Any] = requests.get(f"{sandbox}/__sandbox__/state", timeout=5).json()
+        return now if all(d["final_status"] is not None for d in now["deliveries"]) else None
+
+    final = wait_until(lambda: running(deliveries_done), 10, 0.1, "the webhook deliveries' answers")
     assert next(t for t in final["tickets"] if t["id"] == 1)["group_id"] == managers
     statuses = [d["final_status"] for d in final["deliveries"]]
     assert statuses.count(202) == 1 and set(statuses) <= {200, 202}  # 200: the service's own reply, not queued
