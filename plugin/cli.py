@@ -142,6 +142,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     try:
         cmd_setup(args)
         if sandbox is not None:
+            _install_theme_in_sandbox(sandbox.url)
             print(
                 f"\nTry it: open {sandbox.url}/ , pick a customer's ticket and comment "
                 "'Escalation request: our exports fail since Monday'.\n",
@@ -151,6 +152,17 @@ def cmd_start(args: argparse.Namespace) -> int:
     finally:
         if sandbox is not None:
             sandbox.stop()
+
+
+def _install_theme_in_sandbox(sandbox_url: str) -> None:
+    """Give the sandbox's Help Center the theme files `package-theme` builds from this configuration."""
+    import requests
+
+    from plugin.theme_package import build_theme
+
+    settings = load_settings()
+    files = build_theme(load_state(settings.state_file), settings)
+    requests.put(f"{sandbox_url}/__sandbox__/hc/theme", json={"files": files}, timeout=10).raise_for_status()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -35,6 +35,9 @@ def port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+GERMAN_PHRASE = "Eskalationsanfrage"
+
+
 def answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=1).status_code == 200
@@ -70,6 +73,7 @@ def first_run(clone: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, int, 
     env = clean_environment(drop=("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"))
     venv_bin = str(ROOT / ".venv" / "bin")
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    env["ESCALATION_PHRASES"] = f"en=escalation request,de={GERMAN_PHRASE}|escalation request"
     log_path = clone.parent / "run.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -118,6 +122,10 @@ def test_run_sh_on_a_fresh_clone_escalates_and_stops_on_ctrl_c(
 
     state = requests.get(f"{sandbox}/__sandbox__/state", timeout=5).json()
     ticket = next(t for t in state["tickets"] if t["id"] == 1)
+    # The customer view has the Help Center files `package-theme` builds from this configuration.
+    customer = requests.Session()
+    customer.get(f"{sandbox}/__sandbox__/hc/sign_in", params={"user_id": ticket["requester_id"]}, timeout=5)
+    assert GERMAN_PHRASE in customer.get(f"{sandbox}/hc/en-us/requests/1", timeout=5).text
     answer = requests.post(
         f"{sandbox}/__sandbox__/tickets/1/comments",
         json={"author_id": ticket["requester_id"], "body": f"Escalation request: {REASON}", "public": True},
