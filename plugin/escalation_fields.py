@@ -23,6 +23,7 @@ TAG_OVERDUE = "escalation_overdue"
 # write claims it by removing the marks; only then is the notification sent.
 TAG_NOTIFICATION_OWED = "escalation_notification_owed"
 NOTIFY_EVENTS = ("escalated", "overdue", "acknowledged", "resolved", "refused")
+DEFAULT_NOTIFY_EVENTS = ("escalated", "overdue")
 
 
 def notification_tag(event: str) -> str:
