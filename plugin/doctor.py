@@ -153,7 +153,7 @@ def _check_queue(checks: Checks, settings: Settings) -> None:
         checks.fail(f"ticket {ticket_id} parked since {parked.get('since')}: {parked.get('reason')}")
     notifications = queue["notifications"]
     if settings.notify_urls or notifications["waiting"] or notifications["failed"]:
-        checks.ok(f"notifications: {notifications['waiting']} queued or waiting for a retry")
+        checks.ok(f"notifications: {notifications['waiting']} queued, sending or waiting for a retry")
     _report_failed_notifications(checks, settings, notifications["failed"])
 
 

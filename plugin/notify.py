@@ -13,10 +13,12 @@ fingerprint, never the URL.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -28,8 +30,36 @@ from plugin.policy import Notification
 
 log = logging.getLogger(__name__)
 
+_parsing = threading.local()
+
+
+class _QuietWhileParsing(logging.Filter):
+    """Apprise logs a URL it cannot parse whole, and some services their invalid tokens: while a URL is
+    parsed, its lines are dropped; we report a bad URL ourselves, by position."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_parsing, "active", False)
+
+
 # Apprise logs at INFO what it sends where; our own lines say what matters without the URLs.
 logging.getLogger("apprise").setLevel(logging.WARNING)
+logging.getLogger("apprise").addFilter(_QuietWhileParsing())
+
+
+@contextlib.contextmanager
+def _quietly() -> Iterator[None]:
+    _parsing.active = True
+    try:
+        yield
+    finally:
+        _parsing.active = False
+
+
+def _service(url: str) -> object | None:
+    """Apprise's service for the URL, or None when it cannot send to it; never logs the URL."""
+    with _quietly():
+        return apprise.Apprise.instantiate(url)
+
 
 __all__ = ["NOTIFY_EVENTS", "compose", "deliver", "describe", "fingerprint", "split_urls", "url_problems"]
 
@@ -67,7 +97,7 @@ def url_problems(urls: Sequence[str]) -> list[str]:
     """One line per URL Apprise cannot send to, naming it by position and scheme, never by its secrets."""
     problems = []
     for position, url in enumerate(urls, start=1):
-        if apprise.Apprise.instantiate(url) is None:
+        if _service(url) is None:
             scheme = scheme_of(url)
             shown = f"a {scheme}:// URL" if scheme else "not a URL"
             problems.append(f"URL {position} of {len(urls)} ({shown}) is not one Apprise can send to")
@@ -76,7 +106,7 @@ def url_problems(urls: Sequence[str]) -> list[str]:
 
 def describe(url: str) -> str:
     """The target's service and scheme, for people: `Slack (slack://…)`."""
-    service = apprise.Apprise.instantiate(url)
+    service = _service(url)
     name = str(getattr(service, "service_name", "") or "unknown service") if service is not None else "unusable"
     return f"{name} ({scheme_of(url) or '?'}://…)"
 
@@ -128,7 +158,9 @@ def deliver(url: str, title: str, body: str, event: str = "escalated") -> bool:
     the caller, never here.
     """
     service = apprise.Apprise()
-    if not service.add(url):
+    with _quietly():
+        added = service.add(url)
+    if not added:
         return False
     try:
         return bool(

@@ -545,6 +545,7 @@ def status(queue: Huey = huey, notification_queue: Huey = notifications) -> dict
     """What `doctor` shows about the background work."""
     store = json.loads(json.dumps(queue.get("sweep", peek=True) or {}, default=str))
     pending, scheduled = notification_queue.pending_count(), notification_queue.scheduled_count()
+    sending = storage_of(notification_queue).in_progress()
     return {
         "pending": queue.pending_count(),
         "in_progress": storage_of(queue).in_progress(),
@@ -554,7 +555,7 @@ def status(queue: Huey = huey, notification_queue: Huey = notifications) -> dict
         "notifications": {
             "pending": pending,
             "scheduled": scheduled,
-            "waiting": pending + scheduled,
+            "waiting": pending + sending + scheduled,
             "failed": NotificationDeliveries(notification_queue).failed(),
         },
     }

@@ -1,0 +1,233 @@
+"""Notifications for managers, end to end: one message per event, whatever happens.
+
+`escalations serve` runs as real processes against the sandbox Zendesk, with
+ESCALATION_NOTIFY pointing Apprise's JSON service at a local HTTP receiver.
+Each test waits for events (the receiver's requests, the ticket's tags, the
+worker's log), then checks that every event reached the receiver exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.conftest import Service, wait_until
+from tests.notification_receiver import Receiver
+from tests.test_end_to_end import ALICE, BOB, api_calls, emails_for, internal_notes, settled, zendesk_busy
+from tests.test_follow_up import let_the_due_time_pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    target = Receiver().start()
+    try:
+        yield target
+    finally:
+        target.stop()
+
+
+@pytest.fixture
+def notifying(service_env: Service, receiver: Receiver) -> Service:
+    """The service set up with the receiver as its one notification target; not started yet."""
+    service_env.env.update({"ESCALATION_NOTIFY": receiver.url, "ESCALATION_TIMEZONE": "Europe/Paris"})
+    service_env.run("setup")
+    return service_env
+
+
+def escalate(service: Service, ticket_id: int, customer: int, reason: str = "charged twice, nobody answers") -> None:
+    service.zendesk.add_comment(ticket_id, author_id=customer, body=f"Escalation request: {reason}.")
+
+
+def sent_lines(service: Service, event: str, ticket_id: int) -> list[str]:
+    """The worker's log lines saying a notification was sent."""
+    return re.findall(rf"notification {event} of ticket {ticket_id} sent to .*", service.logs())
+
+
+def quiet(service: Service) -> bool:
+    """Nothing queued, in flight or waiting for a retry: tickets and notifications alike."""
+    if zendesk_busy(service):
+        return False
+    doctor = service.run("doctor", check=False).stdout
+    return "queue: 0 pending, 0 scheduled" in doctor and "notifications: 0 queued, sending or waiting" in doctor
+
+
+def test_an_escalation_is_announced_once_with_the_ticket_customer_reason_and_due_time(
+    notifying: Service, receiver: Receiver
+) -> None:
+    notifying.start()
+    try:
+        zendesk = notifying.zendesk
+        zendesk.reset_requests_log()
+        escalate(notifying, 1, ALICE, "my card was charged twice and nobody answers")
+        (message,) = wait_until(lambda: receiver.accepted(), what="the notification")
+        assert settled(notifying, 1, 1)  # sent once the customer's confirmation (its claim) was written
+        assert message.title == "Escalated: #1 Charged twice for my March invoice"
+        assert f"\n{notifying.sandbox_url}/agent/tickets/1\n" in message.message
+        assert "Customer: Alice Moreau" in message.message
+        assert "Reason: my card was charged twice and nobody answers" in message.message
+        assert re.search(r"Response due: \w+day, \w+ \d+, \d{4}, \d\d:\d\d \(Central European", message.message)
+        tags = zendesk.ticket(1)["tags"]
+        assert not [tag for tag in tags if tag.startswith("escalation_notif")]
+        # The claim is the customer's confirmation: two reads and two writes, as without notifications.
+        assert sorted(api_calls(zendesk, 1)) == sorted(
+            [
+                "GET /api/v2/tickets/1.json",
+                "GET /api/v2/tickets/1/comments.json",
+                "PUT /api/v2/tickets/1.json",
+                "PUT /api/v2/tickets/1.json",
+            ]
+        )
+
+        # The same webhook delivered twice more: each job decides again and finds nothing owed.
+        zendesk.wait_for_deliveries()
+        body = next(d for d in zendesk.deliveries() if d["final_status"] == 202)["body"].encode()
+        for _ in range(2):
+            assert notifying.deliver(body).status_code == 202
+        wait_until(lambda: len(notifying.decisions(1)) >= 3, what="the duplicate deliveries to be decided")
+        wait_until(lambda: quiet(notifying), what="the queues to drain")
+        assert len(receiver.received()) == 1 and len(sent_lines(notifying, "escalated", 1)) == 1
+    finally:
+        notifying.stop()
+
+
+def test_five_escalation_comments_at_once_announce_one_escalation_and_each_refusal_once(
+    notifying: Service, receiver: Receiver
+) -> None:
+    notifying.start(ESCALATION_NOTIFY_EVENTS="escalated,refused")
+    try:
+        zendesk = notifying.zendesk
+        threads = [
+            threading.Thread(target=escalate, args=(notifying, 2, BOB, f"locked out for days (#{n})")) for n in range(5)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        zendesk.wait_for_deliveries()
+        newest = max(c["id"] for c in zendesk.comments(2) if c["author_id"] == BOB)
+        wait_until(
+            lambda: settled(notifying, 2, 1) and str(newest) in str(zendesk.ticket(2)["custom_fields"]),
+            what="all five comments to be answered",
+        )
+        wait_until(lambda: quiet(notifying), what="the queues to drain")
+        refusals = [e for e in emails_for(zendesk, 2) if "higher severity" in e["body"]]
+        assert len(internal_notes(zendesk, 2)) == 1
+        assert len(receiver.accepted("Escalated:")) == 1
+        assert len(receiver.accepted("Repeat escalation refused:")) == len(refusals)
+        assert len(receiver.received()) == 1 + len(refusals)
+    finally:
+        notifying.stop()
+
+
+def test_a_target_answering_500_is_retried_until_it_takes_the_message_once_and_never_holds_up_the_ticket(
+    notifying: Service, receiver: Receiver
+) -> None:
+    receiver.fail_next(500, 500)
+    notifying.start()
+    try:
+        escalate(notifying, 3, 10017)
+        wait_until(lambda: settled(notifying, 3, 1), what="the confirmation")
+        wait_until(lambda: receiver.accepted(), timeout=30, what="the notification once the target recovers")
+        wait_until(lambda: quiet(notifying), what="the queues to drain")
+        assert [r.status for r in receiver.received()] == [500, 500, 200]
+        assert notifying.logs().count("notification escalated of ticket 3: JSON") >= 2  # the retries, logged
+        metrics = requests.get(f"{notifying.url}/metrics", timeout=5).text
+        assert 'escalations_notifications_total{event="escalated",outcome="failed"} 2.0' in metrics
+        assert 'escalations_notifications_total{event="escalated",outcome="sent"} 1.0' in metrics
+        assert 'escalations_notifications_total{event="overdue",outcome="gave_up"} 0.0' in metrics
+    finally:
+        notifying.stop()
+
+
+def test_a_service_killed_between_the_escalation_write_and_its_claim_announces_it_once_after_restart(
+    notifying: Service, receiver: Receiver
+) -> None:
+    zendesk = notifying.zendesk
+    notifying.start()
+    # Every call takes a second: once the escalation record is on the ticket, the claim (the customer's
+    # confirmation) is still on its way and is held by Zendesk when the service is killed.
+    zendesk.latency = 1.0
+    escalate(notifying, 2, BOB)
+    wait_until(lambda: "escalation_notify_escalated" in zendesk.ticket(2)["tags"], what="the escalation record")
+    zendesk.inject_fault(status="hang", method="PUT", path_regex=r"/tickets/2\.json")
+    notifying.stop(signal.SIGKILL)
+    assert receiver.received() == [] and emails_for(zendesk, 2) == []
+    assert "escalation_notify_escalated" in zendesk.ticket(2)["tags"]
+    zendesk.clear_faults()
+    zendesk.latency = 0
+    notifying.start()  # its catch-up sweep finds the owed notification by its tag
+    try:
+        wait_until(lambda: receiver.accepted(), what="the notification after the restart")
+        wait_until(lambda: settled(notifying, 2, 1), what="the confirmation")
+        wait_until(lambda: quiet(notifying), timeout=30, what="the queues to drain")
+        assert len(receiver.received()) == 1 and len(emails_for(zendesk, 2)) == 1
+        assert not [tag for tag in zendesk.ticket(2)["tags"] if tag.startswith("escalation_notif")]
+    finally:
+        notifying.stop()
+
+
+def test_a_service_killed_while_the_target_is_unreachable_sends_the_message_once_after_restart(
+    notifying: Service, receiver: Receiver
+) -> None:
+    receiver.stop()
+    notifying.start()
+    escalate(notifying, 1, ALICE)
+    wait_until(lambda: "notification escalated of ticket 1: JSON" in notifying.logs(), what="a failed attempt")
+    notifying.stop(signal.SIGKILL)
+    receiver.start()
+    notifying.start()  # the retry waits in the queue's storage
+    try:
+        wait_until(lambda: receiver.accepted(), timeout=30, what="the notification after the restart")
+        wait_until(lambda: quiet(notifying), timeout=30, what="the queues to drain")
+        assert len(receiver.received()) == 1 and len(emails_for(notifying.zendesk, 1)) == 1
+    finally:
+        notifying.stop()
+
+
+def test_an_escalation_past_due_is_announced_once_by_the_sweep_with_how_long_it_is_overdue(
+    notifying: Service, receiver: Receiver
+) -> None:
+    notifying.start(ESCALATIONS_RECONCILE_SECONDS="1")
+    try:
+        escalate(notifying, 4, 10018)
+        wait_until(lambda: receiver.accepted("Escalated:"), what="the escalation's notification")
+        let_the_due_time_pass(notifying, 4)
+        (overdue,) = wait_until(lambda: receiver.accepted("Escalation overdue:"), what="the overdue notification")
+        assert overdue.title == "Escalation overdue: #4 Parcel arrived damaged"
+        assert re.search(r"Overdue by: \d+ (days?|weeks?|months?|years?)", overdue.message)
+        marked = notifying.sweeps_done()
+        wait_until(lambda: notifying.sweeps_done() >= marked + 2, timeout=60, what="two more sweeps")
+        assert len(receiver.received()) == 2
+    finally:
+        notifying.stop()
+
+
+def test_doctor_checks_each_url_by_position_without_showing_it_and_notify_test_sends_one_message(
+    notifying: Service, receiver: Receiver
+) -> None:
+    good = notifying.run("doctor", check=False)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "ok    notification target 1 of 1: JSON (json://…)" in good.stdout
+    assert "managers are notified of: escalated, overdue" in good.stdout
+    assert receiver.received() == []  # doctor sends nothing
+
+    notifying.env["ESCALATION_NOTIFY"] = f"{receiver.url} slak://T0SECRET/B0SECRET/XOXSECRET,mailto://"
+    bad = notifying.run("doctor", check=False)
+    assert bad.returncode == 1
+    assert "FAIL  ESCALATION_NOTIFY: URL 2 of 3 (a slak:// URL) is not one Apprise can send to" in bad.stdout
+    assert "FAIL  ESCALATION_NOTIFY: URL 3 of 3 (a mailto:// URL)" in bad.stdout
+    assert "SECRET" not in bad.stdout + bad.stderr
+    other = notifying.run("notify-test", check=False)
+    assert other.returncode == 2 and "SECRET" not in other.stderr
+    assert other.stderr.count("\n") == 1 and "ESCALATION_NOTIFY: URL 2 of 3" in other.stderr
+
+    notifying.env["ESCALATION_NOTIFY"] = receiver.url
+    tested = notifying.run("notify-test")
+    assert "sent   target 1 of 1: JSON (json://…)" in tested.stdout
+    (message,) = receiver.received()
+    assert message.title == "Test: escalation notifications"
