@@ -1,8 +1,8 @@
 """A notification target for the tests: a local HTTP server that Apprise's JSON service posts to.
 
 It records every request and what it answered; it can answer errors for a
-while, or be down (nothing listening on its port) and come back on the same
-port.
+while, hold requests without answering (a target that hangs), or be down
+(nothing listening on its port) and come back on the same port.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from plugin.local_service import free_port
+
+HOLD_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class Receiver:
         self._received: list[Received] = []
         self._failures: deque[int] = deque()
         self._server: ThreadingHTTPServer | None = None
+        self._release = threading.Event()
+        self._release.set()
+        self._held = 0
 
     @property
     def url(self) -> str:
@@ -50,6 +55,10 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 payload: dict[str, Any] = json.loads(self.rfile.read(length) or b"{}")
                 with receiver._lock:
+                    receiver._held += 1
+                receiver._release.wait(HOLD_SECONDS)
+                with receiver._lock:
+                    receiver._held -= 1
                     status = receiver._failures.popleft() if receiver._failures else 200
                     receiver._received.append(
                         Received(str(payload.get("title", "")), str(payload.get("message", "")), status)
@@ -68,6 +77,7 @@ class Receiver:
 
     def stop(self) -> None:
         """Nothing listens on the port any more: sending fails with a connection error."""
+        self.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -78,7 +88,20 @@ class Receiver:
         with self._lock:
             self._failures.extend(statuses)
 
+    def hold(self) -> None:
+        """Take requests but answer none until `release` (or HOLD_SECONDS): a target that hangs."""
+        self._release.clear()
+
+    def release(self) -> None:
+        self._release.set()
+
+    def held(self) -> int:
+        """Requests taken and not answered yet."""
+        with self._lock:
+            return self._held
+
     def received(self) -> list[Received]:
+        """The requests answered so far."""
         with self._lock:
             return list(self._received)
 

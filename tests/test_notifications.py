@@ -144,6 +144,30 @@ def test_a_target_answering_500_is_retried_until_it_takes_the_message_once_and_n
         notifying.stop()
 
 
+def test_a_target_that_hangs_holds_only_the_notification_threads_and_five_escalations_go_through(
+    service_env: Service, receiver: Receiver
+) -> None:
+    # Apprise waits up to a minute for this target's answer, far longer than the test.
+    service_env.env["ESCALATION_NOTIFY"] = f"{receiver.url}?rto=60"
+    service_env.run("setup")
+    receiver.hold()
+    service_env.start()
+    try:
+        for ticket_id in range(1, 6):  # one after the other: each notification queued before the next ticket
+            requester = service_env.zendesk.ticket(ticket_id)["requester_id"]
+            escalate(service_env, ticket_id, requester)
+            wait_until(lambda t=ticket_id: settled(service_env, t, 1), what=f"ticket {ticket_id}'s confirmation")
+        # Every ticket is done while the target holds the two notification threads (not the four ticket ones).
+        assert receiver.held() == 2 and receiver.received() == []
+        receiver.release()
+        wait_until(lambda: len(receiver.accepted()) == 5, timeout=30, what="the five notifications")
+        wait_until(lambda: quiet(service_env), what="the queues to drain")
+        assert sorted(r.title.split(":")[1].split()[0] for r in receiver.received()) == ["#1", "#2", "#3", "#4", "#5"]
+    finally:
+        receiver.release()
+        service_env.stop()
+
+
 def test_a_service_killed_between_the_escalation_write_and_its_claim_announces_it_once_after_restart(
     notifying: Service, receiver: Receiver
 ) -> None:
