@@ -90,6 +90,8 @@ class Settings:
 
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# ESCALATION_NOTIFY's URLs are separated by spaces or commas; a comma inside a URL (`?to=a,b`) stays in it.
+_URL_START = re.compile(r"(?:\s+|\s*,\s*)(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -169,12 +171,13 @@ def _notifications(env: Mapping[str, str], check_urls: bool) -> tuple[tuple[str,
         )
     if not value:
         return (), frozenset()
-    from plugin import notify
+    urls = tuple(url for url in (part.strip() for part in _URL_START.split(value)) if url)
+    if check_urls:
+        from plugin.notify import url_problems  # Apprise, loaded only where the URLs are used
 
-    urls = notify.split_urls(value)
-    problems = notify.url_problems(urls) if check_urls else []
-    if problems:
-        raise ConfigError(f"ESCALATION_NOTIFY: {'; '.join(problems)}")
+        problems = url_problems(urls)
+        if problems:
+            raise ConfigError(f"ESCALATION_NOTIFY: {'; '.join(problems)}")
     return urls, frozenset(names)
 
 

@@ -61,7 +61,7 @@ def _service(url: str) -> object | None:
         return apprise.Apprise.instantiate(url)
 
 
-__all__ = ["NOTIFY_EVENTS", "compose", "deliver", "describe", "fingerprint", "split_urls", "url_problems"]
+__all__ = ["NOTIFY_EVENTS", "compose", "deliver", "describe", "fingerprint", "url_problems"]
 
 REASON_CHARACTERS = 500  # a longer reason is cut in the notification; the ticket has it whole
 
@@ -79,12 +79,6 @@ _TYPES = {
     "resolved": apprise.NotifyType.SUCCESS,
     "refused": apprise.NotifyType.INFO,
 }
-_URL_START = re.compile(r"(?:\s+|\s*,\s*)(?=[A-Za-z][A-Za-z0-9+.-]*://)")
-
-
-def split_urls(value: str) -> tuple[str, ...]:
-    """ESCALATION_NOTIFY's URLs, separated by spaces or commas (a comma inside a URL stays in it)."""
-    return tuple(url for url in (part.strip() for part in _URL_START.split(value.strip())) if url)
 
 
 def scheme_of(url: str) -> str:
