@@ -209,8 +209,13 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 @functools.cache
+def service_settings() -> Settings:
+    return load_settings()
+
+
+@functools.cache
 def runtime() -> Runtime:
-    return build_runtime(load_settings())
+    return build_runtime(service_settings())
 
 
 def backoff(failures: int, jitter: Callable[[float, float], float] = random.uniform) -> float:
@@ -443,7 +448,8 @@ def send_notification_job(
 ) -> None:
     """Send one notification to one target; retry while it fails, give up after RETRY_FOR."""
     delivery = NotificationDelivery(delivery_id, target, event, ticket_id, title, body)
-    jobs = NotificationJobs(lambda: notification_targets(runtime().settings), notifications)
+    # The settings alone: a notification waits for nothing else, not even Zendesk being reachable.
+    jobs = NotificationJobs(lambda: notification_targets(service_settings()), notifications)
     jobs.run(NotificationJob(delivery, first_failure, failures))
 
 
@@ -506,7 +512,7 @@ def schedule_sweeps(interval: float, stop: threading.Event) -> None:
 
 def main() -> None:
     """Run the consumer (and the sweep schedule) until SIGTERM or SIGINT; both finish in-flight work."""
-    settings = load_settings()
+    settings = service_settings()
     try:
         runtime()  # a configuration problem stops the worker now, with its message
     except ZendeskUnavailable as fault:
