@@ -241,10 +241,12 @@ def _with_claims(decision: Decision, ticket: TicketSnapshot, settings: PolicySet
     for update in updates:
         escalation |= update.fields
         after = update.tags if update.tags is not None else tags
-        events = [
-            e for e in owed_notifications(tags) if e not in owed_notifications(after) and e in settings.notify_events
-        ]
-        notifications = tuple(_notification(event, ticket, escalation, now) for event in events)
+        removed = set(owed_notifications(tags)) - set(owed_notifications(after))
+        notifications = tuple(
+            _notification(event, ticket, escalation, now)
+            for event in fields.NOTIFY_EVENTS
+            if event in removed and event in settings.notify_events
+        )
         claimed.append(replace(update, claims=notifications) if notifications else update)
         tags = after
     outcome = decision.outcome if decision.updates or not updates else "notification_claimed"
