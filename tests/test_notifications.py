@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from plugin.local_service import wait_for
 from tests.conftest import Service, wait_until
 from tests.notification_receiver import Receiver
 from tests.test_end_to_end import ALICE, BOB, api_calls, emails_for, internal_notes, settled, zendesk_busy
@@ -181,12 +182,20 @@ def test_a_service_killed_between_the_escalation_write_and_its_claim_announces_i
     zendesk.inject_fault(status="hang", count=1, method="PUT", path_regex=r"/tickets/2\.json")
     notifying.stop(signal.SIGKILL)
     assert receiver.received() == [] and emails_for(zendesk, 2) == []
+
+    def refused() -> bool:
+        zendesk.faults.release_hanging()  # the held claim is answered 503 and never applied
+        return any(e["method"] == "PUT" and e["status"] == 503 for e in zendesk.requests_log())
+
+    # The claim the killed worker had sent is refused before the service restarts (in the unlikely case that it
+    # was killed before sending it, the fault waits for the restarted service's first claim instead).
+    wait_for(refused, timeout=10)
     assert "escalation_notify_escalated" in zendesk.ticket(2)["tags"]
     zendesk.latency = 0
     notifying.start()  # its catch-up sweep finds the owed notification by its tag
 
     def announced() -> bool:
-        zendesk.faults.release_hanging()  # the held claim (the dead worker's, or else the first after restart): 503
+        zendesk.faults.release_hanging()
         return bool(receiver.accepted())
 
     try:
