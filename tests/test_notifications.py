@@ -17,6 +17,8 @@ import pytest
 import requests
 
 from plugin.local_service import wait_for
+from plugin.notify import fingerprint
+from plugin.queue import NotificationDeliveries, make_huey
 from tests.conftest import Service, wait_until
 from tests.notification_receiver import Receiver
 from tests.test_end_to_end import ALICE, BOB, api_calls, emails_for, internal_notes, settled, zendesk_busy
@@ -264,8 +266,19 @@ def test_doctor_checks_each_url_by_position_without_showing_it_and_notify_test_s
     assert other.returncode == 2 and "SECRET" not in other.stderr
     assert other.stderr.count("\n") == 1 and "ESCALATION_NOTIFY: URL 2 of 3" in other.stderr
 
+    # A notification that kept failing for an hour is listed until every target takes a test message.
     notifying.env["ESCALATION_NOTIFY"] = receiver.url
+    queue = make_huey({"ESCALATIONS_DATA_DIR": str(notifying.data_dir)}, "escalations-notifications")
+    given_up = {"event": "overdue", "ticket_id": 7, "target": fingerprint(receiver.url)}
+    NotificationDeliveries(queue).record("d7", 12, "gave_up", **given_up)
+    listed = notifying.run("doctor", check=False)
+    assert listed.returncode == 1
+    assert "FAIL  notification overdue of ticket 7 to target 1, JSON (json://…) kept failing and was given up" in (
+        listed.stdout
+    )
     tested = notifying.run("notify-test")
     assert "sent   target 1 of 1: JSON (json://…)" in tested.stdout
+    assert "cleared 1 failed notification(s)" in tested.stdout
     (message,) = receiver.received()
     assert message.title == "Test: escalation notifications"
+    assert notifying.run("doctor", check=False).returncode == 0
