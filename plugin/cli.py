@@ -226,6 +226,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return LiveCheck(settings, load_state(settings.state_file), sys.stdout, wait_seconds=args.wait).run()
 
 
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    """Send one test message to each ESCALATION_NOTIFY target; once all take it, forget past failures."""
+    from plugin import notify
+    from plugin.queue import NotificationDeliveries, notifications
+
+    settings = load_settings()
+    if not settings.notify_urls:
+        raise ConfigError("ESCALATION_NOTIFY is not set: there is no notification target to test")
+    events = ", ".join(event for event in notify.NOTIFY_EVENTS if event in settings.notify_events)
+    title = "Test: escalation notifications"
+    body = f"A test message from the escalation service for {settings.zendesk_base_url}. Notified here: {events}."
+    total, failed = len(settings.notify_urls), 0
+    for position, url in enumerate(settings.notify_urls, start=1):
+        sent = notify.deliver(url, title, body)
+        failed += not sent
+        print(f"{'sent  ' if sent else 'FAILED'} target {position} of {total}: {notify.describe(url)}")
+    if failed:
+        return 1
+    cleared = NotificationDeliveries(notifications).forget_failures()
+    if cleared:
+        print(f"cleared {cleared} failed notification(s) from doctor's report")
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from plugin.sandbox.__main__ import main as sandbox_main
 
@@ -280,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--since", default="30d", help="30d, 12h, 2w or a date such as 2026-11-01 (default 30d)")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report.set_defaults(run=cmd_report)
+    commands.add_parser(
+        "notify-test", help="send one test message to each notification target (ESCALATION_NOTIFY)"
+    ).set_defaults(run=cmd_notify_test)
     sandbox = commands.add_parser("sandbox", help="run a local Zendesk-compatible sandbox")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8089)

@@ -11,6 +11,10 @@ without an entry uses its language's entry, then the English one (`pt-BR` →
 `pt` → `en`); English keeps "escalation request" unless `en=` says otherwise.
 Every listed phrase counts, whoever writes it, and the trigger created by
 `escalations setup` listens for all of them (run setup again after a change).
+
+ESCALATION_NOTIFY lists Apprise URLs (separated by spaces or commas) that the
+managers are notified at; ESCALATION_NOTIFY_EVENTS the events they hear of
+(default `escalated,overdue`; also `acknowledged`, `resolved`, `refused`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from plugin.calendar import WorkingCalendar
+from plugin.escalation_fields import DEFAULT_NOTIFY_EVENTS, NOTIFY_EVENTS
 from plugin.locales import normalise
 from plugin.text import DEFAULT_PHRASES, Phrases
 
@@ -67,6 +72,8 @@ class Settings:
     log_level: str
     log_format: str
     ticket_updates_per_minute: int  # the account's Update Ticket limit; the service keeps to 80 % of it
+    notify_urls: tuple[str, ...] = ()  # Apprise URLs the managers are notified at; none: no notifications
+    notify_events: frozenset[str] = frozenset()  # the events they are notified of, when there are URLs
 
     @property
     def logging(self) -> LogSettings:
@@ -83,6 +90,8 @@ class Settings:
 
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# ESCALATION_NOTIFY's URLs are separated by spaces or commas; a comma inside a URL (`?to=a,b`) stays in it.
+_URL_START = re.compile(r"(?:\s+|\s*,\s*)(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -95,8 +104,12 @@ def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
     return values
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and check every setting; raise ConfigError naming the first bad one."""
+def load_settings(environ: Mapping[str, str] | None = None, check_notify_urls: bool = True) -> Settings:
+    """Read and check every setting; raise ConfigError naming the first bad one.
+
+    `check_notify_urls=False` leaves ESCALATION_NOTIFY's URLs unchecked, for
+    `doctor`, which reports each one itself.
+    """
     env = dict(read_environment() if environ is None else environ)
 
     def required(name: str) -> str:
@@ -116,6 +129,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     token = required("ZENDESK_API_TOKEN")
     logs = load_log_settings(env)
     timezone = _timezone(env.get("ESCALATION_TIMEZONE", "").strip() or "UTC")
+    notify_urls, notify_events = _notifications(env, check_notify_urls)
 
     return Settings(
         zendesk_subdomain=subdomain,
@@ -140,7 +154,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=logs.level,
         log_format=logs.format,
         ticket_updates_per_minute=ticket_updates_per_minute(env),
+        notify_urls=notify_urls,
+        notify_events=notify_events,
     )
+
+
+def _notifications(env: Mapping[str, str], check_urls: bool) -> tuple[tuple[str, ...], frozenset[str]]:
+    """ESCALATION_NOTIFY's URLs and ESCALATION_NOTIFY_EVENTS; Apprise is loaded only when there are URLs."""
+    value = env.get("ESCALATION_NOTIFY", "").strip()
+    events_value = env.get("ESCALATION_NOTIFY_EVENTS", "").strip()
+    names = [name.strip().lower() for name in events_value.split(",") if name.strip()] or list(DEFAULT_NOTIFY_EVENTS)
+    unknown = [name for name in names if name not in NOTIFY_EVENTS]
+    if unknown:
+        raise ConfigError(
+            f"ESCALATION_NOTIFY_EVENTS: unknown event {unknown[0]!r} (the events are {', '.join(NOTIFY_EVENTS)})"
+        )
+    if not value:
+        return (), frozenset()
+    urls = tuple(url for url in (part.strip() for part in _URL_START.split(value)) if url)
+    if check_urls:
+        from plugin.notify import url_problems  # Apprise, loaded only where the URLs are used
+
+        problems = url_problems(urls)
+        if problems:
+            raise ConfigError(f"ESCALATION_NOTIFY: {'; '.join(problems)}")
+    return urls, frozenset(names)
 
 
 def load_log_settings(environ: Mapping[str, str] | None = None) -> LogSettings:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from plugin import escalation_fields as fields
-from plugin.config import ConfigError, load_settings
+from plugin.config import ConfigError, Settings, load_settings
 from plugin.messages import MessageRenderer
 from plugin.provisioning import (
     MANAGER_REPLY_TRIGGER_TITLE,
@@ -44,7 +46,7 @@ def _permissions(checks: Checks, path: Path, what: str) -> None:
 
 def run_doctor() -> int:
     checks = Checks()
-    settings = load_settings()
+    settings = load_settings(check_notify_urls=False)  # each bad notification URL is reported below
     checks.ok(f"configuration read (Zendesk: {settings.zendesk_base_url}, token {mask(settings.zendesk_api_token)})")
     _permissions(checks, Path.cwd() / ".env", ".env")
     try:
@@ -80,7 +82,8 @@ def run_doctor() -> int:
         checks.fail(f"template override: {problem}")
     if not renderer.problems:
         checks.ok(f"message templates (overrides from {settings.templates_dir})")
-    _check_queue(checks)
+    _check_notification_targets(checks, settings)
+    _check_queue(checks, settings)
     print("all good" if not checks.failures else f"{checks.failures} problem(s) found")
     return 1 if checks.failures else 0
 
@@ -119,7 +122,24 @@ def _check_objects(checks: Checks, gateway: ZendeskGateway, state, public_url: s
             checks.fail(f"trigger '{title}' is missing or inactive: run 'escalations setup'")
 
 
-def _check_queue(checks: Checks) -> None:
+def _check_notification_targets(checks: Checks, settings: Settings) -> None:
+    """Each ESCALATION_NOTIFY URL parses; nothing is sent (`escalations notify-test` sends a test message)."""
+    if not settings.notify_urls:
+        return
+    from plugin import notify
+
+    problems = notify.url_problems(settings.notify_urls)
+    for problem in problems:
+        checks.fail(f"ESCALATION_NOTIFY: {problem}")
+    total = len(settings.notify_urls)
+    for position, url in enumerate(settings.notify_urls, start=1):
+        if not any(problem.startswith(f"URL {position} of") for problem in problems):
+            checks.ok(f"notification target {position} of {total}: {notify.describe(url)}")
+    events = ", ".join(event for event in fields.NOTIFY_EVENTS if event in settings.notify_events)
+    checks.ok(f"managers are notified of: {events} (escalations notify-test sends a test message)")
+
+
+def _check_queue(checks: Checks, settings: Settings) -> None:
     from plugin.queue import status
 
     queue = status()
@@ -131,3 +151,25 @@ def _check_queue(checks: Checks) -> None:
         checks.warn("no sweep has run yet (it runs when 'escalations serve' starts)")
     for ticket_id, parked in queue["parked"]:
         checks.fail(f"ticket {ticket_id} parked since {parked.get('since')}: {parked.get('reason')}")
+    notifications = queue["notifications"]
+    if settings.notify_urls or notifications["waiting"] or notifications["failed"]:
+        checks.ok(f"notifications: {notifications['waiting']} queued, sending or waiting for a retry")
+    _report_failed_notifications(checks, settings, notifications["failed"])
+
+
+def _report_failed_notifications(checks: Checks, settings: Settings, failed: list[tuple[str, dict[str, Any]]]) -> None:
+    """Deliveries that gave up or were cut short by a crash; cleared when every target takes a test message."""
+    if not failed:
+        return
+    from plugin import notify
+
+    targets = {notify.fingerprint(url): (position, url) for position, url in enumerate(settings.notify_urls, 1)}
+    for _, record in failed:
+        known = targets.get(str(record.get("target")))
+        target = f"target {known[0]}, {notify.describe(known[1])}" if known else "a target no longer configured"
+        at = datetime.fromtimestamp(float(record.get("at") or 0), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        what = "kept failing and was given up" if record.get("state") == "gave_up" else "was cut short by a crash"
+        checks.fail(
+            f"notification {record.get('event')} of ticket {record.get('ticket_id')} to {target} {what} at {at}"
+            " (fix the target, then 'escalations notify-test' clears this)"
+        )

@@ -18,6 +18,20 @@ TAG_BLOCKED = "escalation_blocked"
 TAG_CONFIRMATION_PENDING = "escalation_confirmation_pending"
 # Set once, with the managers' overdue note; it stays as history after acknowledgement.
 TAG_OVERDUE = "escalation_overdue"
+# With notifications for managers switched on: the write that makes an event also marks its
+# notification as owed (`escalation_notify_<event>`, with this tag while any is owed), and a later
+# write claims it by removing the marks; only then is the notification sent.
+TAG_NOTIFICATION_OWED = "escalation_notification_owed"
+NOTIFY_EVENTS = ("escalated", "overdue", "acknowledged", "resolved", "refused")
+DEFAULT_NOTIFY_EVENTS = ("escalated", "overdue")
+
+
+def notification_tag(event: str) -> str:
+    """The mark that a notification for `event` is owed on the ticket."""
+    return f"escalation_notify_{event}"
+
+
+NOTIFICATION_TAGS = (TAG_NOTIFICATION_OWED, *(notification_tag(event) for event in NOTIFY_EVENTS))
 
 STATUS_REQUESTED = "requested"
 STATUS_ACKNOWLEDGED = "acknowledged"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from plugin.messages import MessageRenderer
-from plugin.policy import Decision, PolicySettings, TicketSnapshot, decide
+from plugin.policy import Decision, Notification, PolicySettings, TicketSnapshot, decide
 from plugin.zendesk import UpdateConflict, ZendeskGateway
 
 log = logging.getLogger(__name__)
@@ -43,11 +43,15 @@ def handle_ticket(
     policy: PolicySettings | Callable[[TicketSnapshot], PolicySettings],
     renderer: MessageRenderer,
     clock: Callable[[], datetime],
+    announce: Callable[[Notification], None] = lambda notification: None,
 ) -> Handled:
     """Bring one ticket in line with the policy; safe to call any number of times.
 
     `policy` may be a function of the snapshot, for settings that cost an API
-    call and matter only for some tickets (who the managers are).
+    call and matter only for some tickets (who the managers are). The
+    notifications a write claims are handed to `announce` as soon as that
+    write has succeeded, and never otherwise: a write that fails or conflicts
+    claims nothing, and the next decision finds them still owed.
     """
     writes = 0
     for attempt in range(1, MAX_DECISIONS + 1):
@@ -61,6 +65,8 @@ def handle_ticket(
                 stamp = gateway.apply(ticket_id, update, body, stamp)
                 writes += 1
                 log.info("ticket %s: wrote %s", ticket_id, update.purpose)
+                for notification in update.claims:
+                    announce(notification)
         except UpdateConflict:
             log.info("ticket %s changed while being handled; deciding again", ticket_id)
             continue

@@ -33,6 +33,13 @@ DECISIONS = Counter(
     "Tickets handled, by what the policy decided (escalated, refused, reason_requested, ...).",
     ["outcome"],
 )
+NOTIFICATIONS = Counter(
+    "escalations_notifications_total",
+    "Notifications for managers, by event and outcome: sent; failed (an attempt, retried with backoff); gave_up "
+    "(after retrying for an hour); interrupted (the worker died while sending: not sent again); dropped (the target "
+    "is no longer configured); lost (could not be queued).",
+    ["event", "outcome"],
+)
 API_CALLS = Counter(
     "escalations_zendesk_api_calls_total",
     "Zendesk API calls, by method, endpoint (ids replaced by {id}) and HTTP status.",
@@ -59,12 +66,18 @@ DECISION_OUTCOMES = (
     "acknowledged",
     "overdue",
     "resolved",
+    "notification_claimed",
     "ignored",
 )
+NOTIFICATION_EVENTS = ("escalated", "overdue", "acknowledged", "resolved", "refused")
+NOTIFICATION_OUTCOMES = ("sent", "failed", "gave_up", "interrupted", "dropped", "lost")
 for _outcome in WEBHOOK_OUTCOMES:
     WEBHOOKS.labels(outcome=_outcome)
 for _outcome in DECISION_OUTCOMES:
     DECISIONS.labels(outcome=_outcome)
+for _event in NOTIFICATION_EVENTS:
+    for _outcome in NOTIFICATION_OUTCOMES:
+        NOTIFICATIONS.labels(event=_event, outcome=_outcome)
 
 PROCESSING = Histogram(
     "escalations_processing_seconds",
@@ -103,6 +116,11 @@ class QueueCollector(Collector):
             ("escalations_queue_scheduled", "Jobs waiting for a retry.", status.get("scheduled", 0)),
             ("escalations_parked_tickets", "Tickets parked after failing.", len(status.get("parked") or [])),
             ("escalations_overdue", "Open escalations past due, as of the last sweep.", sweep.get("overdue", 0)),
+            (
+                "escalations_notifications_waiting",
+                "Notifications for managers queued or waiting for a retry.",
+                (status.get("notifications") or {}).get("waiting", 0),
+            ),
         ):
             yield GaugeMetricFamily(name, documentation, value=float(value))
 

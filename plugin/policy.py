@@ -22,13 +22,21 @@ The rules, read top to bottom in `decide`:
    per batch of comments, and counted; nothing else changes.
 5. An attempt without a reason on a ticket that is not escalated gets a
    request for the reason and does not use up the escalation.
+6. With notifications for managers switched on, the write that makes an event
+   (escalated, refused, acknowledged, overdue, resolved) also marks its
+   notification as owed on the ticket, and a later write of the same decision
+   claims it by removing the mark: the customer's confirmation when one
+   follows, else a tags-only write at the end. The shell sends a notification
+   only once the write claiming it has succeeded, so it is sent once, after
+   the write it announces; a mark left by a run that stopped is claimed by
+   the next decision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from plugin import escalation_fields as fields
@@ -93,6 +101,7 @@ class PolicySettings:
     active_since: datetime | None = None
     manager_ids: frozenset[int] = frozenset()  # members of the managers' group
     phrases: Phrases = DEFAULT_PHRASES  # the phrases that ask for an escalation
+    notify_events: frozenset[str] = frozenset()  # events the managers are notified of; empty: no notifications
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,20 @@ class Message:
 
 
 @dataclass(frozen=True)
+class Notification:
+    """What the managers are told about one event, sent by the shell once the write claiming it succeeded."""
+
+    event: str  # escalated, overdue, acknowledged, resolved or refused
+    ticket_id: int
+    subject: str
+    customer_name: str
+    reason: str
+    response_due: datetime | None
+    overdue_by: timedelta | None = None  # for overdue: how long past due when claimed
+    acknowledged_by: str = ""  # for acknowledged: the manager's name
+
+
+@dataclass(frozen=True)
 class TicketUpdate:
     """One collision-protected write: at most one comment, like Zendesk allows."""
 
@@ -115,11 +138,13 @@ class TicketUpdate:
     fields: Mapping[str, Any] = field(default_factory=dict)
     group_id: int | None = None
     clear_assignee: bool = False
+    claims: tuple[Notification, ...] = ()  # owed notifications this write claims: sent once it succeeded
 
 
 @dataclass(frozen=True)
 class Decision:
-    # escalated, refused, reason_requested, confirmation_resent, acknowledged, overdue, resolved or ignored
+    # escalated, refused, reason_requested, confirmation_resent, acknowledged, overdue, resolved,
+    # notification_claimed or ignored
     outcome: str
     updates: tuple[TicketUpdate, ...] = ()
     attempts: tuple[int, ...] = ()  # comment ids that asked for an escalation
@@ -180,12 +205,71 @@ def decide(ticket: TicketSnapshot, settings: PolicySettings, now: datetime) -> D
     if ticket.status == "closed":
         return IGNORED
     answer = _answer_customer(ticket, settings, now)
-    tags_after = next((u.tags for u in reversed(answer.updates) if u.tags is not None), ticket.tags)
-    follow_up = _follow_up(ticket, settings, now, tags_after)
-    if follow_up is None:
-        return answer
-    outcome = answer.outcome if answer.updates else follow_up.purpose
-    return Decision(outcome, (*answer.updates, follow_up), answer.attempts)
+    follow_up = _follow_up(ticket, settings, now, _tags_after(ticket, answer.updates))
+    decision = answer
+    if follow_up is not None:
+        outcome = answer.outcome if answer.updates else follow_up.purpose
+        decision = Decision(outcome, (*answer.updates, follow_up), answer.attempts)
+    return _with_claims(decision, ticket, settings, now) if settings.notify_events else decision
+
+
+def _tags_after(ticket: TicketSnapshot, updates: tuple[TicketUpdate, ...]) -> tuple[str, ...]:
+    """The ticket's tags once `updates` are written: each update with tags replaces the whole list."""
+    return next((u.tags for u in reversed(updates) if u.tags is not None), ticket.tags)
+
+
+def owed_notifications(tags: tuple[str, ...]) -> tuple[str, ...]:
+    """The events whose notification the tags mark as owed."""
+    return tuple(event for event in fields.NOTIFY_EVENTS if fields.notification_tag(event) in tags)
+
+
+def _owing(tags: tuple[str, ...], events: tuple[str, ...], settings: PolicySettings) -> tuple[str, ...]:
+    """The tags with the notifications of `events` marked as owed, for the events the managers want."""
+    wanted = tuple(fields.notification_tag(event) for event in events if event in settings.notify_events)
+    return _with(tags, (*wanted, fields.TAG_NOTIFICATION_OWED)) if wanted else tags
+
+
+def _with_claims(decision: Decision, ticket: TicketSnapshot, settings: PolicySettings, now: datetime) -> Decision:
+    """Claim every owed notification: each write that removes a mark claims it; marks still left at the
+    end are claimed by one more, tags-only write. Marks of events no longer wanted are cleared unsent."""
+    updates = list(decision.updates)
+    final = _tags_after(ticket, decision.updates)
+    if any(tag in final for tag in fields.NOTIFICATION_TAGS):
+        updates.append(TicketUpdate("notification_claim", None, tags=_without(final, fields.NOTIFICATION_TAGS)))
+    tags, escalation = ticket.tags, dict(ticket.escalation)
+    claimed: list[TicketUpdate] = []
+    for update in updates:
+        escalation |= update.fields
+        after = update.tags if update.tags is not None else tags
+        removed = set(owed_notifications(tags)) - set(owed_notifications(after))
+        notifications = tuple(
+            _notification(event, ticket, escalation, now)
+            for event in fields.NOTIFY_EVENTS
+            if event in removed and event in settings.notify_events
+        )
+        claimed.append(replace(update, claims=notifications) if notifications else update)
+        tags = after
+    outcome = decision.outcome if decision.updates or not updates else "notification_claimed"
+    return Decision(outcome, tuple(claimed), decision.attempts)
+
+
+def _notification(event: str, ticket: TicketSnapshot, escalation: Mapping[str, Any], now: datetime) -> Notification:
+    """The managers' notification of `event`, from the escalation as recorded once the decision is written."""
+    customer_id = escalation.get(fields.REQUESTED_BY)
+    customer = ticket.people.get(int(customer_id) if customer_id else ticket.requester_id)
+    due = _optional_time(escalation.get(fields.RESPONSE_DUE))
+    acknowledger_id = escalation.get(fields.ACKNOWLEDGED_BY)
+    acknowledger = ticket.people.get(int(acknowledger_id)) if acknowledger_id else None
+    return Notification(
+        event=event,
+        ticket_id=ticket.id,
+        subject=ticket.subject,
+        customer_name=customer.name if customer is not None else f"user {customer_id or ticket.requester_id}",
+        reason=str(escalation.get(fields.REASON) or ""),
+        response_due=due,
+        overdue_by=now - due if event == "overdue" and due is not None and now > due else None,
+        acknowledged_by=(acknowledger.name if acknowledger else f"user {acknowledger_id}") if acknowledger_id else "",
+    )
 
 
 def _answer_customer(ticket: TicketSnapshot, settings: PolicySettings, now: datetime) -> Decision:
@@ -200,7 +284,9 @@ def _answer_customer(ticket: TicketSnapshot, settings: PolicySettings, now: date
     attempt_ids = tuple(comment.id for comment in attempts)
 
     if ticket.is_escalated:
-        refusal = _refusal(ticket, attempts, handled_through)
+        refusal = _refusal(
+            ticket, attempts, handled_through, owed.tags if owed and owed.tags else ticket.tags, settings
+        )
         updates = (owed, refusal) if owed else (refusal,)
         return Decision("refused", updates, attempt_ids)
 
@@ -213,7 +299,7 @@ def _answer_customer(ticket: TicketSnapshot, settings: PolicySettings, now: date
         )
 
     record = _escalation_record(ticket, with_reason[0], settings, now, handled_through)
-    confirmation = _confirmation(ticket, record.fields, record.tags or ())
+    confirmation = _confirmation(ticket, record.fields, record.tags or (), settings)
     return Decision("escalated", (record, confirmation), attempt_ids)
 
 
@@ -259,7 +345,7 @@ def _follow_up(
     if status not in (fields.status_tag(fields.STATUS_REQUESTED), fields.status_tag(fields.STATUS_ACKNOWLEDGED)):
         return None
     changes: dict[str, Any] = {}
-    purpose, message = "", None
+    purpose, message, events = "", None, []
     reply = manager_reply(ticket, settings) if status == fields.status_tag(fields.STATUS_REQUESTED) else None
     if reply is not None:
         status = fields.status_tag(fields.STATUS_ACKNOWLEDGED)
@@ -269,13 +355,16 @@ def _follow_up(
             fields.ACKNOWLEDGED_BY: str(reply.author_id),
         }
         purpose = "acknowledged"
+        events.append(purpose)
     if ticket.status == "solved":
         changes |= {fields.STATUS: fields.status_tag(fields.STATUS_RESOLVED), fields.RESOLVED_AT: iso(now)}
         purpose = "resolved"
+        events.append(purpose)
     elif status == fields.status_tag(fields.STATUS_REQUESTED) and fields.TAG_OVERDUE not in tags:
         due = _optional_time(ticket.escalation.get(fields.RESPONSE_DUE))
         if due is not None and now >= due:
             purpose = "overdue"
+            events.append(purpose)
             message = Message(
                 "overdue_note",
                 public=False,
@@ -288,7 +377,7 @@ def _follow_up(
     new_tags = _with(_without(tags, status_tags), (new_status,))  # a drop-down's value is its tag
     if purpose == "overdue":
         new_tags = _with(new_tags, (fields.TAG_OVERDUE,))
-    return TicketUpdate(purpose, message, tags=new_tags, fields=changes)
+    return TicketUpdate(purpose, message, tags=_owing(new_tags, tuple(events), settings), fields=changes)
 
 
 def _escalation_record(
@@ -318,6 +407,7 @@ def _escalation_record(
         _without(ticket.tags, tuple(fields.status_tag(status) for status in fields.STATUSES)),
         (fields.TAG_ESCALATED, fields.status_tag(fields.STATUS_REQUESTED), fields.TAG_CONFIRMATION_PENDING),
     )
+    tags = _owing(tags, ("escalated",), settings)
     previous_assignee = ticket.people.get(ticket.assignee_id) if ticket.assignee_id else None
     note = Message(
         "manager_note",
@@ -349,9 +439,10 @@ def _escalation_record(
 
 
 def _confirmation(
-    ticket: TicketSnapshot, recorded: Mapping[str, Any], tags_after_record: tuple[str, ...]
+    ticket: TicketSnapshot, recorded: Mapping[str, Any], tags_after_record: tuple[str, ...], settings: PolicySettings
 ) -> TicketUpdate:
-    """The customer's confirmation; it clears the mark that it is still owed."""
+    """The customer's confirmation; it clears the mark that it is still owed, and claims the owed notifications."""
+    cleared = (fields.TAG_CONFIRMATION_PENDING, *(fields.NOTIFICATION_TAGS if settings.notify_events else ()))
     due = recorded.get(fields.RESPONSE_DUE)
     customer = recorded.get(fields.REQUESTED_BY)
     return TicketUpdate(
@@ -365,7 +456,7 @@ def _confirmation(
             },
             locale=_locale_of(ticket, int(customer) if customer else ticket.requester_id),
         ),
-        tags=_without(tags_after_record, (fields.TAG_CONFIRMATION_PENDING,)),
+        tags=_without(tags_after_record, cleared),
     )
 
 
@@ -373,12 +464,19 @@ def _owed_confirmation(ticket: TicketSnapshot, settings: PolicySettings) -> Tick
     """The confirmation still owed when a previous run stopped after recording the escalation."""
     if fields.TAG_CONFIRMATION_PENDING not in ticket.tags or not ticket.is_escalated:
         return None
-    return _confirmation(ticket, ticket.escalation, ticket.tags)
+    return _confirmation(ticket, ticket.escalation, ticket.tags, settings)
 
 
-def _refusal(ticket: TicketSnapshot, attempts: tuple[Comment, ...], handled_through: str) -> TicketUpdate:
+def _refusal(
+    ticket: TicketSnapshot,
+    attempts: tuple[Comment, ...],
+    handled_through: str,
+    tags: tuple[str, ...],
+    settings: PolicySettings,
+) -> TicketUpdate:
+    """The polite refusal of a repeat; `tags` are the ticket's once the updates before it are written."""
     refused = int(ticket.escalation.get(fields.REFUSED_REPEATS) or 0) + len(attempts)
-    tags = _without(ticket.tags, (fields.TAG_CONFIRMATION_PENDING,))
+    tags = _without(tags, (fields.TAG_CONFIRMATION_PENDING,))
     return TicketUpdate(
         "refusal",
         Message(
@@ -391,7 +489,7 @@ def _refusal(ticket: TicketSnapshot, attempts: tuple[Comment, ...], handled_thro
             },
             locale=_locale_of(ticket, attempts[-1].author_id),
         ),
-        tags=_with(tags, (fields.TAG_BLOCKED,)),
+        tags=_owing(_with(tags, (fields.TAG_BLOCKED,)), ("refused",), settings),
         fields={fields.REFUSED_REPEATS: refused, fields.HANDLED_THROUGH: handled_through},
     )
 

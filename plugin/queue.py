@@ -20,6 +20,12 @@ Nothing is lost when a worker dies mid-job, with either backend:
 
 The work is idempotent (the ticket records what has been handled), so a job
 that runs again after a crash finds nothing left to do, or finishes it.
+
+Notifications for managers have a queue of their own (`notifications`, in the
+same SQLite file or Redis), worked by a few threads of their own, so that a
+slow or failing target never holds up ticket work. Sending is not idempotent:
+`NotificationDeliveries` records each attempt before it is made, so a job
+that runs again after a crash never sends twice.
 """
 
 from __future__ import annotations
@@ -283,18 +289,20 @@ class _RedisQueue(_AcknowledgingHuey, RedisHuey):  # type: ignore[misc]
     storage_class = ReliableRedisStorage
 
 
-def make_huey(environ: dict[str, str]) -> Huey:
+def make_huey(environ: dict[str, str], name: str = "escalations") -> Huey:
     """Only the queue's location is needed to enqueue; the rest is read when a job runs."""
     redis_url = environ.get("REDIS_URL", "").strip()
     if redis_url:
-        return _RedisQueue("escalations", url=redis_url)
+        return _RedisQueue(name, url=redis_url)
     data_dir = environ.get("ESCALATIONS_DATA_DIR", "").strip() or "var"
     directory = Path(data_dir).resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    return _SqliteQueue("escalations", filename=str(directory / "queue.sqlite3"), timeout=10)
+    return _SqliteQueue(name, filename=str(directory / "queue.sqlite3"), timeout=10)
 
 
-huey = make_huey(read_environment())
+_environment = read_environment()
+huey = make_huey(_environment)
+notifications = make_huey(_environment, "escalations-notifications")  # the managers' notifications, apart
 
 
 def storage_of(queue: Huey) -> ReliableStorage:
@@ -442,6 +450,62 @@ class ParkedTickets:
         return [ticket_id for ticket_id, _ in self.items()]
 
 
+class NotificationDeliveries:
+    """What became of each notification delivery (one event to one target), beside its jobs.
+
+    A delivery's record says which attempt was made last and how it ended:
+    `sending` is written before the target is called, then `sent`, `failed`
+    (a retry is scheduled), `gave_up` or `interrupted`. A job finding its own
+    attempt still `sending` belongs to a worker that died while sending: the
+    target may have the message, so it is not sent again. Records are kept
+    for KEEP_SECONDS; `doctor` lists the deliveries that gave up or were
+    interrupted.
+    """
+
+    PREFIX = "notification:"
+    KEEP_SECONDS = 7 * 86400.0
+    FAILED = ("gave_up", "interrupted")
+
+    def __init__(self, queue: Huey, clock: Callable[[], float] = time.time) -> None:
+        self.queue = queue
+        self.clock = clock
+
+    def get(self, delivery_id: str) -> dict[str, Any] | None:
+        record = self.queue.get(f"{self.PREFIX}{delivery_id}", peek=True)
+        return dict(record) if record else None
+
+    def record(self, delivery_id: str, attempt: int, state: str, **details: Any) -> None:
+        self.queue.put(
+            f"{self.PREFIX}{delivery_id}", {"attempt": attempt, "state": state, "at": self.clock(), **details}
+        )
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for key, raw in self.queue.storage.result_items().items():
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            if name.startswith(self.PREFIX):
+                yield name[len(self.PREFIX) :], self.queue.serializer.deserialize(raw)
+
+    def failed(self) -> list[tuple[str, dict[str, Any]]]:
+        """The deliveries that gave up or were interrupted, newest first."""
+        found = [(delivery, record) for delivery, record in self.items() if record.get("state") in self.FAILED]
+        return sorted(found, key=lambda item: -float(item[1].get("at") or 0))
+
+    def forget_failures(self) -> int:
+        """Forget the deliveries that gave up or were interrupted (once the targets work again)."""
+        failed = self.failed()
+        for delivery, _ in failed:
+            self.queue.delete(f"{self.PREFIX}{delivery}")
+        return len(failed)
+
+    def prune(self) -> int:
+        """Forget the records older than KEEP_SECONDS."""
+        oldest = self.clock() - self.KEEP_SECONDS
+        old = [delivery for delivery, record in self.items() if float(record.get("at") or 0) < oldest]
+        for delivery in old:
+            self.queue.delete(f"{self.PREFIX}{delivery}")
+        return len(old)
+
+
 @huey.task()
 def process_ticket(
     ticket_id: int, first_failure: float | None = None, failures: int = 0, invocation_id: str | None = None
@@ -460,13 +524,38 @@ def sweep(retry_if_locked: bool = True) -> None:
     sweep_job(retry_if_locked)
 
 
-def status(queue: Huey = huey) -> dict[str, Any]:
+@notifications.task()
+def send_notification(
+    delivery_id: str,
+    target: str,
+    event: str,
+    ticket_id: int,
+    title: str,
+    body: str,
+    first_failure: float | None = None,
+    failures: int = 0,
+) -> None:
+    """Send one notification to one target (see plugin.worker.send_notification_job)."""
+    from plugin.worker import send_notification_job
+
+    send_notification_job(delivery_id, target, event, ticket_id, title, body, first_failure, failures)
+
+
+def status(queue: Huey = huey, notification_queue: Huey = notifications) -> dict[str, Any]:
     """What `doctor` shows about the background work."""
     store = json.loads(json.dumps(queue.get("sweep", peek=True) or {}, default=str))
+    pending, scheduled = notification_queue.pending_count(), notification_queue.scheduled_count()
+    sending = storage_of(notification_queue).in_progress()
     return {
         "pending": queue.pending_count(),
         "in_progress": storage_of(queue).in_progress(),
         "scheduled": queue.scheduled_count(),
         "parked": list(ParkedTickets(queue).items()),
         "sweep": store,
+        "notifications": {
+            "pending": pending,
+            "scheduled": scheduled,
+            "waiting": pending + sending + scheduled,
+            "failed": NotificationDeliveries(notification_queue).failed(),
+        },
     }

@@ -1,7 +1,9 @@
 """The catch-up sweep: escalations whose webhook never arrived are found in Zendesk's event log.
 
 It also follows up open escalations that time or a solve has moved on (past
-due and not yet marked overdue; ticket solved), found with Zendesk's search.
+due and not yet marked overdue; ticket solved), and, with notifications for
+managers switched on, tickets whose notification is still owed (the service
+stopped after the write that made the event), found with Zendesk's search.
 
 Zendesk gives up on a webhook after a few tries, pauses a failing one, and
 our service can be down. The sweep reads the incremental ticket-event export
@@ -75,7 +77,9 @@ def tickets_needing_attention(events: Iterable[Mapping[str, Any]], phrases: Phra
             ):
                 tickets.add(int(event["ticket_id"]))
             added = child.get("added_tags") or (child.get("value") if child.get("field_name") == "tags" else None)
-            if isinstance(added, list) and fields.TAG_CONFIRMATION_PENDING in added:
+            if isinstance(added, list) and (
+                fields.TAG_CONFIRMATION_PENDING in added or fields.TAG_NOTIFICATION_OWED in added
+            ):
                 tickets.add(int(event["ticket_id"]))
     return tickets
 
@@ -85,12 +89,21 @@ FOLLOW_UP_SEARCHES = (
     f"tags:{fields.status_tag(fields.STATUS_REQUESTED)}",
     f"tags:{fields.status_tag(fields.STATUS_ACKNOWLEDGED)} status:solved",
 )
+OWED_NOTIFICATIONS_SEARCH = f"tags:{fields.TAG_NOTIFICATION_OWED}"  # only with notifications switched on
 
 
-def needs_follow_up(ticket: Mapping[str, Any], field_ids: Mapping[str, int], now: datetime) -> bool:
-    """An open escalation that is past due and not yet marked overdue, or whose ticket was solved."""
-    if ticket.get("status") == "solved":
+def needs_follow_up(
+    ticket: Mapping[str, Any], field_ids: Mapping[str, int], now: datetime, notifying: bool = False
+) -> bool:
+    """An open escalation that is past due and not yet marked overdue, or whose ticket was solved; when
+    `notifying`, also a ticket whose notification is still owed (not a closed one: it cannot be written)."""
+    if notifying and fields.TAG_NOTIFICATION_OWED in (ticket.get("tags") or []) and ticket.get("status") != "closed":
         return True
+    return ticket.get("status") == "solved" or past_due(ticket, field_ids, now)
+
+
+def past_due(ticket: Mapping[str, Any], field_ids: Mapping[str, int], now: datetime) -> bool:
+    """A requested escalation past its response due time and not yet marked overdue."""
     tags = ticket.get("tags") or []
     if fields.TAG_OVERDUE in tags or fields.status_tag(fields.STATUS_REQUESTED) not in tags:
         return False
@@ -98,18 +111,23 @@ def needs_follow_up(ticket: Mapping[str, Any], field_ids: Mapping[str, int], now
     return isinstance(due, str) and bool(due) and parse_iso(due) <= now
 
 
-def follow_up_candidates(gateway: ZendeskGateway, field_ids: Mapping[str, int], now: datetime) -> tuple[set[int], int]:
-    """Escalations the clock or a solve has moved on since a webhook last touched them,
-    and how many open escalations are overdue (already marked or about to be)."""
+def follow_up_candidates(
+    gateway: ZendeskGateway, field_ids: Mapping[str, int], now: datetime, notifying: bool = False
+) -> tuple[set[int], int]:
+    """Escalations the clock or a solve has moved on since a webhook last touched them (and, when
+    `notifying`, tickets whose notification is still owed), and how many open escalations are overdue
+    (already marked or about to be)."""
     tickets: set[int] = set()
     overdue = 0
-    for query in FOLLOW_UP_SEARCHES:
+    for query in (*FOLLOW_UP_SEARCHES, *((OWED_NOTIFICATIONS_SEARCH,) if notifying else ())):
         for result in (result for page in search_export(gateway, query) for result in page):
-            if needs_follow_up(result, field_ids, now):
+            if needs_follow_up(result, field_ids, now, notifying):
                 tickets.add(int(result["id"]))
+            if query == OWED_NOTIFICATIONS_SEARCH:
+                continue  # counted by the searches above
             tags = result.get("tags") or []
             still_requested = fields.status_tag(fields.STATUS_REQUESTED) in tags and result.get("status") != "solved"
-            if still_requested and (fields.TAG_OVERDUE in tags or needs_follow_up(result, field_ids, now)):
+            if still_requested and (fields.TAG_OVERDUE in tags or past_due(result, field_ids, now)):
                 overdue += 1
     return tickets, overdue
 
@@ -127,6 +145,7 @@ def run_sweep(
     handle: Callable[[int, ZendeskGateway], object],
     clock: Callable[[], datetime],
     phrases: Phrases = DEFAULT_PHRASES,
+    notifying: bool = False,
 ) -> list[int]:
     """Handle every ticket that needs it since the cursor; return the tickets handled.
 
@@ -143,7 +162,7 @@ def run_sweep(
             if _handle_one(ticket_id, gateway, parking, handle):
                 handled.append(ticket_id)
 
-    followed_up, overdue = follow_up_candidates(gateway, store.state.field_ids, started)
+    followed_up, overdue = follow_up_candidates(gateway, store.state.field_ids, started, notifying)
     handle_all(set(parking.ticket_ids()) | followed_up)
     # Zendesk's export wants a start at least a minute old; re-reading a minute is harmless.
     cursor = min(store.cursor(), int(started.timestamp()) - EXPORT_SETTLE_SECONDS)

@@ -151,7 +151,8 @@ def create_app(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Flask:
     """Build the web app; by default from the environment and the state `setup` stored."""
-    settings = settings or load_settings()
+    # The web front sends no notifications: `serve` has checked their URLs, and Apprise stays out of it.
+    settings = settings or load_settings(check_notify_urls=False)
     state = state or load_state(settings.state_file)
     enqueue = enqueue or _enqueue_with_worker
     app = Flask(__name__)

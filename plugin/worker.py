@@ -16,6 +16,14 @@ What becomes of a ticket job (`TicketJobs.run`, every outcome returned as data):
   parked: `escalations doctor` lists it and every sweep tries it again;
 - dropped: a 404 (the ticket was deleted) ends the job with a log line.
 
+What becomes of a notification job (`NotificationJobs.run`), one event to one
+target, run by threads of their own so that a slow target never holds up a
+ticket: sent; retried with the same capped backoff while the target fails;
+gave_up after RETRY_FOR (logged, counted, listed by `escalations doctor`);
+interrupted when an earlier run of the same attempt died while sending (the
+target may have it: never sent twice); dropped when the target is no longer
+configured; skipped when the delivery is already done.
+
 Clocks come in as arguments: the tests play an hour of failures without waiting.
 """
 
@@ -26,30 +34,35 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from huey import Huey
+from huey.consumer import Consumer
 from huey.exceptions import TaskLockedException
 
-from plugin import pacing
+from plugin import notify, pacing
 from plugin.calendar import WorkingCalendar
 from plugin.config import Settings, load_settings
 from plugin.handling import Handled, TooManyConflicts, handle_ticket
 from plugin.logs import about_ticket
 from plugin.messages import MessageRenderer
-from plugin.metrics import DECISIONS, PROCESSING
-from plugin.policy import PolicySettings, TicketSnapshot, needs_manager_roster
+from plugin.metrics import DECISIONS, NOTIFICATIONS, PROCESSING
+from plugin.policy import Notification, PolicySettings, TicketSnapshot, needs_manager_roster
 from plugin.queue import (
     LEASE_SECONDS,
     ConsumerPresence,
+    NotificationDeliveries,
     ParkedTickets,
     exclusive,
     huey,
+    notifications,
     now,
     process_ticket,
+    send_notification,
     sweep,
 )
 from plugin.state import AccountState, load_state
@@ -69,6 +82,7 @@ BACKOFF_CAP = 300.0
 LOCKED_RETRY_SECONDS = 1.0  # another worker has the ticket: look again this soon
 ROSTER_SECONDS = 300.0
 THREADS = 4
+NOTIFICATION_THREADS = 2  # apart from the ticket threads: a target that hangs holds only these
 
 
 class ManagerRoster:
@@ -90,6 +104,32 @@ class ManagerRoster:
 
 
 @dataclass(frozen=True)
+class NotificationDelivery:
+    """One notification to one target, as it travels through the notifications' queue."""
+
+    delivery_id: str
+    target: str  # the target URL's fingerprint: the queue never holds the URL and its secrets
+    event: str
+    ticket_id: int
+    title: str
+    body: str
+
+
+Enqueue = Callable[[NotificationDelivery], None]
+
+
+def enqueue_notification(delivery: NotificationDelivery) -> None:
+    send_notification(
+        delivery.delivery_id, delivery.target, delivery.event, delivery.ticket_id, delivery.title, delivery.body
+    )
+
+
+def notification_targets(settings: Settings) -> dict[str, str]:
+    """The configured targets by fingerprint."""
+    return {notify.fingerprint(url): url for url in settings.notify_urls}
+
+
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
     state: AccountState
@@ -97,6 +137,7 @@ class Runtime:
     managers: ManagerRoster
     calendar: WorkingCalendar
     clock: Callable[[], datetime] = now
+    enqueue: Enqueue = enqueue_notification
 
     def policy(self, gateway: ZendeskGateway, ticket: TicketSnapshot) -> PolicySettings:
         """The policy settings for one ticket; the managers' roster is read only when it matters."""
@@ -108,15 +149,43 @@ class Runtime:
             active_since=self.state.active_since_time,
             manager_ids=self.managers.members(gateway) if needs_manager_roster(ticket) else frozenset(),
             phrases=self.settings.phrases,
+            notify_events=self.settings.notify_events if self.settings.notify_urls else frozenset(),
         )
 
     def handle(self, ticket_id: int, gateway: ZendeskGateway) -> Handled:
         with about_ticket(ticket_id), PROCESSING.time():
             handled = handle_ticket(
-                ticket_id, gateway, lambda ticket: self.policy(gateway, ticket), self.renderer, self.clock
+                ticket_id,
+                gateway,
+                lambda ticket: self.policy(gateway, ticket),
+                self.renderer,
+                self.clock,
+                self.announce,
             )
         DECISIONS.labels(outcome=handled.decision.outcome).inc()
         return handled
+
+    def announce(self, notification: Notification) -> None:
+        """Queue a claimed notification for every target; called once its claim is written to the ticket.
+
+        The ticket's work goes on whatever happens here: a notification that
+        cannot be queued is logged and counted as lost, never retried through
+        the ticket (its claim is already written).
+        """
+        title, body = notify.compose(notification, self.settings.zendesk_base_url, self.settings.timezone)
+        for target in notification_targets(self.settings):
+            delivery = NotificationDelivery(
+                uuid.uuid4().hex, target, notification.event, notification.ticket_id, title, body
+            )
+            try:
+                self.enqueue(delivery)
+            except Exception:
+                log.exception(
+                    "notification %s of ticket %s could not be queued: lost", notification.event, notification.ticket_id
+                )
+                NOTIFICATIONS.labels(event=notification.event, outcome="lost").inc()
+                continue
+            log.info("ticket %s: notification %s queued", notification.ticket_id, notification.event)
 
     def gateway(self) -> ZendeskGateway:
         return ZendeskGateway(self.settings, self.state.field_ids, make_client(self.settings))
@@ -140,8 +209,13 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 @functools.cache
+def service_settings() -> Settings:
+    return load_settings()
+
+
+@functools.cache
 def runtime() -> Runtime:
-    return build_runtime(load_settings())
+    return build_runtime(service_settings())
 
 
 def backoff(failures: int, jitter: Callable[[float, float], float] = random.uniform) -> float:
@@ -243,6 +317,142 @@ def process_ticket_job(
     TicketJobs(runtime, huey).run(TicketJob(ticket_id, invocation_id, first_failure, failures))
 
 
+@dataclass(frozen=True)
+class NotificationJob:
+    """One attempt at a notification delivery; `failures` counts the attempts before it."""
+
+    delivery: NotificationDelivery
+    first_failure: float | None = None
+    failures: int = 0
+
+
+# How each outcome of a notification job is counted in escalations_notifications_total.
+COUNTED_OUTCOMES = {
+    "sent": "sent",
+    "retried": "failed",
+    "gave_up": "gave_up",
+    "interrupted": "interrupted",
+    "dropped": "dropped",
+}
+
+
+def schedule_notification(job: NotificationJob, delay: float) -> None:
+    d = job.delivery
+    send_notification.schedule(
+        args=(d.delivery_id, d.target, d.event, d.ticket_id, d.title, d.body, job.first_failure, job.failures),
+        delay=delay,
+    )
+
+
+@dataclass
+class NotificationJobs:
+    """Runs notification jobs: at most one send per attempt, retries while the target fails, then gives up.
+
+    Before a target is called, the attempt is recorded as `sending` in the
+    queue's storage; a run that finds its own attempt still `sending` follows
+    a worker that died mid-send, and sends nothing (the target may have the
+    message). Zendesk is never called here: the ticket's work is done.
+    """
+
+    targets: Callable[[], Mapping[str, str]]  # fingerprint -> URL
+    queue: Huey
+    send: Callable[[str, str, str, str], bool] = notify.deliver
+    schedule: Callable[[NotificationJob, float], None] = schedule_notification
+    clock: Callable[[], float] = time.time
+    jitter: Callable[[float, float], float] = random.uniform
+    lock: Callable[[str], AbstractContextManager[None]] | None = None  # by default the queue's leases
+
+    def run(self, job: NotificationJob) -> JobResult:
+        delivery = job.delivery
+        with about_ticket(delivery.ticket_id):
+            lock = self.lock if self.lock is not None else lambda name: exclusive(name, self.queue)
+            try:
+                with lock(f"notification-{delivery.delivery_id}"):
+                    result = self._run(job)
+            except TaskLockedException:
+                result = JobResult("locked", LOCKED_RETRY_SECONDS)
+            counted = COUNTED_OUTCOMES.get(result.outcome)
+            if counted is not None:
+                NOTIFICATIONS.labels(event=delivery.event, outcome=counted).inc()
+            if result.delay is not None:
+                again = job if result.outcome == "locked" else self._next(job)
+                self.schedule(again, result.delay)
+            return result
+
+    def _next(self, job: NotificationJob) -> NotificationJob:
+        first = job.first_failure if job.first_failure is not None else self.clock()
+        return replace(job, first_failure=first, failures=job.failures + 1)
+
+    def _run(self, job: NotificationJob) -> JobResult:
+        delivery, attempt = job.delivery, job.failures
+        deliveries = NotificationDeliveries(self.queue, self.clock)
+        what = f"notification {delivery.event} of ticket {delivery.ticket_id}"
+        record = deliveries.get(delivery.delivery_id)
+        if record is not None:
+            recorded, state = int(record.get("attempt", 0)), record.get("state")
+            if recorded == attempt and state == "sending":
+                log.error("%s: the worker died while sending it; not sent again (the target may have it)", what)
+                deliveries.record(
+                    delivery.delivery_id,
+                    attempt,
+                    "interrupted",
+                    event=delivery.event,
+                    ticket_id=delivery.ticket_id,
+                    target=delivery.target,
+                )
+                return JobResult("interrupted")
+            if recorded == attempt and state == "failed":  # the retry may not have been scheduled before a crash
+                return JobResult("rescheduled", self._delay(job))
+            if recorded >= attempt or state != "failed":
+                return JobResult("skipped", detail=f"already {state}")
+        url = self.targets().get(delivery.target)
+        if url is None:
+            log.warning("%s dropped: its target is no longer in ESCALATION_NOTIFY", what)
+            return JobResult("dropped")
+        target = notify.describe(url)
+        deliveries.record(delivery.delivery_id, attempt, "sending")
+        if self.send(url, delivery.title, delivery.body, delivery.event):
+            deliveries.record(delivery.delivery_id, attempt, "sent")
+            log.info("%s sent to %s", what, target)
+            return JobResult("sent")
+        started = job.first_failure if job.first_failure is not None else self.clock()
+        if self.clock() - started >= RETRY_FOR:
+            log.error("%s: %s kept failing for %.0f minutes; given up", what, target, RETRY_FOR / 60)
+            deliveries.record(
+                delivery.delivery_id,
+                attempt,
+                "gave_up",
+                event=delivery.event,
+                ticket_id=delivery.ticket_id,
+                target=delivery.target,
+            )
+            return JobResult("gave_up", detail=f"{target} kept failing")
+        deliveries.record(delivery.delivery_id, attempt, "failed")
+        delay = self._delay(job)
+        log.warning("%s: %s failed; retrying in %.0f s", what, target, delay)
+        return JobResult("retried", delay, f"{target} failed")
+
+    def _delay(self, job: NotificationJob) -> float:
+        return backoff(job.failures + 1, self.jitter)
+
+
+def send_notification_job(
+    delivery_id: str,
+    target: str,
+    event: str,
+    ticket_id: int,
+    title: str,
+    body: str,
+    first_failure: float | None = None,
+    failures: int = 0,
+) -> None:
+    """Send one notification to one target; retry while it fails, give up after RETRY_FOR."""
+    delivery = NotificationDelivery(delivery_id, target, event, ticket_id, title, body)
+    # The settings alone: a notification waits for nothing else, not even Zendesk being reachable.
+    jobs = NotificationJobs(lambda: notification_targets(service_settings()), notifications)
+    jobs.run(NotificationJob(delivery, first_failure, failures))
+
+
 @dataclass
 class Sweeps:
     """Runs the catch-up sweep, one at a time across all workers.
@@ -266,6 +476,7 @@ class Sweeps:
                     context.handle,
                     context.clock,
                     context.settings.phrases,
+                    notifying=bool(context.settings.notify_urls),
                 )
         except TaskLockedException:
             if retry_if_locked:
@@ -278,6 +489,8 @@ class Sweeps:
             log.warning("sweep stopped early, will resume from its cursor: %s", fault)
             return "stopped"
         log.info("sweep done: %d ticket(s) handled", len(handled))
+        if context.settings.notify_urls:
+            NotificationDeliveries(notifications).prune()  # what each delivery became, kept for a week
         return "done"
 
 
@@ -299,13 +512,14 @@ def schedule_sweeps(interval: float, stop: threading.Event) -> None:
 
 def main() -> None:
     """Run the consumer (and the sweep schedule) until SIGTERM or SIGINT; both finish in-flight work."""
-    settings = load_settings()
+    settings = service_settings()
     try:
         runtime()  # a configuration problem stops the worker now, with its message
     except ZendeskUnavailable as fault:
         log.warning("Zendesk is not reachable yet (%s); jobs will wait and retry", fault)
     presence = ConsumerPresence(huey)
     presence.start()  # also puts back on the queue what a worker that died had taken
+    notifying = start_notification_consumer() if settings.notify_urls else None
     stop = threading.Event()
     scheduler = threading.Thread(target=schedule_sweeps, args=(settings.reconcile_seconds, stop), daemon=True)
     scheduler.start()
@@ -329,7 +543,25 @@ def main() -> None:
 
     consumer._handle_signal = finish_then_stop
     try:
-        consumer.run()
+        consumer.run()  # its signal handlers, set last, are the process's
     finally:
         stop.set()
+        if notifying is not None:
+            notifying[0].stop(graceful=True)
+            notifying[1].stop()
         presence.stop()
+
+
+def start_notification_consumer() -> tuple[Consumer, ConsumerPresence]:
+    """The notifications' own queue worker: NOTIFICATION_THREADS threads beside the ticket threads."""
+    presence = ConsumerPresence(notifications)
+    presence.start()
+    consumer = notifications.create_consumer(
+        workers=NOTIFICATION_THREADS,
+        worker_type="thread",
+        periodic=False,
+        initial_delay=0.05,
+        max_delay=0.5,
+    )
+    consumer.start()
+    return consumer, presence

@@ -243,6 +243,14 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def queue_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The queue's setting for each backend: SQLite in the data directory, or a real redis-server."""
+    if request.param == "sqlite":
+        return {}
+    return {"REDIS_URL": request.getfixturevalue("redis_url")}
+
+
 def _pings(client: object) -> bool:
     try:
         return bool(client.ping())  # type: ignore[attr-defined]

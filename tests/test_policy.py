@@ -408,3 +408,133 @@ def test_who_the_managers_are_is_only_needed_for_staff_replies_to_a_requested_es
     assert needs_manager_roster(ticket(reply(6, AGENT, answered_at), escalation=REQUESTED))
     acknowledged = {**REQUESTED, fields.STATUS: "escalation_status_acknowledged"}
     assert not needs_manager_roster(ticket(reply(6, AGENT, answered_at), escalation=acknowledged))
+
+
+# Notifications for managers: marked as owed by the write that makes the event, claimed by a later write
+
+ALL_EVENTS = frozenset(fields.NOTIFY_EVENTS)
+NOTIFYING = replace(WITH_MANAGERS, notify_events=ALL_EVENTS)
+OWED = "escalation_notification_owed"
+
+
+def notifying(snapshot: TicketSnapshot, now: datetime = NOW, events: frozenset[str] = ALL_EVENTS) -> Decision:
+    settings = replace(NOTIFYING, notify_events=events)
+    return decide(replace(snapshot, people=PEOPLE_WITH_MANAGER), settings, now)
+
+
+def claims(decision: Decision) -> list[tuple[str, str]]:
+    """(the write's purpose, the event it claims), in the order they are written."""
+    return [(update.purpose, claim.event) for update in decision.updates for claim in update.claims]
+
+
+def marks(tags: tuple[str, ...] | None) -> set[str]:
+    return {tag for tag in tags or () if tag.startswith("escalation_notif")}
+
+
+def test_without_notifications_nothing_is_marked_or_claimed_and_the_writes_stay_the_same() -> None:
+    escalation = ticket(comment(2, "Escalation request: production is down since Monday."))
+    decision = decide(escalation, SETTINGS, NOW)
+    assert [u.purpose for u in decision.updates] == ["escalation_record", "confirmation"]
+    assert all(not marks(u.tags) and not u.claims for u in decision.updates)
+    late = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
+    overdue = decide(
+        replace(ticket(escalation=REQUESTED, tags=ESCALATED_TAGS), people=PEOPLE_WITH_MANAGER), SETTINGS, late
+    )
+    assert [u.purpose for u in overdue.updates] == ["overdue"] and not marks(overdue.updates[0].tags)
+
+
+def test_an_escalation_marks_its_notification_owed_and_the_customers_confirmation_claims_it() -> None:
+    decision = notifying(ticket(comment(2, "Escalation request: production is down since Monday.")))
+    record, confirmation = decision.updates  # no extra write: the confirmation is the claim
+    assert marks(record.tags) == {"escalation_notify_escalated", OWED} and not record.claims
+    assert not marks(confirmation.tags)
+    (notification,) = confirmation.claims
+    assert notification.event == "escalated" and notification.ticket_id == 42
+    assert notification.subject == "Export fails" and notification.customer_name == "Ana Customer"
+    assert notification.reason == "production is down since Monday."
+    assert notification.response_due == datetime(2026, 11, 30, 15, tzinfo=UTC) and notification.overdue_by is None
+
+
+def test_a_refusal_is_claimed_by_a_tags_only_write_after_it() -> None:
+    decision = notifying(ticket(comment(6, "Escalation request: again"), escalation=REQUESTED, tags=ESCALATED_TAGS))
+    refusal, claim = decision.updates
+    assert decision.outcome == "refused"
+    assert marks(refusal.tags) == {"escalation_notify_refused", OWED} and not refusal.claims
+    assert claim.purpose == "notification_claim" and claim.message is None and not claim.fields
+    assert claim.tags == tuple(t for t in refusal.tags or () if t not in marks(refusal.tags))
+    assert [n.event for n in claim.claims] == ["refused"]
+
+
+def test_an_overdue_escalation_is_announced_with_how_long_it_is_past_due() -> None:
+    late = datetime(2026, 11, 30, 13, 30, tzinfo=UTC)  # due at 10:00
+    decision = notifying(ticket(escalation=REQUESTED, tags=ESCALATED_TAGS), late)
+    assert claims(decision) == [("notification_claim", "overdue")]
+    assert decision.updates[-1].claims[0].overdue_by == timedelta(hours=3, minutes=30)
+
+
+def test_a_managers_reply_is_announced_as_acknowledged_with_the_managers_name() -> None:
+    answered_at = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
+    decision = notifying(ticket(reply(6, MANAGER, answered_at), escalation=REQUESTED, tags=ESCALATED_TAGS))
+    assert claims(decision) == [("notification_claim", "acknowledged")]
+    assert decision.updates[-1].claims[0].acknowledged_by == "Maya Manager"
+
+
+def test_acknowledged_and_solved_at_once_announces_both() -> None:
+    answered_at = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
+    solved = ticket(reply(6, MANAGER, answered_at), escalation=REQUESTED, tags=ESCALATED_TAGS, status="solved")
+    assert sorted(event for _, event in claims(notifying(solved))) == ["acknowledged", "resolved"]
+
+
+def test_only_the_events_the_managers_want_are_marked() -> None:
+    late = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
+    decision = notifying(ticket(escalation=REQUESTED, tags=ESCALATED_TAGS), late, frozenset({"escalated"}))
+    assert [u.purpose for u in decision.updates] == ["overdue"] and not marks(decision.updates[0].tags)
+
+
+def test_a_mark_left_by_a_run_that_stopped_after_the_event_is_claimed_by_the_next_decision() -> None:
+    left = ticket(escalation=REQUESTED, tags=(*ESCALATED_TAGS, "escalation_blocked", "escalation_notify_refused", OWED))
+    decision = notifying(left)
+    assert decision.outcome == "notification_claimed"
+    (claim,) = decision.updates
+    assert claim.tags == (*ESCALATED_TAGS, "escalation_blocked") and [n.event for n in claim.claims] == ["refused"]
+    assert notifying(replace(left, tags=claim.tags or ())).outcome == "ignored"  # claimed once: nothing after
+
+
+def test_a_confirmation_still_owed_also_claims_the_escalations_notification() -> None:
+    pending = ticket(
+        escalation={**ESCALATED, fields.HANDLED_THROUGH: "1", fields.REQUESTED_BY: str(COLLEAGUE)},
+        tags=("export", "escalated", fields.TAG_CONFIRMATION_PENDING, "escalation_notify_escalated", OWED),
+    )
+    decision = notifying(pending)
+    assert claims(decision) == [("confirmation", "escalated")]
+    (notification,) = decision.updates[0].claims
+    assert notification.customer_name == "Ben Colleague" and notification.reason == "Production down"
+
+
+def test_a_mark_for_an_event_no_longer_wanted_is_cleared_without_a_notification() -> None:
+    left = ticket(escalation=REQUESTED, tags=(*ESCALATED_TAGS, "escalation_notify_refused", OWED))
+    decision = notifying(left, events=frozenset({"escalated"}))
+    (claim,) = decision.updates
+    assert claim.tags == ESCALATED_TAGS and claim.claims == ()
+
+
+def test_with_notifications_switched_off_marks_are_left_for_when_they_are_on_again() -> None:
+    left = ticket(escalation=REQUESTED, tags=(*ESCALATED_TAGS, "escalation_notify_refused", OWED))
+    assert decide(replace(left, people=PEOPLE_WITH_MANAGER), WITH_MANAGERS, NOW) == Decision("ignored")
+
+
+def test_an_earlier_claim_and_a_new_event_in_one_decision_are_each_claimed_once() -> None:
+    pending = ticket(
+        comment(6, "Escalation request: again"),
+        escalation={**ESCALATED, fields.HANDLED_THROUGH: "5"},
+        tags=(*ESCALATED_TAGS, fields.TAG_CONFIRMATION_PENDING, "escalation_notify_escalated", OWED),
+    )
+    late = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
+    decision = notifying(pending, late)
+    assert [u.purpose for u in decision.updates] == ["confirmation", "refusal", "overdue", "notification_claim"]
+    assert claims(decision) == [
+        ("confirmation", "escalated"),
+        ("notification_claim", "overdue"),
+        ("notification_claim", "refused"),
+    ]
+    assert not marks(decision.updates[-1].tags)

@@ -13,7 +13,6 @@ import threading
 import time
 from dataclasses import replace
 
-import pytest
 import redis
 
 from tests.conftest import Service, free_port, wait_until
@@ -108,14 +107,6 @@ def test_sigterm_lets_the_job_in_flight_finish(service_env: Service) -> None:
     service_env.stop(signal.SIGTERM)
     assert settled(service_env, 2, 1), service_env.logs()[-3000:]
     assert len(emails_for(zendesk, 2)) == 1 and len(internal_notes(zendesk, 2)) == 1
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def queue_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    """The queue's setting for each backend: SQLite in the data directory, or a real redis-server."""
-    if request.param == "sqlite":
-        return {}
-    return {"REDIS_URL": request.getfixturevalue("redis_url")}
 
 
 def queue_empty(service: Service) -> bool:

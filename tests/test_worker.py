@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 from huey import Huey
 
+from plugin.escalation_fields import NOTIFY_EVENTS
 from plugin.logs import TicketContext
 from plugin.queue import LEASE_SECONDS, ParkedTickets, exclusive, make_huey
 from plugin.sandbox import SandboxZendesk
@@ -25,6 +26,7 @@ from plugin.worker import (
     ROSTER_SECONDS,
     JobResult,
     ManagerRoster,
+    NotificationDelivery,
     Runtime,
     Sweeps,
     TicketJob,
@@ -208,3 +210,47 @@ def test_a_sweep_that_finds_the_lock_held_is_retried_once_when_the_lease_can_hav
         assert sweeps.run(retry_if_locked=False) == "locked"
     assert retries == [LEASE_SECONDS + 1]
     assert sweeps.run() == "done"
+
+
+# Notifications for managers: queued once their claim is written, never otherwise
+
+MARKS = ["escalation_notify_refused", "escalation_notification_owed"]
+
+
+def notifying(worker: Worker) -> list[NotificationDelivery]:
+    """Switch notifications on for the worker's runtime; return the deliveries it queues."""
+    queued: list[NotificationDelivery] = []
+    settings = replace(
+        worker.runtime.settings, notify_urls=("json://127.0.0.1:9/notify",), notify_events=frozenset(NOTIFY_EVENTS)
+    )
+    worker.runtime = replace(worker.runtime, settings=settings, enqueue=queued.append)
+    return queued
+
+
+def test_an_escalation_is_queued_for_the_managers_once_its_confirmation_claimed_it_with_no_extra_call(
+    worker: Worker,
+) -> None:
+    queued = notifying(worker)
+    assert worker.run(escalate(worker)).outcome == "handled"
+    assert [(d.event, d.ticket_id) for d in queued] == [("escalated", 1)]
+    assert len(worker.calls(1)) == 4  # two reads, the record and the confirmation
+
+
+def test_a_409_on_the_claim_makes_the_worker_decide_again_and_queue_the_notification_once(worker: Worker) -> None:
+    queued = notifying(worker)
+    worker.zendesk.api_update_ticket(1, {"tags": [*worker.zendesk.ticket(1)["tags"], *MARKS]})
+    worker.zendesk.inject_fault(status=409, count=1, method="PUT")
+    assert worker.run(TicketJob(1)).outcome == "handled"
+    assert worker.calls(1).count("GET /api/v2/tickets/1.json") == 2
+    assert [d.event for d in queued] == ["refused"]
+    assert not set(MARKS) & set(worker.zendesk.ticket(1)["tags"])
+
+
+def test_a_claim_that_fails_queues_nothing_and_its_retry_queues_the_notification_once(worker: Worker) -> None:
+    queued = notifying(worker)
+    worker.zendesk.api_update_ticket(1, {"tags": [*worker.zendesk.ticket(1)["tags"], *MARKS]})
+    worker.zendesk.inject_fault(status=503, count=1, method="PUT", retry_after=None)
+    assert worker.run(TicketJob(1)).outcome == "retried" and queued == []
+    assert worker.run_next().outcome == "handled"
+    assert worker.run(TicketJob(1)).outcome == "handled"  # a later job finds nothing owed
+    assert [d.event for d in queued] == ["refused"]
