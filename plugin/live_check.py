@@ -116,6 +116,8 @@ def escalation_problems(
         problems.append("the confirmation is still owed")
     if ticket.get("group_id") != expected.manager_group_id:
         problems.append(f"the ticket is in group {ticket.get('group_id')}, not the managers' group")
+    if ticket.get("assignee_id") is not None:
+        problems.append(f"the ticket is still assigned to {ticket.get('assignee_id')}")
     if not any(not c.get("public") for c in ours):
         problems.append("no internal note for the managers")
     if not any(c.get("public") for c in ours):
@@ -252,6 +254,8 @@ class LiveCheck:
                     "subject": "Escalation live check (temporary, deleted automatically)",
                     "comment": {"body": "Created by 'escalations doctor --live' to test the escalation service."},
                     "requester_id": customer["id"],
+                    # Assigned, as a case with an engineer is: the escalation must unassign it.
+                    "assignee_id": self.state.service_user_id,
                     "tags": [LIVE_CHECK_TAG],
                 }
             },

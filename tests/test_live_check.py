@@ -113,12 +113,15 @@ def test_a_ticket_escalated_and_confirmed_by_the_service_has_no_problems() -> No
 
 
 def test_each_missing_part_of_an_escalation_is_named() -> None:
-    ticket, _ = escalated_ticket(group_id=3, tags=[fields.TAG_ESCALATED, fields.TAG_CONFIRMATION_PENDING])
+    ticket, _ = escalated_ticket(
+        group_id=3, assignee_id=SERVICE, tags=[fields.TAG_ESCALATED, fields.TAG_CONFIRMATION_PENDING]
+    )
     problems = escalation_problems(ticket, [{"author_id": CUSTOMER, "public": True}], FIELD_IDS, EXPECTED)
     assert problems == [
         "tags missing: escalation_status_requested",
         "the confirmation is still owed",
         "the ticket is in group 3, not the managers' group",
+        f"the ticket is still assigned to {SERVICE}",
         "no internal note for the managers",
         "no confirmation to the customer",
     ]
