@@ -309,8 +309,12 @@ def _details(error: Exception) -> list[str]:
     schema_errors = getattr(error.__cause__, "schema_errors", None)
     if not schema_errors:
         return [" ".join(str(error).split())[:300]]
-    details = []
+    details: list[str] = []
     for schema_error in schema_errors:
-        where = "/".join(str(part) for part in schema_error.absolute_path) or "(body)"
-        details.append(" ".join(f"{where}: {schema_error.message}".split())[:300])
+        # An anyOf or oneOf failed: its instance (a whole object) says little; each branch's own errors say what.
+        for error_of in schema_error.context or [schema_error]:
+            where = "/".join(str(part) for part in error_of.absolute_path) or "(body)"
+            detail = " ".join(f"{where}: {error_of.message}".split())[:300]
+            if detail not in details:
+                details.append(detail)
     return details
