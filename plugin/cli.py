@@ -76,7 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "--access-logformat",
         ACCESS_LOG_FORMAT,
         "--logger-class",
-        "plugin.web.GunicornLogger",
+        "plugin.gunicorn_logging.GunicornLogger",
         "--no-control-socket",
         "--log-level",
         settings.log_level.lower(),

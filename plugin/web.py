@@ -17,11 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from gunicorn.glogging import Logger as _GunicornLogger
 from werkzeug.exceptions import HTTPException
 
 from plugin import logs
-from plugin.config import Settings, load_log_settings, load_settings
+from plugin.config import Settings, load_settings
 from plugin.metrics import WEBHOOKS, exposition
 from plugin.signature import SignatureRejected, verify
 from plugin.state import AccountState, load_state
@@ -261,14 +260,3 @@ def create_app(
         return jsonify({"error": "method_not_allowed"}), 405
 
     return app
-
-
-class GunicornLogger(_GunicornLogger):  # type: ignore[misc]
-    """gunicorn's error and access logs, and the app's own records, in the service's one log format."""
-
-    def setup(self, cfg: Any) -> None:
-        super().setup(cfg)
-        settings = load_log_settings()
-        logs.configure(settings, process="web")
-        logs.adopt(self.error_log, settings, process="web")
-        logs.adopt(self.access_log, settings, process="web")
