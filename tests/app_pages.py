@@ -19,8 +19,12 @@ from datetime import datetime, timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Route
+
+from plugin.sandbox.contract import ApiRequest
+from tests.contract.session import zendesk_contract
 
 ROOT = Path(__file__).resolve().parents[1]
 DOUBLES = ROOT / "tests" / "sidebar"
@@ -83,6 +87,23 @@ class AppPage:
     def assert_clean(self) -> None:
         assert self.blocked == [], f"the page tried to reach outside hosts: {self.blocked}"
         assert self.problems == [], f"errors in the page: {self.problems}"
+        self.assert_requests_follow_zendesks_spec()
+
+    def assert_requests_follow_zendesks_spec(self) -> None:
+        """Every request the page sent through client.request, checked against Zendesk's published spec
+        like the sandbox's traffic (tests/contract/); what it would refuse is named."""
+        contract = zendesk_contract()
+        refused = []
+        for record in self.requests():
+            url = urlsplit(urljoin("https://example.zendesk.com/", record["url"]))
+            data = record.get("data")
+            body = data if isinstance(data, str) else ("" if data is None else json.dumps(data))
+            headers = {"Content-Type": record.get("contentType") or "application/json"}
+            request = ApiRequest(record["type"], url.path, url.query, headers, body.encode())
+            refusal = contract.check_request(request)
+            if refusal is not None:
+                refused.append(f"{record['type']} {url.path}: {refusal.description}")
+        assert refused == [], f"requests Zendesk's spec does not allow: {refused}"
 
 
 def open_app_page(
