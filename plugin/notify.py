@@ -14,15 +14,16 @@ fingerprint, never the URL.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from types import ModuleType
 from zoneinfo import ZoneInfo
 
-import apprise
 from babel.dates import format_datetime, format_timedelta, get_timezone_name
 
 from plugin.escalation_fields import NOTIFY_EVENTS
@@ -41,9 +42,15 @@ class _QuietWhileParsing(logging.Filter):
         return not getattr(_parsing, "active", False)
 
 
-# Apprise logs at INFO what it sends where; our own lines say what matters without the URLs.
-logging.getLogger("apprise").setLevel(logging.WARNING)
-logging.getLogger("apprise").addFilter(_QuietWhileParsing())
+@functools.cache
+def _apprise() -> ModuleType:
+    """Apprise, loaded on first use: a service with notifications off never loads it (about 4 MB a process)."""
+    import apprise
+
+    # Apprise logs at INFO what it sends where; our own lines say what matters without the URLs.
+    logging.getLogger("apprise").setLevel(logging.WARNING)
+    logging.getLogger("apprise").addFilter(_QuietWhileParsing())
+    return apprise
 
 
 @contextlib.contextmanager
@@ -58,7 +65,7 @@ def _quietly() -> Iterator[None]:
 def _service(url: str) -> object | None:
     """Apprise's service for the URL, or None when it cannot send to it; never logs the URL."""
     with _quietly():
-        return apprise.Apprise.instantiate(url)
+        return _apprise().Apprise.instantiate(url)  # type: ignore[no-any-return]
 
 
 __all__ = ["NOTIFY_EVENTS", "compose", "deliver", "describe", "fingerprint", "url_problems"]
@@ -72,12 +79,12 @@ _HEADLINES = {
     "resolved": "Escalation resolved",
     "refused": "Repeat escalation refused",
 }
-_TYPES = {
-    "escalated": apprise.NotifyType.WARNING,
-    "overdue": apprise.NotifyType.FAILURE,
-    "acknowledged": apprise.NotifyType.INFO,
-    "resolved": apprise.NotifyType.SUCCESS,
-    "refused": apprise.NotifyType.INFO,
+_TYPES = {  # Apprise's NotifyType, by name
+    "escalated": "WARNING",
+    "overdue": "FAILURE",
+    "acknowledged": "INFO",
+    "resolved": "SUCCESS",
+    "refused": "INFO",
 }
 
 
@@ -151,6 +158,7 @@ def deliver(url: str, title: str, body: str, event: str = "escalated") -> bool:
     each unless the URL says `cto=`/`rto=`); a target that fails is retried by
     the caller, never here.
     """
+    apprise = _apprise()
     service = apprise.Apprise()
     with _quietly():
         added = service.add(url)
@@ -161,7 +169,7 @@ def deliver(url: str, title: str, body: str, event: str = "escalated") -> bool:
             service.notify(
                 body=body,
                 title=title,
-                notify_type=_TYPES.get(event, apprise.NotifyType.INFO),
+                notify_type=getattr(apprise.NotifyType, _TYPES.get(event, "INFO")),
                 body_format=apprise.NotifyFormat.TEXT,
             )
         )
