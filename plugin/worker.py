@@ -392,14 +392,7 @@ class NotificationJobs:
             recorded, state = int(record.get("attempt", 0)), record.get("state")
             if recorded == attempt and state == "sending":
                 log.error("%s: the worker died while sending it; not sent again (the target may have it)", what)
-                deliveries.record(
-                    delivery.delivery_id,
-                    attempt,
-                    "interrupted",
-                    event=delivery.event,
-                    ticket_id=delivery.ticket_id,
-                    target=delivery.target,
-                )
+                self._record_final(deliveries, job, "interrupted")
                 return JobResult("interrupted")
             if recorded == attempt and state == "failed":  # the retry may not have been scheduled before a crash
                 return JobResult("rescheduled", self._delay(job))
@@ -418,19 +411,25 @@ class NotificationJobs:
         started = job.first_failure if job.first_failure is not None else self.clock()
         if self.clock() - started >= RETRY_FOR:
             log.error("%s: %s kept failing for %.0f minutes; given up", what, target, RETRY_FOR / 60)
-            deliveries.record(
-                delivery.delivery_id,
-                attempt,
-                "gave_up",
-                event=delivery.event,
-                ticket_id=delivery.ticket_id,
-                target=delivery.target,
-            )
+            self._record_final(deliveries, job, "gave_up")
             return JobResult("gave_up", detail=f"{target} kept failing")
         deliveries.record(delivery.delivery_id, attempt, "failed")
         delay = self._delay(job)
         log.warning("%s: %s failed; retrying in %.0f s", what, target, delay)
         return JobResult("retried", delay, f"{target} failed")
+
+    @staticmethod
+    def _record_final(deliveries: NotificationDeliveries, job: NotificationJob, state: str) -> None:
+        """Record a delivery that ends without being sent, with what `doctor` shows about it."""
+        delivery = job.delivery
+        deliveries.record(
+            delivery.delivery_id,
+            job.failures,
+            state,
+            event=delivery.event,
+            ticket_id=delivery.ticket_id,
+            target=delivery.target,
+        )
 
     def _delay(self, job: NotificationJob) -> float:
         return backoff(job.failures + 1, self.jitter)
