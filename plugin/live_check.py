@@ -274,7 +274,7 @@ class LiveCheck:
 
         def failed_delivery() -> bool:
             """Zendesk could not deliver in a way it does not retry (unreachable, refused): no need to wait on."""
-            latest = self._invocations(admin, started)[-1:]
+            latest = self._invocations(admin, started, most=1)
             status = latest[0]["http_status"] if latest else 0
             return bool(latest) and (status is None or (400 <= int(status) < 500 and int(status) not in (409, 429)))
 
@@ -360,26 +360,32 @@ class LiveCheck:
         _, comments = self._read(admin, ticket_id)
         return [c for c in comments if c.get("author_id") == self.state.service_user_id and c.get("public")]
 
-    def _invocations(self, admin: ZendeskGateway, since: float) -> list[dict[str, Any]]:
-        """The webhook's invocations since the check began, oldest first, with their last attempt's outcome.
+    def _invocations(self, admin: ZendeskGateway, since: float, most: int = 5) -> list[dict[str, Any]]:
+        """The newest `most` webhook invocations since the check began, oldest first, with their last
+        attempt's outcome.
 
         The Webhooks API documents invocations and their attempts; the field names
         are read defensively (the latest attempt inline, or the attempts listed).
+        Attempts are fetched only for the invocations kept, so a poll costs at most
+        `most` + 1 calls.
         """
         path = f"/api/v2/webhooks/{self.state.webhook_id}/invocations"
-        outcomes = []
+        recent = []
         for item in admin.get_json(path, {"page[size]": 100}).get("invocations") or []:
-            attempt = item.get("latest_completed_attempt")
-            if not isinstance(attempt, Mapping):
+            inline = item.get("latest_completed_attempt")
+            attempt = inline if isinstance(inline, Mapping) else {}
+            completed = str(item.get("latest_completed_at") or attempt.get("completed_at") or "")
+            if completed and _epoch(completed) >= since - 5:  # not in flight, not from before the check
+                recent.append((completed, item, attempt))
+        outcomes = []
+        for completed, item, attempt in sorted(recent, key=lambda found: found[0])[-most:]:
+            if not attempt:
                 attempts = admin.get_json(f"{path}/{item['id']}/attempts").get("attempts") or []
                 attempt = attempts[-1] if attempts else {}
-            completed = str(attempt.get("completed_at") or item.get("latest_completed_at") or "")
-            if not completed or _epoch(completed) < since - 5:
-                continue  # still in flight, or from before the check
             response = attempt.get("response") if isinstance(attempt.get("response"), Mapping) else {}
             status = attempt.get("status_code", response.get("status"))
             outcomes.append({"http_status": status, "error": attempt.get("error"), "completed": completed})
-        return sorted(outcomes, key=lambda outcome: outcome["completed"])
+        return outcomes
 
     def _gateway_for(self, email: str) -> ZendeskGateway:
         """A gateway that acts as `email`: the admin's API token names any user of the account."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import io
 import subprocess
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -202,3 +204,31 @@ def test_the_live_check_names_a_trigger_condition_the_account_does_not_offer(
     assert "the condition 'status' has no operator 'value'" in result.stdout
     assert "temporary customer and ticket created" not in result.stdout  # it stopped before creating anything
     assert leftovers(service.zendesk) == []
+
+
+def test_a_poll_of_webhook_activity_fetches_attempts_only_for_the_invocations_it_reads() -> None:
+    from plugin.config import load_settings
+    from plugin.live_check import LiveCheck
+    from plugin.state import AccountState
+    from tests.test_spec_examples import RecordedZendesk
+
+    path = "/api/v2/webhooks/w1/invocations"
+    invocations = [{"id": f"i{n}", "latest_completed_at": f"2026-12-02T10:{n:02d}:00Z"} for n in range(40)]
+    zendesk = RecordedZendesk(
+        {
+            f"GET {path}": [{"invocations": invocations}],
+            **{f"GET {path}/i{n}/attempts": [{"attempts": [{"status_code": 200 + n}]}] for n in range(40)},
+        }
+    )
+    settings = load_settings({"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_EMAIL": "a@acme.test", "ZENDESK_API_TOKEN": "t"})
+    state = AccountState("https://acme.zendesk.com", FIELD_IDS, MANAGERS, "w1", "secret", SERVICE, "2026-12-01")
+    check = LiveCheck(settings, state, out=io.StringIO())
+    since = datetime(2026, 12, 2, 10, 30, tzinfo=UTC).timestamp()
+
+    latest = check._invocations(zendesk, since, most=1)  # type: ignore[arg-type]
+    assert [outcome["http_status"] for outcome in latest] == [239]
+    assert [path for _, path, _ in zendesk.calls] == [path, f"{path}/i39/attempts"]
+
+    recent = check._invocations(zendesk, since)  # type: ignore[arg-type]
+    assert [outcome["http_status"] for outcome in recent] == [235, 236, 237, 238, 239]
+    assert len(zendesk.calls) == 2 + 1 + 5
