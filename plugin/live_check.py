@@ -382,8 +382,8 @@ class LiveCheck:
             if not attempt:
                 attempts = admin.get_json(f"{path}/{item['id']}/attempts").get("attempts") or []
                 attempt = attempts[-1] if attempts else {}
-            response = attempt.get("response") if isinstance(attempt.get("response"), Mapping) else {}
-            status = attempt.get("status_code", response.get("status"))
+            response = attempt.get("response")
+            status = attempt.get("status_code", response.get("status") if isinstance(response, Mapping) else None)
             outcomes.append({"http_status": status, "error": attempt.get("error"), "completed": completed})
         return outcomes
 
