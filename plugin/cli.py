@@ -16,7 +16,14 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from plugin import logs
-from plugin.config import ConfigError, Settings, has_zendesk_credentials, load_log_settings, load_settings
+from plugin.config import (
+    ConfigError,
+    Settings,
+    check_notify_urls,
+    has_zendesk_credentials,
+    load_log_settings,
+    load_settings,
+)
 from plugin.state import load_state, save_state
 
 if TYPE_CHECKING:
@@ -53,7 +60,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run gunicorn and the queue worker side by side; stop both cleanly on SIGTERM or Ctrl-C."""
-    settings = load_settings()
+    settings = check_notify_urls(load_settings())
     load_state(settings.state_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     web = [
@@ -231,7 +238,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     from plugin import notify
     from plugin.queue import NotificationDeliveries, notifications
 
-    settings = load_settings()
+    settings = check_notify_urls(load_settings())
     if not settings.notify_urls:
         raise ConfigError("ESCALATION_NOTIFY is not set: there is no notification target to test")
     events = ", ".join(event for event in notify.NOTIFY_EVENTS if event in settings.notify_events)

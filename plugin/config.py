@@ -104,11 +104,11 @@ def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
     return values
 
 
-def load_settings(environ: Mapping[str, str] | None = None, check_notify_urls: bool = True) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; raise ConfigError naming the first bad one.
 
-    `check_notify_urls=False` leaves ESCALATION_NOTIFY's URLs unchecked, for
-    `doctor`, which reports each one itself.
+    ESCALATION_NOTIFY's URLs are split here and checked by `check_notify_urls`
+    where they are used (Apprise parses them; the other commands never load it).
     """
     env = dict(read_environment() if environ is None else environ)
 
@@ -129,7 +129,7 @@ def load_settings(environ: Mapping[str, str] | None = None, check_notify_urls: b
     token = required("ZENDESK_API_TOKEN")
     logs = load_log_settings(env)
     timezone = _timezone(env.get("ESCALATION_TIMEZONE", "").strip() or "UTC")
-    notify_urls, notify_events = _notifications(env, check_notify_urls)
+    notify_urls, notify_events = _notifications(env)
 
     return Settings(
         zendesk_subdomain=subdomain,
@@ -159,8 +159,8 @@ def load_settings(environ: Mapping[str, str] | None = None, check_notify_urls: b
     )
 
 
-def _notifications(env: Mapping[str, str], check_urls: bool) -> tuple[tuple[str, ...], frozenset[str]]:
-    """ESCALATION_NOTIFY's URLs and ESCALATION_NOTIFY_EVENTS; Apprise is loaded only when there are URLs."""
+def _notifications(env: Mapping[str, str]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """ESCALATION_NOTIFY's URLs (split, not parsed) and ESCALATION_NOTIFY_EVENTS."""
     value = env.get("ESCALATION_NOTIFY", "").strip()
     events_value = env.get("ESCALATION_NOTIFY_EVENTS", "").strip()
     names = [name.strip().lower() for name in events_value.split(",") if name.strip()] or list(DEFAULT_NOTIFY_EVENTS)
@@ -172,13 +172,22 @@ def _notifications(env: Mapping[str, str], check_urls: bool) -> tuple[tuple[str,
     if not value:
         return (), frozenset()
     urls = tuple(url for url in (part.strip() for part in _URL_START.split(value)) if url)
-    if check_urls:
+    return urls, frozenset(names)
+
+
+def check_notify_urls(settings: Settings) -> Settings:
+    """Raise ConfigError naming each ESCALATION_NOTIFY URL Apprise cannot send to; the settings otherwise.
+
+    For the processes that send (the worker, `notify-test`) and `serve`, which starts
+    the worker; `doctor` reports each URL itself.
+    """
+    if settings.notify_urls:
         from plugin.notify import url_problems  # Apprise, loaded only where the URLs are used
 
-        problems = url_problems(urls)
+        problems = url_problems(settings.notify_urls)
         if problems:
             raise ConfigError(f"ESCALATION_NOTIFY: {'; '.join(problems)}")
-    return urls, frozenset(names)
+    return settings
 
 
 def load_log_settings(environ: Mapping[str, str] | None = None) -> LogSettings:

@@ -46,7 +46,7 @@ def _permissions(checks: Checks, path: Path, what: str) -> None:
 
 def run_doctor() -> int:
     checks = Checks()
-    settings = load_settings(check_notify_urls=False)  # each bad notification URL is reported below
+    settings = load_settings()
     checks.ok(f"configuration read (Zendesk: {settings.zendesk_base_url}, token {mask(settings.zendesk_api_token)})")
     _permissions(checks, Path.cwd() / ".env", ".env")
     try:

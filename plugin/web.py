@@ -151,7 +151,7 @@ def create_app(
 ) -> Flask:
     """Build the web app; by default from the environment and the state `setup` stored."""
     # The web front sends no notifications: `serve` has checked their URLs, and Apprise stays out of it.
-    settings = settings or load_settings(check_notify_urls=False)
+    settings = settings or load_settings()
     state = state or load_state(settings.state_file)
     enqueue = enqueue or _enqueue_with_worker
     app = Flask(__name__)

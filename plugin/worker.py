@@ -46,7 +46,7 @@ from huey.exceptions import TaskLockedException
 
 from plugin import notify, pacing
 from plugin.calendar import WorkingCalendar
-from plugin.config import Settings, load_settings
+from plugin.config import Settings, check_notify_urls, load_settings
 from plugin.handling import Handled, TooManyConflicts, handle_ticket
 from plugin.logs import about_ticket
 from plugin.messages import MessageRenderer
@@ -210,7 +210,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
 @functools.cache
 def service_settings() -> Settings:
-    return load_settings()
+    return check_notify_urls(load_settings())
 
 
 @functools.cache

@@ -8,6 +8,8 @@ after a worker died: never a second message.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +20,7 @@ import pytest
 from huey import Huey
 
 from plugin import notify
-from plugin.config import ConfigError, load_settings
+from plugin.config import ConfigError, check_notify_urls, load_settings
 from plugin.policy import Notification
 from plugin.queue import NotificationDeliveries, make_huey
 from plugin.worker import BACKOFF_CAP, RETRY_FOR, JobResult, NotificationDelivery, NotificationJob, NotificationJobs
@@ -178,6 +180,16 @@ def test_an_unknown_event_or_a_url_apprise_cannot_use_stops_with_one_line_naming
     with pytest.raises(ConfigError, match=r"ESCALATION_NOTIFY_EVENTS: unknown event 'escalate' \(the events are"):
         load_settings({**SETTINGS, "ESCALATION_NOTIFY": "json://h/p", "ESCALATION_NOTIFY_EVENTS": "escalate"})
     with pytest.raises(ConfigError) as raised:
-        load_settings({**SETTINGS, "ESCALATION_NOTIFY": "json://h/p slakc://xoxb-SECRET/abc"})
+        check_notify_urls(load_settings({**SETTINGS, "ESCALATION_NOTIFY": "json://h/p slakc://xoxb-SECRET/abc"}))
     assert str(raised.value) == "ESCALATION_NOTIFY: URL 2 of 2 (a slakc:// URL) is not one Apprise can send to"
     assert "SECRET" not in str(raised.value)
+
+
+def test_reading_the_settings_leaves_apprise_unloaded_until_the_urls_are_checked() -> None:
+    code = (
+        "import sys; from plugin.config import check_notify_urls, load_settings; "
+        f"settings = load_settings({ {**SETTINGS, 'ESCALATION_NOTIFY': 'json://h/p'}!r}); "
+        "print('apprise' in sys.modules); check_notify_urls(settings); print('apprise' in sys.modules)"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.split() == ["False", "True"]
