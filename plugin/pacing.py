@@ -57,7 +57,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from plugin.config import UPDATES_PER_MINUTE, ticket_updates_per_minute
+from plugin.config import UPDATES_PER_MINUTE
 
 log = logging.getLogger(__name__)
 
@@ -378,18 +378,18 @@ def _first_free(slots: list[float], start: float, gap: float) -> float:
     return at
 
 
-_shared: Pacer | None = None
+_shared: dict[int, Pacer] = {}
 _shared_lock = threading.Lock()
 _stopping = threading.Event()
 
 
-def shared_pacer() -> Pacer:
-    """The process's pacer, created on first use with the ZENDESK_TICKET_UPDATES_PER_MINUTE setting."""
-    global _shared
+def shared_pacer(updates_per_minute: int = UPDATES_PER_MINUTE) -> Pacer:
+    """The process's pacer for the account's Update Ticket limit (`Settings.ticket_updates_per_minute`),
+    created on first use; every session and thread of the process shares it."""
     with _shared_lock:
-        if _shared is None:
-            _shared = Pacer(updates_per_minute=ticket_updates_per_minute())
-        return _shared
+        if updates_per_minute not in _shared:
+            _shared[updates_per_minute] = Pacer(updates_per_minute=updates_per_minute)
+        return _shared[updates_per_minute]
 
 
 class PacingInterrupted(requests.ConnectionError):

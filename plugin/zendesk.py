@@ -24,7 +24,7 @@ from plugin.calendar import WorkingCalendar
 from plugin.config import ConfigError, Settings
 from plugin.escalation_fields import recorded_values
 from plugin.metrics import count_api_call
-from plugin.pacing import PacedSession
+from plugin.pacing import PacedSession, shared_pacer
 from plugin.policy import Comment, Person, TicketSnapshot, TicketUpdate, parse_iso
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def make_client(
     """A Zenpy client for one job; `session` paces its calls (the process's pacer by default)."""
     if settings.zendesk_api_url:
         point_zenpy_at(settings.zendesk_api_url)
-    session = session if session is not None else PacedSession()
+    session = session if session is not None else PacedSession(shared_pacer(settings.ticket_updates_per_minute))
     session.hooks["response"].append(count_api_call)
     return Zenpy(
         subdomain=settings.zendesk_subdomain,

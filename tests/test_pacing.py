@@ -542,6 +542,19 @@ def test_every_zenpy_client_of_the_process_shares_one_pacer(monkeypatch: pytest.
     assert sessions[0] is not sessions[1] and sessions[0].pacer is sessions[1].pacer is shared_pacer()
 
 
+def test_the_clients_pace_ticket_updates_by_the_limit_in_the_settings() -> None:
+    high_volume = load_settings(
+        {
+            "ZENDESK_SUBDOMAIN": "acme",
+            "ZENDESK_EMAIL": "a@acme.test",
+            "ZENDESK_API_TOKEN": "t",
+            "ZENDESK_TICKET_UPDATES_PER_MINUTE": "300",
+        }
+    )
+    session = make_client(high_volume).tickets.session
+    assert isinstance(session, PacedSession) and session.pacer.updates_per_minute == 300
+
+
 @pytest.mark.parametrize(("value", "expected"), [(None, 100), ("", 100), ("300", 300)])
 def test_the_update_limit_can_be_raised_for_the_high_volume_add_on(value: str | None, expected: int) -> None:
     environ = {} if value is None else {"ZENDESK_TICKET_UPDATES_PER_MINUTE": value}
