@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import json
@@ -28,6 +29,7 @@ from zenpy.lib.api_objects import (
 from zenpy.lib.exception import APIException
 
 from plugin.sandbox import SandboxServer, SandboxZendesk
+from plugin.sandbox.rules import CURRENT_USER, TicketChange, conditions_match
 from tests.contract.session import zendesk_contract
 
 PHRASE = "escalation request"
@@ -773,6 +775,144 @@ def test_role_agent_covers_admins_and_role_end_user_customers(sandbox: Sandbox, 
     sandbox.account.wait_for_deliveries()
 
     assert [body.decode() for _, body in receiver.received] == [str(sandbox.account.api_user_id)]
+
+
+def test_every_condition_the_definitions_offer_can_be_used_and_holds_for_some_change() -> None:
+    """Each offered subject/operator pair is accepted in a trigger and holds for some ticket change,
+    and so does each offered value of a list condition under `is` (`current_user` included)."""
+    account = SandboxZendesk(tolerate=())
+    account.create_ticket_field({"type": "text", "title": "Reason"})
+    account.create_ticket_field({"type": "checkbox", "title": "Escalated"})
+    account.create_ticket_field(
+        {"type": "tagger", "title": "Tier", "custom_field_options": [{"name": "Gold", "value": "tier_gold"}]}
+    )
+    webhook = account.create_webhook(
+        {
+            "name": "w",
+            "status": "active",
+            "endpoint": "http://127.0.0.1:9/",
+            "http_method": "POST",
+            "request_format": "json",
+        }
+    )
+    definitions = account.trigger_definitions()["conditions_all"]
+    [admin] = account.users(roles=["admin"])
+    agent, other_agent = account.users(roles=["agent"])
+    customer = account.users(roles=["end-user"])[0]
+    base = {**account.ticket(1), "subject": "please escalate", "tags": ["escalate"], "requester_id": customer["id"]}
+    public = {"body": "please escalate now", "public": True}
+    private = {"body": "internal", "public": False}
+
+    def candidates(definition: dict[str, Any]) -> list[object]:
+        """Values a ticket may hold for the condition's subject."""
+        if definition["subject"] == "requester_id":
+            return [customer["id"], agent["id"]]
+        if definition["type"] != "list":
+            return [None, "escalate"]
+        values: list[object] = []
+        for offered in (v["value"] for v in definition["values"]):
+            if offered == CURRENT_USER:
+                continue
+            values.append(
+                {"": None, "true": True, "false": False}.get(offered, int(offered) if offered.isdigit() else offered)
+            )
+        return values
+
+    def with_value(subject: str, value: object) -> dict[str, Any]:
+        ticket = copy.deepcopy(base)
+        if subject.startswith("custom_fields_"):
+            field_id = int(subject.removeprefix("custom_fields_"))
+            ticket["custom_fields"] = [
+                {**f, "value": value} if f["id"] == field_id else f for f in ticket["custom_fields"]
+            ]
+        else:
+            ticket[subject] = value
+        return ticket
+
+    changes = [
+        TicketChange(update_type, base, actor, comment, None, previous=base, via_id=int(via["value"]))
+        for update_type in ("Create", "Change")
+        for actor in (customer, agent, admin)
+        for comment in (None, public, private)
+        for via in next(d for d in definitions if d["subject"] == "via_id")["values"]
+    ]
+    for definition in definitions:
+        if definition["subject"] in ("status", "priority", "type", "group_id", "assignee_id", "requester_id") or (
+            definition["subject"].startswith("custom_fields_")
+        ):
+            values = candidates(definition)
+            for after in values:
+                for before in [None, *values]:
+                    previous = None if before is None else with_value(definition["subject"], before)
+                    ticket = with_value(definition["subject"], after)
+                    changes.append(TicketChange("Change", ticket, agent, public, None, previous=previous, via_id=5))
+    changes.append(TicketChange("Change", with_value("assignee_id", other_agent["id"]), agent, None, None, base))
+
+    def tried_values(definition: dict[str, Any], operator: dict[str, Any]) -> list[object]:
+        if operator["terminal"]:
+            return [None]
+        if definition["type"] == "autocomplete":
+            return [customer["id"], CURRENT_USER]
+        if "values" not in definition:
+            return ["escalate", "absent"]
+        return [v["value"] for v in definition["values"]]
+
+    never_hold: list[str] = []
+    for definition in definitions:
+        for operator in definition["operators"]:
+            held = set()
+            for value in tried_values(definition, operator):
+                condition = {"field": definition["subject"], "operator": operator["value"], "value": value}
+                trigger = account.create_business_rule(
+                    "trigger",
+                    {
+                        "title": "t",
+                        "conditions": {"all": [condition], "any": []},
+                        "actions": [{"field": "notification_webhook", "value": [webhook["id"], "{}"]}],
+                    },
+                )
+                if any(conditions_match(trigger["conditions"], change) for change in changes):
+                    held.add(value)
+            if not held:
+                never_hold.append(f"{definition['subject']} {operator['value']}")
+            if operator["value"] == "is" and "values" in definition:
+                never_hold += [
+                    f"{definition['subject']} is {v}" for v in tried_values(definition, operator) if v not in held
+                ]
+
+    assert never_hold == []
+
+
+def test_priority_ranks_and_the_current_user_as_assignee_fire_triggers(sandbox: Sandbox, receiver: Receiver) -> None:
+    webhook = sandbox.zenpy.webhooks.create(escalation_webhook(receiver.url))
+    for title, condition in (
+        ("below high", {"field": "priority", "operator": "less_than", "value": "high"}),
+        ("above normal", {"field": "priority", "operator": "greater_than", "value": "normal"}),
+        ("mine", {"field": "assignee_id", "operator": "is", "value": "current_user"}),
+    ):
+        sandbox.api(
+            "POST",
+            "/api/v2/triggers.json",
+            json={
+                "trigger": {
+                    "title": title,
+                    "conditions": {"all": [condition], "any": []},
+                    "actions": [{"field": "notification_webhook", "value": [webhook.id, title]}],
+                }
+            },
+        ).raise_for_status()
+
+    sandbox.zenpy.tickets.update(Ticket(id=1, priority="low"))  # assigned to Priya, changed by the admin
+    sandbox.zenpy.tickets.update(Ticket(id=2, priority="urgent"))
+    as_user(sandbox, PRIYA, "PUT", "/api/v2/tickets/3.json", json={"ticket": {"priority": "normal"}})
+    sandbox.account.wait_for_deliveries()
+
+    assert sorted(body.decode() for _, body in receiver.received) == [
+        "above normal",
+        "below high",
+        "below high",
+        "mine",
+    ]
 
 
 def view_with(columns: list[str]) -> dict[str, Any]:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 STATUS_ORDER = ("new", "open", "pending", "hold", "solved", "closed")
+PRIORITY_ORDER = ("low", "normal", "high", "urgent")
+# The value of a person condition (assignee, requester) that names whoever makes the change.
+CURRENT_USER = "current_user"
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
 _TICKET_FIELD_PLACEHOLDER = re.compile(r"ticket\.ticket_field_(\d+)")
@@ -158,13 +161,25 @@ def _current_tags_holds(operator: str, value: Any, change: TicketChange) -> bool
     return False
 
 
-def _status_holds(operator: str, value: Any, change: TicketChange) -> bool:
-    if operator in ("less_than", "greater_than"):
-        if value not in STATUS_ORDER:
-            return False
-        rank = STATUS_ORDER.index(str(change.ticket["status"])) - STATUS_ORDER.index(str(value))
-        return rank < 0 if operator == "less_than" else rank > 0
-    return _attribute_holds(operator, value, change, lambda ticket: ticket["status"])
+def _ordered_attribute(name: str, order: tuple[str, ...]) -> Callable[[str, Any, TicketChange], bool]:
+    """A condition on an attribute whose values are ranked (status, priority): `less_than` and
+    `greater_than` compare ranks in `order`, the other operators are those of any attribute.
+
+    No value ('', a ticket without a priority) ranks below the first; a value outside `order`
+    is neither less nor greater than anything.
+    """
+    ranks = ("", *order)
+
+    def holds(operator: str, value: Any, change: TicketChange) -> bool:
+        if operator in ("less_than", "greater_than"):
+            current, wanted = _as_text(change.ticket.get(name)), _as_text(value)
+            if current not in ranks or wanted not in ranks:
+                return False
+            rank = ranks.index(current) - ranks.index(wanted)
+            return rank < 0 if operator == "less_than" else rank > 0
+        return _attribute_holds(operator, value, change, lambda ticket: ticket.get(name))
+
+    return holds
 
 
 def _ticket_attribute(name: str) -> Callable[[str, Any, TicketChange], bool]:
@@ -172,6 +187,17 @@ def _ticket_attribute(name: str) -> Callable[[str, Any, TicketChange], bool]:
 
     def holds(operator: str, value: Any, change: TicketChange) -> bool:
         return _attribute_holds(operator, value, change, lambda ticket: ticket.get(name))
+
+    return holds
+
+
+def _person_attribute(name: str) -> Callable[[str, Any, TicketChange], bool]:
+    """A condition on a person of the ticket (assignee, requester); `current_user` is whoever
+    makes the change."""
+
+    def holds(operator: str, value: Any, change: TicketChange) -> bool:
+        wanted = change.actor["id"] if _as_text(value) == CURRENT_USER else value
+        return _attribute_holds(operator, wanted, change, lambda ticket: ticket.get(name))
 
     return holds
 
@@ -226,11 +252,11 @@ _CONDITIONS: dict[str, Callable[[str, Any, TicketChange], bool]] = {
     "subject_includes_word": _subject_includes_word_holds,
     "role": _role_holds,
     "current_tags": _current_tags_holds,
-    "status": _status_holds,
-    "priority": _ticket_attribute("priority"),
+    "status": _ordered_attribute("status", STATUS_ORDER),
+    "priority": _ordered_attribute("priority", PRIORITY_ORDER),
     "type": _ticket_attribute("type"),
     "group_id": _ticket_attribute("group_id"),
-    "assignee_id": _ticket_attribute("assignee_id"),
-    "requester_id": _ticket_attribute("requester_id"),
+    "assignee_id": _person_attribute("assignee_id"),
+    "requester_id": _person_attribute("requester_id"),
     "via_id": lambda operator, value, change: _is(operator, _as_text(change.via_id) == _as_text(value)),
 }
