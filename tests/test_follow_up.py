@@ -8,6 +8,7 @@ clock had run on, never by sleeping for hours.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -89,7 +90,12 @@ def test_the_engineers_own_reply_does_not_acknowledge_the_escalation(watched: Se
     before = len(watched.decisions(5))
     watched.zendesk.add_comment(5, author_id=10011, body="Hi Alice, I am still on it.")
     watched.zendesk.wait_for_deliveries()
-    wait_until(lambda: len(watched.decisions(5)) > before, what="the worker to decide on the reply")
+    reply = watched.zendesk.deliveries()[-1]["invocation_id"]  # the staff-reply trigger's call for this reply
+
+    def decided_on_the_reply() -> list[str]:
+        return re.findall(rf"invocation={reply}\]: ticket 5: ([a-z_]+) \(", watched.logs())
+
+    assert wait_until(decided_on_the_reply, what="the worker to decide on the reply") == ["ignored"]
     # Each later decision (the webhook's, and any sweep's) found nothing to do.
     assert set(watched.decisions(5)[before:]) == {"ignored"}
     assert status_of(watched, 5) == "escalation_status_requested"

@@ -477,6 +477,7 @@ def test_the_help_center_locale_picks_the_texts_and_the_phrase(script: Callable[
         "": "en",
     }
     english = set(script("texts", "en"))
+    assert {"action", "reasonLabel", "submit", "onceOnly"} <= english
     for locale in LOCALES:
         assert set(script("texts", locale)) == english, f"{locale} lacks texts"
 

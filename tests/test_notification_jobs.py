@@ -87,7 +87,7 @@ def test_a_failing_target_is_retried_with_capped_backoff_then_given_up_after_an_
         delays.append(sender.scheduled[-1][1])
     assert delays[:5] == [2.0, 4.0, 8.0, 16.0, 32.0] and max(delays) == BACKOFF_CAP
     assert sender.run_next().outcome == "gave_up" and sender.scheduled == []
-    assert all(message.status == 500 for message in sender.receiver.received())
+    assert [message.status for message in sender.receiver.received()] == [500] * (len(delays) + 1)
     ((delivery, record),) = NotificationDeliveries(sender.queue).failed()
     assert delivery == "d1" and (record["state"], record["event"], record["ticket_id"]) == ("gave_up", "escalated", 42)
 
