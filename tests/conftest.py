@@ -46,6 +46,19 @@ SECRET = "webhook-secret"
 WEBHOOK_ID = "01HWEBHOOK0000000000000000"
 
 
+class FakeClock:
+    """Seconds that move only when a test moves them (`now`) or something sleeps on it."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture
 def queued() -> list[int]:
     """The ticket ids the web app queued."""

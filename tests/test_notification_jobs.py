@@ -24,8 +24,9 @@ from plugin.config import ConfigError, check_notify_urls, load_settings
 from plugin.policy import Notification
 from plugin.queue import NotificationDeliveries, make_huey
 from plugin.worker import BACKOFF_CAP, RETRY_FOR, JobResult, NotificationDelivery, NotificationJob, NotificationJobs
+from tests.conftest import FakeClock
 from tests.notification_receiver import Receiver
-from tests.test_worker import STARTED, FakeClock
+from tests.test_worker import STARTED
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Sender:
     receiver: Receiver
     queue: Huey
     targets: dict[str, str]
-    clock: FakeClock = field(default_factory=FakeClock)
+    clock: FakeClock = field(default_factory=lambda: FakeClock(STARTED))
     scheduled: list[tuple[NotificationJob, float]] = field(default_factory=list)
 
     def run(self, job: NotificationJob) -> JobResult:

@@ -41,6 +41,7 @@ from plugin.sandbox import SandboxServer, SandboxZendesk
 from plugin.sandbox import traffic as sandbox_traffic
 from plugin.sandbox.traffic import RateLimiter
 from plugin.zendesk import make_client
+from tests.conftest import FakeClock
 
 UPDATE = "https://acme.zendesk.com/api/v2/tickets/42.json"
 EXPORTS = "https://acme.zendesk.com/api/v2/incremental/ticket_events.json"
@@ -51,14 +52,6 @@ EXPORT_CALL = classify("GET", EXPORTS)
 
 def call(ticket_update: bool) -> Call:
     return UPDATE_CALL if ticket_update else READ_CALL
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def headers(**values: str) -> CaseInsensitiveDict[str]:

@@ -24,24 +24,11 @@ from plugin.sandbox.traffic import RateLimiter
 from plugin.sweep import SweepStore, run_sweep
 from plugin.worker import Runtime, build_runtime
 from plugin.zendesk import ZendeskGateway, ZendeskUnavailable, make_client
-from tests.conftest import provisioned_in_process
+from tests.conftest import FakeClock, provisioned_in_process
 from tests.test_end_to_end import ALICE, BOB, CARMEN, PRIYA, emails_for
 
 QUIET_TICKET = 4  # the backlog's filler notes go here, away from the escalated tickets
 EVENTS_PAGE = 1000  # Zendesk's time-based export pages hold up to 1,000 events
-
-
-class FakeClock:
-    """Monotonic seconds that move only when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class EventClock:

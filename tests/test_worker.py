@@ -33,18 +33,10 @@ from plugin.worker import (
     TicketJobs,
     build_runtime,
 )
-from tests.conftest import provisioned_in_process
+from tests.conftest import FakeClock, provisioned_in_process
 from tests.test_end_to_end import ALICE, MANAGERS, emails_for, internal_notes
 
 STARTED = 1_800_000_000.0
-
-
-class FakeClock:
-    def __init__(self, now: float = STARTED) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -54,7 +46,7 @@ class Worker:
     zendesk: SandboxZendesk
     runtime: Runtime
     queue: Huey
-    clock: FakeClock = field(default_factory=FakeClock)
+    clock: FakeClock = field(default_factory=lambda: FakeClock(STARTED))
     scheduled: list[tuple[TicketJob, float]] = field(default_factory=list)
 
     @property
@@ -187,7 +179,7 @@ def test_every_log_line_of_a_job_names_its_ticket_and_webhook_invocation(
 
 
 def test_the_managers_roster_is_read_at_most_every_five_minutes(worker: Worker) -> None:
-    clock = FakeClock()
+    clock = FakeClock(STARTED)
     roster = ManagerRoster(worker.runtime.state.manager_group_id, clock=clock)
     gateway = worker.runtime.gateway()
 
