@@ -289,15 +289,18 @@ class _RedisQueue(_AcknowledgingHuey, RedisHuey):  # type: ignore[misc]
     storage_class = ReliableRedisStorage
 
 
-def make_huey(environ: dict[str, str], name: str = "escalations") -> Huey:
-    """Only the queue's location is needed to enqueue; the rest is read when a job runs."""
+def make_huey(environ: dict[str, str], name: str = "escalations", clock: Callable[[], float] = time.time) -> Huey:
+    """Only the queue's location is needed to enqueue; the rest is read when a job runs.
+
+    `clock` times the SQLite leases; Redis expires its leases by its own clock.
+    """
     redis_url = environ.get("REDIS_URL", "").strip()
     if redis_url:
         return _RedisQueue(name, url=redis_url)
     data_dir = environ.get("ESCALATIONS_DATA_DIR", "").strip() or "var"
     directory = Path(data_dir).resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    return _SqliteQueue(name, filename=str(directory / "queue.sqlite3"), timeout=10)
+    return _SqliteQueue(name, filename=str(directory / "queue.sqlite3"), timeout=10, clock=clock)
 
 
 _environment = read_environment()
