@@ -181,6 +181,13 @@ class Service(LocalService):
         wait_until(self.swept, timeout=20, what="the catch-up sweep the worker runs at start")
         return process
 
+    def set_up_and_start(self, **settings: str) -> Service:
+        """`escalations setup`, then `serve`, with these settings added; stopped by the `service_env` fixture."""
+        self.env.update(settings)
+        self.run("setup")
+        self.start()
+        return self
+
     def swept(self) -> bool:
         return any("/incremental/" in entry["path"] for entry in self.zendesk.requests_log())
 
@@ -218,9 +225,7 @@ def service_env(zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path) -
 @pytest.fixture
 def service(service_env: Service) -> Iterator[Service]:
     """Set up against the sandbox and serve, as an admin would."""
-    service_env.run("setup")
-    service_env.start()
-    yield service_env
+    yield service_env.set_up_and_start()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,14 +19,8 @@ MAYA = 10012  # an agent in the seeded "Support Managers" group (Tom Becker in t
 
 
 @pytest.fixture
-def watched(service_env: Service) -> Iterator[Service]:
-    service_env.env["ESCALATIONS_RECONCILE_SECONDS"] = "1"
-    service_env.run("setup")
-    service_env.start()
-    try:
-        yield service_env
-    finally:
-        service_env.stop()
+def watched(service_env: Service) -> Service:
+    return service_env.set_up_and_start(ESCALATIONS_RECONCILE_SECONDS="1")
 
 
 def escalate(service: Service, ticket_id: int, customer: int) -> None:

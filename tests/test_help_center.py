@@ -374,15 +374,9 @@ def test_without_javascript_the_phrase_in_a_comment_still_escalates(service: Ser
 
 
 @pytest.fixture
-def german_service(service_env: Service) -> Iterator[Service]:
+def german_service(service_env: Service) -> Service:
     """The service with a German phrase beside the English one, set up and serving."""
-    service_env.env["ESCALATION_PHRASES"] = "de=Eskalationsanfrage|escalation request"
-    service_env.run("setup")
-    service_env.start()
-    try:
-        yield service_env
-    finally:
-        service_env.stop()
+    return service_env.set_up_and_start(ESCALATION_PHRASES="de=Eskalationsanfrage|escalation request")
 
 
 def test_a_german_customer_escalates_in_german_with_the_german_phrase(
