@@ -1130,6 +1130,18 @@ def test_end_users_get_403_outside_the_requests_api(sandbox: Sandbox) -> None:
         assert answer.json()["error"] == "Forbidden"
 
 
+def test_end_users_list_only_the_ticket_fields_visible_in_the_portal(sandbox: Sandbox) -> None:
+    shown = sandbox.zenpy.ticket_fields.create(TicketField(type="text", title="Shown", visible_in_portal=True))
+    hidden = sandbox.zenpy.ticket_fields.create(TicketField(type="text", title="Hidden"))
+
+    as_customer = as_user(sandbox, ALICE, "GET", "/api/v2/ticket_fields.json").json()["ticket_fields"]
+    as_agent = as_user(sandbox, PRIYA, "GET", "/api/v2/ticket_fields.json").json()["ticket_fields"]
+
+    assert all(field["visible_in_portal"] for field in as_customer)
+    assert shown.id in {f["id"] for f in as_customer} and hidden.id not in {f["id"] for f in as_customer}
+    assert {shown.id, hidden.id} <= {f["id"] for f in as_agent} and len(as_agent) > len(as_customer)
+
+
 def test_agents_use_the_agent_apis_but_not_the_admin_only_ones(sandbox: Sandbox) -> None:
     ticket = as_user(sandbox, PRIYA, "GET", "/api/v2/tickets/1.json")
     field = as_user(

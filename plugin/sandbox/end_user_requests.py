@@ -125,9 +125,8 @@ class EndUserRequests(Tickets):
     def _request_json(self, ticket: Record, viewer: Record) -> Record:
         shown = self._ticket_json(ticket)
         request = {key: shown.get(key) for key in _REQUEST_KEYS}
-        if viewer["role"] == "end-user":  # only the fields shown to end-users in the Help Center
-            visible = {field["id"] for field in self._custom_fields() if field["visible_in_portal"]}
-            request["custom_fields"] = [item for item in shown["custom_fields"] if item["id"] in visible]
+        visible = {field["id"] for field in self._fields_visible_to(viewer)}
+        request["custom_fields"] = [item for item in shown["custom_fields"] if item["id"] in visible]
         request["can_be_solved_by_me"] = _can_be_solved(ticket)
         request["solved"] = ticket["status"] in ("solved", "closed")
         return request

@@ -26,10 +26,11 @@ SYSTEM_FIELDS = (
 class TicketFields(AccountCore):
     """System and custom ticket fields; a tag belongs to one field only."""
 
-    def ticket_fields(self) -> list[Record]:
-        """System and custom ticket fields in position order."""
+    def ticket_fields(self, *, viewer: Record | None = None) -> list[Record]:
+        """System and custom ticket fields in position order; those `viewer` may see, when given."""
         with self._lock:
-            return copy.deepcopy(self._sorted_ticket_fields())
+            fields = self._sorted_ticket_fields() if viewer is None else self._fields_visible_to(viewer)
+            return copy.deepcopy(fields)
 
     def ticket_field(self, field_id: int) -> Record:
         """One ticket field."""
@@ -117,6 +118,15 @@ class TicketFields(AccountCore):
 
     def _sorted_ticket_fields(self) -> list[Record]:
         return sorted(self._ticket_fields.values(), key=lambda f: (f["position"], f["id"]))
+
+    def _fields_visible_to(self, viewer: Record) -> list[Record]:
+        """The fields `viewer` sees, in position order: end-users only those with `visible_in_portal`
+        (List Ticket Fields: "For end users, only the ticket fields with visible_in_portal set to
+        true are returned", spec line 9816); agents and admins all of them."""
+        fields = self._sorted_ticket_fields()
+        if viewer["role"] == "end-user":
+            return [field for field in fields if field["visible_in_portal"]]
+        return fields
 
     def _custom_fields(self) -> list[Record]:
         return [f for f in self._sorted_ticket_fields() if f["removable"]]

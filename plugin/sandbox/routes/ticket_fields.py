@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify
 
-from plugin.sandbox.routes.common import created, listing, no_content, object_body
+from plugin.sandbox.routes.common import created, current_user, listing, no_content, object_body
 
 if TYPE_CHECKING:
     from plugin.sandbox.zendesk import SandboxZendesk
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 def add_ticket_field_routes(app: Flask, zendesk: SandboxZendesk) -> None:
     @app.get("/api/v2/ticket_fields")
     def list_ticket_fields() -> Response:
-        return jsonify(listing("ticket_fields", zendesk.ticket_fields()))
+        return jsonify(listing("ticket_fields", zendesk.ticket_fields(viewer=current_user())))
 
     @app.post("/api/v2/ticket_fields")
     def create_ticket_field() -> Response:
