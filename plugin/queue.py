@@ -44,6 +44,7 @@ from typing import Any, ClassVar, Protocol
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.exceptions import TaskLockedException
 from huey.storage import RedisStorage, SqliteStorage
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from plugin.config import read_environment
 
@@ -220,9 +221,9 @@ class ReliableRedisStorage(RedisStorage):  # type: ignore[misc]
     def dequeue(self) -> bytes | None:
         mine = self.processing_key(self.consumer_id)
         if self.blocking:
-            try:
+            try:  # blmove answers None when the wait runs out; a socket timeout is the same "nothing yet"
                 data = self.conn.blmove(self.queue_key, mine, self.read_timeout, "RIGHT", "LEFT")
-            except (TimeoutError, TypeError, IndexError):
+            except RedisTimeoutError:
                 data = None
         else:
             data = self.conn.lmove(self.queue_key, mine, "RIGHT", "LEFT")
@@ -311,10 +312,6 @@ notifications = make_huey(_environment, "escalations-notifications")  # the mana
 def storage_of(queue: Huey) -> ReliableStorage:
     storage: ReliableStorage = queue.storage
     return storage
-
-
-class LeaseLost(Exception):
-    """A lease could not be renewed: another holder may have taken over."""
 
 
 class Lease:
