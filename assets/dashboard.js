@@ -20,6 +20,7 @@ import { el, loadTranslator } from './ui.js';
 import { MissingFieldsError, lookUpFieldIds, pages, userNames } from './zendesk.js';
 
 const FIRST_ROWS = 100; // rows per list until "Show all"
+const STRING_FILES = ['i18n/{locale}.json', 'i18n/dashboard/{locale}.json'];
 const COUNTDOWN_EVERY_MS = 30_000;
 const REASON_CHARS = 140;
 
@@ -38,9 +39,11 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   client: null,
+  localeRead: false, // the signed-in user's locale read (else the browser's stands in)
   ids: null,
   rows: new Map(), // ticket id → row
   loading: true,
+  reading: false, // a read (fields, then escalations) is under way
   names: new Map(), // user id → name, or null once Zendesk did not know the user
   asked: new Set(), // user ids whose names were asked for
   showAll: { waiting: false, handled: false },
@@ -94,17 +97,22 @@ const CHARTS = [
 /**
  * Every escalated ticket, page by page. The first page is drawn at once; later
  * ones after pages 2, 4, 8, 16 … and at the end, so that a long read redraws a
- * few times rather than after every hundred tickets.
+ * few times rather than after every hundred tickets. A read again replaces the
+ * rows of the one before once its first page is in (until then those stay on
+ * screen); an escalation no longer found is no longer shown.
  */
 async function readEscalations() {
+  const fresh = new Map(); // ticket id → row
+  let read = 0;
+  state.loading = true;
   try {
-    let read = 0;
     for await (const page of pages(state.client, ESCALATED_TICKETS)) {
       for (const ticket of page.results || []) {
         const row = rowFromTicket(ticket, state.ids);
-        if (row) state.rows.set(row.ticketId, row);
+        if (row) fresh.set(row.ticketId, row);
       }
       read += 1;
+      state.rows = fresh;
       showProgress();
       if ((read & (read - 1)) === 0) render();
     }
@@ -116,10 +124,52 @@ async function readEscalations() {
     const { detail, status } = describeFailure(failure);
     const reason = detail || String(status || '');
     if (status === 0) console.error('reading escalations failed', failure);
-    if (state.rows.size) showAlert(t('errors.partial', { count: count(state.rows.size), detail: reason }));
+    if (read && fresh.size) showAlert(t('errors.partial', { count: count(fresh.size), detail: reason }));
     else showAlert(t('errors.load', { detail: reason }));
     $('progress').textContent = '';
     render();
+  }
+}
+
+/**
+ * Read everything the page shows: the reader's locale and the escalation
+ * fields until they are known, then the escalations.
+ */
+async function load() {
+  if (!state.localeRead) {
+    const context = await state.client.get('currentUser');
+    translator = await loadTranslator(context.currentUser && context.currentUser.locale, STRING_FILES);
+    state.localeRead = true;
+  }
+  $('progress').textContent = t('loading');
+  if (!state.ids) {
+    const found = await lookUpFieldIds(state.client);
+    if (found.missing.length) throw new MissingFieldsError(found.missing, found.none);
+    state.ids = found.ids;
+  }
+  await readEscalations();
+}
+
+/**
+ * Read (again), with what went wrong in the alert. Zendesk keeps a nav bar app
+ * loaded once it was opened, so this runs on each showing of the page; one
+ * read at a time (a showing during a read is left to that read).
+ */
+async function refresh() {
+  if (state.reading) return;
+  state.reading = true;
+  showAlert('');
+  try {
+    await load();
+  } catch (error) {
+    if (!translator) translator = await loadTranslator(navigator.language, STRING_FILES);
+    $('dashboard').setAttribute('aria-busy', 'false');
+    $('progress').textContent = '';
+    if (error instanceof MissingFieldsError && error.none) showAlert(t('errors.not_set_up'));
+    else if (error instanceof MissingFieldsError) showAlert(t('errors.fields_missing', { titles: error.titles.join(', ') }));
+    else showAlert(t('errors.load', { detail: describeFailure(error).detail }));
+  } finally {
+    state.reading = false;
   }
 }
 
@@ -431,32 +481,17 @@ function bindControls() {
 
 async function start() {
   const client = typeof ZAFClient === 'undefined' ? null : ZAFClient.init();
-  const files = ['i18n/{locale}.json', 'i18n/dashboard/{locale}.json'];
   if (!client) {
-    translator = await loadTranslator(navigator.language, files);
+    translator = await loadTranslator(navigator.language, STRING_FILES);
     $('dashboard').setAttribute('aria-busy', 'false');
     $('progress').textContent = t('outside_zendesk');
     return;
   }
   state.client = client;
-  try {
-    const context = await client.get('currentUser');
-    translator = await loadTranslator(context.currentUser && context.currentUser.locale, files);
-    $('progress').textContent = t('loading');
-    bindControls();
-    const found = await lookUpFieldIds(client);
-    if (found.missing.length) throw new MissingFieldsError(found.missing, found.none);
-    state.ids = found.ids;
-    await readEscalations();
-    setInterval(updateTimeLeft, COUNTDOWN_EVERY_MS);
-  } catch (error) {
-    if (!translator) translator = await loadTranslator(navigator.language, files);
-    $('dashboard').setAttribute('aria-busy', 'false');
-    $('progress').textContent = '';
-    if (error instanceof MissingFieldsError && error.none) showAlert(t('errors.not_set_up'));
-    else if (error instanceof MissingFieldsError) showAlert(t('errors.fields_missing', { titles: error.titles.join(', ') }));
-    else showAlert(t('errors.load', { detail: describeFailure(error).detail }));
-  }
+  bindControls();
+  client.on('app.activated', refresh);
+  setInterval(updateTimeLeft, COUNTDOWN_EVERY_MS);
+  await refresh();
 }
 
 start();

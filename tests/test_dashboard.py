@@ -388,6 +388,68 @@ def test_a_page_that_fails_leaves_what_was_read_with_a_warning(open_dashboard: O
     assert page.problems == []
 
 
+# ---- shown again: Zendesk keeps a nav bar app loaded once opened ------------------------------------
+
+
+def escalation_ticket(ticket_id: int, status: str, hours_left: int, **values: Any) -> dict[str, Any]:
+    """An escalation requested 24 working hours before its due time, `hours_left` hours from NOW."""
+    return single_ticket(
+        ticket_id,
+        ["escalated", f"escalation_status_{status}"],
+        status=f"escalation_status_{status}",
+        requested_at=iso(NOW - timedelta(hours=24 - hours_left)),
+        requested_by="360000000001",
+        response_due=iso(NOW + timedelta(hours=hours_left)),
+        **values,
+    )
+
+
+def test_the_dashboard_reads_again_when_it_is_shown_again(open_dashboard: OpenDashboard) -> None:
+    users = {"360000000001": {"id": 360000000001, "name": "Ana Souza"}}
+    before = [escalation_ticket(601, "requested", 20), escalation_ticket(602, "requested", 10)]
+    page = open_dashboard(Account(before, users, []))
+    loaded(page, 2)
+    assert ticket_ids(page, "waiting-table") == [602, 601]
+
+    # Meanwhile 601 was acknowledged, 602 is no longer found and 603 was escalated.
+    acknowledged = escalation_ticket(
+        601, "acknowledged", 20, acknowledged_at=iso(NOW - timedelta(minutes=5)), acknowledged_by="370000000002"
+    )
+    page.zaf("searchTickets.splice(0, Infinity, ...args[0])", [acknowledged, escalation_ticket(603, "requested", 5)])
+    assert page.zaf("fire('app.activated')") == 1, "the dashboard listens to app.activated"
+
+    expect(page.page.locator('#waiting-table tr[data-ticket="603"]')).to_have_count(1)
+    loaded(page, 2)
+    assert ticket_ids(page, "waiting-table") == [603]
+    assert ticket_ids(page, "handled-table") == [601]
+    expect(page.page.locator('[data-tile="waiting"] .tile__value')).to_have_text("1")
+    assert len(page.requests("GET", EXPORT)) == 2
+
+
+def test_a_failed_read_is_retried_when_the_dashboard_is_shown_again(open_dashboard: OpenDashboard) -> None:
+    broken = {"method": "GET", "path": EXPORT, "status": 500, "body": {"error": "InternalError"}}
+    page = open_dashboard(200, failures=[broken])
+    alert = page.page.locator("#alert")
+    expect(alert).to_have_text(
+        "The escalations could not be loaded (InternalError). Open the dashboard again to retry."
+    )
+
+    page.zaf("fire('app.activated')")
+    loaded(page, 200)
+    expect(alert).to_have_text("")
+    assert len(ticket_ids(page, "waiting-table")) == len(account(200).waiting(NOW))
+
+
+def test_a_showing_during_a_read_leaves_the_reading_to_that_read(open_dashboard: OpenDashboard) -> None:
+    page = open_dashboard(200, hold_after={EXPORT: 1})
+    expect(page.page.locator("#progress")).to_have_text("Loading more escalations… 100 so far.")
+
+    page.zaf("fire('app.activated')")
+    page.zaf("release()")
+    loaded(page, 200)
+    assert len(page.requests("GET", EXPORT)) == 2, "one read of two pages"
+
+
 # ---- live, and in plain words ----------------------------------------------------------------------
 
 

@@ -221,6 +221,8 @@
     invocations,
     server,
     editor,
+    /** The tickets the search export finds; a test may change them in place. */
+    searchTickets,
     /** Fire a framework event, as Zendesk does when the ticket changes. */
     fire(name, data) {
       const list = handlers[name] || [];
