@@ -541,8 +541,9 @@ def send_notification(
     send_notification_job(delivery_id, target, event, ticket_id, title, body, first_failure, failures)
 
 
-def status(queue: Huey = huey, notification_queue: Huey = notifications) -> dict[str, Any]:
-    """What `doctor` shows about the background work."""
+def status(queue: Huey = huey, notification_queue: Huey = notifications, details: bool = True) -> dict[str, Any]:
+    """What `doctor` shows about the background work; without `details`, no list of failed notifications
+    (which reads every delivery record), for `/metrics`, which is scraped often and shows only counts."""
     store = json.loads(json.dumps(queue.get("sweep", peek=True) or {}, default=str))
     pending, scheduled = notification_queue.pending_count(), notification_queue.scheduled_count()
     sending = storage_of(notification_queue).in_progress()
@@ -556,6 +557,6 @@ def status(queue: Huey = huey, notification_queue: Huey = notifications) -> dict
             "pending": pending,
             "scheduled": scheduled,
             "waiting": pending + sending + scheduled,
-            "failed": NotificationDeliveries(notification_queue).failed(),
+            "failed": NotificationDeliveries(notification_queue).failed() if details else [],
         },
     }

@@ -210,7 +210,7 @@ def create_app(
     def metrics() -> Response:
         from plugin.queue import status
 
-        body, content_type = exposition(status)
+        body, content_type = exposition(lambda: status(details=False))
         return Response(body, content_type=content_type)
 
     @app.get("/readyz")

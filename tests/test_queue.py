@@ -207,3 +207,14 @@ def test_a_redis_read_that_times_out_is_an_empty_queue_not_an_error(redis_url: s
     assert storage.dequeue() is None
     storage.enqueue(b"job")
     assert storage.dequeue() == b"job"
+
+
+def test_the_status_for_metrics_leaves_out_the_list_of_failed_notifications(tmp_path: Path) -> None:
+    from plugin.queue import NotificationDeliveries, status
+
+    environ = {"ESCALATIONS_DATA_DIR": str(tmp_path)}
+    tickets, notifications = make_huey(environ), make_huey(environ, "notifications")
+    NotificationDeliveries(notifications).record("d1", 0, "gave_up", event="escalated", ticket_id=7, target="t")
+
+    assert [delivery for delivery, _ in status(tickets, notifications)["notifications"]["failed"]] == ["d1"]
+    assert status(tickets, notifications, details=False)["notifications"]["failed"] == []
