@@ -145,10 +145,6 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
             endpoint_limits=endpoint_limits,
         )
 
-    def authenticates(self, username: str | None, password: str | None) -> bool:
-        """True when `<email>/token` and the API token authenticate a user who may use the API."""
-        return not isinstance(self.authenticate(username, password), SandboxError)
-
     def record_request(self, method: str, path: str, query: str, status: int) -> None:
         """Log an API request the HTTP face served."""
         with self._lock:
