@@ -73,12 +73,8 @@ def trigger_definitions(
                 ("requester_can_see_comment", "Present and requester can see comment"),
             ],
         ),
-        _definition(
-            "comment_includes_word", "Comment text", "text", ("includes", "not_includes", "is", "is_not"), None
-        ),
-        _definition(
-            "subject_includes_word", "Subject text", "text", ("includes", "not_includes", "is", "is_not"), None
-        ),
+        _definition("comment_includes_word", "Comment text", "text", _WORDS, None),
+        _definition("subject_includes_word", "Subject text", "text", _WORDS, None),
         # "Current user": admins are agents here; the documented values are end_user and agent.
         _definition("role", "Current user", "list", ("is", "is_not"), [("end_user", "End user"), ("agent", "Agent")]),
         _definition("current_tags", "Tags", "tags", ("includes", "not_includes"), None),
