@@ -37,7 +37,7 @@ from plugin.sandbox.routes.search import add_search_routes
 from plugin.sandbox.routes.ticket_fields import add_ticket_field_routes
 from plugin.sandbox.routes.tickets import add_ticket_routes
 from plugin.sandbox.routes.webhooks import add_webhook_routes
-from plugin.sandbox.traffic import ENDPOINT_HEADER_PREFIX, Fault, endpoint_budget
+from plugin.sandbox.traffic import Fault, endpoint_budget
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -105,11 +105,7 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
         is_update = request.method == "PUT" and _TICKET_UPDATE.fullmatch(original_path()) is not None
         endpoint = endpoint_budget(request.method, original_path())
         verdict = zendesk.rate_limiter.admit(ticket_update=is_update, endpoint=endpoint)
-        g.rate_headers = {
-            name: value
-            for name, value in verdict.headers.items()
-            if f"endpoint-budget-header:{name.removeprefix(ENDPOINT_HEADER_PREFIX)}" not in zendesk.tolerated
-        }
+        g.rate_headers = dict(verdict.headers)
         if verdict.retry_after is not None:
             answer = jsonify({"error": "TooManyRequests", "description": "Rate limit exceeded"})
             answer.status_code = 429
