@@ -86,12 +86,11 @@ def add_control_routes(app: Flask, zendesk: SandboxZendesk) -> None:
     @app.post("/__sandbox__/settings")
     def change_settings() -> Response:
         body = _control_body()
-        current = zendesk.settings()
         if "latency" in body:
             zendesk.latency = _number(body["latency"], "latency")
         if "webhook_delivery_enabled" in body:
             zendesk.webhook_delivery_enabled = bool(body["webhook_delivery_enabled"])
-        limits = {name: _limit(body, name, current) for name in RATE_LIMITS if name in body}
+        limits = {name: _limit(body[name], name) for name in RATE_LIMITS if name in body}
         if limits:
             zendesk.set_rate_limit(**limits)
         return jsonify(zendesk.settings())
@@ -110,8 +109,7 @@ def _number(value: object, name: str) -> float:
     return float(value)
 
 
-def _limit(body: dict[str, Any], name: str, current: dict[str, Any]) -> int | None:
-    value = body.get(name, current[name])
+def _limit(value: object, name: str) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise bad_request(f"{name}: expected a whole number >= 1 or null")
     return value
