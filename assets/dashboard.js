@@ -451,7 +451,10 @@ function render() {
   renderCharts(figures);
 }
 
-/** The countdown: the time left in the waiting list, in place (no re-sorting under the reader's eyes). */
+/**
+ * The countdown: the time left in the waiting list, in place (no re-sorting
+ * under the reader's eyes), and the tiles, whose overdue count moves with it.
+ */
 function updateTimeLeft() {
   const now = Date.now();
   for (const line of document.querySelectorAll('#waiting-table tbody tr')) {
@@ -460,6 +463,9 @@ function updateTimeLeft() {
     line.querySelector('.col-time_left').textContent = timeLeftText(row, now);
     line.classList.toggle('is-overdue', isOverdue(row, now));
   }
+  if ($('tiles').hidden) return; // nothing drawn yet
+  const rows = [...state.rows.values()];
+  renderTiles(rows, now, weeklyFigures(rows, now, WEEKS_SHOWN));
 }
 
 // ---- start -------------------------------------------------------------------------------------

@@ -391,31 +391,41 @@ def test_a_page_that_fails_leaves_what_was_read_with_a_warning(open_dashboard: O
 # ---- shown again: Zendesk keeps a nav bar app loaded once opened ------------------------------------
 
 
-def escalation_ticket(ticket_id: int, status: str, hours_left: int, **values: Any) -> dict[str, Any]:
-    """An escalation requested 24 working hours before its due time, `hours_left` hours from NOW."""
+def escalation_ticket(ticket_id: int, status: str, left: timedelta, **values: Any) -> dict[str, Any]:
+    """An escalation requested 24 hours before its due time, which is `left` from NOW."""
     return single_ticket(
         ticket_id,
         ["escalated", f"escalation_status_{status}"],
         status=f"escalation_status_{status}",
-        requested_at=iso(NOW - timedelta(hours=24 - hours_left)),
+        requested_at=iso(NOW + left - timedelta(hours=24)),
         requested_by="360000000001",
-        response_due=iso(NOW + timedelta(hours=hours_left)),
+        response_due=iso(NOW + left),
         **values,
     )
 
 
 def test_the_dashboard_reads_again_when_it_is_shown_again(open_dashboard: OpenDashboard) -> None:
     users = {"360000000001": {"id": 360000000001, "name": "Ana Souza"}}
-    before = [escalation_ticket(601, "requested", 20), escalation_ticket(602, "requested", 10)]
+    before = [
+        escalation_ticket(601, "requested", timedelta(hours=20)),
+        escalation_ticket(602, "requested", timedelta(hours=10)),
+    ]
     page = open_dashboard(Account(before, users, []))
     loaded(page, 2)
     assert ticket_ids(page, "waiting-table") == [602, 601]
 
     # Meanwhile 601 was acknowledged, 602 is no longer found and 603 was escalated.
     acknowledged = escalation_ticket(
-        601, "acknowledged", 20, acknowledged_at=iso(NOW - timedelta(minutes=5)), acknowledged_by="370000000002"
+        601,
+        "acknowledged",
+        timedelta(hours=20),
+        acknowledged_at=iso(NOW - timedelta(minutes=5)),
+        acknowledged_by="370000000002",
     )
-    page.zaf("searchTickets.splice(0, Infinity, ...args[0])", [acknowledged, escalation_ticket(603, "requested", 5)])
+    page.zaf(
+        "searchTickets.splice(0, Infinity, ...args[0])",
+        [acknowledged, escalation_ticket(603, "requested", timedelta(hours=5))],
+    )
     assert page.zaf("fire('app.activated')") == 1, "the dashboard listens to app.activated"
 
     expect(page.page.locator('#waiting-table tr[data-ticket="603"]')).to_have_count(1)
@@ -474,6 +484,20 @@ def test_the_time_left_counts_down_and_a_request_turns_red_when_due(open_dashboa
     page.page.clock.run_for(60_000)
     expect(line.locator(".col-time_left")).to_have_text("overdue by 1 min")
     expect(line).to_have_class(re.compile("is-overdue"))
+
+
+def test_the_waiting_tile_counts_a_request_overdue_once_it_is_due(open_dashboard: OpenDashboard) -> None:
+    soon = escalation_ticket(501, "requested", timedelta(minutes=1))
+    page = open_dashboard(Account([soon], {}, []), run_clock=False)
+    loaded(page, 1)
+    detail = page.page.locator('[data-tile="waiting"] .tile__detail')
+    expect(detail).to_have_text("none overdue")
+    expect(detail).not_to_have_class(re.compile("is-overdue"))
+
+    page.page.clock.run_for(90_000)
+    expect(page.page.locator('#waiting-table tr[data-ticket="501"]')).to_have_class(re.compile("is-overdue"))
+    expect(detail).to_have_text("1 overdue")
+    expect(detail).to_have_class(re.compile("is-overdue"))
 
 
 def test_ticket_text_is_shown_as_text_and_never_runs(open_dashboard: OpenDashboard) -> None:
