@@ -205,11 +205,7 @@ def budget_of_429(call: Call, headers: Mapping[str, str]) -> str:
     endpoint = read_endpoint_budget(headers)
     if endpoint is not None and endpoint.remaining == 0:
         return call.endpoint_budget
-    if call.ticket_update:
-        return TICKET_UPDATES
-    if call.endpoint_limit is not None:
-        return call.endpoint_budget
-    return ACCOUNT
+    return _described_by_account_headers(call)
 
 
 def spacing(

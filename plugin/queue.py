@@ -426,6 +426,14 @@ class ConsumerPresence:
             self.beat()
 
 
+def _records(queue: Huey, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The records kept in the queue's result store under `prefix`, by the rest of their key."""
+    for key, raw in queue.storage.result_items().items():
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        if name.startswith(prefix):
+            yield name[len(prefix) :], queue.serializer.deserialize(raw)
+
+
 class ParkedTickets:
     """Tickets that kept failing; kept in the queue's own storage so every instance sees them."""
 
@@ -441,10 +449,8 @@ class ParkedTickets:
         self.queue.delete(f"{self.PREFIX}{ticket_id}")
 
     def items(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        for key, raw in self.queue.storage.result_items().items():
-            name = key.decode() if isinstance(key, bytes) else str(key)
-            if name.startswith(self.PREFIX):
-                yield int(name[len(self.PREFIX) :]), self.queue.serializer.deserialize(raw)
+        for name, record in _records(self.queue, self.PREFIX):
+            yield int(name), record
 
     def ticket_ids(self) -> list[int]:
         return [ticket_id for ticket_id, _ in self.items()]
@@ -480,10 +486,7 @@ class NotificationDeliveries:
         )
 
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for key, raw in self.queue.storage.result_items().items():
-            name = key.decode() if isinstance(key, bytes) else str(key)
-            if name.startswith(self.PREFIX):
-                yield name[len(self.PREFIX) :], self.queue.serializer.deserialize(raw)
+        return _records(self.queue, self.PREFIX)
 
     def failed(self) -> list[tuple[str, dict[str, Any]]]:
         """The deliveries that gave up or were interrupted, newest first."""
