@@ -983,6 +983,21 @@ def test_search_finds_tickets_by_creation_and_update_time(sandbox: Sandbox) -> N
     assert found("updated<2026-11-20T09:00:01Z") == [older["id"]]
 
 
+def test_search_reads_a_date_as_a_day_in_the_accounts_time_zone() -> None:
+    now = [datetime(2026, 11, 26, 23, 30, tzinfo=UTC)]  # already 27 November in Berlin
+    account = SandboxZendesk(seed=False, clock=lambda: now[0], time_zone="Europe/Berlin")
+    requester = account.create_user({"name": "Ann", "email": "ann@example.com"})["id"]
+    late = account.create_ticket(requester_id=requester, subject="Late", description="x")
+
+    def found(query: str) -> list[int]:
+        return [t["id"] for t in account.search_tickets(query)]
+
+    assert found("updated>2026-11-26") == [late["id"]]
+    assert found("updated<2026-11-27") == []
+    assert found("created>2026-11-27") == []
+    assert found("updated>2026-11-26T23:30:00Z") == []  # a time is UTC, as written
+
+
 def test_search_refuses_terms_it_does_not_honour(sandbox: Sandbox) -> None:
     for query in ("printer", "assignee:me", "created>yesterday"):
         answer = sandbox.api("GET", "/api/v2/search.json", params={"query": query})

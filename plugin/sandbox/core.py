@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from plugin.sandbox.errors import record_invalid
 from plugin.sandbox.traffic import FaultPlan, RateLimiter
@@ -39,8 +40,11 @@ class AccountCore:
         api_token: str,
         clock: Callable[[], datetime] | None,
         tolerate: Iterable[str] | None,
+        time_zone: str = "UTC",
     ) -> None:
         self.subdomain = subdomain
+        # The account's time zone (an IANA name): search reads a bare date as a day in it.
+        self.time_zone: tzinfo = UTC if time_zone == "UTC" else ZoneInfo(time_zone)
         self.email = email
         self.api_token = api_token
         self.latency = 0.0

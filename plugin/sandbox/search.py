@@ -17,7 +17,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from plugin.sandbox.core import Record, parse_time
@@ -49,7 +49,7 @@ class Search(Tickets):
 
     def search_tickets(self, query: str) -> list[Record]:
         """Every ticket matching `query` (terms: type:ticket, tags:, status:, created/updated > or <)."""
-        matches = _ticket_terms(query, allow_type=True)
+        matches = _ticket_terms(query, allow_type=True, zone=self.time_zone)
         with self._lock:
             tickets = [self._ticket_json(t) for t in self._live_tickets()]
         return [{**ticket, "result_type": "ticket"} for ticket in tickets if all(m(ticket) for m in matches)]
@@ -83,7 +83,7 @@ class Search(Tickets):
         return [{**item, "result_type": object_type} for item in ordered]
 
     def search_tickets_for_export(self, query: str) -> list[Record]:
-        matches = _ticket_terms(query, allow_type=False)
+        matches = _ticket_terms(query, allow_type=False, zone=self.time_zone)
         with self._lock:
             tickets = [self._ticket_json(t) for t in self._live_tickets()]
         return [ticket for ticket in tickets if all(m(ticket) for m in matches)]
@@ -99,7 +99,7 @@ def _terms(query: str) -> list[tuple[str, str, str]]:
     return terms
 
 
-def _ticket_terms(query: str, *, allow_type: bool) -> list[Match]:
+def _ticket_terms(query: str, *, allow_type: bool, zone: tzinfo) -> list[Match]:
     matches: list[Match] = []
     for keyword, operator, value in _terms(query):
         if keyword == "type" and operator == ":":
@@ -113,7 +113,7 @@ def _ticket_terms(query: str, *, allow_type: bool) -> list[Match]:
         elif keyword == "status" and operator == ":":
             matches.append(_equals("status", value.lower()))
         elif keyword in ("created", "updated") and operator in "<>":
-            matches.append(_time_term(f"{keyword}_at", operator, value))
+            matches.append(_time_term(f"{keyword}_at", operator, value, zone))
         else:
             raise invalid_search(
                 "the sandbox's search supports type:ticket, tags:, status:, created> created< updated> updated<, "
@@ -122,11 +122,12 @@ def _ticket_terms(query: str, *, allow_type: bool) -> list[Match]:
     return matches
 
 
-def _time_term(attribute: str, operator: str, value: str) -> Match:
-    """`created>2026-11-27` (after that day) or `updated<2026-11-27T15:00:00Z` (before that second)."""
+def _time_term(attribute: str, operator: str, value: str, zone: tzinfo) -> Match:
+    """`created>2026-11-27` (after that day in the account's time zone `zone`) or
+    `updated<2026-11-27T15:00:00Z` (before that second)."""
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            day = datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+            day = datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=zone)
             after, before = day + timedelta(days=1), day
         else:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))

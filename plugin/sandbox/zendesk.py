@@ -60,7 +60,8 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
 
     With ``seed=True`` it starts with an admin (the API user), two agents, the groups
     "Support" and "Support Managers", four customers and five open tickets. With
-    ``seed=False`` only the API user and the system ticket fields exist.
+    ``seed=False`` only the API user and the system ticket fields exist. `time_zone` is
+    the account's time zone (an IANA name), in which search reads dates.
     """
 
     def __init__(
@@ -72,8 +73,11 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
         seed: bool = True,
         clock: Callable[[], datetime] | None = None,
         tolerate: Iterable[str] | None = None,
+        time_zone: str = "UTC",
     ) -> None:
-        super().__init__(subdomain=subdomain, email=email, api_token=api_token, clock=clock, tolerate=tolerate)
+        super().__init__(
+            subdomain=subdomain, email=email, api_token=api_token, clock=clock, tolerate=tolerate, time_zone=time_zone
+        )
         with self._lock:
             self._add_office_hours()
             self.api_user_id = self._add_user(name="Sandbox Admin", email=email, role="admin")["id"]
