@@ -39,6 +39,18 @@ export class Translator {
     this.strings = strings;
     this.locale = locale;
     this.dateLocale = dateLocale;
+    this.formatters = new Map(); // "kind locale options" → Intl formatter
+  }
+
+  /** One Intl formatter per kind, locale and options, built on first use: building one costs far more than using it. */
+  formatter(kind, locale, options = {}) {
+    const key = `${kind} ${locale} ${JSON.stringify(options)}`;
+    let found = this.formatters.get(key);
+    if (!found) {
+      found = new Intl[kind](locale, options);
+      this.formatters.set(key, found);
+    }
+    return found;
   }
 
   lookup(key) {
@@ -49,7 +61,7 @@ export class Translator {
   t(key, params = {}) {
     let value = this.lookup(key);
     if (isObject(value) && 'count' in params) {
-      value = value[new Intl.PluralRules(this.locale).select(params.count)] ?? value.other;
+      value = value[this.formatter('PluralRules', this.locale).select(params.count)] ?? value.other;
     }
     if (typeof value !== 'string') return key;
     return value.replace(/\{\{(\w+)\}\}/g, (match, name) => (name in params ? String(params[name]) : match));
@@ -58,7 +70,7 @@ export class Translator {
   time(iso) {
     const ms = parseTime(iso);
     if (ms === null) return iso;
-    return new Intl.DateTimeFormat(this.dateLocale, { dateStyle: 'medium', timeStyle: 'short' }).format(ms);
+    return this.formatter('DateTimeFormat', this.dateLocale, { dateStyle: 'medium', timeStyle: 'short' }).format(ms);
   }
 
   /** A short date and time for tables: the year only when it is not the current one. */
@@ -67,11 +79,11 @@ export class Translator {
     if (ms === null) return iso;
     const sameYear = new Date(ms).getFullYear() === new Date(nowMs).getFullYear();
     const options = { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' };
-    return new Intl.DateTimeFormat(this.dateLocale, sameYear ? options : { ...options, year: 'numeric' }).format(ms);
+    return this.formatter('DateTimeFormat', this.dateLocale, sameYear ? options : { ...options, year: 'numeric' }).format(ms);
   }
 
   day(ms) {
-    return new Intl.DateTimeFormat(this.dateLocale, { month: 'short', day: 'numeric', timeZone: 'UTC' }).format(ms);
+    return this.formatter('DateTimeFormat', this.dateLocale, { month: 'short', day: 'numeric', timeZone: 'UTC' }).format(ms);
   }
 
   duration(totalMinutes) {
@@ -83,12 +95,12 @@ export class Translator {
   }
 
   number(value, options = {}) {
-    return new Intl.NumberFormat(this.dateLocale, options).format(value);
+    return this.formatter('NumberFormat', this.dateLocale, options).format(value);
   }
 
   /** "a, b or c" in the reader's language. */
   either(items) {
-    return new Intl.ListFormat(this.locale, { type: 'disjunction' }).format(items);
+    return this.formatter('ListFormat', this.locale, { type: 'disjunction' }).format(items);
   }
 
   /** Fill every [data-i18n] element under `root` with its string. */

@@ -1,4 +1,5 @@
-"""The app's pure logic, data in and data out: assets/escalation.js and assets/dashboard-model.js.
+"""The app's pure logic, data in and data out: assets/escalation.js, assets/dashboard-model.js and the
+formats of assets/ui.js.
 
 The modules are imported in a blank page of Chromium (the engine the app runs
 in inside Zendesk) and called with plain JSON; no DOM, no ZAF client, no clock.
@@ -406,3 +407,53 @@ def test_weekly_figures_count_each_escalation_in_the_week_it_was_requested(model
     assert figures["refusedRepeats"][-2:] == [1, 2]
     assert figures["total"]["requested"] == 4
     assert figures["total"]["beforeDueShare"] == 0.5
+
+
+# ---- the formats of ui.js ----------------------------------------------------------------------------
+
+FORMAT_THREE_TIMES = """async () => {
+  const { Translator } = await import('/assets/ui.js');
+  const kinds = ['DateTimeFormat', 'NumberFormat', 'PluralRules', 'ListFormat'];
+  const originals = Object.fromEntries(kinds.map((kind) => [kind, Intl[kind]]));
+  const built = Object.fromEntries(kinds.map((kind) => [kind, 0]));
+  for (const kind of kinds) {
+    Intl[kind] = new Proxy(originals[kind], {
+      construct(target, args) {
+        built[kind] += 1;
+        return new target(...args);
+      },
+    });
+  }
+  try {
+    const translator = new Translator({ left: { one: '{{count}} item', other: '{{count}} items' } }, 'en', 'en-US');
+    const rounds = [];
+    for (let round = 0; round < 3; round += 1) {
+      rounds.push([
+        translator.t('left', { count: 1 }),
+        translator.t('left', { count: 2 }),
+        translator.number(1234.5, { maximumFractionDigits: 0 }),
+        translator.number(0.25, { style: 'percent' }),
+        translator.time('2026-11-27T15:00:00Z'),
+        translator.shortTime('2026-11-27T15:00:00Z', Date.UTC(2026, 10, 27)),
+        translator.shortTime('2025-11-27T15:00:00Z', Date.UTC(2026, 10, 27)),
+        translator.day(Date.UTC(2026, 10, 23)),
+        translator.either(['a', 'b']),
+      ]);
+    }
+    return { built, rounds };
+  } finally {
+    Object.assign(Intl, originals);
+  }
+}"""
+
+
+def test_the_translator_builds_each_format_once_and_formats_the_same(page: Page) -> None:
+    result = page.evaluate(FORMAT_THREE_TIMES)
+
+    first, *again = result["rounds"]
+    assert again == [first, first]
+    assert first[:4] == ["1 item", "2 items", "1,235", "25%"]
+    assert first[-1] == "a or b"
+    assert "2025" in first[6] and "2025" not in first[5]
+    # one per set of options: time, shortTime this year and another year, day
+    assert result["built"] == {"DateTimeFormat": 4, "NumberFormat": 2, "PluralRules": 1, "ListFormat": 1}
