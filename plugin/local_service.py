@@ -11,7 +11,6 @@ process group.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -28,6 +27,7 @@ import requests
 
 import plugin
 from plugin.signature import sign
+from plugin.state import load_state
 
 # The service's own settings: never inherited from whoever starts it, so that a developer's
 # .env, a Redis URL or a log format in the shell cannot change what a demo or a test runs.
@@ -171,13 +171,13 @@ class LocalService:
 
     def webhook_headers(self, body: bytes, invocation_id: str | None = None) -> dict[str, str]:
         """The headers Zendesk sends with `body`, signed with the secret `setup` stored."""
-        state = json.loads((self.data_dir / "state.json").read_text())
+        state = load_state(self.data_dir / "state.json")
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         headers = {
             "Content-Type": "application/json",
-            "X-Zendesk-Webhook-Id": state["webhook_id"],
+            "X-Zendesk-Webhook-Id": state.webhook_id,
             "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-            "X-Zendesk-Webhook-Signature": sign(state["signing_secret"], stamp, body),
+            "X-Zendesk-Webhook-Signature": sign(state.signing_secret, stamp, body),
         }
         if invocation_id is not None:
             headers["X-Zendesk-Webhook-Invocation-Id"] = invocation_id

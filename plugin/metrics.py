@@ -21,6 +21,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from plugin.escalation_fields import NOTIFY_EVENTS
+
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 WEBHOOKS = Counter(
@@ -69,7 +71,7 @@ DECISION_OUTCOMES = (
     "notification_claimed",
     "ignored",
 )
-NOTIFICATION_EVENTS = ("escalated", "overdue", "acknowledged", "resolved", "refused")
+NOTIFICATION_EVENTS = NOTIFY_EVENTS
 NOTIFICATION_OUTCOMES = ("sent", "failed", "gave_up", "interrupted", "dropped", "lost")
 for _outcome in WEBHOOK_OUTCOMES:
     WEBHOOKS.labels(outcome=_outcome)

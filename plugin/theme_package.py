@@ -40,7 +40,6 @@ SETTINGS_MARK = "ESCALATION_REQUEST_SETTINGS"
 # The languages of the service's replies (plugin/templates/) and of the script's texts.
 LOCALES = ("en", "de", "fr", "es", "pt-BR", "ja")
 CUSTOMER_VISIBLE = tuple(field.key for field in ESCALATION_FIELDS if field.customer_visible)
-DEFAULT_OUTPUT = Path("dist") / "help-center"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the same bytes for the same files
 
 

@@ -327,6 +327,8 @@ class NotificationJob:
 
 
 # How each outcome of a notification job is counted in escalations_notifications_total.
+SWEEP_RETRY_SECONDS = LEASE_SECONDS + 1  # a sweep that found the lock held tries again once its lease can have run out
+
 COUNTED_OUTCOMES = {
     "sent": "sent",
     "retried": "failed",
@@ -479,8 +481,8 @@ class Sweeps:
                 )
         except TaskLockedException:
             if retry_if_locked:
-                log.info("a sweep is already running; trying again in %.0f s", LEASE_SECONDS + 1)
-                self.retry(LEASE_SECONDS + 1)
+                log.info("a sweep is already running; trying again in %.0f s", SWEEP_RETRY_SECONDS)
+                self.retry(SWEEP_RETRY_SECONDS)
                 return "retried"
             log.info("a sweep is already running")
             return "locked"
@@ -504,7 +506,7 @@ def schedule_sweeps(interval: float, stop: threading.Event) -> None:
     A sweep that finds the lock held is retried when the lock's lease can have
     expired, unless the next sweep comes sooner anyway.
     """
-    retry_if_locked = interval > LEASE_SECONDS + 1
+    retry_if_locked = interval > SWEEP_RETRY_SECONDS
     while not stop.wait(interval):
         sweep(retry_if_locked)
 
@@ -522,7 +524,7 @@ def main() -> None:
     stop = threading.Event()
     scheduler = threading.Thread(target=schedule_sweeps, args=(settings.reconcile_seconds, stop), daemon=True)
     scheduler.start()
-    sweep(settings.reconcile_seconds > LEASE_SECONDS + 1)  # catch up at start: the service may have been down
+    sweep(settings.reconcile_seconds > SWEEP_RETRY_SECONDS)  # catch up at start: the service may have been down
     consumer = huey.create_consumer(
         workers=THREADS,
         worker_type="thread",
