@@ -268,9 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="escalations", description="Once-only customer escalation requests for Zendesk."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("setup", help="create or update the Zendesk fields, webhook, trigger and view").set_defaults(
-        run=cmd_setup
-    )
+    commands.add_parser(
+        "setup", help="create or update the Zendesk fields, group, webhook, triggers and views"
+    ).set_defaults(run=cmd_setup)
     serve = commands.add_parser("serve", help="run the webhook service and its worker")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
