@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.app_pages import ARTIFACTS, DOUBLES, ROOT, AppPage, open_app_page, serve_repository
+from tests.app_pages import DOUBLES, ROOT, AppPage, open_app_page, serve_repository
 from tests.dashboard_data import Account, generate
 
 NOW = datetime(2026, 11, 27, 15, 4, 5, tzinfo=UTC)
@@ -305,9 +304,8 @@ def test_5000_escalations_show_the_first_page_at_once_and_the_rest_as_it_arrives
     open_dashboard: OpenDashboard,
 ) -> None:
     data = account(5000)
-    started = time.monotonic()
+    # Every export page after the first is held until release(): what is on screen came from the first page.
     page = open_dashboard(5000, hold_after={EXPORT: 1})
-    first_screen = time.monotonic() - started
 
     progress = page.page.locator("#progress")
     expect(progress).to_have_text("Loading more escalations… 100 so far.")
@@ -316,10 +314,8 @@ def test_5000_escalations_show_the_first_page_at_once_and_the_rest_as_it_arrives
     expect(page.page.locator("#chart-grid canvas")).to_have_count(4)
     page.screenshot("dashboard", "dashboard-5000-first-page.png")
 
-    released = time.monotonic()
     page.zaf("release()")
     loaded(page, 5000)
-    rest = time.monotonic() - released
 
     pages = page.requests("GET", EXPORT)
     assert len(pages) == 50
@@ -331,13 +327,13 @@ def test_5000_escalations_show_the_first_page_at_once_and_the_rest_as_it_arrives
         for cell in page.page.locator('[data-chart-table="requested"] tbody td').all_inner_texts()
     ]
     assert counts == data.requested_per_week(NOW)
-    for request in page.requests("GET", "/api/v2/users/show_many.json"):
+    expect(page.page.locator("#waiting-table .col-customer").first).not_to_have_text("…")
+    name_requests = page.requests("GET", "/api/v2/users/show_many.json")
+    assert name_requests, "the names are asked for"
+    for request in name_requests:
         ids = request["url"].split("ids=", 1)[1].split(",")
         assert 1 <= len(ids) <= 100 and len(set(ids)) == len(ids)
     page.screenshot("dashboard", "dashboard-5000.png")
-    timings = {"first_screen_s": round(first_screen, 2), "remaining_49_pages_s": round(rest, 2)}
-    (ARTIFACTS / "dashboard" / "timings-5000.json").write_text(json.dumps(timings, indent=2) + "\n")
-    assert rest < 30, timings
 
 
 # ---- only Zendesk's API, as the signed-in manager --------------------------------------------------
