@@ -17,13 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-Record = dict[str, Any]
-
-STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
-PRIORITIES = ("low", "normal", "high", "urgent")
-TICKET_TYPES = ("question", "incident", "problem", "task")
-# Channels a ticket update can come through (`via_id`), by Zendesk's numbers.
-CHANNELS = (("0", "Web form"), ("4", "Email"), ("5", "Web service (API)"), ("29", "Chat"), ("55", "Web widget"))
+from plugin.sandbox.core import Record
+from plugin.sandbox.rules import CHANNELS, PRIORITY_ORDER, STATUS_ORDER, TICKET_TYPES
 
 _OPERATOR_TITLES = {
     "is": "Is",
@@ -78,18 +73,22 @@ def trigger_definitions(
         # "Current user": admins are agents here; the documented values are end_user and agent.
         _definition("role", "Current user", "list", ("is", "is_not"), [("end_user", "End user"), ("agent", "Agent")]),
         _definition("current_tags", "Tags", "tags", ("includes", "not_includes"), None),
-        _definition("status", "Status", "list", _ORDERED, [(s, s.capitalize()) for s in STATUSES]),
-        _definition("priority", "Priority", "list", _ORDERED, [("", "-"), *((p, p.capitalize()) for p in PRIORITIES)]),
+        _definition("status", "Status", "list", _ORDERED, [(s, s.capitalize()) for s in STATUS_ORDER]),
+        _definition(
+            "priority", "Priority", "list", _ORDERED, [("", "-"), *((p, p.capitalize()) for p in PRIORITY_ORDER)]
+        ),
         _definition("type", "Type", "list", _FIELD, [("", "-"), *((t, t.capitalize()) for t in TICKET_TYPES)]),
         _definition("group_id", "Group", "list", _FIELD, group_values),
         _definition("assignee_id", "Assignee", "list", _FIELD, agent_values),
         _definition("requester_id", "Requester", "autocomplete", _FIELD, None),
-        _definition("via_id", "Channel", "list", ("is", "is_not"), list(CHANNELS)),
+        _definition(
+            "via_id", "Channel", "list", ("is", "is_not"), [(str(via_id), title) for _, via_id, title in CHANNELS]
+        ),
         *(_custom_field_condition(field) for field in custom_fields),
     ]
     actions = [
-        _action("status", "Status", "list", [(s, s.capitalize()) for s in STATUSES if s != "new"]),
-        _action("priority", "Priority", "list", [(p, p.capitalize()) for p in PRIORITIES]),
+        _action("status", "Status", "list", [(s, s.capitalize()) for s in STATUS_ORDER if s != "new"]),
+        _action("priority", "Priority", "list", [(p, p.capitalize()) for p in PRIORITY_ORDER]),
         _action("type", "Type", "list", [(t, t.capitalize()) for t in TICKET_TYPES]),
         _action("group_id", "Group", "list", group_values),
         _action("assignee_id", "Assignee", "list", agent_values),

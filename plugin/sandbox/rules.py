@@ -11,8 +11,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+# The ticket vocabulary: what tickets accept, triggers compare and the trigger definitions offer.
 STATUS_ORDER = ("new", "open", "pending", "hold", "solved", "closed")
 PRIORITY_ORDER = ("low", "normal", "high", "urgent")
+TICKET_TYPES = ("question", "incident", "problem", "task")
+# Channels a change can come through: the sandbox's name, Zendesk's number (`via_id`), the title.
+CHANNELS = (
+    ("web", 0, "Web form"),
+    ("email", 4, "Email"),
+    ("api", 5, "Web service (API)"),
+    ("chat", 29, "Chat"),
+    ("web_widget", 55, "Web widget"),
+)
+VIA_IDS = {name: via_id for name, via_id, _ in CHANNELS}
 # The value of a person condition (assignee, requester) that names whoever makes the change.
 CURRENT_USER = "current_user"
 

@@ -12,13 +12,9 @@ from typing import Any
 from plugin.sandbox.business_rules import BusinessRules
 from plugin.sandbox.core import TIMESTAMP_FORMAT, Record, parse_time
 from plugin.sandbox.errors import SandboxError, bad_request, invalid, not_found
-from plugin.sandbox.rules import STATUS_ORDER, TicketChange
+from plugin.sandbox.rules import PRIORITY_ORDER, STATUS_ORDER, TICKET_TYPES, VIA_IDS, TicketChange
 from plugin.sandbox.ticket_fields import checked_field_value, normalise_tags
 from plugin.sandbox.webhooks import Notification
-
-PRIORITIES = ("urgent", "high", "normal", "low")
-VIA_IDS = {"web": 0, "email": 4, "api": 5}  # Zendesk's channel numbers, for the `via_id` condition
-TICKET_TYPES = ("problem", "incident", "question", "task")
 
 # Read-only ticket keys, ignored silently as Zendesk does; any other key the sandbox does
 # not implement is dropped with an x-zendesk-api-warn header.
@@ -292,7 +288,7 @@ class Tickets(BusinessRules):
             if not isinstance(changes["subject"], str):
                 raise invalid("Subject: must be text")
             ticket["subject"] = changes["subject"]
-        for key, allowed in (("status", STATUS_ORDER), ("priority", PRIORITIES), ("type", TICKET_TYPES)):
+        for key, allowed in (("status", STATUS_ORDER), ("priority", PRIORITY_ORDER), ("type", TICKET_TYPES)):
             if key in changes:
                 value = changes[key]
                 if value not in allowed and not (key != "status" and value is None):
