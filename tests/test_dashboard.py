@@ -187,6 +187,7 @@ def test_the_tiles_count_what_waits_and_how_the_last_12_weeks_went(open_dashboar
     page = open_dashboard(200)
     loaded(page, 200)
 
+    expect(page.page.locator("#tiles")).to_have_attribute("aria-label", STRINGS["tiles"]["label"])
     waiting = data.waiting(NOW)
     overdue = sum(e.overdue(NOW) for e in waiting)
     expect(page.page.locator('[data-tile="waiting"] .tile__value')).to_have_text(str(len(waiting)))
@@ -571,6 +572,11 @@ def test_the_dashboard_copies_of_the_translations_are_current() -> None:
         strings = json.loads((ROOT / "translations" / f"{locale}.json").read_text(encoding="utf-8"))["dashboard"]
         copy = json.loads((ROOT / "assets" / "i18n" / "dashboard" / f"{locale}.json").read_text(encoding="utf-8"))
         assert copy == strings, f"run: python scripts/build_app_assets.py ({locale})"
+
+
+def test_the_page_holds_only_the_i18n_attribute_the_translator_fills() -> None:
+    page = (ROOT / "assets" / "dashboard.html").read_text()
+    assert set(re.findall(r"\b(data-i18n[\w-]*)=", page)) == {"data-i18n"}, "other labels are set in dashboard.js"
 
 
 def test_the_dashboard_never_writes_markup_from_data() -> None:
