@@ -9,7 +9,10 @@ picks a customer instead of asking for a password.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -48,6 +51,15 @@ PAGE_POLICY = (
 )
 
 
+@dataclass(frozen=True)
+class Visit:
+    """A signed-in customer on a Help Center page: the page's locale, their session, the user."""
+
+    locale: str
+    session: Session
+    user: dict[str, Any]
+
+
 def add_help_center_routes(app: Flask, zendesk: SandboxZendesk, help_center: HelpCenter) -> None:
     def signed_in() -> tuple[Session, dict[str, Any]] | None:
         session = help_center.session(request.cookies.get(SESSION_COOKIE))
@@ -78,6 +90,36 @@ def add_help_center_routes(app: Flask, zendesk: SandboxZendesk, help_center: Hel
             raise bad_request(f"{locale!r} is not a Help Center locale such as en-us or de")
         return locale
 
+    def customer_page(*, form: bool = False) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+        """A page at `/hc/<locale>/...` for the signed-in customer, given to the view as a :class:`Visit`.
+
+        The locale is checked, a visitor without a session goes to the sign-in page and, for a
+        form (`form=True`), a wrong `authenticity_token` is refused with a 403 page.
+        """
+
+        def wrap(view: Callable[..., Response]) -> Callable[..., Response]:
+            @functools.wraps(view)
+            def handle(locale: str, **arguments: Any) -> Response:
+                locale = checked_locale(locale)
+                current = signed_in()
+                if current is None:
+                    return redirect("/hc/", 303)
+                session, user = current
+                if form and not help_center.token_matches(session, request.form.get("authenticity_token")):
+                    return page(
+                        "message.html",
+                        403,
+                        locale=locale,
+                        user=user,
+                        heading="Forbidden",
+                        message="Invalid authenticity token",
+                    )
+                return view(Visit(locale, session, user), **arguments)
+
+            return handle
+
+        return wrap
+
     def not_found_page(locale: str, user: dict[str, Any] | None) -> Response:
         return page(
             "message.html",
@@ -98,23 +140,15 @@ def add_help_center_routes(app: Flask, zendesk: SandboxZendesk, help_center: Hel
         return page("sign_in.html", people=people)
 
     @app.get("/hc/<locale>/requests")
-    def my_requests(locale: str) -> Response:
-        locale = checked_locale(locale)
-        current = signed_in()
-        if current is None:
-            return redirect("/hc/", 303)
-        _, user = current
-        return page(
-            "requests.html", locale=locale, user=user, languages=LANGUAGES, requests=zendesk.requests_of(user["id"])
-        )
+    @customer_page()
+    def my_requests(visit: Visit) -> Response:
+        requests = zendesk.requests_of(visit.user["id"])
+        return page("requests.html", locale=visit.locale, user=visit.user, languages=LANGUAGES, requests=requests)
 
     @app.get("/hc/<locale>/requests/<int:request_id>")
-    def request_page(locale: str, request_id: int) -> Response:
-        locale = checked_locale(locale)
-        current = signed_in()
-        if current is None:
-            return redirect("/hc/", 303)
-        session, user = current
+    @customer_page()
+    def request_page(visit: Visit, request_id: int) -> Response:
+        locale, session, user = visit.locale, visit.session, visit.user
         try:
             shown = zendesk.request(request_id, user["id"])
             comments = zendesk.request_comments(request_id, user["id"])
@@ -143,17 +177,10 @@ def add_help_center_routes(app: Flask, zendesk: SandboxZendesk, help_center: Hel
         )
 
     @app.post("/hc/<locale>/requests/<int:request_id>")
-    def add_comment_without_script(locale: str, request_id: int) -> Response:
+    @customer_page(form=True)
+    def add_comment_without_script(visit: Visit, request_id: int) -> Response:
         """The request page's own comment form: works without JavaScript, like Help Center's."""
-        locale = checked_locale(locale)
-        current = signed_in()
-        if current is None:
-            return redirect("/hc/", 303)
-        session, user = current
-        if not help_center.token_matches(session, request.form.get("authenticity_token")):
-            return page(
-                "message.html", 403, locale=locale, user=user, heading="Forbidden", message="Invalid authenticity token"
-            )
+        locale, user = visit.locale, visit.user
         try:
             zendesk.update_request(request_id, user["id"], {"comment": {"body": request.form.get("body", "")}})
         except SandboxError as error:
@@ -165,25 +192,15 @@ def add_help_center_routes(app: Flask, zendesk: SandboxZendesk, help_center: Hel
         return redirect(f"/hc/{locale}/requests/{request_id}", 303)
 
     @app.get("/hc/<locale>/requests/new")
-    def new_request_page(locale: str) -> Response:
-        locale = checked_locale(locale)
-        current = signed_in()
-        if current is None:
-            return redirect("/hc/", 303)
-        session, user = current
-        return page("new_request.html", locale=locale, user=user, authenticity_token=session.csrf_token)
+    @customer_page()
+    def new_request_page(visit: Visit) -> Response:
+        token = visit.session.csrf_token
+        return page("new_request.html", locale=visit.locale, user=visit.user, authenticity_token=token)
 
     @app.post("/hc/<locale>/requests")
-    def submit_request(locale: str) -> Response:
-        locale = checked_locale(locale)
-        current = signed_in()
-        if current is None:
-            return redirect("/hc/", 303)
-        session, user = current
-        if not help_center.token_matches(session, request.form.get("authenticity_token")):
-            return page(
-                "message.html", 403, locale=locale, user=user, heading="Forbidden", message="Invalid authenticity token"
-            )
+    @customer_page(form=True)
+    def submit_request(visit: Visit) -> Response:
+        locale, user = visit.locale, visit.user
         fields = {"subject": request.form.get("subject", ""), "comment": {"body": request.form.get("description", "")}}
         try:
             created = zendesk.create_request(user["id"], fields)
