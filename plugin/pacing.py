@@ -50,6 +50,7 @@ import math
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -264,6 +265,7 @@ class Pacer:
         slow_below: float = SLOW_BELOW,
         max_wait: float = MAX_WAIT,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedBudgets | None = None,
     ) -> None:
         self.updates_per_minute = updates_per_minute
         self.window = window
@@ -271,6 +273,7 @@ class Pacer:
         self.slow_below = slow_below
         self.max_wait = max_wait
         self.clock = clock
+        self.shared = shared  # the budgets with a documented limit, counted for every host sharing a Redis
         self._lock = threading.Lock()
         self._slots: dict[str, list[float]] = {}  # by budget: our calls booked in the last window (some ahead)
         self._readings: dict[str, _Reading] = {}  # by budget, the last reading of it
@@ -294,9 +297,20 @@ class Pacer:
                     break
                 at = moved
             at = min(at, now + self.max_wait)
+            shared = self._shared_limit(call)
+            if shared is not None and self.shared is not None:
+                at = now + self.shared.book(shared[0], shared[1], at - now, self)
             for name in call.budgets:
                 bisect.insort(self._slots[name], at)
             return at - now
+
+    def _shared_limit(self, call: Call) -> tuple[str, int] | None:
+        """The budget of `call` counted across hosts, with its limit: ticket updates, or an endpoint's own."""
+        if call.ticket_update:
+            return TICKET_UPDATES, self.updates_per_minute
+        if call.endpoint_limit is not None:
+            return call.endpoint_budget, call.endpoint_limit
+        return None
 
     def observe(self, call: Call, status: int, headers: Mapping[str, str]) -> None:
         """Take in what an answer says about the budgets; a 429 holds back the calls of its budget only."""
@@ -312,6 +326,9 @@ class Pacer:
                 name = budget_of_429(call, headers)
                 self._blocked_until[name] = max(self._blocked_until.get(name, -math.inf), now + wait)
                 log.info("pacing: Zendesk's %s budget is spent; its calls wait %.0f s", name, wait)
+                shared = self._shared_limit(call)
+                if self.shared is not None and shared is not None and shared[0] == name:
+                    self.shared.hold_back(name, wait)
 
     def _read(self, name: str, budget: Budget, now: float) -> None:
         slots = self._slots.get(name, [])
@@ -374,18 +391,135 @@ def _first_free(slots: list[float], start: float, gap: float) -> float:
     return at
 
 
-_shared: dict[int, Pacer] = {}
+# Book a slot for one call against one budget with a documented limit, for every host: the same rules as
+# `Pacer.book` for such a budget (the allowance, limit less the reserve, in any sliding window, and `spacing`
+# as the window fills), over the slots every host has booked, kept in a sorted set by time. Times are Redis's
+# own (TIME) unless the caller gives one (the tests' fake clock), so that the hosts' clocks do not matter.
+# KEYS: the budget's slots, the time until which a 429 holds it back.
+# ARGV: now or "", the caller's own earliest delay, limit, window, reserve, slow_below, max_wait, a unique member.
+_BOOK = """
+local now
+if ARGV[1] == '' then
+  local t = redis.call('time')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+else
+  now = tonumber(ARGV[1])
+end
+local delay, limit, window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local reserve, slow_below, max_wait = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+redis.call('zremrangebyscore', KEYS[1], '-inf', tostring(now - window))
+local booked = redis.call('zrange', KEYS[1], 0, -1, 'WITHSCORES')
+local slots = {}
+for i = 2, #booked, 2 do slots[#slots + 1] = tonumber(booked[i]) end
+local function spacing(remaining)
+  if limit <= 1 then return window end
+  if remaining >= slow_below * limit then return 0 end
+  local kept = math.min(math.max(1.0, reserve * limit), limit - 1.0)
+  return window * kept / ((limit - kept) * math.max(remaining, 1))
+end
+local at = now + delay
+local held = tonumber(redis.call('get', KEYS[2]) or '-1')
+if held > at then at = held end
+local allowance = limit - math.ceil(reserve * limit)
+if allowance < 1 then
+  at = math.max(at, now + spacing(0))
+elseif #slots >= allowance then
+  at = math.max(at, slots[#slots - allowance + 1] + window + 0.000001)  -- just past it, whatever the rounding
+end
+local gap = spacing(limit - #slots)
+if gap > 0 then
+  local from = at - gap
+  for i = 1, #slots do
+    if slots[i] > from then
+      if slots[i] >= at + gap then break end
+      at = slots[i] + gap
+    end
+  end
+end
+if at > now + max_wait then at = now + max_wait end
+redis.call('zadd', KEYS[1], at, ARGV[8])
+redis.call('pexpire', KEYS[1], math.ceil((at - now + window) * 1000))
+return string.format('%.17g', at - now)
+"""
+# A 429's Retry-After, for every host: KEYS: the time until which the budget is held back; ARGV: now or "", seconds.
+_HOLD_BACK = """
+local now
+if ARGV[1] == '' then
+  local t = redis.call('time')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+else
+  now = tonumber(ARGV[1])
+end
+local until_ = now + tonumber(ARGV[2])
+if until_ > tonumber(redis.call('get', KEYS[1]) or '-1') then
+  redis.call('set', KEYS[1], tostring(until_), 'px', math.ceil(tonumber(ARGV[2]) * 1000) + 1000)
+end
+return 0
+"""
+
+
+class SharedBudgets:
+    """The budgets with a documented limit, counted in Redis across every host that shares it.
+
+    Ticket updates (ZENDESK_TICKET_UPDATES_PER_MINUTE), the incremental
+    exports and the search export are the account's, whichever host calls:
+    each booking goes through one Lua script (atomic) that applies the
+    pacer's rules over the slots every host has booked, as a sliding window
+    (a sorted set of booked times): N hosts together stay within the limit
+    less the reserve in any 60 s, as one process does. A 429 on one of them
+    holds the others back as well. When Redis cannot be reached, a booking is
+    the process's own, as without Redis.
+    """
+
+    def __init__(self, url: str, prefix: str = "escalations.pacing", clock: Callable[[], float] | None = None) -> None:
+        import redis  # only where the budgets are shared
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.prefix = prefix
+        self.clock = clock  # None: Redis's own time
+        self._book = self.client.register_script(_BOOK)
+        self._hold_back = self.client.register_script(_HOLD_BACK)
+        self._errors = redis.exceptions.RedisError
+
+    def book(self, budget: str, limit: int, delay: float, pacer: Pacer) -> float:
+        """The seconds to wait from now, no fewer than `delay` (the process's own pacing), for a call against
+        `budget` with all hosts' calls counted."""
+        now = "" if self.clock is None else repr(self.clock())
+        numbers = (delay, limit, pacer.window, pacer.reserve, pacer.slow_below, pacer.max_wait)
+        try:
+            booked = self._book(keys=self._keys(budget), args=[now, *map(repr, numbers), uuid.uuid4().hex])
+        except self._errors as error:
+            log.warning("pacing: the shared budget %s cannot be read (%s); pacing this process alone", budget, error)
+            return delay
+        return max(delay, float(booked))
+
+    def hold_back(self, budget: str, seconds: float) -> None:
+        now = "" if self.clock is None else repr(self.clock())
+        try:
+            self._hold_back(keys=self._keys(budget)[1:], args=[now, repr(seconds)])
+        except self._errors as error:
+            log.warning("pacing: the shared budget %s cannot be held back (%s)", budget, error)
+
+    def _keys(self, budget: str) -> list[str]:
+        name = re.sub(r"[^a-z0-9]+", "-", budget.lower()).strip("-")
+        return [f"{self.prefix}.{name}.slots", f"{self.prefix}.{name}.held"]
+
+
+_shared: dict[tuple[int, str | None], Pacer] = {}
 _shared_lock = threading.Lock()
 _stopping = threading.Event()
 
 
-def shared_pacer(updates_per_minute: int = UPDATES_PER_MINUTE) -> Pacer:
+def shared_pacer(updates_per_minute: int = UPDATES_PER_MINUTE, redis_url: str | None = None) -> Pacer:
     """The process's pacer for the account's Update Ticket limit (`Settings.ticket_updates_per_minute`),
-    created on first use; every session and thread of the process shares it."""
+    created on first use; every session and thread of the process shares it. With a Redis URL, the budgets
+    with a documented limit are counted for every host sharing that Redis."""
     with _shared_lock:
-        if updates_per_minute not in _shared:
-            _shared[updates_per_minute] = Pacer(updates_per_minute=updates_per_minute)
-        return _shared[updates_per_minute]
+        key = (updates_per_minute, redis_url)
+        if key not in _shared:
+            shared = SharedBudgets(redis_url) if redis_url else None
+            _shared[key] = Pacer(updates_per_minute=updates_per_minute, shared=shared)
+        return _shared[key]
 
 
 class PacingInterrupted(requests.ConnectionError):

@@ -77,7 +77,8 @@ def make_client(
     """A Zenpy client for one job; `session` paces its calls (the process's pacer by default)."""
     if settings.zendesk_api_url:
         point_zenpy_at(settings.zendesk_api_url)
-    session = session if session is not None else PacedSession(shared_pacer(settings.ticket_updates_per_minute))
+    if session is None:
+        session = PacedSession(shared_pacer(settings.ticket_updates_per_minute, settings.redis_url))
     session.hooks["response"].append(count_api_call)
     return Zenpy(
         subdomain=settings.zendesk_subdomain,
