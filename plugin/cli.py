@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -10,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -24,7 +25,8 @@ from plugin.config import (
     load_log_settings,
     load_settings,
 )
-from plugin.state import load_state, save_state
+from plugin.state import AccountState, after_setup
+from plugin.state_store import open_state_store, read_or_rebuild, read_state
 
 if TYPE_CHECKING:
     from plugin.zendesk import ZendeskGateway
@@ -46,22 +48,63 @@ def _gateway(settings: Settings, field_ids: dict[str, int] | None = None, budget
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from plugin.provisioning import provision
 
     settings = load_settings()
+    store = open_state_store(settings)
     state, report = provision(_gateway(settings), settings)
-    save_state(settings.state_file, state)
+    stored = None
+    with contextlib.suppress(ConfigError):  # none yet, or unreadable: setup replaces it
+        stored = read_state(store)
+    store.write(after_setup(state, stored, datetime.now(UTC), settings.secret_grace_seconds))
     for line in report.lines:
         print(line)
-    print(f"saved      ids and signing secret: {settings.state_file}")
+    print(f"saved      ids and signing secret: {store.where}")
     print(f"webhook    {settings.public_url}/webhooks/zendesk")
     return 0
+
+
+def account_state(settings: Settings) -> AccountState:
+    """The stored account state; with Redis, rebuilt first by reading the account when the shared copy is gone."""
+    store = open_state_store(settings)
+    if not settings.redis_url:
+        return read_state(store)
+    from plugin.provisioning import recover_state
+
+    return read_or_rebuild(store, lambda: recover_state(_gateway(settings), settings))
+
+
+def _in_a_child(work: Callable[[], object]) -> None:
+    """Run `work` in a child process and raise SystemExit with its status if it fails (its message printed).
+
+    For work that loads more than `serve` itself needs (Redis's client, Zenpy):
+    the supervisor keeps only what it needs to start and stop the others.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        status = 1
+        try:
+            status = reporting(lambda: (work(), 0)[1])
+        except BaseException:
+            log.exception("the account state could not be checked")
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    _, wait_status = os.waitpid(child, 0)
+    status = os.waitstatus_to_exitcode(wait_status)
+    if status != 0:
+        raise SystemExit(status)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run gunicorn and the queue worker side by side; stop both cleanly on SIGTERM or Ctrl-C."""
     settings = check_notify_urls(load_settings())
-    load_state(settings.state_file)
+    _in_a_child(lambda: account_state(settings))  # with Redis, rebuilt here first if the shared copy is gone
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     web = [
         sys.executable,
@@ -168,7 +211,7 @@ def _install_theme_in_sandbox(sandbox_url: str) -> None:
     from plugin.theme_package import build_theme
 
     settings = load_settings()
-    files = build_theme(load_state(settings.state_file), settings)
+    files = build_theme(read_state(open_state_store(settings)), settings)
     requests.put(f"{sandbox_url}/__sandbox__/hc/theme", json={"files": files}, timeout=10).raise_for_status()
 
 
@@ -190,7 +233,7 @@ def cmd_package_theme(args: argparse.Namespace) -> int:
     from plugin.theme_package import SNIPPET, build_theme, write_theme
 
     settings = load_settings()
-    written = write_theme(build_theme(load_state(settings.state_file), settings), Path(args.output))
+    written = write_theme(build_theme(read_state(open_state_store(settings)), settings), Path(args.output))
     print(f"wrote {args.output}")
     for path, size in written:
         print(f"  {path:<32} {size:>7,} bytes")
@@ -213,7 +256,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from plugin.report import collect, parse_since, render, summarise
 
     settings = load_settings()
-    state = load_state(settings.state_file)
+    state = read_state(open_state_store(settings))
     gateway = _gateway(settings, state.field_ids, budget=120)
     rows = collect(gateway, state.field_ids, parse_since(args.since, datetime.now(UTC)))
     sys.stdout.write(render(rows, summarise(rows), args.format))
@@ -230,13 +273,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     settings = load_settings()
     if not settings.public_url:
         raise ConfigError("PUBLIC_URL is not set: the live check needs the address Zendesk calls")
-    return LiveCheck(settings, load_state(settings.state_file), sys.stdout, wait_seconds=args.wait).run()
+    return LiveCheck(settings, read_state(open_state_store(settings)), sys.stdout, wait_seconds=args.wait).run()
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
     """Send one test message to each ESCALATION_NOTIFY target; once all take it, forget past failures."""
     from plugin import notify
-    from plugin.queue import NotificationDeliveries, notifications
+    from plugin.queue import NotificationDeliveries, Queues
 
     settings = check_notify_urls(load_settings())
     if not settings.notify_urls:
@@ -251,9 +294,31 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
         print(f"{'sent  ' if sent else 'FAILED'} target {position} of {total}: {notify.describe(url)}")
     if failed:
         return 1
-    cleared = NotificationDeliveries(notifications).forget_failures()
+    cleared = NotificationDeliveries(Queues.from_settings(settings).notifications).forget_failures()
     if cleared:
         print(f"cleared {cleared} failed notification(s) from doctor's report")
+    return 0
+
+
+def cmd_rotate_secret(args: argparse.Namespace) -> int:
+    """Reset the webhook's signing secret in Zendesk and store the new one where every host reads it."""
+    from datetime import UTC, datetime
+
+    from plugin.state_store import rotate_secret
+
+    settings = load_settings()
+    store = open_state_store(settings)
+    gateway = _gateway(settings)
+
+    def reset(webhook_id: str) -> str:
+        answer = gateway.request_json("POST", f"/api/v2/webhooks/{webhook_id}/signing_secret")
+        return str(answer["signing_secret"]["secret"])
+
+    rotated = rotate_secret(store, reset, lambda: datetime.now(UTC), settings.secret_grace_seconds)
+    print(f"rotated    the webhook's signing secret, stored in {store.where}")
+    print("           every running host uses it within seconds; nothing to restart")
+    if rotated.previous_secret_until is not None:
+        print(f"           the previous secret is accepted until {rotated.previous_secret_until}")
     return 0
 
 
@@ -314,6 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "notify-test", help="send one test message to each notification target (ESCALATION_NOTIFY)"
     ).set_defaults(run=cmd_notify_test)
+    commands.add_parser(
+        "rotate-secret",
+        help="reset the webhook's signing secret in Zendesk and store it for every host (no restart, no lost webhook)",
+    ).set_defaults(run=cmd_rotate_secret)
     sandbox = commands.add_parser("sandbox", help="run a local Zendesk-compatible sandbox")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8089)
@@ -323,9 +392,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def run() -> int:
         logs.configure(load_log_settings(), process=args.command)
         return int(args.run(args))
+
+    return reporting(run)
+
+
+def reporting(run: Callable[[], int]) -> int:
+    """The status of `run`; a configuration or Zendesk error is one line on stderr, never a traceback."""
+    try:
+        return run()
     except ConfigError as error:
         print(f"escalations: {error}", file=sys.stderr)
         return 2

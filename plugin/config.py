@@ -41,6 +41,9 @@ class ConfigError(Exception):
 
 LOG_FORMATS = ("text", "json")
 UPDATES_PER_MINUTE = 100  # Zendesk's Update Ticket limit per account (300 with the High Volume add-on)
+LEASE_SECONDS = 10.0  # how long a worker's claim on its jobs, or a lock, outlives its last renewal
+BACKOFF_SECONDS = 2.0  # a failing job's first retry, doubled for each retry after it
+SECRET_GRACE_SECONDS = 600.0  # how long the previous signing secret is still accepted after a rotation
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,9 @@ class Settings:
     ticket_updates_per_minute: int  # the account's Update Ticket limit; the service keeps to 80 % of it
     notify_urls: tuple[str, ...] = ()  # Apprise URLs the managers are notified at; none: no notifications
     notify_events: frozenset[str] = frozenset()  # the events they are notified of, when there are URLs
+    lease_seconds: float = LEASE_SECONDS
+    backoff_seconds: float = BACKOFF_SECONDS
+    secret_grace_seconds: float = SECRET_GRACE_SECONDS
 
     @property
     def logging(self) -> LogSettings:
@@ -156,6 +162,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ticket_updates_per_minute=ticket_updates_per_minute(env),
         notify_urls=notify_urls,
         notify_events=notify_events,
+        lease_seconds=_number(env, "ESCALATIONS_LEASE_SECONDS", LEASE_SECONDS, minimum=0.5),
+        backoff_seconds=_number(env, "ESCALATIONS_BACKOFF_SECONDS", BACKOFF_SECONDS, minimum=0.01),
+        secret_grace_seconds=_number(env, "ESCALATION_SECRET_GRACE_SECONDS", SECRET_GRACE_SECONDS, minimum=0),
     )
 
 

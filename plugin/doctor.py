@@ -16,7 +16,7 @@ from plugin.provisioning import (
     TRIGGER_TITLE,
     desired_webhook,
 )
-from plugin.state import load_state
+from plugin.state_store import FileStateStore, open_state_store, read_state
 from plugin.zendesk import ZendeskError, ZendeskGateway, all_items, make_client
 
 
@@ -49,13 +49,15 @@ def run_doctor() -> int:
     settings = load_settings()
     checks.ok(f"configuration read (Zendesk: {settings.zendesk_base_url}, token {mask(settings.zendesk_api_token)})")
     _permissions(checks, Path.cwd() / ".env", ".env")
+    store = open_state_store(settings)
     try:
-        state = load_state(settings.state_file)
+        state = read_state(store)
     except ConfigError as error:
         checks.fail(str(error))
         return 1
-    checks.ok(f"state {settings.state_file} (signing secret {mask(state.signing_secret)})")
-    _permissions(checks, settings.state_file, "state file")
+    checks.ok(f"state {store.where} (signing secret {mask(state.signing_secret)})")
+    if isinstance(store, FileStateStore):
+        _permissions(checks, store.path, "state file")
     if state.zendesk_url != settings.zendesk_base_url:
         checks.fail(
             f"state was written for {state.zendesk_url}, not {settings.zendesk_base_url}: run 'escalations setup'"
@@ -140,13 +142,18 @@ def _check_notification_targets(checks: Checks, settings: Settings) -> None:
 
 
 def _check_queue(checks: Checks, settings: Settings) -> None:
-    from plugin.queue import status
+    from plugin.queue import Queues
 
-    queue = status()
-    checks.ok(f"queue: {queue['pending']} pending, {queue['scheduled']} scheduled for retry")
+    queue = Queues.from_settings(settings).status()
+    checks.ok(
+        f"queue: {queue['pending']} pending, {queue['in_progress']} running, {queue['scheduled']} scheduled for retry"
+    )
     sweep = queue["sweep"]
     if sweep:
-        checks.ok(f"last sweep {sweep.get('last_run')} (cursor {sweep.get('cursor')}, {sweep.get('tickets')} tickets)")
+        by = f" by {sweep['host']}" if sweep.get("host") else ""
+        checks.ok(
+            f"last sweep {sweep.get('last_run')}{by} (cursor {sweep.get('cursor')}, {sweep.get('tickets')} tickets)"
+        )
     else:
         checks.warn("no sweep has run yet (it runs when 'escalations serve' starts)")
     for ticket_id, parked in queue["parked"]:

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from plugin.messages import MessageRenderer
 from plugin.policy import Decision, Notification, PolicySettings, TicketSnapshot, decide
-from plugin.zendesk import UpdateConflict, ZendeskGateway
+from plugin.zendesk import UpdateConflict, ZendeskGateway, ZendeskUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,15 @@ MAX_DECISIONS = 5
 
 class TooManyConflicts(Exception):
     """The ticket kept changing under us; the job is retried later."""
+
+
+def is_passing(error: BaseException) -> bool:
+    """Whether handling the ticket again later can succeed: Zendesk unavailable (5xx, a timeout, a 429 beyond
+    the wait), or the ticket changing under us again and again. Every other failure parks the ticket.
+
+    The one rule for the worker's jobs and the sweep alike.
+    """
+    return isinstance(error, (ZendeskUnavailable, TooManyConflicts))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ import requests
 
 import plugin
 from plugin.signature import sign
-from plugin.state import load_state
+from plugin.state import AccountState
+from plugin.state_store import FileStateStore, RedisStateStore, StateStore, read_state
 
 # The service's own settings: never inherited from whoever starts it, so that a developer's
 # .env, a Redis URL or a log format in the shell cannot change what a demo or a test runs.
@@ -169,26 +170,39 @@ class LocalService:
         """Everything the `serve` processes of this directory wrote."""
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("serve-*.log")))
 
-    def webhook_headers(self, body: bytes, invocation_id: str | None = None) -> dict[str, str]:
-        """The headers Zendesk sends with `body`, signed with the secret `setup` stored."""
-        state = load_state(self.data_dir / "state.json")
+    def state_store(self) -> StateStore:
+        """Where this instance's account state is: Redis when its environment names one, else its data directory."""
+        redis_url = self.env.get("REDIS_URL", "").strip()
+        return RedisStateStore(redis_url) if redis_url else FileStateStore(self.data_dir / "state.json")
+
+    def account_state(self) -> AccountState:
+        """The account state `setup` stored for this instance."""
+        return read_state(self.state_store())
+
+    def webhook_headers(
+        self, body: bytes, invocation_id: str | None = None, secret: str | None = None
+    ) -> dict[str, str]:
+        """The headers Zendesk sends with `body`, signed with `secret` (by default the one `setup` stored)."""
+        state = self.account_state()
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         headers = {
             "Content-Type": "application/json",
             "X-Zendesk-Webhook-Id": state.webhook_id,
             "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-            "X-Zendesk-Webhook-Signature": sign(state.signing_secret, stamp, body),
+            "X-Zendesk-Webhook-Signature": sign(secret if secret is not None else state.signing_secret, stamp, body),
         }
         if invocation_id is not None:
             headers["X-Zendesk-Webhook-Invocation-Id"] = invocation_id
         return headers
 
-    def deliver(self, body: bytes, invocation_id: str | None = None, timeout: float = 5) -> requests.Response:
-        """POST a webhook body as Zendesk does."""
+    def deliver(
+        self, body: bytes, invocation_id: str | None = None, timeout: float = 5, secret: str | None = None
+    ) -> requests.Response:
+        """POST a webhook body as Zendesk does (signed with `secret` instead of the stored one, if given)."""
         return requests.post(
             f"{self.url}/webhooks/zendesk",
             data=body,
-            headers=self.webhook_headers(body, invocation_id),
+            headers=self.webhook_headers(body, invocation_id, secret),
             timeout=timeout,
         )
 

@@ -3,8 +3,8 @@
 `escalations serve` runs several processes (gunicorn's workers and the queue
 worker), so it points PROMETHEUS_MULTIPROC_DIR at a fresh folder in the data
 directory and the web app adds the processes' counts up when scraped. Queue
-depth, parked tickets and overdue escalations are read from the queue's
-storage at scrape time.
+depth, parked tickets, overdue escalations and the last sweep (when, and
+which host ran it) are read from the queue's storage at scrape time.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,6 +60,7 @@ WEBHOOK_OUTCOMES = (
     "invalid_json",
     "invalid_body",
     "invalid_ticket_id",
+    "secret_rotating",
 )
 DECISION_OUTCOMES = (
     "escalated",
@@ -125,6 +127,15 @@ class QueueCollector(Collector):
             ),
         ):
             yield GaugeMetricFamily(name, documentation, value=float(value))
+        if sweep.get("last_run"):
+            last = GaugeMetricFamily(
+                "escalations_last_sweep_timestamp_seconds",
+                "When the last catch-up sweep of the cluster ran (Unix time), labelled with the host and process.",
+                labels=["host"],
+            )
+            ran_at = datetime.fromisoformat(str(sweep["last_run"]).replace("Z", "+00:00")).timestamp()
+            last.add_metric([str(sweep.get("host") or "")], ran_at)
+            yield last
 
 
 def exposition(read_queue: Callable[[], Mapping[str, Any]]) -> tuple[bytes, str]:

@@ -303,18 +303,24 @@ def _answer_customer(ticket: TicketSnapshot, settings: PolicySettings, now: date
     return Decision("escalated", (record, confirmation), attempt_ids)
 
 
-def needs_manager_roster(ticket: TicketSnapshot) -> bool:
-    """Whether deciding needs to know who the managers are: a requested escalation with staff replies since."""
+def staff_replies(ticket: TicketSnapshot) -> tuple[Comment, ...]:
+    """The public replies by staff since a requested escalation was made: one of them may be the managers'."""
     requested_at = _optional_time(ticket.escalation.get(fields.REQUESTED_AT))
     if ticket.escalation.get(fields.STATUS) != fields.status_tag(fields.STATUS_REQUESTED) or requested_at is None:
-        return False
-    return any(
-        comment.public
+        return ()
+    return tuple(
+        comment
+        for comment in ticket.comments
+        if comment.public
         and comment.created_at >= requested_at
         and (person := ticket.people.get(comment.author_id)) is not None
         and person.role != "end-user"
-        for comment in ticket.comments
     )
+
+
+def needs_manager_roster(ticket: TicketSnapshot) -> bool:
+    """Whether deciding needs to know who the managers are: a requested escalation with staff replies since."""
+    return bool(staff_replies(ticket))
 
 
 def manager_reply(ticket: TicketSnapshot, settings: PolicySettings) -> Comment | None:

@@ -363,3 +363,64 @@ def provision(
         view_id=int(view["id"]),
     )
     return state, report
+
+
+def recover_state(
+    gateway: ZendeskGateway, settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> AccountState:
+    """The state `setup` would store, found by reading the account only: the objects by the names setup gives
+    them (the webhook by its endpoint), the signing secret from the webhook's signing-secret endpoint.
+
+    For a host that finds the shared state gone: nothing is created or changed
+    in Zendesk; an object that is missing is a ConfigError asking for setup.
+    The lists read are the ones `provision` reads to find each object.
+    """
+    if not settings.public_url:
+        raise ConfigError("PUBLIC_URL is not set: the webhook is found by its endpoint, PUBLIC_URL/webhooks/zendesk")
+
+    def found(kind: str, item: dict[str, Any] | None) -> dict[str, Any]:
+        if item is None:
+            raise ConfigError(f"the {kind} is missing in Zendesk: run 'escalations setup'")
+        return item
+
+    me = gateway.get_json("/api/v2/users/me.json")["user"]
+    group = found(
+        f"managers' group {settings.escalation_group!r}",
+        _named(all_items(gateway, "/api/v2/groups.json", "groups"), "name", settings.escalation_group),
+    )
+    existing_fields = all_items(gateway, "/api/v2/ticket_fields.json", "ticket_fields")
+    field_ids: dict[str, int] = {}
+    for field in fields.ESCALATION_FIELDS:
+        field_ids[field.key] = int(
+            found(f"ticket field {field.title!r}", _named(existing_fields, "title", field.title))["id"]
+        )
+        earlier = fields.EARLIER_NUMBER_FIELDS.get(field.key)
+        kept = _named(existing_fields, "title", earlier) if earlier is not None else None
+        if kept is not None:
+            field_ids[fields.earlier_key(field.key)] = int(kept["id"])
+    endpoint = desired_webhook(settings.public_url)["endpoint"]
+    webhook = found(
+        f"webhook to {endpoint}", _named(all_items(gateway, "/api/v2/webhooks", "webhooks"), "endpoint", endpoint)
+    )
+    secret = gateway.get_json(f"/api/v2/webhooks/{webhook['id']}/signing_secret")["signing_secret"]["secret"]
+    trigger = found(
+        f"trigger {TRIGGER_TITLE!r}",
+        _named(all_items(gateway, "/api/v2/triggers.json", "triggers"), "title", TRIGGER_TITLE),
+    )
+    view = found(f"view {VIEW_TITLE!r}", _named(all_items(gateway, "/api/v2/views.json", "views"), "title", VIEW_TITLE))
+    return AccountState(
+        zendesk_url=settings.zendesk_base_url,
+        field_ids=field_ids,
+        manager_group_id=int(group["id"]),
+        webhook_id=str(webhook["id"]),
+        signing_secret=secret,
+        service_user_id=int(me["id"]),
+        active_since=str(webhook.get("created_at") or iso(clock())),
+        trigger_id=int(trigger["id"]),
+        view_id=int(view["id"]),
+    )
+
+
+def _named(items: list[dict[str, Any]], key: str, name: Any) -> dict[str, Any] | None:
+    """The first object whose `key` is `name`, as `_ensure` finds the objects setup made."""
+    return next((item for item in items if item.get(key) == name), None)

@@ -1,9 +1,11 @@
 """The durable queue of work: huey, light enough for the web processes to import.
 
 SQLite in the data directory by default (embedded, nothing to install), Redis
-when REDIS_URL is set so that several machines share the work. The tasks'
-bodies live in `plugin.worker`, which only the worker process imports: the web
-processes enqueue without loading Zenpy, the templates or the policy.
+when REDIS_URL is set so that several machines share the work. `Queues` is
+built from the settings where it is first needed; the jobs' work is given to
+it by the worker process (`plugin.worker`), the only one that runs jobs: the
+web processes enqueue without loading Zenpy, the templates or the policy.
+Jobs and records are stored as JSON (`JobSerializer`): data, never code.
 
 Nothing is lost when a worker dies mid-job, with either backend:
 
@@ -11,11 +13,12 @@ Nothing is lost when a worker dies mid-job, with either backend:
   it into the taking consumer's hands (Redis: LMOVE onto the consumer's own
   processing list; SQLite: a `taken` row naming the consumer), and only the
   end of its work removes it;
-- every consumer holds a lease (`LEASE_SECONDS`, renewed while it runs); the
-  jobs in the hands of a consumer whose lease has expired go back on the queue
-  (`recover_abandoned`, which every running worker calls every second);
+- every consumer holds a lease (ESCALATIONS_LEASE_SECONDS, 10 s by default,
+  renewed while it runs); the jobs in the hands of a consumer whose lease has
+  expired go back on the queue (`recover_abandoned`, which every running
+  worker calls every second, or every third of a shorter lease);
 - locks (`exclusive`) are leases too, renewed while the work runs, so a lock
-  left by a killed worker frees itself within `LEASE_SECONDS`;
+  left by a killed worker frees itself within a lease;
 - a retry's delay ends with the job moved back on the queue in one step.
 
 The work is idempotent (the ticket records what has been handled), so a job
@@ -31,37 +34,109 @@ that runs again after a crash never sends twice.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
+import pickle
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from huey import Huey, RedisHuey, SqliteHuey
+from huey.api import TaskWrapper
 from huey.exceptions import TaskLockedException
+from huey.registry import Message
+from huey.serializer import Serializer
 from huey.storage import RedisStorage, SqliteStorage
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from plugin.config import read_environment
+from plugin.config import LEASE_SECONDS, Settings
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 10.0  # how long a lock or a consumer's claim on its jobs outlives its last renewal
-RENEW_SECONDS = 2.0  # how often a held lease is renewed
+RENEW_SECONDS = 2.0  # how often a held lease is renewed (more often for a lease shorter than three times this)
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
+# -- jobs as data -------------------------------------------------------------------------
+
+
+class JobSerializer(Serializer):  # type: ignore[misc]
+    """Jobs and records as JSON, so that whoever can write to the queue's storage cannot run code in a worker.
+
+    A job is huey's message (the task's name, its arguments and huey's own
+    bookkeeping: ids, times, retries); a record is a plain value (the sweep's
+    cursor, a parked ticket, a notification's delivery). Both hold only what
+    JSON holds, times as `{"$time": ISO 8601}`; anything else is refused when
+    it is written. Jobs and records written by an earlier version, with
+    pickle, are read with `OldPickles`, which accepts huey's message and
+    times only.
+    """
+
+    def _serialize(self, data: Any) -> bytes:
+        return json.dumps(_plain(data), separators=(",", ":"), ensure_ascii=False).encode()
+
+    def _deserialize(self, data: bytes) -> Any:
+        if data[:1] == _PICKLE:
+            return OldPickles(io.BytesIO(data)).load()
+        return json.loads(data, object_hook=_revived)
+
+
+_PICKLE = b"\x80"  # every pickle of protocol 2 or later (huey wrote protocol 5) starts with this byte
+_JOB, _TIME = "$job", "$time"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Message):
+        return {_JOB: {name: _plain(field) for name, field in zip(Message._fields, value, strict=True)}}
+    if isinstance(value, datetime):
+        return {_TIME: value.isoformat()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def _revived(value: dict[str, Any]) -> Any:
+    if len(value) == 1 and _JOB in value:
+        job = value[_JOB]
+        return Message(**{**job, "args": tuple(job.get("args") or ())})
+    if len(value) == 1 and _TIME in value:
+        return datetime.fromisoformat(value[_TIME])
+    return value
+
+
+class OldPickles(pickle.Unpickler):
+    """Reads the jobs and records an earlier version pickled: huey's message, times and plain values, nothing else.
+
+    A pickle naming any other class (the way pickle runs code) is refused
+    with UnpicklingError before anything of it is built.
+    """
+
+    ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
+        {("huey.registry", "Message"), ("datetime", "datetime"), ("datetime", "timedelta"), ("datetime", "timezone")}
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not part of a job")
+        return super().find_class(module, name)
+
+
 class ReliableStorage(Protocol):
     """What the worker needs from the queue's storage beyond huey's own: leases and acknowledgements."""
 
     consumer_id: str
+    lease_seconds: float
 
     def acknowledge(self) -> None: ...
     def recover_abandoned(self) -> int: ...
@@ -85,8 +160,10 @@ class ReliableSqliteStorage(SqliteStorage):  # type: ignore[misc]
     This halves the webhook's answer time.
     """
 
+    # AUTOINCREMENT: an id is never used twice, so a late acknowledgement (by a worker whose lease lapsed)
+    # cannot remove the row of whoever recovered the job and took it again.
     table_taken = (
-        "create table if not exists taken (id integer not null primary key, queue text not null, "
+        "create table if not exists taken (id integer not null primary key autoincrement, queue text not null, "
         "consumer text not null, data blob not null, priority real not null default 0.0)"
     )
     table_lease = (
@@ -95,11 +172,29 @@ class ReliableSqliteStorage(SqliteStorage):  # type: ignore[misc]
     )
     ddl: ClassVar[tuple[str, ...]] = (*SqliteStorage.ddl, table_taken, table_lease)
 
-    def __init__(self, *args: Any, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, clock: Callable[[], float] = time.time, lease_seconds: float = LEASE_SECONDS, **kwargs: Any
+    ) -> None:
         self.clock = clock
+        self.lease_seconds = lease_seconds
         self.consumer_id = uuid.uuid4().hex
         self._taken = threading.local()
         super().__init__(*args, **kwargs)
+
+    def initialize_schema(self) -> None:
+        """Create the tables; a `taken` table of an earlier version, whose ids could be reused, is rebuilt."""
+        with self.db(commit=True) as cursor:
+            cursor.execute("select sql from sqlite_master where type = 'table' and name = 'taken'")
+            row = cursor.fetchone()
+            if row is not None and "autoincrement" not in str(row[0]).lower():
+                cursor.execute("alter table taken rename to taken_before")
+                cursor.execute(self.table_taken)
+                cursor.execute(
+                    "insert into taken (id, queue, consumer, data, priority) "
+                    "select id, queue, consumer, data, priority from taken_before"
+                )
+                cursor.execute("drop table taken_before")
+        super().initialize_schema()
 
     def _create_connection(self) -> Any:
         connection = super()._create_connection()
@@ -198,19 +293,29 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+# The jobs of a consumer whose lease is gone back on the queue, and the consumer unregistered; -1: it is alive.
+_RECOVER = """
+if redis.call('exists', KEYS[2]) == 1 then return -1 end
+local moved = 0
+while redis.call('lmove', KEYS[3], KEYS[4], 'LEFT', 'RIGHT') do moved = moved + 1 end
+redis.call('srem', KEYS[1], ARGV[1])
+return moved
+"""
 
 
 class ReliableRedisStorage(RedisStorage):  # type: ignore[misc]
     """Redis with jobs acknowledged after their work (a processing list per consumer), and leases."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lease_seconds: float = LEASE_SECONDS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.lease_seconds = lease_seconds
         self.consumer_id = uuid.uuid4().hex
         self.consumers_key = f"huey.consumers.{self.name}"
         self._taken = threading.local()
         self._schedule_to_queue = self.conn.register_script(_SCHEDULE_TO_QUEUE)
         self._renew = self.conn.register_script(_RENEW)
         self._release = self.conn.register_script(_RELEASE)
+        self._recover = self.conn.register_script(_RECOVER)
 
     def processing_key(self, consumer_id: str) -> str:
         return f"huey.processing.{self.name}.{consumer_id}"
@@ -246,12 +351,10 @@ class ReliableRedisStorage(RedisStorage):  # type: ignore[misc]
         recovered = 0
         for raw in self.conn.smembers(self.consumers_key):
             consumer = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if self.conn.exists(self.lease_key(_consumer_lease(consumer))):
-                continue
-            # One job at a time, each move atomic: two workers recovering at once never duplicate a job.
-            while self.conn.lmove(self.processing_key(consumer), self.queue_key, "LEFT", "RIGHT") is not None:
-                recovered += 1
-            self.conn.srem(self.consumers_key, consumer)
+            # Check, move and unregister in one step: a consumer that takes its lease again meanwhile keeps
+            # its jobs and its registration, so the jobs it takes later can still be recovered.
+            keys = [self.consumers_key, self.lease_key(_consumer_lease(consumer)), self.processing_key(consumer)]
+            recovered += max(0, int(self._recover(keys=[*keys, self.queue_key], args=[consumer])))
         return recovered
 
     def in_progress(self) -> int:
@@ -273,7 +376,23 @@ class ReliableRedisStorage(RedisStorage):  # type: ignore[misc]
 
 
 class _AcknowledgingHuey(Huey):  # type: ignore[misc]
-    """Acknowledges each job once huey is done with it: run, retried, rescheduled or failed."""
+    """Acknowledges each job once huey is done with it: run, retried, rescheduled or failed.
+
+    A job it cannot read (not JSON, a pickle naming a class other than a
+    job's, a task it does not know) is refused: logged, acknowledged and
+    never run.
+    """
+
+    def dequeue(self) -> Any:
+        data = self.storage.dequeue()
+        if data is None:
+            return None
+        try:
+            return self.deserialize_task(data)
+        except Exception as refused:  # noqa: BLE001 - whatever it is, it is not a job of ours
+            log.error("a job that is not one of ours was refused and dropped (%s)", refused)
+            self.storage.acknowledge()
+            return None
 
     def execute(self, task: Any, timestamp: datetime | None = None) -> Any:
         try:
@@ -290,23 +409,157 @@ class _RedisQueue(_AcknowledgingHuey, RedisHuey):  # type: ignore[misc]
     storage_class = ReliableRedisStorage
 
 
-def make_huey(environ: dict[str, str], name: str = "escalations", clock: Callable[[], float] = time.time) -> Huey:
-    """Only the queue's location is needed to enqueue; the rest is read when a job runs.
+def make_huey(
+    redis_url: str | None,
+    data_dir: Path,
+    name: str = "escalations",
+    clock: Callable[[], float] = time.time,
+    lease_seconds: float = LEASE_SECONDS,
+) -> Huey:
+    """One queue: in Redis when there is a URL, otherwise in SQLite in the data directory (created if missing).
 
     `clock` times the SQLite leases; Redis expires its leases by its own clock.
     """
-    redis_url = environ.get("REDIS_URL", "").strip()
     if redis_url:
-        return _RedisQueue(name, url=redis_url)
-    data_dir = environ.get("ESCALATIONS_DATA_DIR", "").strip() or "var"
+        return _RedisQueue(name, url=redis_url, serializer=JobSerializer(), lease_seconds=lease_seconds)
     directory = Path(data_dir).resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    return _SqliteQueue(name, filename=str(directory / "queue.sqlite3"), timeout=10, clock=clock)
+    return _SqliteQueue(
+        name,
+        filename=str(directory / "queue.sqlite3"),
+        timeout=10,
+        serializer=JobSerializer(),
+        clock=clock,
+        lease_seconds=lease_seconds,
+    )
 
 
-_environment = read_environment()
-huey = make_huey(_environment)
-notifications = make_huey(_environment, "escalations-notifications")  # the managers' notifications, apart
+@dataclass(frozen=True)
+class Work:
+    """What runs each kind of job: given by the worker process, which alone runs them."""
+
+    process_ticket: Callable[..., None]
+    sweep: Callable[..., None]
+    send_notification: Callable[..., None]
+
+
+class Queues:
+    """The service's queues: the tickets' work, and the managers' notifications apart.
+
+    Built from the settings where they are first needed (no queue exists
+    before: importing this module touches nothing). The web front and the
+    admin commands only enqueue and read counts; the worker gives the `Work`
+    that runs the jobs. The tasks keep the names earlier versions queued them
+    under (`plugin.queue.process_ticket`, ...), so that jobs queued before an
+    upgrade still run.
+    """
+
+    def __init__(self, tickets: Huey, notifications: Huey, work: Work | None = None) -> None:
+        self.tickets = tickets
+        self.notifications = notifications
+        self.work = work
+        self._process_ticket = TaskWrapper(tickets, self.process_ticket_task, name="process_ticket")
+        self._sweep = TaskWrapper(tickets, self.sweep_task, name="sweep")
+        self._send_notification = TaskWrapper(notifications, self.send_notification_task, name="send_notification")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, work: Work | None = None) -> Queues:
+        def queue(name: str) -> Huey:
+            return make_huey(settings.redis_url, settings.data_dir, name, lease_seconds=settings.lease_seconds)
+
+        return cls(queue("escalations"), queue("escalations-notifications"), work)
+
+    # -- enqueueing ------------------------------------------------------------------------------
+
+    def process_ticket(
+        self,
+        ticket_id: int,
+        invocation_id: str | None = None,
+        first_failure: float | None = None,
+        failures: int = 0,
+        delay: float | None = None,
+    ) -> None:
+        """Queue a ticket's job (after `delay` seconds, for a retry)."""
+        self._queue(self._process_ticket, (ticket_id, first_failure, failures, invocation_id), delay)
+
+    def sweep(self, retry_if_locked: bool = True, forced: bool = False, delay: float | None = None) -> None:
+        """Queue a catch-up sweep; `forced`: whenever the last one ran (at start, or the retry of one)."""
+        self._queue(self._sweep, (retry_if_locked, forced), delay)
+
+    def send_notification(
+        self,
+        delivery_id: str,
+        target: str,
+        event: str,
+        ticket_id: int,
+        title: str,
+        body: str,
+        first_failure: float | None = None,
+        failures: int = 0,
+        delay: float | None = None,
+    ) -> None:
+        """Queue one notification to one target."""
+        arguments = (delivery_id, target, event, ticket_id, title, body, first_failure, failures)
+        self._queue(self._send_notification, arguments, delay)
+
+    @staticmethod
+    def _queue(task: TaskWrapper, arguments: tuple[Any, ...], delay: float | None) -> None:
+        if delay is None:
+            task(*arguments)
+        else:
+            task.schedule(args=arguments, delay=delay)
+
+    # -- the jobs, as huey runs them ------------------------------------------------------------
+
+    def process_ticket_task(
+        self, ticket_id: int, first_failure: float | None = None, failures: int = 0, invocation_id: str | None = None
+    ) -> None:
+        self._work().process_ticket(ticket_id, first_failure, failures, invocation_id)
+
+    def sweep_task(self, retry_if_locked: bool = True, forced: bool = False) -> None:
+        self._work().sweep(retry_if_locked, forced)
+
+    def send_notification_task(
+        self,
+        delivery_id: str,
+        target: str,
+        event: str,
+        ticket_id: int,
+        title: str,
+        body: str,
+        first_failure: float | None = None,
+        failures: int = 0,
+    ) -> None:
+        self._work().send_notification(delivery_id, target, event, ticket_id, title, body, first_failure, failures)
+
+    def _work(self) -> Work:
+        if self.work is None:
+            raise RuntimeError("jobs run in the worker (escalations worker), which gives the queues their work")
+        return self.work
+
+    # -- what doctor and /metrics show ---------------------------------------------------------
+
+    def status(self, details: bool = True) -> dict[str, Any]:
+        """What `doctor` shows about the background work; without `details`, no list of failed notifications
+        (which reads every delivery record), for `/metrics`, which is scraped often and shows only counts."""
+        store = json.loads(json.dumps(self.tickets.get("sweep", peek=True) or {}, default=str))
+        notifications = self.notifications
+        pending, scheduled = notifications.pending_count(), notifications.scheduled_count()
+        sending = storage_of(notifications).in_progress()
+        return {
+            "pending": self.tickets.pending_count(),
+            "in_progress": storage_of(self.tickets).in_progress(),
+            "scheduled": self.tickets.scheduled_count(),
+            "parked": list(ParkedTickets(self.tickets).items()),
+            "sweep": store,
+            "notifications": {
+                "pending": pending,
+                "in_progress": sending,
+                "scheduled": scheduled,
+                "waiting": pending + sending + scheduled,
+                "failed": NotificationDeliveries(notifications).failed() if details else [],
+            },
+        }
 
 
 def storage_of(queue: Huey) -> ReliableStorage:
@@ -317,10 +570,10 @@ def storage_of(queue: Huey) -> ReliableStorage:
 class Lease:
     """A named lease held by this process and renewed every RENEW_SECONDS until released."""
 
-    def __init__(self, queue: Huey, name: str, seconds: float = LEASE_SECONDS) -> None:
+    def __init__(self, queue: Huey, name: str, seconds: float | None = None) -> None:
         self.storage = storage_of(queue)
         self.name = name
-        self.seconds = seconds
+        self.seconds = seconds if seconds is not None else self.storage.lease_seconds
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -355,13 +608,13 @@ class Lease:
 
 
 @contextlib.contextmanager
-def exclusive(name: str, queue: Huey | None = None, seconds: float = LEASE_SECONDS) -> Iterator[None]:
+def exclusive(name: str, queue: Huey, seconds: float | None = None) -> Iterator[None]:
     """Hold a named lock across all workers; raise TaskLockedException when another holds it.
 
     The lock is a lease renewed while the block runs: a lock left by a worker
-    that died frees itself within `seconds`.
+    that died frees itself within `seconds` (the queue's lease by default).
     """
-    lease = Lease(queue if queue is not None else huey, f"lock.{name}", seconds)
+    lease = Lease(queue, f"lock.{name}", seconds)
     if not lease.acquire():
         raise TaskLockedException(f"{name} is locked")
     try:
@@ -380,10 +633,10 @@ class ConsumerPresence:
     whatever this worker leaves unfinished, at once.
     """
 
-    def __init__(self, queue: Huey, interval: float = 1.0, seconds: float = LEASE_SECONDS) -> None:
+    def __init__(self, queue: Huey, interval: float = 1.0, seconds: float | None = None) -> None:
         self.storage = storage_of(queue)
-        self.interval = interval
-        self.seconds = seconds
+        self.seconds = seconds if seconds is not None else self.storage.lease_seconds
+        self.interval = min(interval, self.seconds / 3)
         self.name = _consumer_lease(self.storage.consumer_id)
         self.token = uuid.uuid4().hex
         self._held = False
@@ -412,8 +665,8 @@ class ConsumerPresence:
         try:
             if not (self._held and self.storage.renew_lease(self.name, self.token, self.seconds)):
                 self._held = self.storage.acquire_lease(self.name, self.token, self.seconds)
-                if self._held and isinstance(self.storage, ReliableRedisStorage):
-                    self.storage.register_consumer()
+            if self._held and isinstance(self.storage, ReliableRedisStorage):
+                self.storage.register_consumer()  # again at every beat: a recovery may have unregistered it
             recovered = self.storage.recover_abandoned()
         except Exception:  # the storage is briefly unreachable: try again at the next beat
             log.warning("could not renew the consumer lease or look for abandoned jobs", exc_info=True)
@@ -439,11 +692,15 @@ class ParkedTickets:
 
     PREFIX = "parked:"
 
-    def __init__(self, queue: Huey) -> None:
+    def __init__(self, queue: Huey, clock: Callable[[], datetime] = now) -> None:
         self.queue = queue
+        self.clock = clock
 
     def park(self, ticket_id: int, reason: str) -> None:
-        self.queue.put(f"{self.PREFIX}{ticket_id}", {"since": now().isoformat(), "reason": reason})
+        """Park the ticket with the reason it failed this time; parked again, it keeps the time it was first."""
+        key = f"{self.PREFIX}{ticket_id}"
+        since = (self.queue.get(key, peek=True) or {}).get("since") or self.clock().isoformat()
+        self.queue.put(key, {"since": since, "reason": reason})
 
     def release(self, ticket_id: int) -> None:
         self.queue.delete(f"{self.PREFIX}{ticket_id}")
@@ -507,59 +764,3 @@ class NotificationDeliveries:
         for delivery in old:
             self.queue.delete(f"{self.PREFIX}{delivery}")
         return len(old)
-
-
-@huey.task()
-def process_ticket(
-    ticket_id: int, first_failure: float | None = None, failures: int = 0, invocation_id: str | None = None
-) -> None:
-    """Handle one ticket (see plugin.worker.process_ticket_job)."""
-    from plugin.worker import process_ticket_job
-
-    process_ticket_job(ticket_id, first_failure, failures, invocation_id)
-
-
-@huey.task()
-def sweep(retry_if_locked: bool = True) -> None:
-    """Catch up and follow up (see plugin.worker.sweep_job)."""
-    from plugin.worker import sweep_job
-
-    sweep_job(retry_if_locked)
-
-
-@notifications.task()
-def send_notification(
-    delivery_id: str,
-    target: str,
-    event: str,
-    ticket_id: int,
-    title: str,
-    body: str,
-    first_failure: float | None = None,
-    failures: int = 0,
-) -> None:
-    """Send one notification to one target (see plugin.worker.send_notification_job)."""
-    from plugin.worker import send_notification_job
-
-    send_notification_job(delivery_id, target, event, ticket_id, title, body, first_failure, failures)
-
-
-def status(queue: Huey = huey, notification_queue: Huey = notifications, details: bool = True) -> dict[str, Any]:
-    """What `doctor` shows about the background work; without `details`, no list of failed notifications
-    (which reads every delivery record), for `/metrics`, which is scraped often and shows only counts."""
-    store = json.loads(json.dumps(queue.get("sweep", peek=True) or {}, default=str))
-    pending, scheduled = notification_queue.pending_count(), notification_queue.scheduled_count()
-    sending = storage_of(notification_queue).in_progress()
-    return {
-        "pending": queue.pending_count(),
-        "in_progress": storage_of(queue).in_progress(),
-        "scheduled": queue.scheduled_count(),
-        "parked": list(ParkedTickets(queue).items()),
-        "sweep": store,
-        "notifications": {
-            "pending": pending,
-            "scheduled": scheduled,
-            "waiting": pending + sending + scheduled,
-            "failed": NotificationDeliveries(notification_queue).failed() if details else [],
-        },
-    }

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from plugin import escalation_fields as fields
+from plugin.handling import is_passing
 from plugin.policy import iso, parse_iso
 from plugin.state import AccountState
 from plugin.text import DEFAULT_PHRASES, Phrases, asks_for_escalation
@@ -46,9 +47,10 @@ class SweepStore:
 
     KEY = "sweep"
 
-    def __init__(self, store: KeyValueStore, state: AccountState) -> None:
+    def __init__(self, store: KeyValueStore, state: AccountState, host: str = "") -> None:
         self.store = store
         self.state = state
+        self.host = host  # who sweeps, as doctor and /metrics name it
 
     def _saved(self) -> dict[str, Any]:
         return dict(self.store.get(self.KEY, peek=True) or {})
@@ -61,7 +63,10 @@ class SweepStore:
         self.store.put(self.KEY, {**self._saved(), "cursor": cursor})
 
     def finish(self, ran_at: datetime, tickets: int, overdue: int) -> None:
-        self.store.put(self.KEY, {**self._saved(), "last_run": iso(ran_at), "tickets": tickets, "overdue": overdue})
+        self.store.put(
+            self.KEY,
+            {**self._saved(), "last_run": iso(ran_at), "tickets": tickets, "overdue": overdue, "host": self.host},
+        )
 
 
 def tickets_needing_attention(events: Iterable[Mapping[str, Any]], phrases: Phrases = DEFAULT_PHRASES) -> set[int]:
@@ -132,6 +137,10 @@ def follow_up_candidates(
     return tickets, overdue
 
 
+class TicketBusy(Exception):
+    """A job is handling the ticket right now: the sweep leaves it to that job."""
+
+
 class Parking(Protocol):
     def park(self, ticket_id: int, reason: str) -> None: ...
     def release(self, ticket_id: int) -> None: ...
@@ -146,20 +155,25 @@ def run_sweep(
     clock: Callable[[], datetime],
     phrases: Phrases = DEFAULT_PHRASES,
     notifying: bool = False,
+    *,
+    retry_later: Callable[[int], None],
 ) -> list[int]:
     """Handle every ticket that needs it since the cursor; return the tickets handled.
 
     Parked tickets and escalations that time or a solve moved on come first,
     then the event log page by page, the cursor saved after each page. One
     ticket that cannot be handled (a 4xx, a bug) is parked and the sweep goes
-    on; Zendesk being unavailable stops the sweep, keeping the pages done.
+    on; one that meets a passing fault (`is_passing`: it kept changing under
+    us) goes to `retry_later`, which retries it as a ticket job; one a job is
+    handling (`handle` raises TicketBusy) is left to that job; Zendesk being
+    unavailable stops the sweep, keeping the pages done.
     """
     started = clock()
     handled: list[int] = []
 
     def handle_all(tickets: Iterable[int]) -> None:
         for ticket_id in sorted(set(tickets) - set(handled)):
-            if _handle_one(ticket_id, gateway, parking, handle):
+            if _handle_one(ticket_id, gateway, parking, handle, retry_later):
                 handled.append(ticket_id)
 
     followed_up, overdue = follow_up_candidates(gateway, store.state.field_ids, started, notifying)
@@ -177,11 +191,18 @@ def run_sweep(
 
 
 def _handle_one(
-    ticket_id: int, gateway: ZendeskGateway, parking: Parking, handle: Callable[[int, ZendeskGateway], object]
+    ticket_id: int,
+    gateway: ZendeskGateway,
+    parking: Parking,
+    handle: Callable[[int, ZendeskGateway], object],
+    retry_later: Callable[[int], None],
 ) -> bool:
     """Handle one ticket for the sweep; True when it was handled. Zendesk being unavailable stops the sweep."""
     try:
         handle(ticket_id, gateway)
+    except TicketBusy:
+        log.info("sweep: ticket %s is being handled by a job; left to it", ticket_id)
+        return False
     except TicketGone as gone:
         log.warning("sweep: ticket %s dropped: %s", ticket_id, gone)
         parking.release(ticket_id)
@@ -189,6 +210,10 @@ def _handle_one(
     except ZendeskUnavailable:
         raise
     except Exception as error:  # one bad ticket must not stop the others
+        if is_passing(error):
+            log.warning("sweep: ticket %s: %s; retried as a ticket job", ticket_id, error)
+            retry_later(ticket_id)
+            return False
         log.exception("sweep: ticket %s parked", ticket_id)
         parking.park(ticket_id, f"{error.__class__.__name__}: {error}")
         return False

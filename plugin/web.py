@@ -7,6 +7,7 @@ failure, so nothing slow (no Zendesk API call) happens inside the request.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -22,8 +23,10 @@ from werkzeug.exceptions import HTTPException
 from plugin import logs
 from plugin.config import Settings, load_settings
 from plugin.metrics import WEBHOOKS, exposition
-from plugin.signature import SignatureRejected, verify
-from plugin.state import AccountState, load_state
+from plugin.queue import Queues
+from plugin.signature import SignatureMismatch, SignatureRejected, verify_any
+from plugin.state import AccountState
+from plugin.state_store import CurrentState, open_state_store
 
 log = logging.getLogger(__name__)
 
@@ -137,23 +140,54 @@ def invocation_id(header: str | None) -> str | None:
     return header if header is not None and _INVOCATION_ID.fullmatch(header) else None
 
 
-def _enqueue_with_worker(ticket_id: int, invocation: str | None) -> None:
-    from plugin.queue import process_ticket
+StateSource = Callable[..., AccountState]  # the account state now; `fresh=True`: looked up again at once
 
-    process_ticket(ticket_id, invocation_id=invocation)
+
+class SecretRotating(Exception):
+    """A signature made with no secret we know, while a rotation is under way: it may be the new one."""
+
+
+def check_signature(
+    states: StateSource, signature: str | None, timestamp: str | None, body: bytes, now: datetime
+) -> None:
+    """Raise SignatureRejected unless the body was signed with a secret the account state accepts at `now`.
+
+    A signature that matches none is checked again against the state as
+    stored right now (a rotation may have stored a new secret since the
+    cached copy was read); if it still matches none while a rotation is under
+    way, SecretRotating: Zendesk may be signing with the secret the rotation
+    has not stored yet.
+    """
+    try:
+        verify_any(states().accepted_secrets(now), signature, timestamp, body, now)
+    except SignatureMismatch:
+        state = states(fresh=True)
+        try:
+            verify_any(state.accepted_secrets(now), signature, timestamp, body, now)
+        except SignatureMismatch:
+            if state.rotating(now):
+                raise SecretRotating from None
+            raise
 
 
 def create_app(
     settings: Settings | None = None,
-    state: AccountState | None = None,
+    state: AccountState | StateSource | None = None,
     enqueue: Enqueue | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Flask:
-    """Build the web app; by default from the environment and the state `setup` stored."""
+    """Build the web app; by default from the environment and the state `setup` stored, followed as it changes."""
     # The web front sends no notifications: `serve` has checked their URLs, and Apprise stays out of it.
     settings = settings or load_settings()
-    state = state or load_state(settings.state_file)
-    enqueue = enqueue or _enqueue_with_worker
+    states: StateSource
+    if isinstance(state, AccountState):
+        fixed = state
+        states = lambda fresh=False: fixed  # noqa: E731 - a state that never changes
+    else:
+        states = state or CurrentState(open_state_store(settings))
+    states()  # no state: the app does not start, with the message saying what to run
+    queues = functools.cache(lambda: Queues.from_settings(settings))  # built on first use
+    enqueue = enqueue or (lambda ticket_id, invocation: queues().process_ticket(ticket_id, invocation))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
 
@@ -171,15 +205,22 @@ def create_app(
         if len(body) > settings.webhook_max_bytes:
             return rejected(413, "too_large", f"the body is over {settings.webhook_max_bytes} bytes")
         try:
-            verify(
-                state.signing_secret,
+            check_signature(
+                states,
                 request.headers.get("X-Zendesk-Webhook-Signature"),
                 request.headers.get("X-Zendesk-Webhook-Signature-Timestamp"),
                 body,
                 clock(),
             )
+        except SecretRotating:
+            log.info("webhook signed with a secret not stored yet (a rotation is under way): asked to retry")
+            WEBHOOKS.labels(outcome="secret_rotating").inc()
+            response = jsonify({"error": "secret_rotating", "detail": "the signing secret is being rotated"})
+            response.headers["Retry-After"] = "1"
+            return response, 503
         except SignatureRejected as reason:
             return rejected(401, "unauthorized", str(reason))
+        state = states()
         webhook_id = request.headers.get("X-Zendesk-Webhook-Id")
         if webhook_id is not None and webhook_id != state.webhook_id:
             return rejected(403, "unknown_webhook", "this webhook is not the one setup created")
@@ -208,18 +249,14 @@ def create_app(
 
     @app.get("/metrics")
     def metrics() -> Response:
-        from plugin.queue import status
-
-        body, content_type = exposition(lambda: status(details=False))
+        body, content_type = exposition(lambda: queues().status(details=False))
         return Response(body, content_type=content_type)
 
     @app.get("/readyz")
     def readyz() -> tuple[Response, int]:
         checks: dict[str, Any] = {"state": True}
         try:
-            from plugin.queue import huey
-
-            checks["queue_pending"] = huey.pending_count()
+            checks["queue_pending"] = queues().tickets.pending_count()
             checks["queue"] = True
         except Exception as error:  # noqa: BLE001 - readiness reports any failure as not ready
             checks["queue"] = False

@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import random
+import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -46,27 +48,25 @@ from huey.exceptions import TaskLockedException
 
 from plugin import notify, pacing
 from plugin.calendar import WorkingCalendar
-from plugin.config import Settings, check_notify_urls, load_settings
-from plugin.handling import Handled, TooManyConflicts, handle_ticket
+from plugin.config import BACKOFF_SECONDS, Settings, check_notify_urls, load_settings
+from plugin.handling import Handled, handle_ticket, is_passing
 from plugin.logs import about_ticket
 from plugin.messages import MessageRenderer
 from plugin.metrics import DECISIONS, NOTIFICATIONS, PROCESSING
-from plugin.policy import Notification, PolicySettings, TicketSnapshot, needs_manager_roster
+from plugin.policy import Comment, Notification, PolicySettings, TicketSnapshot, staff_replies
 from plugin.queue import (
-    LEASE_SECONDS,
     ConsumerPresence,
     NotificationDeliveries,
     ParkedTickets,
+    Queues,
+    Work,
     exclusive,
-    huey,
-    notifications,
     now,
-    process_ticket,
-    send_notification,
-    sweep,
+    storage_of,
 )
-from plugin.state import AccountState, load_state
-from plugin.sweep import SweepStore, run_sweep
+from plugin.state import AccountState
+from plugin.state_store import CurrentState, open_state_store, read_state
+from plugin.sweep import SweepStore, TicketBusy, run_sweep
 from plugin.zendesk import (
     TicketGone,
     ZendeskError,
@@ -86,20 +86,28 @@ NOTIFICATION_THREADS = 2  # apart from the ticket threads: a target that hangs h
 
 
 class ManagerRoster:
-    """Who is in the managers' group, read at most every ROSTER_SECONDS (not once per job)."""
+    """Who is in the managers' group: read at most every ROSTER_SECONDS (not once per job), and read again
+    at once for a staff reply by someone not in it that no read has seen yet (a manager just added)."""
 
     def __init__(self, group_id: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.group_id = group_id
         self.clock = clock
         self._members: frozenset[int] = frozenset()
         self._read_at: float | None = None
+        self._seen: set[int] = set()  # the replies that were there when the roster was read
         self._lock = threading.Lock()
 
-    def members(self, gateway: ZendeskGateway) -> frozenset[int]:
+    def members(self, gateway: ZendeskGateway, replies: Iterable[Comment] = ()) -> frozenset[int]:
+        replies = tuple(replies)
         with self._lock:
-            if self._read_at is None or self.clock() - self._read_at >= ROSTER_SECONDS:
+            stale = self._read_at is None or self.clock() - self._read_at >= ROSTER_SECONDS
+            unknown = any(r.author_id not in self._members and r.id not in self._seen for r in replies)
+            if stale or unknown:
                 self._members = gateway.group_member_ids(self.group_id)
                 self._read_at = self.clock()
+                if stale:
+                    self._seen.clear()
+            self._seen.update(reply.id for reply in replies)
             return self._members
 
 
@@ -119,7 +127,7 @@ Enqueue = Callable[[NotificationDelivery], None]
 
 
 def enqueue_notification(delivery: NotificationDelivery) -> None:
-    send_notification(
+    service_queues().send_notification(
         delivery.delivery_id, delivery.target, delivery.event, delivery.ticket_id, delivery.title, delivery.body
     )
 
@@ -147,7 +155,7 @@ class Runtime:
             allow_copied_end_users=self.settings.allow_copied_end_users,
             service_user_id=self.state.service_user_id,
             active_since=self.state.active_since_time,
-            manager_ids=self.managers.members(gateway) if needs_manager_roster(ticket) else frozenset(),
+            manager_ids=self.managers.members(gateway, replies) if (replies := staff_replies(ticket)) else frozenset(),
             phrases=self.settings.phrases,
             notify_events=self.settings.notify_events if self.settings.notify_urls else frozenset(),
         )
@@ -191,9 +199,9 @@ class Runtime:
         return ZendeskGateway(self.settings, self.state.field_ids, make_client(self.settings))
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Everything a job needs, from the settings and the state `setup` stored."""
-    state = load_state(settings.state_file)
+def build_runtime(settings: Settings, state: AccountState | None = None) -> Runtime:
+    """Everything a job needs, from the settings and the state `setup` stored (or `state`)."""
+    state = state if state is not None else read_state(open_state_store(settings))
     calendar = settings.calendar
     if settings.schedule:
         schedule = ZendeskGateway(settings, state.field_ids, make_client(settings)).business_calendar(settings.schedule)
@@ -213,14 +221,51 @@ def service_settings() -> Settings:
     return check_notify_urls(load_settings())
 
 
+class Runtimes:
+    """The runtime for the account state as stored now: once `setup` or `rotate-secret` has changed it, the next
+    job gets a runtime with the new state (keeping the calendar, and the managers' roster of the same group)."""
+
+    def __init__(self, settings: Settings, states: Callable[[], AccountState]) -> None:
+        self.settings = settings
+        self.states = states
+        self._current: Runtime | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Runtime:
+        state = self.states()
+        with self._lock:
+            current = self._current
+            if current is None:
+                current = build_runtime(self.settings, state)
+            elif current.state is not state:
+                same_group = current.managers.group_id == state.manager_group_id
+                managers = current.managers if same_group else ManagerRoster(state.manager_group_id)
+                current = replace(current, state=state, managers=managers)
+            self._current = current
+            return current
+
+
 @functools.cache
+def runtimes() -> Runtimes:
+    settings = service_settings()
+    return Runtimes(settings, CurrentState(open_state_store(settings)))
+
+
 def runtime() -> Runtime:
-    return build_runtime(service_settings())
+    return runtimes()()
 
 
-def backoff(failures: int, jitter: Callable[[float, float], float] = random.uniform) -> float:
-    """Capped exponential backoff with full jitter, in seconds."""
-    return jitter(0.5, 1.0) * min(BACKOFF_CAP, 2.0 ** min(failures, 16))
+@functools.cache
+def service_queues() -> Queues:
+    """The queues, with the work this process runs for their jobs."""
+    return Queues.from_settings(service_settings(), Work(process_ticket_job, sweep_job, send_notification_job))
+
+
+def backoff(
+    failures: int, jitter: Callable[[float, float], float] = random.uniform, first: float = BACKOFF_SECONDS
+) -> float:
+    """Capped exponential backoff with jitter, in seconds: `first` for the first retry, doubling after that."""
+    return jitter(0.5, 1.0) * min(BACKOFF_CAP, first * 2.0 ** (min(failures, 16) - 1))
 
 
 @dataclass(frozen=True)
@@ -246,7 +291,7 @@ Schedule = Callable[[TicketJob, float], None]
 
 
 def schedule_in_queue(job: TicketJob, delay: float) -> None:
-    process_ticket.schedule(args=(job.ticket_id, job.first_failure, job.failures, job.invocation_id), delay=delay)
+    service_queues().process_ticket(job.ticket_id, job.invocation_id, job.first_failure, job.failures, delay=delay)
 
 
 @dataclass
@@ -265,6 +310,7 @@ class TicketJobs:
     clock: Callable[[], float] = time.time
     jitter: Callable[[float, float], float] = random.uniform
     lock: Callable[[str], AbstractContextManager[None]] | None = None  # by default the queue's leases
+    first_backoff: float = BACKOFF_SECONDS
 
     def run(self, job: TicketJob) -> JobResult:
         with about_ticket(job.ticket_id, job.invocation_id):
@@ -292,20 +338,22 @@ class TicketJobs:
         except TicketGone as gone:
             log.warning("ticket %s dropped: %s", ticket_id, gone)
             return JobResult("dropped", detail=str(gone))
-        except (ZendeskUnavailable, TooManyConflicts) as fault:
+        except Exception as error:
+            if not is_passing(error):  # a job that cannot succeed is parked, never lost or retried blindly
+                log.exception("ticket %s parked", ticket_id)
+                reason = f"{error.__class__.__name__}: {error}"
+                parked.park(ticket_id, reason)
+                return JobResult("parked", detail=reason)
             started = job.first_failure if job.first_failure is not None else self.clock()
             if self.clock() - started >= RETRY_FOR:
-                log.error("ticket %s parked after %d failures: %s", ticket_id, job.failures + 1, fault)
-                parked.park(ticket_id, str(fault))
-                return JobResult("parked", detail=str(fault))
-            delay = max(backoff(job.failures + 1, self.jitter), getattr(fault, "retry_after", None) or 0.0)
-            log.warning("ticket %s: %s; retrying in %.0f s", ticket_id, fault, delay)
-            return JobResult("retried", delay, str(fault))
-        except Exception as error:  # a job that cannot succeed is parked, never lost or retried blindly
-            log.exception("ticket %s parked", ticket_id)
-            reason = f"{error.__class__.__name__}: {error}"
-            parked.park(ticket_id, reason)
-            return JobResult("parked", detail=reason)
+                log.error("ticket %s parked after %d failures: %s", ticket_id, job.failures + 1, error)
+                parked.park(ticket_id, str(error))
+                return JobResult("parked", detail=str(error))
+            delay = max(
+                backoff(job.failures + 1, self.jitter, self.first_backoff), getattr(error, "retry_after", None) or 0.0
+            )
+            log.warning("ticket %s: %s; retrying in %.0f s", ticket_id, error, delay)
+            return JobResult("retried", delay, str(error))
         parked.release(ticket_id)
         return JobResult("handled")
 
@@ -314,7 +362,8 @@ def process_ticket_job(
     ticket_id: int, first_failure: float | None = None, failures: int = 0, invocation_id: str | None = None
 ) -> None:
     """Handle one ticket, serialised per ticket; retry passing faults, park persistent ones."""
-    TicketJobs(runtime, huey).run(TicketJob(ticket_id, invocation_id, first_failure, failures))
+    jobs = TicketJobs(runtime, service_queues().tickets, first_backoff=service_settings().backoff_seconds)
+    jobs.run(TicketJob(ticket_id, invocation_id, first_failure, failures))
 
 
 @dataclass(frozen=True)
@@ -327,8 +376,6 @@ class NotificationJob:
 
 
 # How each outcome of a notification job is counted in escalations_notifications_total.
-SWEEP_RETRY_SECONDS = LEASE_SECONDS + 1  # a sweep that found the lock held tries again once its lease can have run out
-
 COUNTED_OUTCOMES = {
     "sent": "sent",
     "retried": "failed",
@@ -340,9 +387,8 @@ COUNTED_OUTCOMES = {
 
 def schedule_notification(job: NotificationJob, delay: float) -> None:
     d = job.delivery
-    send_notification.schedule(
-        args=(d.delivery_id, d.target, d.event, d.ticket_id, d.title, d.body, job.first_failure, job.failures),
-        delay=delay,
+    service_queues().send_notification(
+        d.delivery_id, d.target, d.event, d.ticket_id, d.title, d.body, job.first_failure, job.failures, delay=delay
     )
 
 
@@ -363,6 +409,7 @@ class NotificationJobs:
     clock: Callable[[], float] = time.time
     jitter: Callable[[float, float], float] = random.uniform
     lock: Callable[[str], AbstractContextManager[None]] | None = None  # by default the queue's leases
+    first_backoff: float = BACKOFF_SECONDS
 
     def run(self, job: NotificationJob) -> JobResult:
         delivery = job.delivery
@@ -434,7 +481,7 @@ class NotificationJobs:
         )
 
     def _delay(self, job: NotificationJob) -> float:
-        return backoff(job.failures + 1, self.jitter)
+        return backoff(job.failures + 1, self.jitter, self.first_backoff)
 
 
 def send_notification_job(
@@ -450,39 +497,74 @@ def send_notification_job(
     """Send one notification to one target; retry while it fails, give up after RETRY_FOR."""
     delivery = NotificationDelivery(delivery_id, target, event, ticket_id, title, body)
     # The settings alone: a notification waits for nothing else, not even Zendesk being reachable.
-    jobs = NotificationJobs(lambda: notification_targets(service_settings()), notifications)
+    settings = service_settings()
+    jobs = NotificationJobs(
+        lambda: notification_targets(settings), service_queues().notifications, first_backoff=settings.backoff_seconds
+    )
     jobs.run(NotificationJob(delivery, first_failure, failures))
+
+
+def this_host() -> str:
+    """This process as doctor and /metrics name it: its host and process id."""
+    return f"{socket.gethostname()} (pid {os.getpid()})"
+
+
+def retry_sweep(delay: float) -> None:
+    service_queues().sweep(False, forced=True, delay=delay)
+
+
+def retry_ticket_later(ticket_id: int) -> None:
+    """A ticket the sweep met a passing fault on: a ticket job retries it, by the rules the worker's jobs follow."""
+    first = service_settings().backoff_seconds
+    schedule_in_queue(TicketJob(ticket_id, first_failure=time.time(), failures=1), backoff(1, first=first))
 
 
 @dataclass
 class Sweeps:
-    """Runs the catch-up sweep, one at a time across all workers.
+    """Runs the catch-up sweep: once per interval for every worker sharing the queue, one at a time.
 
-    A sweep that finds another one running is retried once, when the lock's
-    lease can have expired: the holder may be a worker that died mid-sweep.
+    A scheduled sweep first takes the interval's turn, a lease of nine tenths
+    of ESCALATIONS_RECONCILE_SECONDS that is never released: when another
+    worker (on this host or another) has taken it, there is nothing to do.
+    The sweep at start (the service may have been down) and the retry of a
+    sweep are `forced` past that check. A sweep that finds another one
+    running is retried once, when the lock's lease can have expired: the
+    holder may be a worker that died mid-sweep.
     """
 
     runtime: Callable[[], Runtime]
     queue: Huey
-    retry: Callable[[float], None] = field(default=lambda delay: sweep.schedule(args=(False,), delay=delay))
+    retry: Callable[[float], None] = retry_sweep
+    retry_ticket: Callable[[int], None] = retry_ticket_later
+    notifications: Huey | None = None  # whose delivery records a sweep prunes, when notifying
+    host: str = field(default_factory=this_host)
 
-    def run(self, retry_if_locked: bool = True) -> str:
+    TURN = "sweep.turn"
+
+    def run(self, retry_if_locked: bool = True, forced: bool = False) -> str:
+        storage = storage_of(self.queue)
         try:
             context = self.runtime()
+            interval = context.settings.reconcile_seconds
+            if not forced and not storage.acquire_lease(self.TURN, uuid.uuid4().hex, 0.9 * interval):
+                log.info("the sweep of this interval ran elsewhere already")
+                return "skipped"
             with exclusive("sweep", self.queue):
                 handled = run_sweep(
                     context.gateway(),
-                    SweepStore(self.queue, context.state),
+                    SweepStore(self.queue, context.state, self.host),
                     ParkedTickets(self.queue),
-                    context.handle,
+                    lambda ticket_id, gateway: self._handle(context, ticket_id, gateway),
                     context.clock,
                     context.settings.phrases,
                     notifying=bool(context.settings.notify_urls),
+                    retry_later=self.retry_ticket,
                 )
         except TaskLockedException:
             if retry_if_locked:
-                log.info("a sweep is already running; trying again in %.0f s", SWEEP_RETRY_SECONDS)
-                self.retry(SWEEP_RETRY_SECONDS)
+                delay = storage.lease_seconds + 1  # once the lease of a holder that died can have run out
+                log.info("a sweep is already running; trying again in %.0f s", delay)
+                self.retry(delay)
                 return "retried"
             log.info("a sweep is already running")
             return "locked"
@@ -490,42 +572,56 @@ class Sweeps:
             log.warning("sweep stopped early, will resume from its cursor: %s", fault)
             return "stopped"
         log.info("sweep done: %d ticket(s) handled", len(handled))
-        if context.settings.notify_urls:
-            NotificationDeliveries(notifications).prune()  # what each delivery became, kept for a week
+        if context.settings.notify_urls and self.notifications is not None:
+            NotificationDeliveries(self.notifications).prune()  # what each delivery became, kept for a week
         return "done"
 
+    def _handle(self, context: Runtime, ticket_id: int, gateway: ZendeskGateway) -> Handled:
+        """Handle a ticket under its lock, as a job does; one a job holds is that job's (TicketBusy)."""
+        try:
+            with exclusive(f"ticket-{ticket_id}", self.queue):
+                return context.handle(ticket_id, gateway)
+        except TaskLockedException:
+            raise TicketBusy(ticket_id) from None
 
-def sweep_job(retry_if_locked: bool = True) -> None:
+
+def sweep_job(retry_if_locked: bool = True, forced: bool = False) -> None:
     """Catch up on escalation comments whose webhook never arrived."""
-    Sweeps(runtime, huey).run(retry_if_locked)
+    queues = service_queues()
+    Sweeps(runtime, queues.tickets, notifications=queues.notifications).run(retry_if_locked, forced)
 
 
-def schedule_sweeps(interval: float, stop: threading.Event) -> None:
+def schedule_sweeps(queues: Queues, interval: float, stop: threading.Event) -> None:
     """Enqueue a sweep every `interval` seconds until `stop` is set.
 
     A sweep that finds the lock held is retried when the lock's lease can have
     expired, unless the next sweep comes sooner anyway.
     """
-    retry_if_locked = interval > SWEEP_RETRY_SECONDS
+    retry_if_locked = interval > storage_of(queues.tickets).lease_seconds + 1
     while not stop.wait(interval):
-        sweep(retry_if_locked)
+        queues.sweep(retry_if_locked)
 
 
 def main() -> None:
     """Run the consumer (and the sweep schedule) until SIGTERM or SIGINT; both finish in-flight work."""
     settings = service_settings()
+    queues = service_queues()
     try:
         runtime()  # a configuration problem stops the worker now, with its message
     except ZendeskUnavailable as fault:
         log.warning("Zendesk is not reachable yet (%s); jobs will wait and retry", fault)
-    presence = ConsumerPresence(huey)
+    presence = ConsumerPresence(queues.tickets)
     presence.start()  # also puts back on the queue what a worker that died had taken
-    notifying = start_notification_consumer() if settings.notify_urls else None
+    log.info("taking jobs as consumer %s on %s", presence.storage.consumer_id, this_host())
+    notifying = start_notification_consumer(queues.notifications) if settings.notify_urls else None
     stop = threading.Event()
-    scheduler = threading.Thread(target=schedule_sweeps, args=(settings.reconcile_seconds, stop), daemon=True)
+    scheduler = threading.Thread(
+        target=schedule_sweeps, args=(queues, settings.reconcile_seconds, stop), name="sweep schedule", daemon=True
+    )
     scheduler.start()
-    sweep(settings.reconcile_seconds > SWEEP_RETRY_SECONDS)  # catch up at start: the service may have been down
-    consumer = huey.create_consumer(
+    # Catch up at start: the service may have been down.
+    queues.sweep(settings.reconcile_seconds > settings.lease_seconds + 1, forced=True)
+    consumer = queues.tickets.create_consumer(
         workers=THREADS,
         worker_type="thread",
         periodic=False,
@@ -553,7 +649,7 @@ def main() -> None:
         presence.stop()
 
 
-def start_notification_consumer() -> tuple[Consumer, ConsumerPresence]:
+def start_notification_consumer(notifications: Huey) -> tuple[Consumer, ConsumerPresence]:
     """The notifications' own queue worker: NOTIFICATION_THREADS threads beside the ticket threads."""
     presence = ConsumerPresence(notifications)
     presence.start()

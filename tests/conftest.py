@@ -19,10 +19,12 @@ from playwright.sync_api import Browser, sync_playwright
 from plugin.config import Settings, load_settings
 from plugin.local_service import LocalService, free_port, service_environment, wait_for
 from plugin.provisioning import provision
+from plugin.queue import Queues
 from plugin.sandbox import SandboxServer, SandboxZendesk
 from plugin.state import AccountState, save_state
 from plugin.web import create_app
 from plugin.zendesk import ZendeskGateway, make_client
+from tests.cluster import redis_server
 
 pytest_plugins = ("tests.contract.session",)  # Zendesk's spec checked on every sandbox exchange
 
@@ -168,6 +170,7 @@ class Service(LocalService):
     """The escalation service as an admin runs it, against the test's sandbox Zendesk."""
 
     zendesk: SandboxZendesk = field(kw_only=True)
+    _queues: tuple[tuple[str | None, Path], Queues] | None = field(default=None, init=False, repr=False)
 
     @property
     def sandbox_url(self) -> str:
@@ -198,6 +201,20 @@ class Service(LocalService):
     def decisions(self, ticket_id: int) -> list[str]:
         """What the worker decided each time it handled the ticket (escalated, ignored, ...), from its log."""
         return re.findall(rf"ticket {ticket_id}: ([a-z_]+) \(\d+ writes\)", self.logs())
+
+    def queue_status(self) -> dict[str, Any]:
+        """The service's queues as `doctor` reads them, read here in the test's process."""
+        settings = load_settings(self.env)
+        where = (settings.redis_url, settings.data_dir)
+        if self._queues is None or self._queues[0] != where:
+            self._queues = (where, Queues.from_settings(settings))
+        return self._queues[1].status(details=False)
+
+    def idle(self) -> bool:
+        """No job queued, running or waiting for a retry: tickets, sweeps and notifications alike."""
+        status = self.queue_status()
+        waiting = status["pending"] + status["in_progress"] + status["scheduled"]
+        return waiting + status["notifications"]["waiting"] == 0
 
 
 @pytest.fixture
@@ -230,35 +247,10 @@ def service(service_env: Service) -> Iterator[Service]:
 
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (Debian package redis-server; .ci/run installs it)")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            server,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        import redis
-
-        wait_until(lambda: _pings(redis.Redis.from_url(url)), timeout=10, what="redis-server to start")
+    with redis_server(tmp_path) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -267,13 +259,6 @@ def queue_env(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.param == "sqlite":
         return {}
     return {"REDIS_URL": request.getfixturevalue("redis_url")}
-
-
-def _pings(client: object) -> bool:
-    try:
-        return bool(client.ping())  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - not up yet
-        return False
 
 
 @pytest.fixture(scope="module")

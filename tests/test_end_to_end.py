@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -25,8 +24,7 @@ ADMIN = 10001  # the API user the service acts as
 
 
 def field_values(service: Service, ticket_id: int) -> dict[str, Any]:
-    state = json.loads((service.data_dir / "state.json").read_text())
-    by_id = {field_id: key for key, field_id in state["field_ids"].items()}
+    by_id = {field_id: key for key, field_id in service.account_state().field_ids.items()}
     ticket = service.zendesk.ticket(ticket_id)
     return {by_id[item["id"]]: item["value"] for item in ticket["custom_fields"] if item["id"] in by_id}
 
@@ -56,12 +54,8 @@ def api_calls(zendesk: SandboxZendesk, ticket_id: int) -> list[str]:
 
 
 def zendesk_busy(service: Service) -> bool:
-    """True while the service has queued work or made a Zendesk call in the last second and a half."""
-    log = service.zendesk.requests_log()
-    if log and (datetime.now(UTC) - datetime.fromisoformat(log[-1]["at"].replace("Z", "+00:00"))).total_seconds() < 1.5:
-        return True
-    doctor = service.run("doctor", check=False).stdout
-    return "queue: 0 pending, 0 scheduled" not in doctor
+    """True while the service has work queued, running or waiting for a retry."""
+    return not service.idle()
 
 
 def test_a_customer_escalation_is_recorded_confirmed_and_handed_to_the_managers(service: Service) -> None:

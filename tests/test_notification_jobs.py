@@ -59,7 +59,7 @@ class Sender:
 def sender(tmp_path: Path) -> Iterator[Sender]:
     receiver = Receiver().start()
     try:
-        queue = make_huey({"ESCALATIONS_DATA_DIR": str(tmp_path)}, "escalations-notifications")
+        queue = make_huey(None, tmp_path, "escalations-notifications")
         yield Sender(receiver, queue, {notify.fingerprint(receiver.url): receiver.url})
     finally:
         receiver.stop()

@@ -21,7 +21,7 @@ from plugin.notify import fingerprint
 from plugin.queue import NotificationDeliveries, make_huey
 from tests.conftest import Service, wait_until
 from tests.notification_receiver import Receiver
-from tests.test_end_to_end import ALICE, BOB, api_calls, emails_for, internal_notes, settled, zendesk_busy
+from tests.test_end_to_end import ALICE, BOB, api_calls, emails_for, internal_notes, settled
 from tests.test_follow_up import let_the_due_time_pass
 
 
@@ -53,10 +53,7 @@ def sent_lines(service: Service, event: str, ticket_id: int) -> list[str]:
 
 def quiet(service: Service) -> bool:
     """Nothing queued, in flight or waiting for a retry: tickets and notifications alike."""
-    if zendesk_busy(service):
-        return False
-    doctor = service.run("doctor", check=False).stdout
-    return "queue: 0 pending, 0 scheduled" in doctor and "notifications: 0 queued, sending or waiting" in doctor
+    return service.idle()
 
 
 def test_an_escalation_is_announced_once_with_the_ticket_customer_reason_and_due_time(
@@ -270,7 +267,7 @@ def test_doctor_checks_each_url_by_position_without_showing_it_and_notify_test_s
 
     # A notification that kept failing for an hour is listed until every target takes a test message.
     notifying.env["ESCALATION_NOTIFY"] = receiver.url
-    queue = make_huey({"ESCALATIONS_DATA_DIR": str(notifying.data_dir)}, "escalations-notifications")
+    queue = make_huey(None, notifying.data_dir, "escalations-notifications")
     given_up = {"event": "overdue", "ticket_id": 7, "target": fingerprint(receiver.url)}
     NotificationDeliveries(queue).record("d7", 12, "gave_up", **given_up)
     listed = notifying.run("doctor", check=False)

@@ -9,6 +9,9 @@ Redis expires itself, are shortened by as much.
 
 from __future__ import annotations
 
+import json
+import logging
+import pickle
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +21,18 @@ from pathlib import Path
 import pytest
 from huey import Huey
 from huey.exceptions import TaskLockedException
+from huey.serializer import Serializer
 
-from plugin.queue import ConsumerPresence, Lease, ReliableRedisStorage, exclusive, make_huey, storage_of
+from plugin.queue import (
+    ConsumerPresence,
+    Lease,
+    Queues,
+    ReliableRedisStorage,
+    Work,
+    exclusive,
+    make_huey,
+    storage_of,
+)
 from tests.conftest import wait_until
 
 # Every lease of the queue loses ARGV[2] ms of its time to live; one with none left is gone (PEXPIRE <= 0 deletes).
@@ -48,7 +61,9 @@ class SharedQueue:
     clock: FakeClock = field(default_factory=FakeClock)
 
     def consumer(self) -> Huey:
-        return make_huey(self.environ, clock=self.clock)
+        return make_huey(
+            self.environ.get("REDIS_URL"), Path(self.environ.get("ESCALATIONS_DATA_DIR", ".")), clock=self.clock
+        )
 
     def pass_time(self, seconds: float) -> None:
         """Let `seconds` go by for every lease of the queue, held or abandoned."""
@@ -210,11 +225,183 @@ def test_a_redis_read_that_times_out_is_an_empty_queue_not_an_error(redis_url: s
 
 
 def test_the_status_for_metrics_leaves_out_the_list_of_failed_notifications(tmp_path: Path) -> None:
-    from plugin.queue import NotificationDeliveries, status
+    from plugin.queue import NotificationDeliveries, Queues
 
-    environ = {"ESCALATIONS_DATA_DIR": str(tmp_path)}
-    tickets, notifications = make_huey(environ), make_huey(environ, "notifications")
-    NotificationDeliveries(notifications).record("d1", 0, "gave_up", event="escalated", ticket_id=7, target="t")
+    queues = Queues(make_huey(None, tmp_path), make_huey(None, tmp_path, "notifications"))
+    NotificationDeliveries(queues.notifications).record("d1", 0, "gave_up", event="escalated", ticket_id=7, target="t")
 
-    assert [delivery for delivery, _ in status(tickets, notifications)["notifications"]["failed"]] == ["d1"]
-    assert status(tickets, notifications, details=False)["notifications"]["failed"] == []
+    assert [delivery for delivery, _ in queues.status()["notifications"]["failed"]] == ["d1"]
+    assert queues.status(details=False)["notifications"]["failed"] == []
+
+
+def test_a_late_acknowledgement_never_removes_the_job_another_worker_recovered(shared: SharedQueue) -> None:
+    slow, survivor, last = shared.consumer(), shared.consumer(), shared.consumer()
+    claim(slow, 30)
+    slow.storage.enqueue(b"job-1")
+    assert slow.storage.dequeue() == b"job-1"
+    shared.pass_time(30)  # the slow worker's lease lapses while it still works on the job
+    claim(survivor, 30)
+    assert storage_of(survivor).recover_abandoned() == 1
+    assert survivor.storage.dequeue() == b"job-1"
+    storage_of(slow).acknowledge()  # the slow worker finishes after all
+    shared.pass_time(30)  # and the survivor dies with the job in its hands
+    claim(last, 3600)
+    assert storage_of(last).recover_abandoned() == 1
+    assert last.storage.dequeue() == b"job-1"
+
+
+class Interrupted:
+    """A Redis connection that lets `meanwhile` happen once, just before the first command other than `reads`."""
+
+    def __init__(self, connection: object, meanwhile: Callable[[], None], reads: tuple[str, ...]) -> None:
+        self._connection = connection
+        self._meanwhile = meanwhile
+        self._reads = reads
+
+    def __getattr__(self, name: str) -> object:
+        command = getattr(self._connection, name)
+        if name in self._reads or not callable(command):
+            return command
+
+        def interrupted(*args: object, **kwargs: object) -> object:
+            self.happen()
+            return command(*args, **kwargs)
+
+        return interrupted
+
+    def happen(self) -> None:
+        meanwhile, self._meanwhile = self._meanwhile, lambda: None
+        meanwhile()
+
+
+def test_a_worker_that_comes_back_while_its_jobs_are_recovered_keeps_every_later_job_recoverable(
+    redis_url: str,
+) -> None:
+    shared = SharedQueue({"REDIS_URL": redis_url})
+    paused, recovering, last = shared.consumer(), shared.consumer(), shared.consumer()
+    for job in (b"job-1", b"job-2", b"job-3"):
+        paused.storage.enqueue(job)
+    claim(paused, 30)
+    assert paused.storage.dequeue() == b"job-1"
+    shared.pass_time(30)  # the worker pauses past its lease
+
+    def comes_back() -> None:  # it renews its claim and takes the next job
+        claim(paused, 30)
+        paused.storage.dequeue()
+
+    storage = storage_of(recovering)
+    connection = Interrupted(storage.conn, comes_back, reads=("smembers", "exists"))
+    storage.conn = connection
+    storage.recover_abandoned()
+    connection.happen()  # a recovery that left no moment in between: it comes back right after
+    paused.storage.dequeue()  # and takes one more job
+    shared.pass_time(30)  # then dies for good
+
+    claim(last, 3600)
+    storage_of(last).recover_abandoned()
+    waiting = last.storage.conn.lrange(last.storage.queue_key, 0, -1)
+    assert sorted(set(waiting)) == [b"job-1", b"job-2", b"job-3"]  # nothing stranded with the dead worker
+
+
+def test_a_ticket_parked_again_stays_parked_since_the_first_time(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from plugin.queue import ParkedTickets
+
+    moments = iter([datetime(2026, 11, 27, 9, 0, tzinfo=UTC), datetime(2026, 11, 27, 15, 0, tzinfo=UTC)])
+    parked = ParkedTickets(make_huey(None, tmp_path), clock=lambda: next(moments))
+    parked.park(7, "Zendesk answered 503")
+    parked.park(7, "Zendesk answered 422")
+    assert list(parked.items()) == [(7, {"since": "2026-11-27T09:00:00+00:00", "reason": "Zendesk answered 422"})]
+
+
+def test_importing_the_service_modules_creates_no_file_and_reads_no_settings(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from plugin.local_service import clean_environment, source_root
+
+    (tmp_path / ".env").write_text("ESCALATIONS_DATA_DIR=data\n")
+    environment = {**clean_environment(), "PYTHONPATH": str(source_root())}
+    imports = "import plugin.queue, plugin.web, plugin.worker, plugin.doctor, plugin.cli"
+    subprocess.run([sys.executable, "-c", imports], cwd=tmp_path, env=environment, check=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".env"]
+
+
+# Jobs as data: JSON, and the pickles of an earlier version read with a restricted unpickler
+
+
+@dataclass
+class Worked:
+    """The work the queues' jobs were given: every ticket job run, with its arguments."""
+
+    tickets: list[tuple[object, ...]] = field(default_factory=list)
+
+    def work(self) -> Work:
+        def ignore(*_arguments: object) -> None:
+            return None
+
+        return Work(lambda *arguments: self.tickets.append(arguments), ignore, ignore)
+
+
+def queues_in(tmp_path: Path, worked: Worked) -> Queues:
+    return Queues(make_huey(None, tmp_path), make_huey(None, tmp_path, "notifications"), worked.work())
+
+
+def run_next(queues: Queues) -> bool:
+    """Take the next job and run it as the consumer does; False when nothing runnable was taken."""
+    task = queues.tickets.dequeue()
+    if task is None:
+        return False
+    queues.tickets.execute(task)
+    return True
+
+
+def test_a_job_is_stored_as_json_and_runs_with_its_arguments(tmp_path: Path) -> None:
+    worked = Worked()
+    queues = queues_in(tmp_path, worked)
+    queues.process_ticket(42, "01JDQ8ZK6W0V3M2N7P5R4S1T9X")
+    (stored,) = queues.tickets.storage.enqueued_items()
+    job = json.loads(bytes(stored))["$job"]
+    assert (job["name"], job["args"]) == ("plugin.queue.process_ticket", [42, None, 0, "01JDQ8ZK6W0V3M2N7P5R4S1T9X"])
+    assert run_next(queues)
+    assert worked.tickets == [(42, None, 0, "01JDQ8ZK6W0V3M2N7P5R4S1T9X")]
+    assert storage_of(queues.tickets).in_progress() == 0
+
+
+def test_a_job_queued_by_the_previous_version_in_pickle_still_runs_once(tmp_path: Path) -> None:
+    worked = Worked()
+    queues = queues_in(tmp_path, worked)
+    earlier = Queues(make_huey(None, tmp_path / "earlier"), make_huey(None, tmp_path / "earlier", "notifications"))
+    message = earlier.tickets._registry.create_message(earlier._process_ticket.s(7, 1_800_000_000.0, 2, "01J"))
+    queues.tickets.storage.enqueue(Serializer().serialize(message))  # huey's default: pickle
+    queues.tickets.storage.put_data("sweep", Serializer().serialize({"cursor": 1_800_000_000, "tickets": 3}))
+    assert run_next(queues) and not run_next(queues)
+    assert worked.tickets == [(7, 1_800_000_000.0, 2, "01J")]
+    assert queues.tickets.get("sweep", peek=True) == {"cursor": 1_800_000_000, "tickets": 3}
+
+
+class Intrusion:
+    """What a pickle can carry: a call, made as it is read."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
+def test_a_pickle_carrying_any_other_class_is_refused_and_never_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    worked = Worked()
+    queues = queues_in(tmp_path, worked)
+    marker = tmp_path / "intrusion"
+    earlier = Queues(make_huey(None, tmp_path / "earlier"), make_huey(None, tmp_path / "earlier", "notifications"))
+    message = earlier.tickets._registry.create_message(earlier._process_ticket.s(Intrusion(marker)))
+    queues.tickets.storage.enqueue(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+    with caplog.at_level(logging.ERROR, logger="plugin.queue"):
+        assert not run_next(queues)
+    assert not marker.exists() and worked.tickets == []
+    assert "builtins.exec is not part of a job" in caplog.text
+    assert queues.tickets.pending_count() == 0 and storage_of(queues.tickets).in_progress() == 0  # dropped

@@ -78,20 +78,14 @@ def test_a_ticket_that_cannot_be_written_is_parked_and_the_others_flow(service_e
         zendesk.add_comment(1, author_id=ALICE, body="Escalation request: charged twice.")
         zendesk.add_comment(3, author_id=CARMEN, body="Escalation request: exports time out.")
         wait_until(lambda: settled(service_env, 3, 1), what="the healthy ticket's confirmation")
-        doctor = wait_until(
-            lambda: (
-                (result := service_env.run("doctor", check=False)).returncode == 1
-                and "ticket 1 parked" in result.stdout
-                and result
-            ),
-            what="doctor to report the parked ticket",
-        )
-        assert "422" in doctor.stdout
+        wait_until(lambda: service_env.queue_status()["parked"], what="the ticket to be parked")
+        doctor = service_env.run("doctor", check=False)
+        assert doctor.returncode == 1 and "ticket 1 parked" in doctor.stdout and "422" in doctor.stdout
         assert emails_for(zendesk, 1) == []
 
         zendesk.clear_faults()  # the admin fixes whatever blocked the ticket; the next sweep retries it
         wait_until(lambda: settled(service_env, 1, 1), timeout=20, what="the sweep to retry the parked ticket")
-        wait_until(lambda: "parked" not in service_env.run("doctor", check=False).stdout, what="the ticket released")
+        wait_until(lambda: not service_env.queue_status()["parked"], what="the ticket released")
         assert len(emails_for(zendesk, 1)) == 1 and len(internal_notes(zendesk, 1)) == 1
     finally:
         service_env.stop()
@@ -110,21 +104,24 @@ def test_sigterm_lets_the_job_in_flight_finish(service_env: Service) -> None:
 
 
 def queue_empty(service: Service) -> bool:
-    return "queue: 0 pending, 0 scheduled" in service.run("doctor", check=False).stdout
+    return service.idle()
 
 
-RECOVERY_SECONDS = 20.0  # after a restart, what a crash left unfinished is applied within this, either backend
+LEASE_SECONDS = "2"  # short leases: what a killed worker held comes back within seconds
+RECOVERY_SECONDS = 10.0  # after a restart, what a crash left unfinished is applied within this, either backend
+RECOVERED = "job(s) taken by a worker that stopped are back on the queue"
 
 
-def test_a_service_killed_mid_job_and_mid_sweep_applies_the_escalation_soon_after_restart(
+def test_a_service_killed_mid_job_gets_the_job_back_from_the_queue_after_restart(
     service_env: Service, queue_env: dict[str, str]
 ) -> None:
     service_env.env.update(queue_env)
+    service_env.env["ESCALATIONS_LEASE_SECONDS"] = LEASE_SECONDS
     service_env.run("setup")
     zendesk = service_env.zendesk
     process = service_env.start(ESCALATIONS_RECONCILE_SECONDS="1")
-    # The next sweep hangs on Zendesk's export, holding the sweep lock, when the service dies;
-    # the ticket job is mid-way through its Zendesk calls.
+    # From here to the end the sweep hangs on Zendesk's export (holding the sweep lock when the service dies):
+    # whatever is applied after the restart comes back from the queue, never from the sweep.
     zendesk.inject_fault(status="hang", path_regex=r"/incremental/")
     zendesk.reset_requests_log()
     wait_until(lambda: any("/search" in entry["path"] for entry in zendesk.requests_log()), what="the next sweep")
@@ -135,20 +132,24 @@ def test_a_service_killed_mid_job_and_mid_sweep_applies_the_escalation_soon_afte
     wait_until(lambda: "GET /api/v2/tickets/2.json" in api_calls(zendesk, 2), what="the job to read the ticket")
     service_env.stop(signal.SIGKILL)
     assert process.poll() is not None
-    assert emails_for(zendesk, 2) == []
-    zendesk.clear_faults()
+    assert emails_for(zendesk, 2) == [] and RECOVERED not in service_env.logs()
     zendesk.latency = 0
-    restarted = time.monotonic()
-    service_env.start()  # sweeps at start only (and once more if it finds the lock of the dead one)
+    restarted, logged_before = time.monotonic(), len(service_env.logs())
+    service_env.serve("--workers", "1")
     try:
         wait_until(lambda: settled(service_env, 2, 1), timeout=RECOVERY_SECONDS * 3, what="the confirmation")
         recovered_after = time.monotonic() - restarted
         print(f"recovered {recovered_after:.1f} s after the restart ({'redis' if queue_env else 'sqlite'})")
         assert recovered_after <= RECOVERY_SECONDS
+        since_restart = service_env.logs()[logged_before:]
+        assert RECOVERED in since_restart  # the job came back from the queue
+        assert "sweep done" not in since_restart  # and no sweep got through meanwhile
+        zendesk.clear_faults()  # the sweeps go on now, and find nothing left to do
         wait_until(lambda: queue_empty(service_env), what="the queue to drain")
         assert len(emails_for(zendesk, 2)) == 1
         assert len(internal_notes(zendesk, 2)) == 1
     finally:
+        zendesk.clear_faults()
         service_env.stop()
 
 

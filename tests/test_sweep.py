@@ -55,6 +55,7 @@ class Sweeper:
     exports_at: list[float] = field(default_factory=list)  # fake times of the incremental export calls
     cursors_when_handled: dict[int, int] = field(default_factory=dict)
     after_handling: Callable[[int], None] = lambda _ticket_id: None
+    retried: list[int] = field(default_factory=list)  # tickets handed back to the queue for a retry
 
     @property
     def store(self) -> SweepStore:
@@ -69,7 +70,9 @@ class Sweeper:
 
         # The sweep's "now" is the account's: the backlog's last event a little while ago.
         now = self.events.now + timedelta(minutes=2)
-        return run_sweep(self.gateway, self.store, ParkedTickets(self.queue), handle, lambda: now)
+        return run_sweep(
+            self.gateway, self.store, ParkedTickets(self.queue), handle, lambda: now, retry_later=self.retried.append
+        )
 
     def exports(self) -> list[dict[str, Any]]:
         return [e for e in self.zendesk.requests_log() if "/incremental/" in e["path"]]
@@ -88,7 +91,7 @@ def sweeper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sweeper
         sweeper = Sweeper(
             account,
             runtime,
-            make_huey({"ESCALATIONS_DATA_DIR": str(tmp_path / "queue")}),
+            make_huey(None, tmp_path / "queue"),
             clock,
             ZendeskGateway(settings, runtime.state.field_ids, make_client(settings, session=session)),
             events,
@@ -178,3 +181,13 @@ def test_sweeps_every_second_never_get_a_429_from_zendesk(sweeper: Sweeper) -> N
     # Under the budget by pacing, not by luck: 30 export calls took minutes of Zendesk's time, 8 a minute.
     assert sweeper.clock.now - started >= 60 * (30 - 8) / 8
     assert len(emails_for(sweeper.zendesk, 1)) == 1
+
+
+def test_a_ticket_that_keeps_changing_under_the_sweep_is_retried_as_the_worker_retries_it_not_parked(
+    sweeper: Sweeper,
+) -> None:
+    sweeper.zendesk.add_comment(1, author_id=ALICE, body="Escalation request: two weeks without an answer.")
+    sweeper.zendesk.inject_fault(status=409, method="PUT", path_regex=r"/tickets/1\.json")  # changing all along
+    assert sweeper.sweep() == []
+    assert ParkedTickets(sweeper.queue).ticket_ids() == []
+    assert sweeper.retried == [1]  # a ticket job retries it, with backoff, and parks it only after an hour

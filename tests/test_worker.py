@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from huey import Huey
 
+from plugin.config import LEASE_SECONDS
 from plugin.escalation_fields import NOTIFY_EVENTS
 from plugin.logs import TicketContext
-from plugin.queue import LEASE_SECONDS, ParkedTickets, exclusive, make_huey
+from plugin.queue import ParkedTickets, exclusive, make_huey
 from plugin.sandbox import SandboxZendesk
 from plugin.worker import (
     BACKOFF_CAP,
@@ -34,7 +35,7 @@ from plugin.worker import (
     build_runtime,
 )
 from tests.conftest import FakeClock, provisioned_in_process
-from tests.test_end_to_end import ALICE, MANAGERS, emails_for, internal_notes
+from tests.test_end_to_end import ALICE, MANAGERS, PRIYA, emails_for, internal_notes
 
 STARTED = 1_800_000_000.0
 
@@ -79,7 +80,7 @@ def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Worker]:
     account = SandboxZendesk()
     account.webhook_delivery_enabled = False  # the shell is driven here, not by webhooks
     with provisioned_in_process(account, tmp_path, monkeypatch) as settings:
-        yield Worker(account, build_runtime(settings), make_huey({"ESCALATIONS_DATA_DIR": str(tmp_path / "queue")}))
+        yield Worker(account, build_runtime(settings), make_huey(None, tmp_path / "queue"))
 
 
 def escalate(worker: Worker, ticket_id: int = 1) -> TicketJob:
@@ -199,9 +200,33 @@ def test_a_sweep_that_finds_the_lock_held_is_retried_once_when_the_lease_can_hav
     sweeps = Sweeps(lambda: worker.runtime, worker.queue, retry=retries.append)
     with exclusive("sweep", worker.queue):
         assert sweeps.run() == "retried"
-        assert sweeps.run(retry_if_locked=False) == "locked"
+        assert sweeps.run(retry_if_locked=False, forced=True) == "locked"  # the retry, forced past the interval
     assert retries == [LEASE_SECONDS + 1]
-    assert sweeps.run() == "done"
+    assert sweeps.run(forced=True) == "done"
+
+
+def test_the_sweep_of_an_interval_runs_once_for_every_worker_sharing_the_queue_and_names_its_host(
+    worker: Worker,
+) -> None:
+    here = Sweeps(lambda: worker.runtime, worker.queue, host="host-a (pid 1)")
+    there = Sweeps(lambda: worker.runtime, worker.queue, host="host-b (pid 2)")
+    assert here.run() == "done"
+    assert there.run() == "skipped"  # its schedule came round within the same interval
+    assert worker.queue.get("sweep", peek=True)["host"] == "host-a (pid 1)"
+    assert there.run(forced=True) == "done"  # at its start, a worker sweeps whatever the others did
+    assert worker.queue.get("sweep", peek=True)["host"] == "host-b (pid 2)"
+
+
+def test_the_sweep_leaves_a_ticket_a_job_is_handling_to_that_job(worker: Worker) -> None:
+    escalate(worker)
+    retried: list[int] = []
+    sweeps = Sweeps(lambda: worker.runtime, worker.queue, retry_ticket=retried.append)
+    with exclusive("ticket-1", worker.queue):  # a job has the ticket
+        assert sweeps.run(forced=True) == "done"
+    assert worker.calls(1) == [] and emails_for(worker.zendesk, 1) == []
+    assert retried == [] and ParkedTickets(worker.queue).ticket_ids() == []
+    assert sweeps.run(forced=True) == "done"  # the job died after all: the next sweep finds the escalation again
+    assert len(emails_for(worker.zendesk, 1)) == 1
 
 
 # Notifications for managers: queued once their claim is written, never otherwise
@@ -246,3 +271,14 @@ def test_a_claim_that_fails_queues_nothing_and_its_retry_queues_the_notification
     assert worker.run_next().outcome == "handled"
     assert worker.run(TicketJob(1)).outcome == "handled"  # a later job finds nothing owed
     assert [d.event for d in queued] == ["refused"]
+
+
+def test_a_reply_from_someone_just_added_to_the_managers_is_recognised_as_the_acknowledgement(worker: Worker) -> None:
+    assert worker.run(escalate(worker)).outcome == "handled"
+    worker.zendesk.add_comment(1, author_id=PRIYA, body="Looking into it with engineering.")
+    assert worker.run(TicketJob(1)).outcome == "handled"  # an agent's reply: the roster is read, no acknowledgement
+    assert "escalation_status_requested" in worker.zendesk.ticket(1)["tags"]
+    worker.zendesk.create_group_membership({"user_id": PRIYA, "group_id": MANAGERS})
+    worker.zendesk.add_comment(1, author_id=PRIYA, body="I am the Support Manager on your case now.")
+    assert worker.run(TicketJob(1)).outcome == "handled"
+    assert "escalation_status_acknowledged" in worker.zendesk.ticket(1)["tags"]
