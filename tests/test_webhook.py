@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
+from plugin.config import ConfigError, load_settings
 from plugin.signature import sign
+from plugin.state import AccountState
+from plugin.state_store import CurrentState, FileStateStore, read_state, rotate_secret
+from plugin.web import create_app
 from tests.conftest import NOW, SECRET, WEBHOOK_ID
 
 
@@ -166,3 +172,94 @@ def test_a_change_made_by_the_services_own_account_is_acknowledged_but_not_queue
     response = post(client, body, signed_headers(body))
     assert response.status_code == 200 and response.get_json()["accepted"] is False
     assert queued == []
+
+
+# Rotating the signing secret: the running app follows the stored state, the previous secret for its grace period
+
+
+@dataclass
+class RotatingApp:
+    """The web app over a state file, on a clock the test moves, and the store `rotate-secret` writes."""
+
+    client: FlaskClient
+    store: FileStateStore
+    clock: list[datetime]
+    queued: list[int]
+
+    def post_signed(self, secret: str) -> int:
+        return int(post(self.client, BODY, signed_headers(BODY, secret=secret, at=self.clock[0])).status_code)
+
+    def rotate(self, new_secret: str, grace_seconds: float = 600) -> None:
+        rotate_secret(self.store, lambda _webhook_id: new_secret, lambda: self.clock[0], grace_seconds)
+
+
+@pytest.fixture
+def rotating(tmp_path: Path, queued: list[int], invocations: list[str | None]) -> RotatingApp:
+    store = FileStateStore(tmp_path / "state.json")
+    store.write(
+        AccountState(
+            zendesk_url="https://acme.zendesk.com",
+            field_ids={},
+            manager_group_id=1,
+            webhook_id=WEBHOOK_ID,
+            signing_secret=SECRET,
+            service_user_id=1,
+            active_since="2026-11-01T00:00:00Z",
+        )
+    )
+    clock = [NOW]
+    settings = load_settings(
+        {
+            "ZENDESK_SUBDOMAIN": "acme",
+            "ZENDESK_EMAIL": "a@acme.test",
+            "ZENDESK_API_TOKEN": "t",
+            "ESCALATIONS_DATA_DIR": str(tmp_path),
+        }
+    )
+
+    def enqueue(ticket_id: int, invocation_id: str | None) -> None:
+        queued.append(ticket_id)
+
+    # Refreshed on every request (refresh=0): what a second of the real cache adds is not what is tested here.
+    app = create_app(settings, CurrentState(store, refresh=0), enqueue, clock=lambda: clock[0])
+    return RotatingApp(app.test_client(), store, clock, queued)
+
+
+def test_after_a_rotation_the_previous_secret_is_accepted_for_the_grace_period_then_never_again(
+    rotating: RotatingApp,
+) -> None:
+    rotating.rotate("the-new-secret", grace_seconds=600)
+    assert rotating.post_signed("the-new-secret") == 202
+    assert rotating.post_signed(SECRET) == 202  # signed just before the reset
+    rotating.clock[0] = NOW + timedelta(seconds=599)
+    assert rotating.post_signed(SECRET) == 202
+    rotating.clock[0] = NOW + timedelta(seconds=600)
+    assert rotating.post_signed(SECRET) == 401
+    assert rotating.post_signed("the-new-secret") == 202
+    assert rotating.post_signed("forged") == 401
+    assert rotating.queued == [42] * 4
+
+
+def test_a_signature_no_secret_matches_while_a_rotation_is_under_way_is_asked_to_come_again(
+    rotating: RotatingApp,
+) -> None:
+    def reset(_webhook_id: str) -> str:
+        # Zendesk signs with the new secret before the command has stored it.
+        assert rotating.post_signed("the-new-secret") == 503
+        assert rotating.post_signed(SECRET) == 202
+        return "the-new-secret"
+
+    rotate_secret(rotating.store, reset, lambda: rotating.clock[0], 600)
+    assert rotating.post_signed("the-new-secret") == 202  # its retry is accepted
+    assert rotating.post_signed("forged") == 401  # no rotation under way: a stranger's signature is refused
+
+
+def test_a_rotation_zendesk_refuses_leaves_the_stored_secret_as_it_was(rotating: RotatingApp) -> None:
+    def refused(_webhook_id: str) -> str:
+        raise ConfigError("the webhook is gone")
+
+    with pytest.raises(ConfigError):
+        rotate_secret(rotating.store, refused, lambda: rotating.clock[0], 600)
+    state = read_state(rotating.store)
+    assert (state.signing_secret, state.rotating_until, state.previous_signing_secret) == (SECRET, None, None)
+    assert rotating.post_signed("forged") == 401
