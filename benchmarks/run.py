@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.run               # a few minutes; writes docs/benchmarks.md
     .venv/bin/python -m benchmarks.run --burst 500   # the full burst (about 16 minutes)
+    .venv/bin/python -m benchmarks.run --hosts 2     # two services sharing one redis-server, behind a proxy
 
 It starts the sandbox Zendesk in this process (every API call answered after
 `--latency`, with the account's rate limits), runs `escalations setup`, then
@@ -19,6 +20,11 @@ It starts the sandbox Zendesk in this process (every API call answered after
    answers, total time, each applied exactly once;
 
 and the memory (RSS and PSS) of the whole service's process tree throughout.
+With `--hosts N` (N > 1) it runs N services with the same settings on one
+redis-server (`tests/cluster.py`), each with its own data directory (setup
+runs on the first only), behind a round-robin proxy that the webhooks (and
+Zendesk's) go through; the baseline then sits behind a proxy of its own, so
+that both sides pay for the extra hop. Memory is the first host's.
 Steps 2 and 4 start a minute after the last ticket update (`--refill-seconds`),
 with Zendesk's update budget and the service's own window empty again, so
 that their times do not depend on the step before. The catch-up sweep runs
@@ -41,7 +47,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +66,7 @@ from benchmarks.measure import (
 )
 from benchmarks.report import render, write_report
 from plugin.local_service import LocalService, free_port, service_environment
+from tests.cluster import RoundRobinProxy, redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
 _TICKET_PATH = re.compile(r"/api/v2/tickets/(\d+)((?:/[a-z_]+)*)(\.json)?$")
@@ -75,6 +82,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--requests-per-minute", type=int, default=700, help="the account's API budget (700, Suite Enterprise)")
     add("--updates-per-minute", type=int, default=100, help="the account's ticket-update budget (100)")
     add("--workers", type=int, default=None, help="serve --workers (default: its own); the baseline follows")
+    add("--hosts", type=int, default=1, help="services sharing one redis-server behind a round-robin proxy (1)")
     add("--escalations", type=int, default=20, help="escalations whose calls and latency are measured (20)")
     add("--arrival-rate", type=float, default=1.0, help="escalation comments per second in step 1 (1)")
     add("--refusals", type=int, default=10, help="refused repeats (10)")
@@ -158,9 +166,13 @@ class Bench:
         self.workdir = workdir
         self.sandbox = TimedSandbox()
         self.zendesk = self.sandbox.zendesk
-        self.port, self.baseline_port = free_port(), free_port()
-        self.service = LocalService(self.environment(), self.port, workdir)
+        self.host_ports = [free_port() for _ in range(max(1, args.hosts))]
+        self.baseline_port = free_port()
+        # Where webhooks go: the service itself, or the proxy in front of the hosts.
+        self.port = self.host_ports[0] if args.hosts <= 1 else free_port()
+        self.hosts: list[LocalService] = []
         self.results: dict[str, Any] = {}
+        self._stack = contextlib.ExitStack()
         self._customers: list[int] = []
         self._agent = 0
         self._support = 0
@@ -168,18 +180,23 @@ class Bench:
 
     # -- starting and stopping --------------------------------------------------------
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, workdir: Path, **settings: str) -> dict[str, str]:
         env = service_environment(
             zendesk_url=self.sandbox.url,
             email=self.zendesk.email,
             api_token=self.zendesk.api_token,
-            port=self.port,
-            data_dir=self.workdir / "var",
+            port=self.port,  # PUBLIC_URL: the service, or the proxy in front of the hosts
+            data_dir=workdir / "var",
             ESCALATIONS_RECONCILE_SECONDS="3600",
             ZENDESK_TICKET_UPDATES_PER_MINUTE=str(self.args.updates_per_minute),  # as the admin sets it
             LOG_LEVEL="INFO",
+            **settings,
         )
         return {key: value for key, value in env.items() if not key.startswith("BENCH_")}
+
+    @property
+    def service(self) -> LocalService:
+        return self.hosts[0]
 
     def start(self) -> None:
         self.sandbox.start()
@@ -187,18 +204,26 @@ class Bench:
         self._customers = [user["id"] for user in users["users"] if user["role"] == "end-user"]
         self._agent = next(user["id"] for user in users["users"] if user["role"] == "agent")
         self._support = next(group["id"] for group in users["groups"] if group["name"] == "Support")
+        shared: dict[str, str] = {}
+        if len(self.host_ports) > 1:
+            shared["REDIS_URL"] = self._stack.enter_context(redis_server(self.workdir))
+            self.proxy = self._stack.enter_context(_running(RoundRobinProxy(self.host_ports, self.port)))
+            self.baseline_proxy = self._stack.enter_context(_running(RoundRobinProxy([self.baseline_port])))
+        for number, port in enumerate(self.host_ports, start=1):
+            workdir = self.workdir if len(self.host_ports) == 1 else self.workdir / f"host-{number}"
+            workdir.mkdir(exist_ok=True)
+            self.hosts.append(LocalService(self.environment(workdir, **shared), port, workdir))
         self.service.run("setup", timeout=120)
-        state = json.loads((self.workdir / "var" / "state.json").read_text())
-        self.signer = Signer(state["signing_secret"], state["webhook_id"])
+        state = self.service.account_state()
+        self.signer = Signer(state.signing_secret, state.webhook_id)
         self.zendesk.latency = self.args.latency
         self.zendesk.set_rate_limit(
             requests_per_minute=self.args.requests_per_minute, updates_per_minute=self.args.updates_per_minute
         )
         started = time.monotonic()
-        self.serve = self.service.serve(
-            *(["--workers", str(self.args.workers)] if self.args.workers is not None else [])
-        )
-        if not wait_for(lambda: healthy(self.port), timeout=60, interval=0.1):
+        workers = ["--workers", str(self.args.workers)] if self.args.workers is not None else []
+        self.serve, *_ = [host.serve(*workers) for host in self.hosts]
+        if not all(wait_for(lambda h=host: healthy(h.port), timeout=60, interval=0.1) for host in self.hosts):
             raise RuntimeError(f"the service did not start; see {self.workdir}")
         # The baseline runs under exactly the gunicorn command line `escalations serve` used, with its own app.
         web = gunicorn_arguments(self.serve.pid)
@@ -208,8 +233,10 @@ class Bench:
         self.baseline = self.service.spawn(
             [sys.executable, "-m", "gunicorn", *web],
             self.workdir / "baseline.log",
-            {**self.service.env, "BENCH_SIGNING_SECRET": state["signing_secret"]},
+            {**self.service.env, "BENCH_SIGNING_SECRET": state.signing_secret},
         )
+        if len(self.host_ports) > 1:
+            self.baseline_port = self.baseline_proxy.port  # the baseline pays for the same hop
         if not wait_for(lambda: healthy(self.baseline_port), timeout=60, interval=0.1):
             raise RuntimeError(f"the baseline did not start; see {self.workdir}")
         swept = wait_for(lambda: any("/incremental/" in c.path for c in self.sandbox.calls.since(started)), 60)
@@ -224,7 +251,9 @@ class Bench:
         sampler = getattr(self, "sampler", None)
         if sampler is not None:
             sampler.stop()
-        self.service.stop()
+        for host in self.hosts:
+            host.stop()
+        self._stack.close()
         self.sandbox.stop()
 
     # -- helpers ------------------------------------------------------------------------
@@ -381,6 +410,8 @@ class Bench:
             if found is not None:
                 by_ticket.setdefault(found[0], []).append((call.start, call.end))
         spans = [(min(s for s, _ in spans), max(e for _, e in spans)) for spans in by_ticket.values()]
+        parallel_calls = self.calls_by_ticket(calls, [t for t, _ in tickets])
+        conflicts = sum(1 for call in calls if call.status == 409)
 
         repeated = self.new_tickets(args.duplicates)
         for n, (ticket, requester) in enumerate(repeated):
@@ -404,6 +435,8 @@ class Bench:
             "applied": len(applied),
             "seconds": (max(applied) - began) if applied else float("nan"),
             "per_minute": 60 * len(applied) / (max(applied) - began) if applied else 0.0,
+            "calls_per_escalation": parallel_calls,
+            "conflicts": conflicts,
             "tickets_in_flight_max": max_overlap(spans),
             "calls_in_flight_max": max_overlap([(c.start, c.end) for c in calls]),
             "duplicated_tickets": len(repeated),
@@ -523,6 +556,15 @@ class Bench:
         return max(s[1] for s in samples), max(s[2] for s in samples)
 
 
+@contextlib.contextmanager
+def _running(proxy: RoundRobinProxy) -> Iterator[RoundRobinProxy]:
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
 def machine(workdir: Path) -> dict[str, Any]:
     """What the figures were measured on."""
 
@@ -568,6 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": command_line(argv),
         "machine": machine(workdir),
         "settings": {
+            "hosts": args.hosts,
             "latency_ms": args.latency * 1000,
             "requests_per_minute": args.requests_per_minute,
             "updates_per_minute": args.updates_per_minute,
@@ -619,7 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     if not args.no_output:
-        write_report(args.output, text, f"burst of {args.burst}")
+        write_report(args.output, text, f"burst of {args.burst}" + (f", {args.hosts} hosts" if args.hosts > 1 else ""))
         print(f"benchmark: figures written to {args.output}")
     return 0
 

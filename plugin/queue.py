@@ -82,7 +82,8 @@ class JobSerializer(Serializer):  # type: ignore[misc]
     """
 
     def _serialize(self, data: Any) -> bytes:
-        return json.dumps(_plain(data), separators=(",", ":"), ensure_ascii=False).encode()
+        plain = _plain_job(data) if isinstance(data, Message) else data
+        return json.dumps(plain, separators=(",", ":"), default=_plain_time).encode()
 
     def _deserialize(self, data: bytes) -> Any:
         if data[:1] == _PICKLE:
@@ -94,16 +95,17 @@ _PICKLE = b"\x80"  # every pickle of protocol 2 or later (huey wrote protocol 5)
 _JOB, _TIME = "$job", "$time"
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Message):
-        return {_JOB: {name: _plain(field) for name, field in zip(Message._fields, value, strict=True)}}
+def _plain_job(job: Message) -> dict[str, Any]:
+    # A job's callbacks (huey's on_complete and on_error) are jobs too; everything else is a plain value.
+    fields = zip(Message._fields, job, strict=True)
+    return {_JOB: {name: _plain_job(value) if isinstance(value, Message) else value for name, value in fields}}
+
+
+def _plain_time(value: Any) -> Any:
+    """What json.dumps writes for a value JSON has no type for: a time; anything else is refused."""
     if isinstance(value, datetime):
         return {_TIME: value.isoformat()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    return value
+    raise TypeError(f"a {value.__class__.__name__} cannot be part of a job or a record")
 
 
 def _revived(value: dict[str, Any]) -> Any:

@@ -84,6 +84,7 @@ def test_every_process_of_the_service_logs_json_lines_and_a_webhooks_lines_name_
     service_env: Service,
 ) -> None:
     service_env.env["LOG_FORMAT"] = "json"
+    service_env.env["LOG_LEVEL"] = "DEBUG"  # the web front's own line about an accepted webhook is at DEBUG
     service_env.run("setup")
     service_env.start()
     try:
