@@ -26,11 +26,13 @@ For each budget a call counts against:
   everything but the reserve;
 - while at least half of the budget is left, calls go out at once; below
   that they are spread out, the more the less is left (see `spacing`);
-- ticket updates count against the process's own allowance of
+- ticket updates count against an allowance of
   ZENDESK_TICKET_UPDATES_PER_MINUTE, and calls to an endpoint with a
   documented limit against that limit, whether or not the answers describe
   them: the sweep reads the incremental export at most 8 times a minute at
-  any sweep interval, and never meets its 429;
+  any sweep interval, and never meets its 429. Those budgets are the
+  account's: with REDIS_URL they are counted for every host that shares the
+  Redis (`SharedBudgets`), without it by the process;
 - a 429's `Retry-After` holds back the calls that count against the budget it
   came from (`budget_of_429`), not the others: a rate-limited export holds
   back the sweep's next export, never a ticket's reads and writes. (Zenpy

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -23,10 +23,12 @@ from werkzeug.exceptions import HTTPException
 from plugin import logs
 from plugin.config import Settings, load_settings
 from plugin.metrics import WEBHOOKS, exposition
-from plugin.queue import Queues
 from plugin.signature import SignatureMismatch, SignatureRejected, verify_any
 from plugin.state import AccountState
 from plugin.state_store import CurrentState, open_state_store
+
+if TYPE_CHECKING:
+    from plugin.queue import Queues
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +172,14 @@ def check_signature(
             raise
 
 
+def _queues(settings: Settings) -> Queues:
+    # Imported here: huey and Redis's client load with the first webhook, not with the app, so that a
+    # web worker that has not answered one yet stays small.
+    from plugin.queue import Queues
+
+    return Queues.from_settings(settings)
+
+
 def _json(body: dict[str, Any], status: int) -> tuple[Response, int]:
     """A small JSON answer, without the work of Flask's general-purpose jsonify."""
     return Response(json.dumps(body), mimetype="application/json"), status
@@ -191,7 +201,7 @@ def create_app(
     else:
         states = state or CurrentState(open_state_store(settings))
     states()  # no state: the app does not start, with the message saying what to run
-    queues = functools.cache(lambda: Queues.from_settings(settings))  # built on first use
+    queues = functools.cache(lambda: _queues(settings))  # built on first use
     enqueue = enqueue or (lambda ticket_id, invocation: queues().process_ticket(ticket_id, invocation))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
