@@ -137,6 +137,32 @@ def test_a_second_host_with_an_empty_data_directory_serves_at_once(cluster: Clus
     assert re.search(r'escalations_last_sweep_timestamp_seconds\{host=".+ \(pid \d+\)"\} \d', metrics)
 
 
+def test_a_host_that_finds_the_shared_state_gone_rebuilds_it_by_reading_the_account_only(cluster: Cluster) -> None:
+    first, second = cluster.hosts
+    stored = first.account_state()
+    redis.Redis.from_url(cluster.redis_url).delete("escalations.account")  # a Redis without persistence restarted
+    cluster.zendesk.reset_requests_log()
+    second.serve("--workers", "1")
+    wait_until(second.healthy, timeout=20, what="the second host to serve")
+    assert second.account_state() == stored
+    assert {entry["method"] for entry in cluster.zendesk.requests_log()} == {"GET"}  # nothing written in Zendesk
+    assert "rebuilding the account state from Zendesk (reading only)" in second.logs()
+
+
+def test_a_host_that_cannot_rebuild_the_shared_state_says_in_one_line_to_run_setup(cluster: Cluster) -> None:
+    first, _ = cluster.hosts
+    webhook_id = first.account_state().webhook_id
+    redis.Redis.from_url(cluster.redis_url).delete("escalations.account")
+    cluster.zendesk.delete_webhook(webhook_id)
+    result = first.run("serve", "--port", str(first.port), check=False, timeout=30)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "rebuilding the account state from Zendesk (reading only)" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"escalations: the webhook to {cluster.proxy.url}/webhooks/zendesk is missing in Zendesk: "
+        "run 'escalations setup'"
+    )
+
+
 def test_ten_escalations_at_once_each_delivered_to_both_hosts_are_applied_once(cluster: Cluster) -> None:
     cluster.start()
     zendesk = cluster.zendesk
