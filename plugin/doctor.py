@@ -56,6 +56,8 @@ def run_doctor() -> int:
         checks.fail(str(error))
         return 1
     checks.ok(f"state {store.where} (signing secret {mask(state.signing_secret)})")
+    if len(state.accepted_secrets(datetime.now(UTC))) > 1:
+        checks.ok(f"the previous signing secret is accepted until {state.previous_secret_until} (after a rotation)")
     if isinstance(store, FileStateStore):
         _permissions(checks, store.path, "state file")
     if state.zendesk_url != settings.zendesk_base_url:

@@ -303,8 +303,9 @@ def _answer_customer(ticket: TicketSnapshot, settings: PolicySettings, now: date
     return Decision("escalated", (record, confirmation), attempt_ids)
 
 
-def staff_replies(ticket: TicketSnapshot) -> tuple[Comment, ...]:
-    """The public replies by staff since a requested escalation was made: one of them may be the managers'."""
+def staff_replies(ticket: TicketSnapshot, service_user_id: int | None = None) -> tuple[Comment, ...]:
+    """The public replies by staff other than the service since a requested escalation was made: one of them
+    may be the managers'. None: deciding need not know who the managers are."""
     requested_at = _optional_time(ticket.escalation.get(fields.REQUESTED_AT))
     if ticket.escalation.get(fields.STATUS) != fields.status_tag(fields.STATUS_REQUESTED) or requested_at is None:
         return ()
@@ -313,14 +314,10 @@ def staff_replies(ticket: TicketSnapshot) -> tuple[Comment, ...]:
         for comment in ticket.comments
         if comment.public
         and comment.created_at >= requested_at
+        and comment.author_id != service_user_id
         and (person := ticket.people.get(comment.author_id)) is not None
         and person.role != "end-user"
     )
-
-
-def needs_manager_roster(ticket: TicketSnapshot) -> bool:
-    """Whether deciding needs to know who the managers are: a requested escalation with staff replies since."""
-    return bool(staff_replies(ticket))
 
 
 def manager_reply(ticket: TicketSnapshot, settings: PolicySettings) -> Comment | None:

@@ -62,11 +62,22 @@ class SweepStore:
         """Save how far the event log has been handled; a later sweep resumes from here."""
         self.store.put(self.KEY, {**self._saved(), "cursor": cursor})
 
+    def begin(self, at: datetime) -> None:
+        """Record that a sweep starts now."""
+        self.store.put(self.KEY, {**self._saved(), "started": at.isoformat()})
+
+    def finished_within(self, seconds: float, now: datetime) -> bool:
+        """Whether the last sweep to start began less than `seconds` ago and finished (did not die half way)."""
+        saved = self._saved()
+        started = saved.get("started")
+        if not isinstance(started, str) or saved.get("finished") != started:
+            return False
+        return (now - datetime.fromisoformat(started)).total_seconds() < seconds
+
     def finish(self, ran_at: datetime, tickets: int, overdue: int) -> None:
-        self.store.put(
-            self.KEY,
-            {**self._saved(), "last_run": iso(ran_at), "tickets": tickets, "overdue": overdue, "host": self.host},
-        )
+        saved = self._saved()
+        finished = {"finished": saved.get("started"), "last_run": iso(ran_at), "host": self.host}
+        self.store.put(self.KEY, {**saved, **finished, "tickets": tickets, "overdue": overdue})
 
 
 def tickets_needing_attention(events: Iterable[Mapping[str, Any]], phrases: Phrases = DEFAULT_PHRASES) -> set[int]:
@@ -169,6 +180,7 @@ def run_sweep(
     unavailable stops the sweep, keeping the pages done.
     """
     started = clock()
+    store.begin(started)
     handled: list[int] = []
 
     def handle_all(tickets: Iterable[int]) -> None:

@@ -155,10 +155,16 @@ class Runtime:
             allow_copied_end_users=self.settings.allow_copied_end_users,
             service_user_id=self.state.service_user_id,
             active_since=self.state.active_since_time,
-            manager_ids=self.managers.members(gateway, replies) if (replies := staff_replies(ticket)) else frozenset(),
+            manager_ids=self.managers.members(gateway, replies)
+            if (replies := self.staff_replies(ticket))
+            else frozenset(),
             phrases=self.settings.phrases,
             notify_events=self.settings.notify_events if self.settings.notify_urls else frozenset(),
         )
+
+    def staff_replies(self, ticket: TicketSnapshot) -> tuple[Comment, ...]:
+        """The replies that may be the managers': the service's own confirmation or refusal is none of them."""
+        return staff_replies(ticket, self.state.service_user_id)
 
     def handle(self, ticket_id: int, gateway: ZendeskGateway) -> Handled:
         with about_ticket(ticket_id), PROCESSING.time():
@@ -510,7 +516,7 @@ def this_host() -> str:
 
 
 def retry_sweep(delay: float) -> None:
-    service_queues().sweep(False, forced=True, delay=delay)
+    service_queues().sweep(False, delay=delay)
 
 
 def retry_ticket_later(ticket_id: int) -> None:
@@ -523,13 +529,13 @@ def retry_ticket_later(ticket_id: int) -> None:
 class Sweeps:
     """Runs the catch-up sweep: once per interval for every worker sharing the queue, one at a time.
 
-    A scheduled sweep first takes the interval's turn, a lease of nine tenths
-    of ESCALATIONS_RECONCILE_SECONDS that is never released: when another
-    worker (on this host or another) has taken it, there is nothing to do.
-    The sweep at start (the service may have been down) and the retry of a
-    sweep are `forced` past that check. A sweep that finds another one
-    running is retried once, when the lock's lease can have expired: the
-    holder may be a worker that died mid-sweep.
+    Every worker schedules sweeps; under the sweep's lock, a scheduled one
+    has nothing to do when a sweep (on this host or another) started less
+    than nine tenths of ESCALATIONS_RECONCILE_SECONDS ago and finished. The
+    sweep at start (the service may have been down) is `forced` past that
+    check. A sweep that finds another one running is retried once, when the
+    lock's lease can have expired: the holder may be a worker that died
+    mid-sweep, and then its sweep did not finish.
     """
 
     runtime: Callable[[], Runtime]
@@ -539,20 +545,18 @@ class Sweeps:
     notifications: Huey | None = None  # whose delivery records a sweep prunes, when notifying
     host: str = field(default_factory=this_host)
 
-    TURN = "sweep.turn"
-
     def run(self, retry_if_locked: bool = True, forced: bool = False) -> str:
         storage = storage_of(self.queue)
         try:
             context = self.runtime()
-            interval = context.settings.reconcile_seconds
-            if not forced and not storage.acquire_lease(self.TURN, uuid.uuid4().hex, 0.9 * interval):
-                log.info("the sweep of this interval ran elsewhere already")
-                return "skipped"
             with exclusive("sweep", self.queue):
+                store = SweepStore(self.queue, context.state, self.host)
+                if not forced and store.finished_within(0.9 * context.settings.reconcile_seconds, context.clock()):
+                    log.info("the sweep of this interval has run already")
+                    return "skipped"
                 handled = run_sweep(
                     context.gateway(),
-                    SweepStore(self.queue, context.state, self.host),
+                    store,
                     ParkedTickets(self.queue),
                     lambda ticket_id, gateway: self._handle(context, ticket_id, gateway),
                     context.clock,

@@ -318,3 +318,5 @@ def test_on_one_host_with_the_state_in_its_data_directory_a_rotation_takes_effec
     body = json.dumps({"ticket_id": "1", "actor_id": str(ALICE)}).encode()
     assert service.deliver(body, secret=before).status_code == 202  # signed before the reset: within the grace
     assert service.deliver(body, secret="forged").status_code == 401
+    doctor = service.run("doctor", check=False)
+    assert doctor.returncode == 0 and "the previous signing secret is accepted until" in doctor.stdout

@@ -17,7 +17,7 @@ from plugin.policy import (
     TicketSnapshot,
     decide,
     iso,
-    needs_manager_roster,
+    staff_replies,
 )
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # a Friday afternoon
@@ -403,11 +403,22 @@ def test_a_refusal_and_a_follow_up_in_one_decision_keep_each_others_tags() -> No
 
 def test_who_the_managers_are_is_only_needed_for_staff_replies_to_a_requested_escalation() -> None:
     answered_at = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
-    assert not needs_manager_roster(ticket(comment(2, "Escalation request: prod down")))
-    assert not needs_manager_roster(ticket(escalation=REQUESTED))
-    assert needs_manager_roster(ticket(reply(6, AGENT, answered_at), escalation=REQUESTED))
+    assert not staff_replies(ticket(comment(2, "Escalation request: prod down")))
+    assert not staff_replies(ticket(escalation=REQUESTED))
+    assert staff_replies(ticket(reply(6, AGENT, answered_at), escalation=REQUESTED))
     acknowledged = {**REQUESTED, fields.STATUS: "escalation_status_acknowledged"}
-    assert not needs_manager_roster(ticket(reply(6, AGENT, answered_at), escalation=acknowledged))
+    assert not staff_replies(ticket(reply(6, AGENT, answered_at), escalation=acknowledged))
+
+
+def test_the_services_own_confirmation_is_not_a_reply_that_asks_who_the_managers_are() -> None:
+    answered_at = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
+    confirmed = ticket(reply(6, SERVICE, answered_at), escalation=REQUESTED)
+    assert staff_replies(confirmed) and not staff_replies(confirmed, service_user_id=SERVICE)
+    (manager,) = staff_replies(
+        ticket(reply(6, SERVICE, answered_at), reply(7, AGENT, answered_at), escalation=REQUESTED),
+        service_user_id=SERVICE,
+    )
+    assert manager.author_id == AGENT
 
 
 # Notifications for managers: marked as owed by the write that makes the event, claimed by a later write

@@ -21,6 +21,7 @@ from plugin.escalation_fields import NOTIFY_EVENTS
 from plugin.logs import TicketContext
 from plugin.queue import ParkedTickets, exclusive, make_huey
 from plugin.sandbox import SandboxZendesk
+from plugin.sweep import SweepStore
 from plugin.worker import (
     BACKOFF_CAP,
     RETRY_FOR,
@@ -215,6 +216,8 @@ def test_the_sweep_of_an_interval_runs_once_for_every_worker_sharing_the_queue_a
     assert worker.queue.get("sweep", peek=True)["host"] == "host-a (pid 1)"
     assert there.run(forced=True) == "done"  # at its start, a worker sweeps whatever the others did
     assert worker.queue.get("sweep", peek=True)["host"] == "host-b (pid 2)"
+    SweepStore(worker.queue, worker.runtime.state).begin(worker.runtime.clock())  # a sweep that then died
+    assert here.run() == "done"  # it did not finish: the interval's sweep is still to be done
 
 
 def test_the_sweep_leaves_a_ticket_a_job_is_handling_to_that_job(worker: Worker) -> None:
