@@ -153,6 +153,64 @@ def _consumer_lease(consumer_id: str) -> str:
     return f"consumer.{consumer_id}"
 
 
+class GroupCommit:
+    """Writes that arrive from several threads at once, done in one go: each caller returns once its own is done.
+
+    The first caller to find no write under way writes everything waiting
+    (its own and whatever arrives meanwhile, batch after batch); the others
+    wait for it. A webhook answers only once its job is committed, and eight
+    webhooks at once cost one SQLite transaction instead of eight in a row,
+    each of which waits for the process's lock on the connection.
+    """
+
+    def __init__(self, write: Callable[[list[Any]], None]) -> None:
+        self.write = write
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[Any, _Written]] = []
+        self._writing = False
+
+    def add(self, item: Any) -> None:
+        written = _Written()
+        with self._lock:
+            self._waiting.append((item, written))
+            leading, self._writing = not self._writing, True
+        if leading:
+            self._write_all()
+        written.wait()
+
+    def _write_all(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._waiting = self._waiting, []
+                if not batch:
+                    self._writing = False
+                    return
+            error: BaseException | None = None
+            try:
+                self.write([item for item, _ in batch])
+            except BaseException as failure:  # noqa: BLE001 - every caller of the batch gets it: none was written
+                error = failure
+            for _, written in batch:
+                written.done(error)
+
+
+class _Written:
+    """One caller's wait for its write."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._error: BaseException | None = None
+
+    def done(self, error: BaseException | None) -> None:
+        self._error = error
+        self._event.set()
+
+    def wait(self) -> None:
+        self._event.wait()
+        if self._error is not None:
+            raise self._error
+
+
 class ReliableSqliteStorage(SqliteStorage):  # type: ignore[misc]
     """SQLite in WAL mode with synchronous=NORMAL, jobs acknowledged after their work, and leases.
 
@@ -182,6 +240,7 @@ class ReliableSqliteStorage(SqliteStorage):  # type: ignore[misc]
         self.lease_seconds = lease_seconds
         self.consumer_id = uuid.uuid4().hex
         self._taken = threading.local()
+        self._group_commit = GroupCommit(self._insert_tasks)
         super().__init__(*args, **kwargs)
 
     def initialize_schema(self) -> None:
@@ -203,6 +262,18 @@ class ReliableSqliteStorage(SqliteStorage):  # type: ignore[misc]
         connection = super()._create_connection()
         connection.execute("pragma synchronous=1")
         return connection
+
+    def enqueue(self, data: bytes, priority: float | None = None) -> None:
+        """Add a job, committed when this returns; jobs added at the same moment share one transaction."""
+        self._group_commit.add((bytes(data), float(priority or 0.0)))
+
+    def _insert_tasks(self, tasks: list[tuple[bytes, float]]) -> None:
+        rows = [(self.name, self.to_blob(data), priority) for data, priority in tasks]
+        if len(rows) == 1:  # one statement in autocommit: its own transaction, without begin and commit around it
+            self.sql("insert into task (queue, data, priority) values (?, ?, ?)", rows[0])
+            return
+        with self.db(commit=True) as cursor:
+            cursor.executemany("insert into task (queue, data, priority) values (?, ?, ?)", rows)
 
     def dequeue(self) -> bytes | None:
         if not self.sql("select 1 from task where queue = ? limit 1", (self.name,), results=True):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import sqlite3
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -405,3 +407,48 @@ def test_a_pickle_carrying_any_other_class_is_refused_and_never_runs(
     assert not marker.exists() and worked.tickets == []
     assert "builtins.exec is not part of a job" in caplog.text
     assert queues.tickets.pending_count() == 0 and storage_of(queues.tickets).in_progress() == 0  # dropped
+
+
+def test_jobs_added_while_a_commit_is_under_way_share_the_next_one_and_each_returns_once_written() -> None:
+    from plugin.queue import GroupCommit
+
+    writing, release = threading.Event(), threading.Event()
+    batches: list[list[str]] = []
+
+    def write(items: list[str]) -> None:
+        batches.append(items)
+        if len(batches) == 1:
+            writing.set()
+            release.wait(10)
+
+    commits = GroupCommit(write)
+    returned: list[str] = []
+    first = threading.Thread(target=lambda: (commits.add("job-1"), returned.append("job-1")))
+    first.start()
+    assert writing.wait(10)
+    others = [
+        threading.Thread(target=lambda name=name: (commits.add(name), returned.append(name)))
+        for name in ("job-2", "job-3", "job-4")
+    ]
+    for thread in others:
+        thread.start()
+    wait_until(lambda: len(commits._waiting) == 3, what="three jobs waiting for the commit under way")
+    assert returned == []  # none returns before its own job is written
+    release.set()
+    for thread in (first, *others):
+        thread.join(10)
+    assert batches == [["job-1"], ["job-2", "job-3", "job-4"]]
+    assert sorted(returned) == ["job-1", "job-2", "job-3", "job-4"]
+
+
+def test_a_commit_that_fails_fails_every_job_it_carried_and_the_next_ones_are_written() -> None:
+    from plugin.queue import GroupCommit
+
+    def write(items: list[str]) -> None:
+        if "refused" in items:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    commits = GroupCommit(write)
+    with pytest.raises(sqlite3.OperationalError):
+        commits.add("refused")
+    commits.add("accepted")  # nothing is left in a bad state
