@@ -48,6 +48,7 @@ _TRACKED_TICKET_FIELDS = (
     "requester_id",
     "assignee_id",
     "group_id",
+    "brand_id",
     "tags",
     "email_cc_ids",
     "follower_ids",
@@ -99,13 +100,17 @@ class Tickets(BusinessRules):
         email_cc_ids: Sequence[int] = (),
         status: str = "open",
         group_id: int | None = None,
+        brand_id: int | None = None,
     ) -> Record:
-        """Open a ticket as if the requester wrote in through the web form; runs triggers."""
+        """Open a ticket as if the requester wrote in through the web form (of `brand_id`'s Help Center, the
+        default brand's unless given); runs triggers."""
         with self._lock:
             requester = self._user_record(requester_id, field="requester_id")
             changes: Record = {"subject": subject, "status": status, "email_cc_ids": list(email_cc_ids)}
             if group_id is not None:
                 changes["group_id"] = group_id
+            if brand_id is not None:
+                changes["brand_id"] = brand_id
             ticket, _, notifications = self._open_ticket(
                 changes,
                 CommentInput(requester, description, html_body_for(description), public=True),
@@ -266,6 +271,7 @@ class Tickets(BusinessRules):
             "assignee_id": None,
             "organization_id": None,
             "group_id": None,
+            "brand_id": self._default_brand_id(),
             "tags": [],
             "custom_fields": [],
             "collaborator_ids": [],
@@ -299,6 +305,8 @@ class Tickets(BusinessRules):
         if "group_id" in changes:
             group_id = changes["group_id"]
             ticket["group_id"] = None if group_id is None else self._group_record_for(group_id)["id"]
+        if "brand_id" in changes:
+            ticket["brand_id"] = self._brand_id_for(changes["brand_id"])
         if "assignee_id" in changes:
             ticket["assignee_id"] = self._assignee_id(changes["assignee_id"])
             if ticket["assignee_id"] is not None and ticket["group_id"] is None:
