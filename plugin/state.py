@@ -1,37 +1,117 @@
 """What `escalations setup` learned about the account and `serve` needs: ids and the signing secret.
 
 Stored as JSON in the data directory, readable by its owner only. Losing it is
-harmless: running `escalations setup` again finds the same objects by name.
+harmless: running `escalations setup` again finds the same objects by the marks
+it left on them.
+
+The document carries a `version`. `AccountState.from_dict` reads every earlier
+version, one migration a step (`MIGRATIONS`), so a state written by an older
+release still serves until the next `setup` writes the current version:
+
+- version 1 (no `version` key): one trigger id and one view id
+  (`trigger_id`, `view_id`), and nothing about what setup wrote;
+- version 2: the ids of every trigger and view by role, the managers' group of
+  each brand, the brands kept out of the process, and what setup wrote into
+  each object (`written`), so that a later setup removes only its own
+  conditions and never an admin's.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from plugin.config import ConfigError
 from plugin.policy import parse_iso
+
+STATE_VERSION = 2
 
 
 @dataclass(frozen=True)
 class AccountState:
     zendesk_url: str
     field_ids: dict[str, int]
-    manager_group_id: int
+    manager_group_id: int  # the managers' group for every brand without one of its own
     webhook_id: str
     signing_secret: str
     service_user_id: int
     active_since: str
-    trigger_id: int | None = None
-    view_id: int | None = None
+    trigger_ids: dict[str, int] = field(default_factory=dict)  # by role: request, staff_reply, solved
+    view_ids: dict[str, int] = field(default_factory=dict)  # by role: escalated, overdue
+    brand_group_ids: dict[int, int] = field(default_factory=dict)  # brand id -> its managers' group id
+    excluded_brand_ids: tuple[int, ...] = ()  # brands whose tickets are kept out of the process
+    written: dict[str, list[str]] = field(default_factory=dict)  # object role -> what setup wrote into it
     extra: dict[str, str] = field(default_factory=dict)
+    version: int = STATE_VERSION
 
     @property
     def active_since_time(self) -> datetime:
         return parse_iso(self.active_since)
+
+    @property
+    def manager_group_ids(self) -> frozenset[int]:
+        """Every managers' group: the default one and each brand's."""
+        return frozenset({self.manager_group_id, *self.brand_group_ids.values()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document, in the current version."""
+        document = asdict(self)
+        document["brand_group_ids"] = {str(brand): group for brand, group in self.brand_group_ids.items()}
+        document["excluded_brand_ids"] = list(self.excluded_brand_ids)
+        return document
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> AccountState:
+        """Read a document of any version; KeyError, TypeError or ValueError when it is not one."""
+        raw = migrate(document)
+        return cls(
+            zendesk_url=str(raw["zendesk_url"]),
+            field_ids={key: int(value) for key, value in raw["field_ids"].items()},
+            manager_group_id=int(raw["manager_group_id"]),
+            webhook_id=str(raw["webhook_id"]),
+            signing_secret=str(raw["signing_secret"]),
+            service_user_id=int(raw["service_user_id"]),
+            active_since=str(raw["active_since"]),
+            trigger_ids={role: int(value) for role, value in raw["trigger_ids"].items()},
+            view_ids={role: int(value) for role, value in raw["view_ids"].items()},
+            brand_group_ids={int(brand): int(group) for brand, group in raw["brand_group_ids"].items()},
+            excluded_brand_ids=tuple(int(brand) for brand in raw["excluded_brand_ids"]),
+            written={role: [str(item) for item in items] for role, items in raw["written"].items()},
+            extra={str(key): str(value) for key, value in (raw.get("extra") or {}).items()},
+            version=STATE_VERSION,
+        )
+
+
+def _from_version_1(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 knew one trigger and one view, the request trigger and the escalated view."""
+    trigger_id, view_id = document.pop("trigger_id", None), document.pop("view_id", None)
+    document["trigger_ids"] = {"request": trigger_id} if trigger_id is not None else {}
+    document["view_ids"] = {"escalated": view_id} if view_id is not None else {}
+    document["brand_group_ids"] = {}
+    document["excluded_brand_ids"] = []
+    document["written"] = {}  # unknown: setup falls back on what every earlier release wrote
+    return document
+
+
+# version -> the step that makes it the next version.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_version_1}
+
+
+def migrate(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The document brought to the current version, one step at a time; ValueError for an unknown one."""
+    raw = dict(document)
+    version = int(raw.pop("version", 1))
+    if version > STATE_VERSION:
+        raise ValueError(f"version {version} is newer than this release knows ({STATE_VERSION})")
+    while version < STATE_VERSION:
+        raw = MIGRATIONS[version](raw)
+        version += 1
+    return raw
 
 
 def save_state(path: Path, state: AccountState) -> None:
@@ -40,7 +120,7 @@ def save_state(path: Path, state: AccountState) -> None:
     temporary = path.with_suffix(".tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
-        json.dump(asdict(state), handle, indent=2, sort_keys=True)
+        json.dump(state.to_dict(), handle, indent=2, sort_keys=True)
     os.chmod(temporary, 0o600)
     os.replace(temporary, path)
 
@@ -49,8 +129,14 @@ def load_state(path: Path) -> AccountState:
     if not path.is_file():
         raise ConfigError(f"{path} does not exist: run 'escalations setup' first")
     try:
-        raw = json.loads(path.read_text())
-        raw["field_ids"] = {key: int(value) for key, value in raw["field_ids"].items()}
-        return AccountState(**raw)
-    except (ValueError, KeyError, TypeError) as error:
+        return AccountState.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ConfigError(f"{path} is unreadable ({error.__class__.__name__}): run 'escalations setup' again") from None
+
+
+def forget_state(path: Path) -> bool:
+    """Remove the state (after an uninstall); True when there was one."""
+    if not path.is_file():
+        return False
+    path.unlink()
+    return True
