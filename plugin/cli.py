@@ -1,4 +1,4 @@
-"""The `escalations` command: setup, serve, doctor, sandbox."""
+"""The `escalations` command: setup, serve, doctor, uninstall, sandbox."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from plugin.config import (
     load_log_settings,
     load_settings,
 )
-from plugin.state import load_state, save_state
+from plugin.state import AccountState, forget_state, load_state, save_state
 
 if TYPE_CHECKING:
     from plugin.zendesk import ZendeskGateway
@@ -45,16 +45,84 @@ def _gateway(settings: Settings, field_ids: dict[str, int] | None = None, budget
     return ZendeskGateway(settings, field_ids or {}, make_client(settings, ratelimit_budget=budget))
 
 
+def _previous_state(settings: Settings) -> AccountState | None:
+    """What the last setup stored, when it can be read: the ids it found and what it wrote."""
+    try:
+        return load_state(settings.state_file)
+    except ConfigError:
+        return None
+
+
 def cmd_setup(args: argparse.Namespace) -> int:
-    from plugin.provisioning import provision
+    from plugin.provisioning import apply_plan, describe_plan, plan_setup, read_account
 
     settings = load_settings()
-    state, report = provision(_gateway(settings), settings)
+    gateway = _gateway(settings)
+    plan = plan_setup(read_account(gateway), settings, _previous_state(settings))
+    if getattr(args, "dry_run", False):
+        for line in describe_plan(plan):
+            print(line)
+        return 0
+    state, report = apply_plan(gateway, plan, settings)
     save_state(settings.state_file, state)
     for line in report.lines:
         print(line)
     print(f"saved      ids and signing secret: {settings.state_file}")
     print(f"webhook    {settings.public_url}/webhooks/zendesk")
+    return 0
+
+
+def _confirmed(question: str, expected: tuple[str, ...] = ("y", "yes")) -> bool:
+    """Ask on the terminal; True for an expected answer (no answer at all is a no)."""
+    try:
+        return input(question).strip().lower() in expected
+    except EOFError:
+        print()
+        return False
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    """Remove the service's triggers, webhook and views; keep the fields (unless asked) and the groups."""
+    from plugin.provisioning import find_installation, read_account
+    from plugin.uninstall import MANUAL_STEPS, escalated_ticket_count, plan_uninstall, remove
+
+    settings = load_settings()
+    gateway = _gateway(settings)
+    found = find_installation(read_account(gateway), settings, _previous_state(settings))
+    plan = plan_uninstall(found, args.delete_fields)
+    where = settings.zendesk_base_url
+    if not plan.removals:
+        forget_state(settings.state_file)
+        print(f"the escalation service is not installed on {where}: nothing to remove")
+        return 0
+    for removal in plan.removals:
+        print(f"{'remove':<10} {removal.kind}: {removal.name}")
+    for kept in plan.kept:
+        print(f"{'keep':<10} {kept}")
+    if args.dry_run:
+        print("dry run: nothing was removed")
+        return 0
+    if not args.yes and not _confirmed(f"Remove these {len(plan.removals)} objects from {where}? [y/N] "):
+        print("nothing was removed")
+        return 1
+    if args.delete_fields:
+        tickets = escalated_ticket_count(gateway)
+        question = (
+            f"{tickets} tickets hold an escalation record in these fields; deleting the fields deletes the record "
+            "for good. Type 'delete' to delete them: "
+        )
+        if not _confirmed(question, ("delete",)):
+            print("nothing was removed")
+            return 1
+    for line in remove(gateway, plan):
+        print(line)
+    forget_state(settings.state_file)
+    for kept in plan.kept:
+        print(f"{'kept':<10} {kept}")
+    print("left to do by hand:")
+    for step in MANUAL_STEPS:
+        print(f"  - {step}")
+    print("'escalations setup' installs the service again; escalations recorded before still count")
     return 0
 
 
@@ -210,13 +278,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from plugin.report import collect, parse_since, render, summarise
+    from plugin.report import collect, managers_groups, parse_since, render, summarise, summarise_by_group
 
     settings = load_settings()
     state = load_state(settings.state_file)
     gateway = _gateway(settings, state.field_ids, budget=120)
-    rows = collect(gateway, state.field_ids, parse_since(args.since, datetime.now(UTC)))
-    sys.stdout.write(render(rows, summarise(rows), args.format))
+    group_of = managers_groups(gateway, state.manager_group_id, state.brand_group_ids)
+    rows = collect(gateway, state.field_ids, parse_since(args.since, datetime.now(UTC)), group_of=group_of)
+    sys.stdout.write(render(rows, summarise(rows), args.format, summarise_by_group(rows)))
     return 0
 
 
@@ -268,9 +337,24 @@ def build_parser() -> argparse.ArgumentParser:
         prog="escalations", description="Once-only customer escalation requests for Zendesk."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "setup", help="create or update the Zendesk fields, group, webhook, triggers and views"
-    ).set_defaults(run=cmd_setup)
+    setup = commands.add_parser(
+        "setup", help="create or update the Zendesk fields, groups, webhook, triggers and views"
+    )
+    setup.add_argument(
+        "--dry-run", action="store_true", help="print what setup would create, update or rename; write nothing"
+    )
+    setup.set_defaults(run=cmd_setup)
+    uninstall = commands.add_parser(
+        "uninstall", help="remove the service's triggers, webhook and views (the fields and groups stay)"
+    )
+    uninstall.add_argument("--dry-run", action="store_true", help="print what would be removed; remove nothing")
+    uninstall.add_argument("--yes", action="store_true", help="do not ask before removing")
+    uninstall.add_argument(
+        "--delete-fields",
+        action="store_true",
+        help="also delete the escalation ticket fields and the record they hold (asks again, even with --yes)",
+    )
+    uninstall.set_defaults(run=cmd_uninstall)
     serve = commands.add_parser("serve", help="run the webhook service and its worker")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)

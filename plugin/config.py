@@ -15,6 +15,14 @@ Every listed phrase counts, whoever writes it, and the trigger created by
 ESCALATION_NOTIFY lists Apprise URLs (separated by spaces or commas) that the
 managers are notified at; ESCALATION_NOTIFY_EVENTS the events they hear of
 (default `escalated,overdue`; also `acknowledged`, `resolved`, `refused`).
+
+Zendesk is reached with an admin's email and API token (ZENDESK_EMAIL,
+ZENDESK_API_TOKEN) or with an OAuth access token (ZENDESK_OAUTH_TOKEN), not
+both. ESCALATION_EXCLUDE_TAGS and ESCALATION_EXCLUDE_BRANDS keep tickets out of
+the process (tags separated by spaces or commas; brand names by `;`).
+ESCALATION_GROUP_BY_BRAND sends each brand's escalations to its own managers'
+group, `Acme=Acme Managers; Globex=Globex Managers`; ESCALATION_GROUP takes the
+rest. Setup writes these into Zendesk: run it again after a change.
 """
 
 from __future__ import annotations
@@ -74,6 +82,24 @@ class Settings:
     ticket_updates_per_minute: int  # the account's Update Ticket limit; the service keeps to 80 % of it
     notify_urls: tuple[str, ...] = ()  # Apprise URLs the managers are notified at; none: no notifications
     notify_events: frozenset[str] = frozenset()  # the events they are notified of, when there are URLs
+    zendesk_oauth_token: str = ""  # an OAuth access token, used instead of the email and API token when set
+    exclude_tags: tuple[str, ...] = ()  # tickets with any of these tags are kept out of the process
+    exclude_brands: tuple[str, ...] = ()  # so are tickets of these brands (by name)
+    group_by_brand: tuple[tuple[str, str], ...] = ()  # (brand name, its managers' group name)
+
+    @property
+    def uses_oauth(self) -> bool:
+        return bool(self.zendesk_oauth_token)
+
+    @property
+    def credentials_kind(self) -> str:
+        """How the service signs in to Zendesk, in words."""
+        return "an OAuth access token" if self.uses_oauth else f"the API token of {self.zendesk_email}"
+
+    @property
+    def manager_group_names(self) -> tuple[str, ...]:
+        """Every managers' group the settings name: ESCALATION_GROUP first, then each brand's, once each."""
+        return tuple(dict.fromkeys((self.escalation_group, *(group for _, group in self.group_by_brand))))
 
     @property
     def logging(self) -> LogSettings:
@@ -123,10 +149,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"ZENDESK_SUBDOMAIN must be the account's subdomain, like 'acme' for acme.zendesk.com, not {subdomain!r}"
         )
-    email = required("ZENDESK_EMAIL")
-    if "@" not in email:
+    oauth_token = env.get("ZENDESK_OAUTH_TOKEN", "").strip()
+    if oauth_token and env.get("ZENDESK_API_TOKEN", "").strip():
+        raise ConfigError(
+            "ZENDESK_OAUTH_TOKEN and ZENDESK_API_TOKEN are both set: keep one (the OAuth token, or the email and "
+            "API token)"
+        )
+    email = env.get("ZENDESK_EMAIL", "").strip() if oauth_token else required("ZENDESK_EMAIL")
+    if email and "@" not in email:
         raise ConfigError("ZENDESK_EMAIL must be the email address of the API user")
-    token = required("ZENDESK_API_TOKEN")
+    token = "" if oauth_token else required("ZENDESK_API_TOKEN")
     logs = load_log_settings(env)
     timezone = _timezone(env.get("ESCALATION_TIMEZONE", "").strip() or "UTC")
     notify_urls, notify_events = _notifications(env)
@@ -156,7 +188,40 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ticket_updates_per_minute=ticket_updates_per_minute(env),
         notify_urls=notify_urls,
         notify_events=notify_events,
+        zendesk_oauth_token=oauth_token,
+        exclude_tags=_tags(env.get("ESCALATION_EXCLUDE_TAGS", "")),
+        exclude_brands=_names(env.get("ESCALATION_EXCLUDE_BRANDS", "")),
+        group_by_brand=_groups_by_brand(env.get("ESCALATION_GROUP_BY_BRAND", "")),
     )
+
+
+def _tags(value: str) -> tuple[str, ...]:
+    """ESCALATION_EXCLUDE_TAGS: tags separated by spaces or commas, as Zendesk stores them (lower case)."""
+    return tuple(dict.fromkeys(tag.lower() for tag in re.split(r"[\s,]+", value) if tag))
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """Names separated by ';' (brand names may hold spaces and commas)."""
+    return tuple(dict.fromkeys(name.strip() for name in value.split(";") if name.strip()))
+
+
+def _groups_by_brand(value: str) -> tuple[tuple[str, str], ...]:
+    """`Acme=Acme Managers; Globex=Globex Managers` → (("Acme", "Acme Managers"), ("Globex", "Globex Managers"))."""
+    name = "ESCALATION_GROUP_BY_BRAND"
+    pairs: dict[str, str] = {}
+    for entry in (part.strip() for part in value.split(";")):
+        if not entry:
+            continue
+        brand, equals, group = (text.strip() for text in entry.partition("="))
+        if not equals or not brand or not group:
+            raise ConfigError(
+                f"{name} must be brand=group entries separated by ';', like 'Acme=Acme Managers; "
+                f"Globex=Globex Managers', not {entry!r}"
+            )
+        if brand.lower() in (known.lower() for known in pairs):
+            raise ConfigError(f"{name} names the brand {brand!r} twice")
+        pairs[brand] = group
+    return tuple(pairs.items())
 
 
 def _notifications(env: Mapping[str, str]) -> tuple[tuple[str, ...], frozenset[str]]:
@@ -286,20 +351,25 @@ def _log_level(value: str) -> str:
 
 
 ZENDESK_CREDENTIALS = ("ZENDESK_SUBDOMAIN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN")
+ZENDESK_OAUTH_CREDENTIALS = ("ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN")
 
 
 def has_zendesk_credentials(environ: Mapping[str, str] | None = None) -> bool:
-    """True when all three Zendesk settings are given, False when none is; ConfigError naming what is
-    missing when only some are (a typo must not silently switch to the sandbox)."""
+    """True when the Zendesk settings are all given (the subdomain with the email and API token, or with an
+    OAuth token), False when none is; ConfigError naming what is missing when only some are (a typo must
+    not silently switch to the sandbox)."""
     env = read_environment() if environ is None else environ
-    missing = [name for name in ZENDESK_CREDENTIALS if not env.get(name, "").strip()]
-    if len(missing) == len(ZENDESK_CREDENTIALS):
+    oauth = bool(env.get("ZENDESK_OAUTH_TOKEN", "").strip())
+    names = ZENDESK_OAUTH_CREDENTIALS if oauth else ZENDESK_CREDENTIALS
+    missing = [name for name in names if not env.get(name, "").strip()]
+    if len(missing) == len(names):
         return False
     if missing:
-        given = [name for name in ZENDESK_CREDENTIALS if name not in missing]
+        given = [name for name in names if name not in missing]
+        everything = "both" if oauth else "all three"
         raise ConfigError(
             f"{_listed(missing)} {'is' if len(missing) == 1 else 'are'} not set but {_listed(given)} "
-            f"{'is' if len(given) == 1 else 'are'}: set all three to use your Zendesk account, "
+            f"{'is' if len(given) == 1 else 'are'}: set {everything} to use your Zendesk account, "
             "or none to use the local sandbox"
         )
     return True

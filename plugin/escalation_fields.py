@@ -1,8 +1,9 @@
 """The ticket fields and tags in which an escalation is recorded on the ticket.
 
 Zendesk ticket fields have no stable key, only an id per account and a title.
-Each field is described once here; `escalations setup` creates it by title and
-stores the id it got under the field's key.
+Each field is described once here; `escalations setup` creates it, marks it
+(`[escalations:field:<key>]` in its agent-only description, so it is found
+again after a rename) and stores the id it got under the field's key.
 """
 
 from __future__ import annotations

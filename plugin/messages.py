@@ -46,10 +46,11 @@ log = logging.getLogger(__name__)
 SHIPPED = Path(__file__).parent / "templates"
 
 # What the policy passes to each message: a template may use these names and no others.
+# `brand` is the ticket's brand ('' when the account's brands could not be read).
 VARIABLES: dict[str, tuple[str, ...]] = {
-    "confirmation": ("ticket_id", "response_due"),
-    "refusal": ("ticket_id", "requested_at", "status"),
-    "reason_request": ("ticket_id",),
+    "confirmation": ("ticket_id", "response_due", "brand"),
+    "refusal": ("ticket_id", "requested_at", "status", "brand"),
+    "reason_request": ("ticket_id", "brand"),
     "manager_note": (
         "customer_name",
         "customer_email",
@@ -64,8 +65,9 @@ VARIABLES: dict[str, tuple[str, ...]] = {
         "new_contact_details",
         "comment_id",
         "timezone",
+        "brand",
     ),
-    "overdue_note": ("ticket_id", "response_due", "overdue_by"),
+    "overdue_note": ("ticket_id", "response_due", "overdue_by", "brand"),
 }
 
 # Realistic values used to check that a template renders.
@@ -86,13 +88,17 @@ _SAMPLE: dict[str, Any] = {
     "comment_id": 99,
     "timezone": "UTC",
     "overdue_by": timedelta(hours=3, minutes=20),
+    "brand": "Acme",
 }
 
 # The values a message may also come with: a template must render with these too.
 _SPARSE: dict[str, dict[str, Any]] = {
-    "confirmation": {"response_due": None},
-    "refusal": {"requested_at": None, "status": None},
+    "confirmation": {"response_due": None, "brand": ""},
+    "refusal": {"requested_at": None, "status": None, "brand": ""},
+    "reason_request": {"brand": ""},
+    "overdue_note": {"brand": ""},
     "manager_note": {
+        "brand": "",
         "customer_email": "",
         "customer_is_requester": False,
         "previous_group_id": None,
@@ -328,9 +334,10 @@ class MessageRenderer:
 
     def render(self, message: Message) -> str:
         """The message's text in its reader's language, ending in one newline."""
-        context: dict[str, Any] = {
-            key: neutralise(value) if isinstance(value, str) else value for key, value in message.context.items()
-        }
+        context: dict[str, Any] = {"brand": ""}  # every message may name the brand; unknown, it is left out
+        context.update(
+            (key, neutralise(value) if isinstance(value, str) else value) for key, value in message.context.items()
+        )
         for template in self._candidates(message.template, message.locale):
             try:
                 text = self._render(template, context, _date_locale(message.locale, template.locale))

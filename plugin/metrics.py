@@ -69,6 +69,7 @@ DECISION_OUTCOMES = (
     "overdue",
     "resolved",
     "notification_claimed",
+    "excluded",
     "ignored",
 )
 NOTIFICATION_EVENTS = NOTIFY_EVENTS

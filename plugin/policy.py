@@ -30,6 +30,12 @@ The rules, read top to bottom in `decide`:
    only once the write claiming it has succeeded, so it is sent once, after
    the write it announces; a mark left by a run that stopped is claimed by
    the next decision.
+7. A ticket kept out of the process (it carries one of the excluded tags, or
+   belongs to an excluded brand) gets no answer to an attempt, whichever way
+   the comment arrives (the trigger or the catch-up sweep); an escalation
+   recorded before the ticket was kept out is still confirmed and followed up.
+8. Each brand's escalations go to its own managers' group when one is set,
+   to the managers' group otherwise; the messages can name the ticket's brand.
 """
 
 from __future__ import annotations
@@ -81,6 +87,7 @@ class TicketSnapshot:
     updated_at: str
     first_comment_id: int | None = None
     group_names: Mapping[int, str] = field(default_factory=dict)  # the ticket's group, by id, when sideloaded
+    brand_id: int | None = None
 
     @property
     def handled_through(self) -> int:
@@ -102,6 +109,20 @@ class PolicySettings:
     manager_ids: frozenset[int] = frozenset()  # members of the managers' group
     phrases: Phrases = DEFAULT_PHRASES  # the phrases that ask for an escalation
     notify_events: frozenset[str] = frozenset()  # events the managers are notified of; empty: no notifications
+    brand_group_ids: Mapping[int, int] = field(default_factory=dict)  # brand id -> its own managers' group
+    brand_names: Mapping[int, str] = field(default_factory=dict)  # brand id -> name, for the messages
+    excluded_tags: frozenset[str] = frozenset()  # a ticket with any of these tags is kept out of the process
+    excluded_brand_ids: frozenset[int] = frozenset()  # so is a ticket of these brands
+
+    def managers_group_id(self, ticket: TicketSnapshot) -> int:
+        """The managers' group that takes the ticket's escalation: its brand's, else the default one."""
+        if ticket.brand_id is None:
+            return self.manager_group_id
+        return self.brand_group_ids.get(ticket.brand_id, self.manager_group_id)
+
+    def brand_name(self, ticket: TicketSnapshot) -> str:
+        """The ticket's brand as the messages name it; '' when unknown."""
+        return self.brand_names.get(ticket.brand_id, "") if ticket.brand_id is not None else ""
 
 
 @dataclass(frozen=True)
@@ -144,7 +165,7 @@ class TicketUpdate:
 @dataclass(frozen=True)
 class Decision:
     # escalated, refused, reason_requested, confirmation_resent, acknowledged, overdue, resolved,
-    # notification_claimed or ignored
+    # notification_claimed, excluded or ignored (excluded: attempts on a ticket kept out of the process)
     outcome: str
     updates: tuple[TicketUpdate, ...] = ()
     attempts: tuple[int, ...] = ()  # comment ids that asked for an escalation
@@ -164,6 +185,13 @@ def iso(moment: datetime) -> str:
 
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def is_excluded(ticket: TicketSnapshot, settings: PolicySettings) -> bool:
+    """Whether the ticket is kept out of the process: an excluded tag on it, or an excluded brand."""
+    return bool(settings.excluded_tags.intersection(ticket.tags)) or (
+        ticket.brand_id is not None and ticket.brand_id in settings.excluded_brand_ids
+    )
 
 
 def may_escalate(ticket: TicketSnapshot, author_id: int, settings: PolicySettings) -> bool:
@@ -279,6 +307,8 @@ def _answer_customer(ticket: TicketSnapshot, settings: PolicySettings, now: date
     attempts = escalation_attempts(ticket, settings)
     if not attempts:
         return Decision("confirmation_resent", (owed,)) if owed else IGNORED
+    if is_excluded(ticket, settings):
+        return Decision("confirmation_resent", (owed,)) if owed else Decision("excluded")
 
     handled_through = str(max(comment.id for comment in attempts))
     attempt_ids = tuple(comment.id for comment in attempts)
@@ -294,7 +324,7 @@ def _answer_customer(ticket: TicketSnapshot, settings: PolicySettings, now: date
     if not with_reason:
         return Decision(
             "reason_requested",
-            (_request_for_reason(ticket, attempts[-1], handled_through),),
+            (_request_for_reason(ticket, attempts[-1], handled_through, settings),),
             attempt_ids,
         )
 
@@ -368,7 +398,12 @@ def _follow_up(
             message = Message(
                 "overdue_note",
                 public=False,
-                context={"ticket_id": ticket.id, "response_due": due, "overdue_by": now - due},
+                context={
+                    "ticket_id": ticket.id,
+                    "response_due": due,
+                    "overdue_by": now - due,
+                    "brand": settings.brand_name(ticket),
+                },
             )
     if not purpose:
         return None
@@ -426,6 +461,7 @@ def _escalation_record(
             "new_contact_details": contact_details(attempt.body, known),
             "comment_id": attempt.id,
             "timezone": settings.calendar.timezone.key,
+            "brand": settings.brand_name(ticket),
         },
     )
     return TicketUpdate(
@@ -433,7 +469,7 @@ def _escalation_record(
         note,
         tags=tags,
         fields=recorded,
-        group_id=settings.manager_group_id,
+        group_id=settings.managers_group_id(ticket),
         clear_assignee=True,
     )
 
@@ -453,6 +489,7 @@ def _confirmation(
             context={
                 "ticket_id": ticket.id,
                 "response_due": parse_iso(due) if isinstance(due, str) and due else None,
+                "brand": settings.brand_name(ticket),
             },
             locale=_locale_of(ticket, int(customer) if customer else ticket.requester_id),
         ),
@@ -486,6 +523,7 @@ def _refusal(
                 "ticket_id": ticket.id,
                 "requested_at": _optional_time(ticket.escalation.get(fields.REQUESTED_AT)),
                 "status": ticket.escalation.get(fields.STATUS),
+                "brand": settings.brand_name(ticket),
             },
             locale=_locale_of(ticket, attempts[-1].author_id),
         ),
@@ -494,13 +532,15 @@ def _refusal(
     )
 
 
-def _request_for_reason(ticket: TicketSnapshot, attempt: Comment, handled_through: str) -> TicketUpdate:
+def _request_for_reason(
+    ticket: TicketSnapshot, attempt: Comment, handled_through: str, settings: PolicySettings
+) -> TicketUpdate:
     return TicketUpdate(
         "reason_request",
         Message(
             "reason_request",
             public=True,
-            context={"ticket_id": ticket.id},
+            context={"ticket_id": ticket.id, "brand": settings.brand_name(ticket)},
             locale=_locale_of(ticket, attempt.author_id),
         ),
         fields={fields.HANDLED_THROUGH: handled_through},

@@ -86,21 +86,44 @@ NOTIFICATION_THREADS = 2  # apart from the ticket threads: a target that hangs h
 
 
 class ManagerRoster:
-    """Who is in the managers' group, read at most every ROSTER_SECONDS (not once per job)."""
+    """Who is in each managers' group, each read at most every ROSTER_SECONDS (not once per job)."""
 
     def __init__(self, group_id: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.group_id = group_id
+        self.group_id = group_id  # the default group, for a ticket whose brand has none of its own
         self.clock = clock
-        self._members: frozenset[int] = frozenset()
+        self._members: dict[int, tuple[frozenset[int], float]] = {}
+        self._lock = threading.Lock()
+
+    def members(self, gateway: ZendeskGateway, group_id: int | None = None) -> frozenset[int]:
+        group = self.group_id if group_id is None else group_id
+        with self._lock:
+            known = self._members.get(group)
+            if known is None or self.clock() - known[1] >= ROSTER_SECONDS:
+                known = (gateway.group_member_ids(group), self.clock())
+                self._members[group] = known
+            return known[0]
+
+
+class BrandNames:
+    """The account's brands by id, read once (`GET /api/v2/brands`); read again at most every
+    ROSTER_SECONDS when a ticket's brand is not among them (a brand added since)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._names: dict[int, str] = {}
         self._read_at: float | None = None
         self._lock = threading.Lock()
 
-    def members(self, gateway: ZendeskGateway) -> frozenset[int]:
+    def names(self, gateway: ZendeskGateway, brand_id: int | None) -> Mapping[int, str]:
         with self._lock:
-            if self._read_at is None or self.clock() - self._read_at >= ROSTER_SECONDS:
-                self._members = gateway.group_member_ids(self.group_id)
+            stale = self._read_at is None or self.clock() - self._read_at >= ROSTER_SECONDS
+            if self._read_at is None or (brand_id is not None and brand_id not in self._names and stale):
                 self._read_at = self.clock()
-            return self._members
+                try:
+                    self._names = gateway.brand_names()
+                except ZendeskError as error:  # the messages then leave the brand out; nothing else needs it
+                    log.warning("the account's brands could not be read: %s", error)
+            return dict(self._names)
 
 
 @dataclass(frozen=True)
@@ -138,19 +161,27 @@ class Runtime:
     calendar: WorkingCalendar
     clock: Callable[[], datetime] = now
     enqueue: Enqueue = enqueue_notification
+    brands: BrandNames = field(default_factory=BrandNames)
 
     def policy(self, gateway: ZendeskGateway, ticket: TicketSnapshot) -> PolicySettings:
-        """The policy settings for one ticket; the managers' roster is read only when it matters."""
-        return PolicySettings(
+        """The policy settings for one ticket; the roster of the ticket's managers' group is read only when
+        it matters."""
+        settings = PolicySettings(
             manager_group_id=self.state.manager_group_id,
             calendar=self.calendar,
             allow_copied_end_users=self.settings.allow_copied_end_users,
             service_user_id=self.state.service_user_id,
             active_since=self.state.active_since_time,
-            manager_ids=self.managers.members(gateway) if needs_manager_roster(ticket) else frozenset(),
             phrases=self.settings.phrases,
             notify_events=self.settings.notify_events if self.settings.notify_urls else frozenset(),
+            brand_group_ids=self.state.brand_group_ids,
+            brand_names=self.brands.names(gateway, ticket.brand_id),
+            excluded_tags=frozenset(self.settings.exclude_tags),
+            excluded_brand_ids=frozenset(self.state.excluded_brand_ids),
         )
+        if not needs_manager_roster(ticket):
+            return settings
+        return replace(settings, manager_ids=self.managers.members(gateway, settings.managers_group_id(ticket)))
 
     def handle(self, ticket_id: int, gateway: ZendeskGateway) -> Handled:
         with about_ticket(ticket_id), PROCESSING.time():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -85,3 +86,38 @@ def test_a_broken_override_is_reported_with_file_and_line_and_the_shipped_templa
 def test_a_message_is_plain_text_ending_in_one_newline() -> None:
     text = MessageRenderer(UTC_ZONE).render(Message("reason_request", True, {"ticket_id": 7}))
     assert text.endswith("\n") and not text.endswith("\n\n") and "#7" in text
+
+
+def test_the_confirmation_is_signed_for_the_tickets_brand_in_every_shipped_language() -> None:
+    renderer = MessageRenderer(UTC_ZONE)
+    signatures = {
+        "en": "Support Management, Globex",
+        "de": "Ihr Support-Management, Globex",
+        "fr": "La direction du support, Globex",
+        "es": "Dirección de Soporte, Globex",
+        "pt-BR": "Gestão de Suporte, Globex",
+        "ja": "Globex サポートマネジメントチーム",
+    }
+    for locale, signature in signatures.items():
+        for brand, last_line in (("Globex", signature), ("", signature.replace(", Globex", "").replace("Globex ", ""))):
+            message = Message("confirmation", True, {"ticket_id": 7, "response_due": NOW, "brand": brand}, locale)
+            assert renderer.render(message).rstrip().splitlines()[-1] == last_line, (locale, brand)
+
+
+def test_the_managers_note_names_the_brand_and_overrides_may_use_it(tmp_path: Path) -> None:
+    named = decide(
+        ticket(comment(2, "Escalation request: down."), brand_id=72), replace(SETTINGS, brand_names={72: "Globex"}), NOW
+    )
+    renderer = MessageRenderer(UTC_ZONE)
+    note = next(u.message for u in named.updates if u.message is not None and u.message.template == "manager_note")
+    assert "Brand: Globex" in renderer.render(note)
+    (tmp_path / "refusal.txt").write_text("This {{ brand }} case was escalated already.\n", encoding="utf-8")
+    overridden = MessageRenderer(UTC_ZONE, tmp_path)
+    assert overridden.problems == []
+    refused = decide(
+        ticket(comment(6, "Escalation request: again"), escalation=ESCALATED, brand_id=72),
+        replace(SETTINGS, brand_names={72: "Globex"}),
+        NOW,
+    )
+    refusal = next(u.message for u in refused.updates if u.message is not None and u.message.template == "refusal")
+    assert overridden.render(refusal) == "This Globex case was escalated already.\n"

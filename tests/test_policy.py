@@ -538,3 +538,62 @@ def test_an_earlier_claim_and_a_new_event_in_one_decision_are_each_claimed_once(
         ("notification_claim", "refused"),
     ]
     assert not marks(decision.updates[-1].tags)
+
+
+# Tickets kept out of the process, and brands
+
+
+GLOBEX, GLOBEX_MANAGERS = 72, 8
+KEEPING_OUT = replace(SETTINGS, excluded_tags=frozenset({"vip", "key_account"}), excluded_brand_ids=frozenset({GLOBEX}))
+
+
+def test_an_attempt_on_a_ticket_with_an_excluded_tag_gets_no_answer() -> None:
+    vip = ticket(comment(2, "Escalation request: production is down."), tags=("export", "vip"))
+    decision = decide(vip, KEEPING_OUT, NOW)
+    assert decision.outcome == "excluded" and decision.updates == ()
+    assert outcome(vip) == "escalated"  # the same ticket, with nothing excluded
+
+
+def test_an_attempt_on_a_ticket_of_an_excluded_brand_gets_no_answer() -> None:
+    globex = ticket(comment(2, "Escalation request: production is down."), brand_id=GLOBEX)
+    assert decide(globex, KEEPING_OUT, NOW).outcome == "excluded"
+    assert outcome(replace(globex, brand_id=71), KEEPING_OUT) == "escalated"
+
+
+def test_a_repeat_on_a_ticket_kept_out_after_its_escalation_is_not_answered_either() -> None:
+    later_vip = ticket(comment(6, "Escalation request: again!"), escalation=ESCALATED, tags=("escalated", "vip"))
+    assert decide(later_vip, KEEPING_OUT, NOW).outcome == "excluded"
+
+
+def test_an_escalation_recorded_before_the_ticket_was_kept_out_is_still_confirmed_and_followed_up() -> None:
+    owed = ticket(escalation=ESCALATED, tags=("escalated", fields.TAG_CONFIRMATION_PENDING, "vip"))
+    assert decide(owed, KEEPING_OUT, NOW).outcome == "confirmation_resent"
+    solved = ticket(escalation=ESCALATED, tags=("escalated", "escalation_status_requested", "vip"), status="solved")
+    assert decide(solved, KEEPING_OUT, NOW).outcome == "resolved"
+
+
+def test_a_brands_escalations_go_to_its_own_managers_group_and_the_others_to_the_default_one() -> None:
+    routed = replace(SETTINGS, brand_group_ids={GLOBEX: GLOBEX_MANAGERS})
+    globex = decide(ticket(comment(2, "Escalation request: down."), brand_id=GLOBEX), routed, NOW)
+    acme = decide(ticket(comment(2, "Escalation request: down."), brand_id=71), routed, NOW)
+    unknown = decide(ticket(comment(2, "Escalation request: down.")), routed, NOW)
+    assert [d.updates[0].group_id for d in (globex, acme, unknown)] == [GLOBEX_MANAGERS, MANAGERS, MANAGERS]
+
+
+def test_a_brands_managers_acknowledge_its_escalations() -> None:
+    requested = {**ESCALATED, fields.REQUESTED_AT: "2026-11-27T10:00:00Z"}
+    reply = Comment(7, AGENT, "Hello Ana, I am the Support Manager on your case.", True, NOW)
+    escalated = ticket(reply, escalation=requested, tags=("escalated", "escalation_status_requested"), brand_id=GLOBEX)
+    assert needs_manager_roster(escalated)
+    assert decide(escalated, replace(SETTINGS, manager_ids=frozenset({AGENT})), NOW).outcome == "acknowledged"
+    assert decide(escalated, SETTINGS, NOW).outcome == "ignored"  # the reply was not by one of its managers
+
+
+def test_the_messages_name_the_tickets_brand_when_it_is_known() -> None:
+    named = replace(SETTINGS, brand_names={GLOBEX: "Globex"})
+    decision = decide(ticket(comment(2, "Escalation request: down."), brand_id=GLOBEX), named, NOW)
+    note, confirmation = (update.message for update in decision.updates)
+    assert note is not None and confirmation is not None
+    assert note.context["brand"] == "Globex" and confirmation.context["brand"] == "Globex"
+    unnamed = decide(ticket(comment(2, "Escalation request: down.")), named, NOW)
+    assert all(u.message is not None and u.message.context["brand"] == "" for u in unnamed.updates)
