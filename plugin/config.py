@@ -92,11 +92,6 @@ class Settings:
         return bool(self.zendesk_oauth_token)
 
     @property
-    def credentials_kind(self) -> str:
-        """How the service signs in to Zendesk, in words."""
-        return "an OAuth access token" if self.uses_oauth else f"the API token of {self.zendesk_email}"
-
-    @property
     def manager_group_names(self) -> tuple[str, ...]:
         """Every managers' group the settings name: ESCALATION_GROUP first, then each brand's, once each."""
         return tuple(dict.fromkeys((self.escalation_group, *(group for _, group in self.group_by_brand))))

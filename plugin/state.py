@@ -134,9 +134,6 @@ def load_state(path: Path) -> AccountState:
         raise ConfigError(f"{path} is unreadable ({error.__class__.__name__}): run 'escalations setup' again") from None
 
 
-def forget_state(path: Path) -> bool:
-    """Remove the state (after an uninstall); True when there was one."""
-    if not path.is_file():
-        return False
-    path.unlink()
-    return True
+def forget_state(path: Path) -> None:
+    """Remove the state, after an uninstall: it served a webhook that is gone."""
+    path.unlink(missing_ok=True)

@@ -130,7 +130,6 @@ def test_the_command_line_reports_a_missing_setting_without_a_traceback(tmp_path
 def test_an_oauth_token_signs_in_without_an_email_or_api_token() -> None:
     settings = load_settings({"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_OAUTH_TOKEN": " oauth-token "})
     assert settings.uses_oauth and settings.zendesk_oauth_token == "oauth-token"
-    assert settings.credentials_kind == "an OAuth access token"
     assert not load_settings(GOOD).uses_oauth
 
 

@@ -27,11 +27,6 @@ class Brands(AccountCore):
                 raise not_found()
             return copy.deepcopy(brand)
 
-    def add_brand(self, name: str, subdomain: str) -> Record:
-        """A new brand (the sandbox's own control; the first brand is the default)."""
-        with self._lock:
-            return copy.deepcopy(self._add_brand(name, subdomain))
-
     # -- internals: the caller holds self._lock ------------------------------------
 
     def _add_brand(self, name: str, subdomain: str) -> Record:

@@ -82,15 +82,6 @@ class OAuthTokens(People):
             self._oauth_tokens[token["id"]] = token
             return {**self._token_json(token), "full_token": full_token}
 
-    def issue_oauth_token(self, *, user_id: int, scopes: list[str]) -> str:
-        """A token for `user_id` with `scopes`, for a client of the sandbox's own; the whole access token."""
-        with self._lock:
-            client = next(iter(self._oauth_clients.values()), None)
-            client_id = client["id"] if client is not None else None
-        if client_id is None:
-            client_id = self.create_oauth_client({"name": "Sandbox", "identifier": "sandbox"})["id"]
-        return str(self.create_oauth_token(user_id, {"client_id": client_id, "scopes": scopes})["full_token"])
-
     def current_oauth_token(self, full_token: str) -> Record:
         """GET /api/v2/oauth/tokens/current: the token the request was made with."""
         with self._lock:
