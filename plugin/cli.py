@@ -367,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="escalations", description="Once-only customer escalation requests for Zendesk."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {release()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "setup", help="create or update the Zendesk fields, group, webhook, triggers and views"
@@ -458,6 +459,16 @@ def _positive(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
     return int(value)
+
+
+DISTRIBUTION = "zendesk-escalations"
+
+
+def release() -> str:
+    """The installed package's version: the one version of the service, its app and its API description."""
+    from importlib.metadata import version
+
+    return version(DISTRIBUTION)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
