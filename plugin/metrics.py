@@ -18,16 +18,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from plugin.escalation_fields import NOTIFY_EVENTS
+
+if TYPE_CHECKING:
+    import requests  # the web processes and the private listener never load it: only the annotation needs it
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
