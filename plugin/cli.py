@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -110,12 +110,11 @@ def gunicorn_command(web: WebSettings, log_level: str) -> list[str]:
     ]
 
 
-def fresh_metrics_dir(settings: Settings, port: int) -> Path:
-    """An empty folder that every process of this service counts its metrics into; /metrics adds them up."""
-    metrics_dir = settings.data_dir / f"metrics-{port}"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True)
-    return metrics_dir
+def metrics_dir() -> tempfile.TemporaryDirectory[str]:
+    """An empty folder, removed at the end, that every process of this service counts its metrics into; /metrics
+    adds them up. A temporary one of its own, never in the data directory: containers or hosts sharing that
+    directory would mix their processes' counts."""
+    return tempfile.TemporaryDirectory(prefix="escalations-metrics-")
 
 
 STOP_SECONDS = 30  # how long the processes get to finish their work in flight before they are killed
@@ -162,10 +161,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     load_state(settings.state_file)
     web = web_settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(fresh_metrics_dir(settings, web.port))}
-    log.info("serving on http://%s:%s (webhook: /webhooks/zendesk)", web.host, web.port)
-    worker = [sys.executable, "-m", "plugin.cli", "worker"]
-    return supervise([gunicorn_command(web, settings.log_level), worker], environment)
+    with metrics_dir() as counts:
+        environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": counts}
+        log.info("serving on http://%s:%s (webhook: /webhooks/zendesk)", web.host, web.port)
+        worker = [sys.executable, "-m", "plugin.cli", "worker"]
+        return supervise([gunicorn_command(web, settings.log_level), worker], environment)
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -176,14 +176,14 @@ def cmd_web(args: argparse.Namespace) -> int:
     load_state(settings.state_file)
     web = web_settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    metrics_dir = fresh_metrics_dir(settings, web.port)
-    listener = start_private_listener(settings, metrics_dir)
-    try:
-        log.info("serving the webhook on http://%s:%s/webhooks/zendesk", web.host, web.port)
-        environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-        return supervise([gunicorn_command(web, settings.log_level)], environment)
-    finally:
-        listener.stop()
+    with metrics_dir() as counts:
+        listener = start_private_listener(settings, Path(counts))
+        try:
+            log.info("serving the webhook on http://%s:%s/webhooks/zendesk", web.host, web.port)
+            environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": counts}
+            return supervise([gunicorn_command(web, settings.log_level)], environment)
+        finally:
+            listener.stop()
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
@@ -466,9 +466,12 @@ DISTRIBUTION = "zendesk-escalations"
 
 def release() -> str:
     """The installed package's version: the one version of the service, its app and its API description."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version(DISTRIBUTION)
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed: pip install .)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

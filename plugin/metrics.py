@@ -1,9 +1,9 @@
 """Prometheus metrics, counted in every process of the service and served by `GET /metrics`.
 
 `escalations serve` runs several processes (gunicorn's workers and the queue
-worker), so it points PROMETHEUS_MULTIPROC_DIR at a fresh folder in the data
-directory and the page adds the processes' counts up when scraped (`web` does
-the same for gunicorn's processes). The page is served by the private listener
+worker), so it points PROMETHEUS_MULTIPROC_DIR at a fresh temporary folder
+and the page adds the processes' counts up when scraped (`web` does the same
+for gunicorn's processes). The page is served by the private listener
 (`plugin.private_listener`), not on the webhook's port. Queue depth, parked
 tickets, overdue escalations and the last sweep are read from the queue's
 storage at scrape time: every host reads the same storage, so dashboards and

@@ -338,7 +338,9 @@ def test_the_services_of_compose_yaml_escalate_a_signed_webhook_end_to_end(
 
     # The queue went through Redis, whose append-only file is in its volume.
     assert list((project.mounts("redis")["/data"]).rglob("*.aof")), "no append-only file in redis's volume"
-    assert not (project.mounts("web")["/var/lib/escalations"] / "queue.sqlite3").exists()
+    shared = project.mounts("web")["/var/lib/escalations"]
+    assert not (shared / "queue.sqlite3").exists()
+    assert not list(shared.glob("metrics-*")), "metrics' working files in a volume several containers share"
 
     for service, grace in (("web", "10s"), ("worker", project.services["worker"]["stop_grace_period"])):
         assert project.stop(service, seconds(grace)) == 0, project.log(service)
