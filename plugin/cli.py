@@ -1,16 +1,17 @@
-"""The `escalations` command: setup, serve, doctor, uninstall, sandbox."""
+"""The `escalations` command: setup, serve (or web and worker apart), doctor, uninstall, sandbox and the rest."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -19,10 +20,13 @@ from plugin import logs
 from plugin.config import (
     ConfigError,
     Settings,
+    WebSettings,
     check_notify_urls,
     has_zendesk_credentials,
     load_log_settings,
+    load_private_listener_settings,
     load_settings,
+    load_web_settings,
 )
 from plugin.state import AccountState, forget_state, load_state, save_state
 
@@ -126,26 +130,42 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Run gunicorn and the queue worker side by side; stop both cleanly on SIGTERM or Ctrl-C."""
-    settings = check_notify_urls(load_settings())
-    load_state(settings.state_file)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    web = [
+def web_settings(args: argparse.Namespace) -> WebSettings:
+    """The web front's settings from the environment, each overridden by its flag when given."""
+    flags = {
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "threads": args.threads,
+        "timeout": args.timeout,
+        "graceful_timeout": args.graceful_timeout,
+        "keepalive": args.keep_alive,
+    }
+    return replace(load_web_settings(), **{name: value for name, value in flags.items() if value is not None})
+
+
+def gunicorn_command(web: WebSettings, log_level: str) -> list[str]:
+    """gunicorn serving the web app as `web` says, logging in the service's one format."""
+    host = f"[{web.host}]" if ":" in web.host else web.host
+    return [
         sys.executable,
         "-m",
         "gunicorn",
         "plugin.web:create_app()",
         "--bind",
-        f"{args.host}:{args.port}",
+        f"{host}:{web.port}",
         "--workers",
-        str(args.workers),
+        str(web.workers),
         "--worker-class",
         "gthread",
         "--threads",
-        "8",
+        str(web.threads),
+        "--timeout",
+        str(web.timeout),
         "--graceful-timeout",
-        "10",  # webhook requests take milliseconds
+        str(web.graceful_timeout),
+        "--keep-alive",
+        str(web.keepalive),
         "--access-logfile",
         "-",
         "--access-logformat",
@@ -154,17 +174,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "plugin.gunicorn_logging.GunicornLogger",
         "--no-control-socket",
         "--log-level",
-        settings.log_level.lower(),
+        log_level.lower(),
     ]
-    worker = [sys.executable, "-m", "plugin.cli", "worker"]
-    # Every process counts its own metrics into this folder; /metrics adds them up.
-    metrics_dir = settings.data_dir / f"metrics-{args.port}"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True)
-    environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    children = [subprocess.Popen(web, env=environment), subprocess.Popen(worker, env=environment)]
-    log.info("serving on http://%s:%s (webhook: /webhooks/zendesk)", args.host, args.port)
 
+
+def metrics_dir() -> tempfile.TemporaryDirectory[str]:
+    """An empty folder, removed at the end, that every process of this service counts its metrics into; /metrics
+    adds them up. A temporary one of its own, never in the data directory: containers or hosts sharing that
+    directory would mix their processes' counts."""
+    return tempfile.TemporaryDirectory(prefix="escalations-metrics-")
+
+
+STOP_SECONDS = 30  # how long the processes get to finish their work in flight before they are killed
+
+
+def supervise(commands: Sequence[Sequence[str]], environment: dict[str, str]) -> int:
+    """Run the commands side by side until SIGTERM or Ctrl-C, or until one of them stops; then stop the others
+    with SIGTERM, which lets each finish its work in flight. 0 after a signal, 1 when a process stopped."""
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -173,6 +199,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    children = [subprocess.Popen(list(command), env=environment) for command in commands]
     status = 0
     while not stopping:
         if any(child.poll() is not None for child in children):
@@ -183,13 +210,80 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STOP_SECONDS
     for child in children:
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
     return status
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run gunicorn and the queue worker side by side; stop both cleanly on SIGTERM or Ctrl-C.
+
+    The worker serves the private listener (/metrics, /readyz) for both: its
+    page adds up every process's metrics from the shared folder.
+    """
+    settings = check_notify_urls(load_settings())
+    load_state(settings.state_file)
+    web = web_settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with metrics_dir() as counts:
+        environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": counts}
+        log.info("serving on http://%s:%s (webhook: /webhooks/zendesk)", web.host, web.port)
+        worker = [sys.executable, "-m", "plugin.cli", "worker"]
+        return supervise([gunicorn_command(web, settings.log_level), worker], environment)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Run gunicorn alone (the worker runs elsewhere), with the private listener for its processes' metrics."""
+    from plugin.private_listener import start_private_listener
+
+    settings = load_settings()
+    load_state(settings.state_file)
+    web = web_settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with metrics_dir() as counts:
+        listener = start_private_listener(settings, Path(counts))
+        try:
+            log.info("serving the webhook on http://%s:%s/webhooks/zendesk", web.host, web.port)
+            environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": counts}
+            return supervise([gunicorn_command(web, settings.log_level)], environment)
+        finally:
+            listener.stop()
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 when /healthz answers 200: the webhook's port, or with --private the private listener's."""
+    import urllib.error
+    import urllib.request
+
+    if args.private:
+        listener = load_private_listener_settings()
+        host, port = listener.bind, listener.port
+    else:
+        web = load_web_settings()
+        host, port = web.host, web.port
+    url = f"http://{_reachable(host)}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as answer:
+            healthy = answer.status == 200
+    except (urllib.error.URLError, OSError) as error:
+        print(f"escalations: {url}: {getattr(error, 'reason', error)}", file=sys.stderr)
+        return 1
+    if not healthy:
+        print(f"escalations: {url} answered {answer.status}", file=sys.stderr)
+    return 0 if healthy else 1
+
+
+def _reachable(host: str) -> str:
+    """The address to call a listener bound to `host` on from this machine."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 SANDBOX_ENV = {
@@ -212,7 +306,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         os.environ.update(SANDBOX_ENV)
         os.environ["ZENDESK_API_URL"] = sandbox.url
         os.environ.setdefault("ESCALATIONS_DATA_DIR", str(Path("var") / "sandbox"))
-        os.environ["PUBLIC_URL"] = f"http://{args.host}:{args.port}"
+        web = web_settings(args)
+        os.environ["PUBLIC_URL"] = f"http://{_reachable(web.host)}:{web.port}"
         print(f"No Zendesk credentials in .env: using the local sandbox at {sandbox.url}", flush=True)
     try:
         cmd_setup(args)
@@ -241,9 +336,14 @@ def _install_theme_in_sandbox(sandbox_url: str) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from plugin.private_listener import start_private_listener
     from plugin.worker import main as worker_main
 
-    worker_main()
+    listener = start_private_listener(load_settings())
+    try:
+        worker_main()
+    finally:
+        listener.stop()
     return 0
 
 
@@ -336,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="escalations", description="Once-only customer escalation requests for Zendesk."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {release()}")
     commands = parser.add_subparsers(dest="command", required=True)
     setup = commands.add_parser(
         "setup", help="create or update the Zendesk fields, groups, webhook, triggers and views"
@@ -356,10 +457,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     uninstall.set_defaults(run=cmd_uninstall)
     serve = commands.add_parser("serve", help="run the webhook service and its worker")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="gunicorn worker processes, 8 threads each (default 1)")
+    _web_options(serve)
     serve.set_defaults(run=cmd_serve)
+    web = commands.add_parser("web", help="run only the webhook's web processes (gunicorn), without the worker")
+    _web_options(web)
+    web.set_defaults(run=cmd_web)
+    healthcheck = commands.add_parser(
+        "healthcheck", help="exit 0 when the running service answers /healthz (for Docker and other probes)"
+    )
+    healthcheck.add_argument(
+        "--private",
+        action="store_true",
+        help="ask the private listener (METRICS_BIND, METRICS_PORT) instead of the webhook's port",
+    )
+    healthcheck.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer (default 5)")
+    healthcheck.set_defaults(run=cmd_healthcheck)
     doctor = commands.add_parser("doctor", help="check configuration, credentials and Zendesk objects")
     doctor.add_argument(
         "--live",
@@ -369,9 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--wait", type=float, default=120.0, help="seconds to wait for each step (default 120)")
     doctor.set_defaults(run=cmd_doctor)
     start = commands.add_parser("start", help="set up and serve; with no credentials in .env, against a local sandbox")
-    start.add_argument("--host", default="127.0.0.1")
-    start.add_argument("--port", type=int, default=8000)
-    start.add_argument("--workers", type=int, default=1, help="gunicorn worker processes, 8 threads each (default 1)")
+    _web_options(start)
     start.add_argument("--sandbox-port", type=int, default=8089)
     start.set_defaults(run=cmd_start)
     commands.add_parser("worker", help="run only the queue worker (serve starts it for you)").set_defaults(
@@ -403,6 +513,49 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8089)
     sandbox.set_defaults(run=cmd_sandbox)
     return parser
+
+
+def _web_options(command: argparse.ArgumentParser) -> None:
+    """The web front's flags; each defaults to its environment variable, then to the value shown."""
+    option = command.add_argument
+    option("--host", help="the address to serve the webhook on (ESCALATIONS_HOST, default 127.0.0.1)")
+    option("--port", type=_positive, help="the webhook's port (ESCALATIONS_PORT, default 8000)")
+    option("--workers", type=_positive, help="gunicorn worker processes (ESCALATIONS_WEB_WORKERS, default 1)")
+    option("--threads", type=_positive, help="threads per worker process (ESCALATIONS_WEB_THREADS, default 8)")
+    option(
+        "--timeout",
+        type=_positive,
+        help="seconds a silent worker process lives before gunicorn restarts it (ESCALATIONS_WEB_TIMEOUT, default 30)",
+    )
+    option(
+        "--graceful-timeout",
+        type=_positive,
+        help="seconds requests in flight get when stopping (ESCALATIONS_WEB_GRACEFUL_TIMEOUT, default 10)",
+    )
+    option(
+        "--keep-alive",
+        type=_positive,
+        help="seconds an idle connection stays open (ESCALATIONS_WEB_KEEPALIVE, default 2)",
+    )
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+DISTRIBUTION = "zendesk-escalations"
+
+
+def release() -> str:
+    """The installed package's version: the one version of the service, its app and its API description."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed: pip install .)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -383,3 +383,57 @@ def ticket_updates_per_minute(environ: Mapping[str, str] | None = None) -> int:
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
     return int(value)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """How `serve` and `web` run gunicorn; each has a command-line flag that wins over its variable."""
+
+    host: str  # ESCALATIONS_HOST: the address the webhook is served on
+    port: int  # ESCALATIONS_PORT
+    workers: int  # ESCALATIONS_WEB_WORKERS: gunicorn worker processes
+    threads: int  # ESCALATIONS_WEB_THREADS: threads per worker process
+    timeout: int  # ESCALATIONS_WEB_TIMEOUT: seconds a silent worker process lives before gunicorn restarts it
+    graceful_timeout: int  # ESCALATIONS_WEB_GRACEFUL_TIMEOUT: seconds requests in flight get on a stop
+    keepalive: int  # ESCALATIONS_WEB_KEEPALIVE: seconds an idle connection is kept open
+
+
+@dataclass(frozen=True)
+class PrivateListenerSettings:
+    """Where /metrics, /readyz and /healthz are served, apart from the webhook: METRICS_BIND and METRICS_PORT."""
+
+    bind: str
+    port: int
+
+
+def load_web_settings(environ: Mapping[str, str] | None = None) -> WebSettings:
+    """The web front's settings from the environment; ConfigError naming the first bad one."""
+    env = read_environment() if environ is None else environ
+    return WebSettings(
+        host=env.get("ESCALATIONS_HOST", "").strip() or "127.0.0.1",
+        port=_whole(env, "ESCALATIONS_PORT", 8000, 1, 65535),
+        workers=_whole(env, "ESCALATIONS_WEB_WORKERS", 1, 1, 64),
+        # Webhooks answer in milliseconds: 8 threads keep up with far more than Zendesk sends.
+        threads=_whole(env, "ESCALATIONS_WEB_THREADS", 8, 1, 256),
+        timeout=_whole(env, "ESCALATIONS_WEB_TIMEOUT", 30, 1, 3600),
+        graceful_timeout=_whole(env, "ESCALATIONS_WEB_GRACEFUL_TIMEOUT", 10, 1, 3600),
+        keepalive=_whole(env, "ESCALATIONS_WEB_KEEPALIVE", 2, 1, 3600),
+    )
+
+
+def load_private_listener_settings(environ: Mapping[str, str] | None = None) -> PrivateListenerSettings:
+    """METRICS_BIND (default loopback: only this machine can scrape) and METRICS_PORT (default 9810)."""
+    env = read_environment() if environ is None else environ
+    return PrivateListenerSettings(
+        bind=env.get("METRICS_BIND", "").strip() or "127.0.0.1",
+        port=_whole(env, "METRICS_PORT", 9810, 1, 65535),
+    )
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or not minimum <= int(value) <= maximum:
+        raise ConfigError(f"{name} must be a whole number from {minimum} to {maximum}, not {value!r}")
+    return int(value)

@@ -11,6 +11,7 @@ from typing import Any
 from plugin import escalation_fields as fields
 from plugin.config import ConfigError, Settings, load_settings
 from plugin.messages import MessageRenderer
+from plugin.policy import parse_iso
 from plugin.provisioning import (
     REQUEST,
     TRIGGER_ROLES,
@@ -257,6 +258,12 @@ def _check_queue(checks: Checks, settings: Settings) -> None:
     sweep = queue["sweep"]
     if sweep:
         checks.ok(f"last sweep {sweep.get('last_run')} (cursor {sweep.get('cursor')}, {sweep.get('tickets')} tickets)")
+        if sweep_is_stale(sweep.get("last_run"), settings.reconcile_seconds, datetime.now(UTC)):
+            checks.warn(
+                f"the last sweep is older than {STALE_SWEEP_INTERVALS} sweep intervals "
+                f"({STALE_SWEEP_INTERVALS} × {settings.reconcile_seconds:g} s): escalations whose webhook was lost "
+                "are not caught up and none is marked overdue; is 'escalations worker' (or serve) running?"
+            )
     else:
         checks.warn("no sweep has run yet (it runs when 'escalations serve' starts)")
     for ticket_id, parked in queue["parked"]:
@@ -265,6 +272,17 @@ def _check_queue(checks: Checks, settings: Settings) -> None:
     if settings.notify_urls or notifications["waiting"] or notifications["failed"]:
         checks.ok(f"notifications: {notifications['waiting']} queued, sending or waiting for a retry")
     _report_failed_notifications(checks, settings, notifications["failed"])
+
+
+STALE_SWEEP_INTERVALS = 3  # the alert rule "sweep stale" uses the same bound
+
+
+def sweep_is_stale(last_run: object, interval: float, now: datetime) -> bool:
+    """A completed sweep is stale when it started more than STALE_SWEEP_INTERVALS intervals before `now`
+    (one missed sweep is a slow one; three mean none is running)."""
+    if not isinstance(last_run, str) or not last_run:
+        return False  # no sweep yet: doctor says so on its own line
+    return (now - parse_iso(last_run)).total_seconds() > STALE_SWEEP_INTERVALS * interval
 
 
 def _report_failed_notifications(checks: Checks, settings: Settings, failed: list[tuple[str, dict[str, Any]]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import subprocess
@@ -27,7 +28,7 @@ from plugin.zendesk import ZendeskGateway, make_client
 pytest_plugins = ("tests.contract.session",)  # Zendesk's spec checked on every sandbox exchange
 
 ROOT = Path(__file__).resolve().parents[1]
-__all__ = ["ROOT", "Service", "free_port", "wait_until"]
+__all__ = ["ROOT", "Service", "free_port", "require_tool", "wait_until"]
 
 # Debian's Chromium, driven by Playwright (browser downloads are not available here).
 CHROMIUM = Path("/usr/bin/chromium")
@@ -267,6 +268,16 @@ def queue_env(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.param == "sqlite":
         return {}
     return {"REDIS_URL": request.getfixturevalue("redis_url")}
+
+
+def require_tool(tool: str, package: str) -> str:
+    """The tool's path; a skip where it is missing, but a failure on CI (CI=true), which must install it."""
+    path = shutil.which(tool)
+    if path is not None:
+        return path
+    if os.environ.get("CI", "").strip().lower() in ("true", "1"):
+        pytest.fail(f"{tool} is missing on CI: .ci/run installs the Debian package {package}")
+    pytest.skip(f"{tool} is not installed (Debian package {package}; .ci/run installs it)")
 
 
 def _pings(client: object) -> bool:

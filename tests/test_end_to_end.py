@@ -269,7 +269,7 @@ def test_an_escalation_whose_webhook_never_arrived_is_caught_up_by_the_sweep(ser
 
 
 def test_a_fresh_service_shows_every_known_webhook_and_decision_outcome_at_zero(service: Service) -> None:
-    text = requests.get(f"{service.url}/metrics", timeout=5).text
+    text = requests.get(f"{service.metrics_url}/metrics", timeout=5).text
     for outcome in WEBHOOK_OUTCOMES:
         assert f'escalations_webhooks_total{{outcome="{outcome}"}} 0.0' in text, outcome
     for outcome in DECISION_OUTCOMES:
@@ -280,7 +280,7 @@ def test_metrics_count_webhooks_decisions_and_api_calls_across_processes(service
     service.zendesk.add_comment(1, author_id=ALICE, body="Escalation request: charged twice.")
     wait_until(lambda: settled(service, 1, 1), what="the escalation")
     service.zendesk.wait_for_deliveries()
-    metrics = requests.get(f"{service.url}/metrics", timeout=5)
+    metrics = requests.get(f"{service.metrics_url}/metrics", timeout=5)
     assert metrics.status_code == 200 and metrics.headers["Content-Type"].startswith("text/plain")
     text = metrics.text
     assert 'escalations_webhooks_total{outcome="accepted"} 1.0' in text

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
 
+from plugin.config import load_settings
 from plugin.signature import sign
+from plugin.state import AccountState
+from plugin.web import create_app
 from tests.conftest import NOW, SECRET, WEBHOOK_ID
 
 
@@ -166,3 +171,27 @@ def test_a_change_made_by_the_services_own_account_is_acknowledged_but_not_queue
     response = post(client, body, signed_headers(body))
     assert response.status_code == 200 and response.get_json()["accepted"] is False
     assert queued == []
+
+
+def test_a_queue_that_cannot_be_written_gets_503_with_retry_after_and_is_counted_as_unavailable(
+    tmp_path: Path,
+) -> None:
+    def storage_down(ticket_id: int, invocation_id: str | None) -> None:
+        raise OSError("disk I/O error")
+
+    settings = load_settings(
+        {
+            "ZENDESK_SUBDOMAIN": "acme",
+            "ZENDESK_EMAIL": "admin@acme.test",
+            "ZENDESK_API_TOKEN": "token",
+            "ESCALATIONS_DATA_DIR": str(tmp_path),
+        }
+    )
+    state = AccountState("https://acme.zendesk.com", {}, 1, WEBHOOK_ID, SECRET, 1, "2026-11-01T00:00:00Z")
+    client = create_app(settings, state, storage_down, clock=lambda: NOW).test_client()
+    unavailable = {"outcome": "unavailable"}
+    before = REGISTRY.get_sample_value("escalations_webhooks_total", unavailable) or 0.0
+    response = post(client, BODY, signed_headers(BODY))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "10"
+    assert response.get_json() == {"error": "unavailable", "detail": "try again shortly"}
+    assert REGISTRY.get_sample_value("escalations_webhooks_total", unavailable) == before + 1
