@@ -145,6 +145,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         os.environ["ZENDESK_API_URL"] = sandbox.url
         os.environ.setdefault("ESCALATIONS_DATA_DIR", str(Path("var") / "sandbox"))
         os.environ["PUBLIC_URL"] = f"http://{args.host}:{args.port}"
+        os.environ.setdefault("ESCALATION_HELP_CENTER_URL", f"{sandbox.url}/hc")  # where the form is installed
         print(f"No Zendesk credentials in .env: using the local sandbox at {sandbox.url}", flush=True)
     try:
         cmd_setup(args)

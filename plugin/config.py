@@ -74,6 +74,7 @@ class Settings:
     ticket_updates_per_minute: int  # the account's Update Ticket limit; the service keeps to 80 % of it
     notify_urls: tuple[str, ...] = ()  # Apprise URLs the managers are notified at; none: no notifications
     notify_events: frozenset[str] = frozenset()  # the events they are notified of, when there are URLs
+    help_center_url: str | None = None  # the Help Center whose theme has the escalation form, linked in replies
 
     @property
     def logging(self) -> LogSettings:
@@ -156,6 +157,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ticket_updates_per_minute=ticket_updates_per_minute(env),
         notify_urls=notify_urls,
         notify_events=notify_events,
+        help_center_url=_url(env, "ESCALATION_HELP_CENTER_URL"),
     )
 
 

@@ -68,7 +68,8 @@ def desired_webhook(public_url: str) -> dict[str, Any]:
 
 
 def desired_trigger(webhook_id: str, phrases: Sequence[str] = (TRIGGER_PHRASE,)) -> dict[str, Any]:
-    """The trigger fires for a public end-user comment containing any of the phrases.
+    """The trigger fires for a public end-user comment containing any of the phrases, or on a ticket
+    waiting for the customer's reason (their answer need not repeat the phrase).
 
     A `comment_includes_word` condition with `is` holds one string, so each
     phrase is its own condition in `any`; the other conditions must all hold.
@@ -84,7 +85,10 @@ def desired_trigger(webhook_id: str, phrases: Sequence[str] = (TRIGGER_PHRASE,))
                 {"field": "role", "operator": "is", "value": "end_user"},
                 {"field": "status", "operator": "less_than", "value": "closed"},
             ],
-            "any": [{"field": "comment_includes_word", "operator": "is", "value": phrase} for phrase in phrases],
+            "any": [
+                *({"field": "comment_includes_word", "operator": "is", "value": phrase} for phrase in phrases),
+                {"field": "current_tags", "operator": "includes", "value": fields.TAG_REASON_REQUESTED},
+            ],
         },
         "actions": [{"field": "notification_webhook", "value": [webhook_id, WEBHOOK_BODY]}],
     }

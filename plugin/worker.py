@@ -150,6 +150,7 @@ class Runtime:
             manager_ids=self.managers.members(gateway) if needs_manager_roster(ticket) else frozenset(),
             phrases=self.settings.phrases,
             notify_events=self.settings.notify_events if self.settings.notify_urls else frozenset(),
+            help_center_url=self.settings.help_center_url or "",
         )
 
     def handle(self, ticket_id: int, gateway: ZendeskGateway) -> Handled:
