@@ -92,6 +92,21 @@ class People(AccountCore):
             user["tags"] = normalise_tags(fields.get("tags", []))
             return copy.deepcopy(user)
 
+    def update_profile(self, user_id: int, *, locale: str | None = None, time_zone: str | None = None) -> Record:
+        """Change a user's language or time zone (a Zendesk time zone name or an IANA one), as their profile does."""
+        with self._lock:
+            user = self._user_record(user_id)
+            if time_zone is not None:
+                try:
+                    user["iana_time_zone"] = zendesk_time_zone(time_zone).key
+                except ValueError:
+                    raise invalid(f"Time zone: {time_zone} is not a time zone") from None
+                user["time_zone"] = time_zone
+            if locale is not None:
+                user["locale"] = locale
+            user["updated_at"] = self._iso_now()
+            return copy.deepcopy(user)
+
     def delete_user(self, user_id: int) -> Record:
         """DELETE /api/v2/users/{id}: a soft delete; the user stays, inactive (Users API, "Delete User")."""
         with self._lock:

@@ -181,6 +181,7 @@ def add_help_center_routes(app: Flask, zendesk: SandboxZendesk, help_center: Hel
                 for c in comments
             ],
             custom_fields=_shown_fields(zendesk, shown),
+            request_details=_details(help_center, _shown_fields(zendesk, shown)),
             authenticity_token=session.csrf_token,
             escalation_addition=Markup(help_center.request_page_addition(shown, locale)),  # rendered and escaped
         )
@@ -271,6 +272,12 @@ def _help_center_path(given: str | None) -> str:
 
 def _when(stamp: str) -> str:
     return stamp.replace("T", " ").replace("Z", " UTC")
+
+
+def _details(help_center: HelpCenter, fields: list[dict[str, str]]) -> Markup | None:
+    """The request's fields as the theme's details snippet lists them (rendered and escaped), when installed."""
+    rendered = help_center.request_details(fields)
+    return Markup(rendered) if rendered is not None else None  # rendered and escaped
 
 
 def _shown_fields(zendesk: SandboxZendesk, shown: dict[str, Any]) -> list[dict[str, str]]:
