@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from plugin.report import EscalationRow, summarise
+from plugin.text import contact_details, without_contact_line
 from tests.app_pages import serve_repository
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # a Friday
@@ -125,11 +126,51 @@ def test_a_request_is_overdue_by_its_tag_or_by_the_clock_but_never_once_acknowle
     assert escalation("isOverdue", acknowledged, ms(NOW)) is False
 
 
-def test_agents_see_the_blocked_tag_and_the_overdue_tag_only_where_no_badge_says_it(escalation: Call) -> None:
-    tags = ["escalated", "escalation_status_requested", "escalation_confirmation_pending", "escalation_overdue"]
-    tags.append("escalation_blocked")
-    assert escalation("tagsForAgents", {"tags": tags}, True) == ["escalation_blocked"]
-    assert escalation("tagsForAgents", {"tags": tags}, False) == ["escalation_overdue", "escalation_blocked"]
+CONTACT_CASES = (
+    "Production is down.\n\nNew contact details: +44 20 7946 0958",
+    "Call me on +1 (555) 010-0199 or write to ops.team@example.co.uk please",
+    "Neue Kontaktdaten: anna@example.de\nSeit Montag geht nichts.",
+    "Order 12345 failed twice; ref 2026-11-27",
+    "新しい連絡先: +81 3-1234-5678",
+)
+
+
+@pytest.mark.parametrize("text", CONTACT_CASES)
+def test_the_sidebar_finds_the_contact_details_and_the_contact_line_as_the_service_does(
+    escalation: Call, text: str
+) -> None:
+    assert escalation("contactDetailsIn", text) == list(contact_details(text))
+    assert escalation("reasonWithoutContactLine", text) == without_contact_line(text)
+
+
+def test_the_contact_row_lists_the_comments_details_then_the_profiles_others(escalation: Call) -> None:
+    reason = "Down.\n\nNew contact details: +44 20 7946 0958, JANE@example.com"
+    profile = {"email": "jane@example.com", "phone": "+44 (20) 7946-0958"}
+    assert escalation("contactDetails", reason, profile) == [
+        {"value": "JANE@example.com", "source": "comment"},
+        {"value": "+44 20 7946 0958", "source": "comment"},
+    ]
+    assert escalation("contactDetails", "Down.", {"email": "jane@example.com", "phone": ""}) == [
+        {"value": "jane@example.com", "source": "profile"}
+    ]
+
+
+def test_a_manager_acknowledges_a_waiting_escalation_by_replying_and_resolves_an_open_one(escalation: Call) -> None:
+    waiting, replied, done = row(1), row(2, "acknowledged"), row(3, "resolved")
+    assert [escalation("canReply", e) for e in (waiting, replied, done)] == [True, False, False]
+    assert [escalation("canResolve", e) for e in (waiting, replied, done)] == [True, True, False]
+    assert [escalation("isOpen", e) for e in (waiting, replied, done)] == [True, True, False]
+    update = escalation(
+        "resolutionUpdate", {"ids": IDS, "nowMs": ms(NOW), "noteBody": "Fixed.", "updatedStamp": "2026-11-27T14:00:00Z"}
+    )
+    assert update == {
+        "ticket": {
+            "custom_fields": [{"id": 1, "value": "escalation_status_resolved"}, {"id": 9, "value": iso(NOW)}],
+            "comment": {"body": "Fixed.", "public": False},
+            "safe_update": True,
+            "updated_stamp": "2026-11-27T14:00:00Z",
+        }
+    }
 
 
 def test_admins_and_members_of_the_managers_group_are_managers(escalation: Call) -> None:

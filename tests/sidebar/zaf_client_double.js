@@ -31,6 +31,8 @@
   const requests = [];
   const gets = [];
   const invocations = [];
+  // The ticket editor's comment box: its type (publicReply or internalNote) and the text typed so far.
+  const composer = { type: 'internalNote', text: '' };
   let gate = null;
   // {path: n}: requests to that path after the first n wait until release().
   const holdAfter = { ...(fixture.holdAfter || {}) };
@@ -154,6 +156,10 @@
     if (path === 'currentUser') return copy(fixture.currentUser);
     if (path.startsWith('currentUser.')) return fixture.currentUser[path.slice('currentUser.'.length)];
     if (path === 'ticket.id') return editor.id;
+    if (path === 'ticket.requester.id') return editor.requester_id ?? null;
+    if (path === 'ticket.requester.locale') return fixture.requesterLocale ?? null;
+    if (path === 'comment.type') return composer.type;
+    if (path === 'comment.text') return composer.text;
     if (path === 'ticket.tags') return [...editor.tags];
     if (path === 'ticket.updatedAt') return editor.updated_at;
     const custom = path.match(/^ticket\.customField:custom_field_(\d+)$/);
@@ -179,8 +185,16 @@
     on(name, handler) {
       (handlers[name] = handlers[name] || []).push(handler);
     },
+    set(path, value) {
+      if (path !== 'comment.type' || !['publicReply', 'internalNote'].includes(value)) {
+        return Promise.reject(new Error(`"${path}" cannot be set to ${JSON.stringify(value)}`));
+      }
+      composer.type = value;
+      return Promise.resolve({ errors: {}, [path]: value });
+    },
     invoke(name, ...args) {
       invocations.push({ name, args: copy(args) });
+      if (name === 'comment.appendText') composer.text += String(args[0]);
       return Promise.resolve({ errors: {} });
     },
     request(options) {
@@ -221,6 +235,7 @@
     invocations,
     server,
     editor,
+    composer,
     /** The tickets the search export finds; a test may change them in place. */
     searchTickets,
     /** Fire a framework event, as Zendesk does when the ticket changes. */
