@@ -304,18 +304,59 @@ def test_equal_time_left_keeps_ticket_order(model: Call) -> None:
     assert [found["ticketId"] for found in model("waitingEscalations", rows, ms(NOW))] == [10, 20, 30]
 
 
-def test_handled_escalations_are_open_acknowledged_ones_and_the_last_30_days_resolved_latest_first(
-    model: Call,
-) -> None:
+def test_open_escalations_are_the_replied_to_ones_not_resolved_oldest_request_first(model: Call) -> None:
     rows = [
-        row(1, "acknowledged", acknowledgedAt=iso(NOW - timedelta(days=90))),
+        row(1, "acknowledged", requested=NOW - timedelta(days=3), acknowledgedAt=iso(NOW - timedelta(days=2))),
         row(2, "resolved", acknowledgedAt=iso(NOW - timedelta(days=40)), resolvedAt=iso(NOW - timedelta(days=29))),
-        row(3, "resolved", resolvedAt=iso(NOW - timedelta(days=31))),
-        row(4, "acknowledged", acknowledgedAt=iso(NOW - timedelta(hours=1))),
-        row(5, "resolved", acknowledgedAt=iso(NOW - timedelta(days=2)), resolvedAt=iso(NOW - timedelta(days=1))),
-        row(6, "requested"),
+        row(3, "acknowledged", requested=NOW - timedelta(days=90), acknowledgedAt=iso(NOW - timedelta(days=89))),
+        row(4, "requested"),
     ]
-    assert [found["ticketId"] for found in model("handledEscalations", rows, ms(NOW))] == [4, 5, 2, 1]
+    assert [found["ticketId"] for found in model("openEscalations", rows)] == [3, 1]
+
+
+def test_resolved_escalations_are_those_of_the_last_30_days_latest_first(model: Call) -> None:
+    rows = [
+        row(2, "resolved", resolvedAt=iso(NOW - timedelta(days=29))),
+        row(3, "resolved", resolvedAt=iso(NOW - timedelta(days=31))),
+        row(5, "resolved", resolvedAt=iso(NOW - timedelta(days=1))),
+        row(6, "acknowledged"),
+    ]
+    assert [found["ticketId"] for found in model("resolvedEscalations", rows, ms(NOW))] == [5, 2]
+
+
+def test_only_the_week_still_running_is_partial(model: Call) -> None:
+    figures = model("weeklyFigures", [row(1)], ms(NOW), 12)
+    assert figures["partial"] == [False] * 11 + [True]
+
+
+def test_a_kept_read_is_used_for_a_day_with_the_same_fields_and_then_read_again(model: Call) -> None:
+    kept = model(
+        "keptState",
+        {
+            "rows": [row(1, reason="x" * 500)],
+            "ticketIds": [1, 2],
+            "names": [["555", "Ana"], ["556", None]],
+            "readUntil": iso(NOW),
+            "fullReadAt": ms(NOW),
+            "fieldIds": IDS,
+        },
+    )
+    assert kept["ticketIds"] == [1, 2] and kept["names"] == [["555", "Ana"]]
+    assert len(kept["rows"][0]["reason"]) == 200, "a reason is kept as far as the list shows it"
+    assert model("usableKeptState", kept, IDS, ms(NOW + timedelta(hours=23))) == kept
+    assert model("usableKeptState", kept, IDS, ms(NOW + timedelta(hours=25))) is None
+    assert model("usableKeptState", kept, {**IDS, "status": 99}, ms(NOW)) is None
+    assert model("usableKeptState", None, IDS, ms(NOW)) is None
+
+
+def test_changes_are_read_from_a_while_before_the_newest_change_read(model: Call) -> None:
+    newest = model("newestUpdate", [{"updated_at": iso(NOW)}, {"updated_at": iso(NOW - timedelta(days=1))}], "")
+    assert newest == iso(NOW)
+    query = model("changedTicketsQuery", newest)
+    since = iso(NOW - timedelta(minutes=10))
+    assert query == (
+        f"/api/v2/search/export.json?query=tags:escalated%20updated%3E{since}&filter[type]=ticket&page[size]=100"
+    )
 
 
 def test_the_waiting_count_says_how_many_are_overdue(model: Call) -> None:

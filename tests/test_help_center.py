@@ -1073,3 +1073,15 @@ def test_a_support_manager_is_on_it_only_once_one_has_replied(
         expect(replied.section.locator('[data-fact="response_due"]')).to_have_count(0)
     finally:
         site.record(DEEPAK_TICKET, None, requested_at=None, response_due=None, acknowledged_at=None)
+
+
+def test_a_request_linked_without_a_locale_opens_in_the_customers_own(site: Site) -> None:
+    """The service links `<Help Center>/requests/<id>` in its request for a reason."""
+    alice = person(site.account, "Alice")
+    browser_session = requests.Session()
+    signed_out = browser_session.get(f"{site.url}/hc/requests/1", allow_redirects=False, timeout=5)
+    browser_session.get(f"{site.url}/__sandbox__/hc/sign_in?user_id={alice['id']}", timeout=5)
+    signed_in = browser_session.get(f"{site.url}/hc/requests/1", allow_redirects=False, timeout=5)
+
+    assert signed_out.status_code == 303 and signed_out.headers["Location"].endswith("/hc/?return_to=/hc/requests/1")
+    assert signed_in.status_code == 303 and signed_in.headers["Location"].endswith("/hc/en-us/requests/1")

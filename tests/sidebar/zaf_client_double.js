@@ -61,15 +61,24 @@
     return { status, statusText, responseText: JSON.stringify(body), responseJSON: body, responseHeaders: copy(headers) };
   }
 
-  // The search export: cursor pages of the tickets whose tags hold every `tags:` term of the query.
+  // The tickets a search query finds: every `tags:` term among their tags, and updated after an
+  // `updated>` time (an ISO time, as the dashboard sends it); `type:ticket` is the only other term.
+  function matching(query) {
+    const tags = [...query.matchAll(/(?:^|\s)tags:(\S+)/g)].map((match) => match[1]);
+    const after = [...query.matchAll(/(?:^|\s)updated>(\S+)/g)].map((match) => Date.parse(match[1]));
+    if (after.some(Number.isNaN)) throw failure(400, { error: 'InvalidSearch', description: 'updated> takes a date or an ISO time' });
+    return searchTickets.filter((ticket) => tags.every((tag) => (ticket.tags || []).includes(tag))
+      && after.every((moment) => Date.parse(ticket.updated_at) > moment));
+  }
+
+  // The search export: cursor pages of the tickets the query finds.
   function searchExport(url) {
     const query = url.searchParams.get('query') || '';
     if (/(^|\s)type:/.test(query)) throw failure(400, { error: 'InvalidQuery', description: 'The export takes the type in filter[type], not in the query' });
     if (url.searchParams.get('filter[type]') !== 'ticket') throw failure(400, { error: 'InvalidFilter', description: 'filter[type] is required' });
     const size = Number(url.searchParams.get('page[size]') || 100);
     if (!(size >= 1 && size <= 1000)) throw failure(400, { error: 'InvalidPageSize', description: 'page[size] must be 1 to 1000' });
-    const tags = [...query.matchAll(/(?:^|\s)tags:(\S+)/g)].map((match) => match[1]);
-    const found = searchTickets.filter((ticket) => tags.every((tag) => (ticket.tags || []).includes(tag)));
+    const found = matching(query);
     const cursor = url.searchParams.get('page[after]');
     const start = cursor ? Number(atob(cursor).replace('after:', '')) : 0;
     const end = Math.min(start + size, found.length);
@@ -120,6 +129,7 @@
     }
 
     if (method === 'GET' && url.pathname === '/api/v2/search/export.json') return searchExport(url);
+    if (method === 'GET' && url.pathname === '/api/v2/search/count.json') return { count: matching(url.searchParams.get('query') || '').length };
 
     if (method === 'GET' && url.pathname === '/api/v2/users/show_many.json') {
       const ids = (url.searchParams.get('ids') || '').split(',').filter(Boolean);
