@@ -347,7 +347,7 @@ function person(id) {
 }
 
 function timeCell(iso) {
-  return iso ? el('time', { datetime: iso, title: translator.zonedTime(iso) }, translator.shortTime(iso, Date.now())) : '';
+  return iso ? el('time', { datetime: iso, title: translator.time(iso) }, translator.shortTime(iso, Date.now())) : '';
 }
 
 function clippedReason(row) {

@@ -58,7 +58,7 @@ let translator = null;
 const t = (key, params) => (translator ? translator.t(key, params) : key);
 
 function timeElement(iso) {
-  return el('time', { datetime: iso }, translator.zonedTime(iso));
+  return el('time', { datetime: iso }, translator.time(iso));
 }
 
 function showStatus(message) {
@@ -154,8 +154,8 @@ function fact(key, content) {
 }
 
 function personAt(name, iso) {
-  if (name && iso) return t('person_at', { name, time: translator.zonedTime(iso) });
-  return iso ? translator.zonedTime(iso) : name;
+  if (name && iso) return t('person_at', { name, time: translator.time(iso) });
+  return iso ? translator.time(iso) : name;
 }
 
 function reasonContent(escalation) {

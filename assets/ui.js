@@ -67,14 +67,8 @@ export class Translator {
     return value.replace(/\{\{(\w+)\}\}/g, (match, name) => (name in params ? String(params[name]) : match));
   }
 
-  time(iso) {
-    const ms = parseTime(iso);
-    if (ms === null) return iso;
-    return this.formatter('DateTimeFormat', this.dateLocale, { dateStyle: 'medium', timeStyle: 'short' }).format(ms);
-  }
-
   /** A date and time with its time zone named (the reader's own): "Nov 27, 2026, 8:14 PM UTC". */
-  zonedTime(iso) {
+  time(iso) {
     const ms = parseTime(iso);
     if (ms === null) return iso;
     const options = { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short' };

@@ -55,6 +55,7 @@ from plugin.text import (
     asks_for_escalation,
     contact_details,
     form_locale,
+    own_words,
     reason_for_escalation,
     without_contact_line,
 )
@@ -358,11 +359,13 @@ def _waiting_for_reason(ticket: TicketSnapshot, settings: PolicySettings) -> Com
 
 def _answers(comment: Comment, asked: Comment | None, settings: PolicySettings) -> bool:
     """Whether a comment without the phrase is the reason the ticket waits for: by the customer asked,
-    within the window, with words of their own (a bare "thanks" is not a reason)."""
+    within the window, with words of their own (a bare "thanks" is not a reason), and not declining ("this
+    is not an escalation request" names the phrase only to say no)."""
     return (
         asked is not None
         and comment.author_id == asked.author_id
         and comment.created_at <= asked.created_at + settings.reason_window
+        and settings.phrases.pattern.search(own_words(comment.body)) is None
         and bool(reason_for_escalation(comment.body, settings.phrases))
     )
 

@@ -86,7 +86,7 @@ def test_a_customer_escalation_is_recorded_confirmed_and_handed_to_the_managers(
 
     (confirmation,) = emails_for(zendesk, 1)
     assert "alice.moreau@example.com" in confirmation["to"]
-    assert "Support Manager" in confirmation["body"] and "24 hours" in confirmation["body"]
+    assert "Support Manager" in confirmation["body"] and "The first response is due by" in confirmation["body"]
     (note,) = internal_notes(zendesk, 1)
     assert "Alice Moreau" in note["body"] and "+33 6 12 34 56 78" in note["body"] and "Priya" in note["body"]
 

@@ -717,11 +717,14 @@ def test_a_customer_writing_a_configured_phrase_gets_the_reply_in_their_language
     zendesk = service_env.zendesk
     [trigger] = [rule for rule in zendesk.state()["triggers"] if rule["title"] == TRIGGER_TITLE]
     phrases = ["escalation request", "Eskalationsanfrage", "エスカレーション依頼"]
-    assert [condition["value"] for condition in trigger["conditions"]["any"]] == phrases
+    assert [condition["value"] for condition in trigger["conditions"]["any"]] == [*phrases, fields.TAG_REASON_REQUESTED]
     again = service_env.run("setup").stdout
     assert "created" not in again and re.search(r"unchanged\s+trigger", again)
 
-    customer = zendesk.create_user({"name": "Jonas Becker", "email": "jonas@example.de", "locale": "de"})
+    # A German customer living in Lisbon: his reply is German, its times in his profile's zone, not the account's.
+    customer = zendesk.create_user(
+        {"name": "Jonas Becker", "email": "jonas@example.de", "locale": "de", "time_zone": "Lisbon"}
+    )
     ticket = zendesk.create_ticket(requester_id=customer["id"], subject="Export", description="Der Export bricht ab.")
     service_env.start()
     try:
@@ -732,7 +735,7 @@ def test_a_customer_writing_a_configured_phrase_gets_the_reply_in_their_language
     finally:
         service_env.stop()
     body = emails[0]["body"]
-    assert body.startswith("Guten Tag,") and "Support-Manager" in body and "Uhr (Mitteleuropäische" in body
+    assert body.startswith("Guten Tag,") and "Support-Manager" in body and "Uhr (Westeuropäische" in body
     assert not asks_for_escalation(f"Danke\n\n{body}", Phrases.of({"de": ["Eskalationsanfrage"]}))
 
 

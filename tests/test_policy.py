@@ -403,6 +403,18 @@ def test_a_thank_you_without_a_reason_is_not_the_answer_and_the_ticket_keeps_wai
     assert decide(later, SETTINGS, NOW).updates[0].fields[fields.REASON] == "The invoices cannot be sent."
 
 
+def test_a_customer_who_declines_in_reply_is_not_escalated() -> None:
+    declined = waiting_for_reason(comment(3, "Sorry, this is not an escalation request after all."))
+    assert outcome(declined) == "ignored"
+
+
+def test_an_emailed_answer_quoting_the_thread_is_still_the_reason() -> None:
+    quote = "On Fri, 27 Nov 2026 at 10:00, Ana <ana@example.com> wrote:\n> Escalation request"
+    body = f"The invoices are blocked.\n\n{quote}"
+    answered = decide(waiting_for_reason(comment(3, body)), SETTINGS, NOW)
+    assert answered.outcome == "escalated" and answered.updates[0].fields[fields.REASON] == "The invoices are blocked."
+
+
 def test_only_the_customer_who_was_asked_answers_with_the_reason() -> None:
     assert outcome(waiting_for_reason(comment(3, "I see the same problem here.", author=COLLEAGUE))) == "ignored"
     assert outcome(waiting_for_reason(comment(3, "Please try again.", author=AGENT))) == "ignored"
