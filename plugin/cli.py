@@ -308,6 +308,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         os.environ.setdefault("ESCALATIONS_DATA_DIR", str(Path("var") / "sandbox"))
         web = web_settings(args)
         os.environ["PUBLIC_URL"] = f"http://{_reachable(web.host)}:{web.port}"
+        os.environ.setdefault("ESCALATION_HELP_CENTER_URL", f"{sandbox.url}/hc")  # where the form is installed
         print(f"No Zendesk credentials in .env: using the local sandbox at {sandbox.url}", flush=True)
     try:
         cmd_setup(args)
@@ -355,16 +356,18 @@ def cmd_package_app(args: argparse.Namespace) -> int:
 
 
 def cmd_package_theme(args: argparse.Namespace) -> int:
-    from plugin.theme_package import SNIPPET, build_theme, write_theme
+    from plugin.theme_package import DETAILS_SNIPPET, SNIPPET, build_theme, write_theme
 
     settings = load_settings()
     written = write_theme(build_theme(load_state(settings.state_file), settings), Path(args.output))
-    print(f"wrote {args.output}")
+    print(f"wrote the Help Center snippets to {args.output}")
     for path, size in written:
         print(f"  {path:<32} {size:>7,} bytes")
     print(
-        "Add them to your Help Center theme (Guide > Customize design > Edit code): the two files under assets/ "
-        f"as assets, and {SNIPPET} pasted into templates/request_page.hbs just before the comment form."
+        "These are snippets to paste into your theme, not a theme to import. In Guide > Customize design > your "
+        "theme > Edit code: add the two files under assets/ as assets; in templates/request_page.hbs, paste "
+        f"{SNIPPET} just before the comment form and replace the {{{{#each custom_fields}}}} block of the request "
+        f"sidebar with {DETAILS_SNIPPET}; publish."
     )
     return 0
 
@@ -492,10 +495,11 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--dist", default=None, help="where to write the zip (default: SOURCE/dist)")
     package.set_defaults(run=cmd_package_app)
     theme = commands.add_parser(
-        "package-theme", help="write the Help Center theme files for this account (escalate from a request page)"
+        "package-theme",
+        help="write the Help Center snippets for this account, to paste into your theme (escalate from a request page)",
     )
     theme.add_argument(
-        "--output", default=str(Path("dist") / "help-center"), help="a folder, or a .zip (default: dist/help-center)"
+        "--output", default=str(Path("dist") / "help-center"), help="a folder (default: dist/help-center)"
     )
     theme.set_defaults(run=cmd_package_theme)
     commands.add_parser("demo", help="a scripted tour against the sandbox, no browser needed").set_defaults(

@@ -96,6 +96,8 @@ class Settings:
         """Every managers' group the settings name: ESCALATION_GROUP first, then each brand's, once each."""
         return tuple(dict.fromkeys((self.escalation_group, *(group for _, group in self.group_by_brand))))
 
+    help_center_url: str | None = None  # the Help Center whose theme has the escalation form, linked in replies
+
     @property
     def logging(self) -> LogSettings:
         return LogSettings(self.log_level, self.log_format)
@@ -187,6 +189,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         exclude_tags=_tags(env.get("ESCALATION_EXCLUDE_TAGS", "")),
         exclude_brands=_names(env.get("ESCALATION_EXCLUDE_BRANDS", "")),
         group_by_brand=_groups_by_brand(env.get("ESCALATION_GROUP_BY_BRAND", "")),
+        help_center_url=_url(env, "ESCALATION_HELP_CENTER_URL"),
     )
 
 

@@ -17,6 +17,9 @@ TAG_BLOCKED = "escalation_blocked"
 # Set with the escalation record and removed with the customer's confirmation:
 # while it is on the ticket, the confirmation is still owed.
 TAG_CONFIRMATION_PENDING = "escalation_confirmation_pending"
+# Set with the request for a reason and removed once the reason came or the wait ended: while it is on
+# the ticket, the trigger calls the service on the customer's public comments, the phrase or not.
+TAG_REASON_REQUESTED = "escalation_reason_requested"
 # Set once, with the managers' overdue note; it stays as history after acknowledgement.
 TAG_OVERDUE = "escalation_overdue"
 # With notifications for managers switched on: the write that makes an event also marks its

@@ -74,6 +74,7 @@ DECISION_OUTCOMES = (
     "escalated",
     "refused",
     "reason_requested",
+    "reason_wait_ended",
     "confirmation_resent",
     "acknowledged",
     "overdue",

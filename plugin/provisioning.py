@@ -131,8 +131,9 @@ def desired_trigger(
     exclude_tags: Sequence[str] = (),
     exclude_brand_ids: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """The trigger fires for a public end-user comment containing any of the phrases, on a ticket not
-    kept out of the process.
+    """The trigger fires for a public end-user comment containing any of the phrases, or on a ticket
+    waiting for the customer's reason (their answer need not repeat the phrase), on a ticket not kept out
+    of the process.
 
     A `comment_includes_word` condition with `is` holds one string, so each
     phrase is its own condition in `any`; the other conditions must all hold.
@@ -153,7 +154,10 @@ def desired_trigger(
                 {"field": "status", "operator": "less_than", "value": "closed"},
                 *exclusions,
             ],
-            "any": [{"field": "comment_includes_word", "operator": "is", "value": phrase} for phrase in phrases],
+            "any": [
+                *({"field": "comment_includes_word", "operator": "is", "value": phrase} for phrase in phrases),
+                {"field": "current_tags", "operator": "includes", "value": fields.TAG_REASON_REQUESTED},
+            ],
         },
         "actions": _notify(webhook_id, REQUEST),
     }

@@ -178,6 +178,7 @@ class Runtime:
             brand_names=self.brands.names(gateway, ticket.brand_id),
             excluded_tags=frozenset(self.settings.exclude_tags),
             excluded_brand_ids=frozenset(self.state.excluded_brand_ids),
+            help_center_url=self.settings.help_center_url or "",
         )
         if not needs_manager_roster(ticket):
             return settings

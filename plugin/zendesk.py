@@ -256,6 +256,7 @@ def snapshot_from_json(
             role=user.get("role") or "end-user",
             phone=user.get("phone"),
             locale=user.get("locale"),
+            time_zone=user.get("iana_time_zone") or None,
         )
         for user in [*(ticket_page.get("users") or []), *(comment_page.get("users") or [])]
     }

@@ -178,3 +178,21 @@ def test_sweeps_every_second_never_get_a_429_from_zendesk(sweeper: Sweeper) -> N
     # Under the budget by pacing, not by luck: 30 export calls took minutes of Zendesk's time, 8 a minute.
     assert sweeper.clock.now - started >= 60 * (30 - 8) / 8
     assert len(emails_for(sweeper.zendesk, 1)) == 1
+
+
+def test_a_customers_answer_to_the_request_for_a_reason_is_found_when_its_webhook_never_came(
+    sweeper: Sweeper,
+) -> None:
+    """The answer holds no phrase, so the event log alone would pass it by: tickets waiting for a reason are
+    followed up with the search export."""
+    sweeper.zendesk.add_comment(1, author_id=ALICE, body="Escalation request", deliver_webhooks=False)
+    assert sweeper.sweep() == [1]
+    assert "escalation_reason_requested" in sweeper.zendesk.ticket(1)["tags"]
+    for _ in range(600):  # ten minutes of the account's time: the phrase is behind the sweep's cursor
+        sweeper.events.tick()
+    sweeper.sweep()
+    sweeper.zendesk.add_comment(1, author_id=ALICE, body="We were charged twice in March.", deliver_webhooks=False)
+
+    assert sweeper.sweep() == [1]
+    assert "escalated" in sweeper.zendesk.ticket(1)["tags"]
+    assert len(emails_for(sweeper.zendesk, 1)) == 2  # the request for the reason, then the confirmation

@@ -148,16 +148,35 @@ class Tickets(BusinessRules):
         return copy.deepcopy(comment)
 
     def set_status(self, ticket_id: int, status: str) -> None:
-        """Change a ticket's status directly, as the admin in the agent interface would."""
+        """Change a ticket's status directly, as its agent in the agent interface would: the assignee, else an
+        agent of the ticket's group, else any agent; never the API user (the service's own account), whose
+        changes the service ignores."""
         with self._lock:
             ticket = self._ticket_record(ticket_id)
             if ticket["status"] == "closed":
                 raise invalid("Status: closed prevents ticket update")
             updated = copy.deepcopy(ticket)
             self._apply_ticket_changes(updated, {"status": status})
-            actor = self._users[self.api_user_id]
+            actor = self._working_agent(ticket)
             _, _, notifications = self._commit_change(ticket, updated, None, actor=actor, channel="web")
         self._dispatch(notifications)
+
+    def _working_agent(self, ticket: Record) -> Record:
+        """The agent who works a ticket: its assignee, else a member of its group, else the first agent."""
+        agents = [
+            user
+            for _, user in sorted(self._users.items())
+            if user["role"] != "end-user" and user["active"] and user["id"] != self.api_user_id
+        ]
+        in_group = {m["user_id"] for m in self._memberships.values() if m["group_id"] == ticket.get("group_id")}
+        for candidate in (
+            self._users.get(ticket.get("assignee_id") or 0),
+            next((agent for agent in agents if agent["id"] in in_group), None),
+            next(iter(agents), None),
+        ):
+            if candidate is not None:
+                return candidate
+        return self._users[self.api_user_id]
 
     def api_create_ticket(self, fields: Mapping[str, Any], *, actor_id: int | None = None) -> tuple[Record, list[str]]:
         """POST /api/v2/tickets as `actor_id` (the API user by default): the `{ticket, audit}` answer and
