@@ -155,7 +155,12 @@ def test_the_confirmation_is_signed_for_the_tickets_brand_in_every_shipped_langu
     }
     for locale, signature in signatures.items():
         for brand, last_line in (("Globex", signature), ("", signature.replace(", Globex", "").replace("Globex ", ""))):
-            message = Message("confirmation", True, {"ticket_id": 7, "response_due": NOW, "brand": brand}, locale)
+            message = Message(
+                "confirmation",
+                True,
+                {"ticket_id": 7, "response_due": NOW, "contact_details": (), "brand": brand},
+                locale,
+            )
             assert renderer.render(message).rstrip().splitlines()[-1] == last_line, (locale, brand)
 
 
