@@ -3,7 +3,7 @@
 // and the weekly figures of the charts. No DOM, no Zendesk client, no clock
 // reads (time comes in as an argument). Weeks start on Monday, 00:00 UTC.
 
-import { isOverdue, minutesUntilDue, parseTime, readEscalation, userId, valuesFromApiTicket } from './escalation.js';
+import { isOverdue, isoSeconds, minutesUntilDue, parseTime, readEscalation, userId, valuesFromApiTicket } from './escalation.js';
 
 export const WEEKS_SHOWN = 12;
 export const RECENT_DAYS = 30;
@@ -15,6 +15,63 @@ const WEEK_MS = 7 * DAY_MS;
 // without the plain search's 1,000-result ceiling. The export takes the object
 // type in filter[type]; a `type:` term in its query is refused.
 export const ESCALATED_TICKETS = '/api/v2/search/export.json?query=tags:escalated&filter[type]=ticket&page[size]=100';
+// How many tickets carry the tag, for checking that what was kept still holds (one call).
+export const ESCALATED_COUNT = '/api/v2/search/count.json?query=tags:escalated%20type:ticket';
+// Search may lag behind changes a little: a read since a time reads again from a while before it.
+export const SEARCH_LAG_MS = 10 * 60_000;
+// What was kept is read in full again once a day, whatever else happened.
+export const FULL_READ_EVERY_MS = 24 * HOUR_MS;
+
+/** The escalated tickets changed after `sinceIso` (a time of Zendesk's, less the search's lag). */
+export function changedTicketsQuery(sinceIso) {
+  const since = parseTime(sinceIso);
+  const from = isoSeconds(since - SEARCH_LAG_MS);
+  return `/api/v2/search/export.json?query=tags:escalated%20updated%3E${from}&filter[type]=ticket&page[size]=100`;
+}
+
+/** The newest `updated_at` among tickets read, as Zendesk's clock tells it; '' when none. */
+export function newestUpdate(tickets, since = '') {
+  let newest = since;
+  for (const ticket of tickets) {
+    const updated = ticket && typeof ticket.updated_at === 'string' ? ticket.updated_at : '';
+    if (updated && (!newest || (parseTime(updated) ?? 0) > (parseTime(newest) ?? 0))) newest = updated;
+  }
+  return newest;
+}
+
+/**
+ * What the dashboard keeps in the browser's storage, per agent: the rows it
+ * read, the ids of every ticket the search found (escalation or not, to compare
+ * with the count), the names it was told, how far it has read (Zendesk's time)
+ * and when it last read everything. Only what the page shows of a row is kept:
+ * a reason as far as the list shows it.
+ */
+export function keptState({ rows, ticketIds, names, readUntil, fullReadAt, fieldIds }) {
+  return {
+    version: 1,
+    fieldIds,
+    readUntil,
+    fullReadAt,
+    ticketIds: [...ticketIds],
+    names: [...names].filter(([, name]) => name),
+    rows: [...rows].map((row) => ({ ...row, reason: row.reason.slice(0, KEPT_REASON_CHARS) })),
+  };
+}
+
+const KEPT_REASON_CHARS = 200;
+
+/**
+ * The kept state when it can be used: the same escalation fields, read in full
+ * within FULL_READ_EVERY_MS of `nowMs`. Else null, and everything is read again.
+ */
+export function usableKeptState(kept, fieldIds, nowMs) {
+  if (!kept || kept.version !== 1 || !Array.isArray(kept.rows) || !Array.isArray(kept.ticketIds)) return null;
+  if (JSON.stringify(kept.fieldIds) !== JSON.stringify(fieldIds)) return null;
+  const fullReadAt = Number(kept.fullReadAt);
+  if (!Number.isFinite(fullReadAt) || nowMs - fullReadAt > FULL_READ_EVERY_MS || nowMs < fullReadAt) return null;
+  if (!parseTime(kept.readUntil)) return null;
+  return kept;
+}
 
 /**
  * One dashboard row from a ticket of the search export, or null when the ticket
@@ -58,20 +115,22 @@ export function waitingEscalations(rows, nowMs) {
   return keyed.map(({ row }) => row);
 }
 
-function lastActivity(row) {
-  return Math.max(parseTime(row.resolvedAt) ?? -Infinity, parseTime(row.acknowledgedAt) ?? -Infinity);
+/**
+ * Escalations a manager has replied to and that are not resolved: still
+ * someone's work, however old, so the oldest request first.
+ */
+export function openEscalations(rows) {
+  return rows
+    .filter((row) => row.status === 'acknowledged')
+    .sort((a, b) => (parseTime(a.requestedAt) ?? 0) - (parseTime(b.requestedAt) ?? 0) || byTicket(a, b));
 }
 
-/**
- * Escalations a manager has handled: every acknowledged one still open (it is
- * still someone's work, however old), and those resolved in the last `days`
- * days; the latest first.
- */
-export function handledEscalations(rows, nowMs, days = RECENT_DAYS) {
+/** Escalations resolved in the last `days` days, the latest first. */
+export function resolvedEscalations(rows, nowMs, days = RECENT_DAYS) {
   const since = nowMs - days * DAY_MS;
   return rows
-    .filter((row) => row.status === 'acknowledged' || (row.status === 'resolved' && (parseTime(row.resolvedAt) ?? -Infinity) >= since))
-    .sort((a, b) => lastActivity(b) - lastActivity(a) || byTicket(a, b));
+    .filter((row) => row.status === 'resolved' && (parseTime(row.resolvedAt) ?? -Infinity) >= since)
+    .sort((a, b) => (parseTime(b.resolvedAt) ?? 0) - (parseTime(a.resolvedAt) ?? 0) || byTicket(a, b));
 }
 
 /** The start of the week (Monday 00:00 UTC) that holds `ms`. */
@@ -153,6 +212,8 @@ export function weeklyFigures(rows, nowMs, count = WEEKS_SHOWN) {
   const series = (name) => perWeek.map((figures) => figures[name]);
   return {
     weeks,
+    // The current week is still running: its figures are so far, drawn and labelled as such.
+    partial: weeks.map((week) => nowMs < week + WEEK_MS),
     requested: series('requested'),
     acknowledgeP50: series('acknowledgeP50'),
     acknowledgeP90: series('acknowledgeP90'),

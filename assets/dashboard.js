@@ -1,52 +1,69 @@
 // The managers' dashboard (the app's nav bar page): every escalation read
 // through the ZAF client as the signed-in manager, from Zendesk's search export
-// page by page; the first page is on screen while the rest load. What to show
-// is decided in dashboard-model.js; this file reads, draws and links.
+// page by page; the first page is on screen while the rest load. What it read is
+// kept in the browser's storage, per agent, so a later showing reads only the
+// escalations changed since (and checks the total with one count). What to
+// show is decided in dashboard-model.js; this file reads, draws and links.
 // Text from tickets only ever reaches the page as text nodes.
 
 import {
+  ESCALATED_COUNT,
   ESCALATED_TICKETS,
+  FULL_READ_EVERY_MS,
   WEEKS_SHOWN,
-  handledEscalations,
+  changedTicketsQuery,
+  keptState,
+  newestUpdate,
+  openEscalations,
   peopleIn,
+  resolvedEscalations,
   rowFromTicket,
   timeLeft,
+  usableKeptState,
   waitingCounts,
   waitingEscalations,
   weeklyFigures,
 } from './dashboard-model.js';
-import { describeFailure, isOverdue, responseState } from './escalation.js';
+import { DEFAULT_PHRASE, describeFailure, isOverdue, parsePhrases, phrasesFor, reasonWithoutContactLine, responseState } from './escalation.js';
 import { el, loadTranslator } from './ui.js';
-import { MissingFieldsError, lookUpFieldIds, pages, userNames } from './zendesk.js';
+import { MissingFieldsError, get, lookUpFieldIds, pages, userNames } from './zendesk.js';
 
 const FIRST_ROWS = 100; // rows per list until "Show all"
 const STRING_FILES = ['i18n/{locale}.json', 'i18n/dashboard/{locale}.json'];
 const COUNTDOWN_EVERY_MS = 30_000;
 const REASON_CHARS = 140;
+const KEPT_PREFIX = 'escalation-requests:dashboard:v1';
 
-// Zendesk Garden's palette.
+// Zendesk Garden's palette. Each series of a chart has its own colour and its own line or mark.
 const GARDEN = {
   blue: '#1f73b7',
-  lightBlue: '#5293c7',
+  orange: '#c4571d',
   grey: '#68737d',
   gridGrey: '#e9ebed',
   green: '#038153',
   yellow: '#ad5918',
+  text: '#2f3941',
 };
 const AXIS_FONT = '12px system-ui, -apple-system, "Segoe UI", sans-serif';
+const LABEL_FONT = '11px system-ui, -apple-system, "Segoe UI", sans-serif';
 
 const $ = (id) => document.getElementById(id);
 
 const state = {
   client: null,
   localeRead: false, // the signed-in user's locale read (else the browser's stands in)
+  keptKey: null, // where this agent's escalations are kept in the browser's storage
+  phrases: [DEFAULT_PHRASE],
   ids: null,
   rows: new Map(), // ticket id → row
+  ticketIds: new Set(), // every ticket the search found, escalation or not
+  readUntil: '', // the newest change read, by Zendesk's clock
+  fullReadAt: 0, // when everything was last read
   loading: true,
   reading: false, // a read (fields, then escalations) is under way
   names: new Map(), // user id → name, or null once Zendesk did not know the user
   asked: new Set(), // user ids whose names were asked for
-  showAll: { waiting: false, handled: false },
+  showAll: { waiting: false, open: false, resolved: false },
   charts: new Map(), // chart key → uPlot instance
   chartData: '',
 };
@@ -71,9 +88,9 @@ const CHARTS = [
     key: 'acknowledge',
     format: hours,
     series: [
-      { figure: 'acknowledgeP50', label: 'charts.acknowledge.p50', colour: GARDEN.blue },
-      { figure: 'acknowledgeP90', label: 'charts.acknowledge.p90', colour: GARDEN.lightBlue },
-      { figure: 'allowed', label: 'charts.acknowledge.allowed', colour: GARDEN.grey, dash: [6, 4] },
+      { figure: 'acknowledgeP50', label: 'charts.acknowledge.p50', colour: GARDEN.blue, points: 'filled' },
+      { figure: 'acknowledgeP90', label: 'charts.acknowledge.p90', colour: GARDEN.orange, dash: [8, 4], points: 'hollow' },
+      { figure: 'allowed', label: 'charts.acknowledge.allowed', short: 'charts.acknowledge.allowed_short', colour: GARDEN.grey, dash: [2, 3] },
     ],
   },
   {
@@ -92,7 +109,59 @@ const CHARTS = [
   },
 ];
 
+// ---- what this agent read before -------------------------------------------------------------
+
+function keptKey(context, user) {
+  const account = (context && context.account && context.account.subdomain) || 'account';
+  return `${KEPT_PREFIX}:${account}:${user && user.id}`;
+}
+
+function loadKept() {
+  try {
+    return JSON.parse(localStorage.getItem(state.keptKey) || 'null');
+  } catch {
+    return null; // storage unavailable or unreadable: everything is read again
+  }
+}
+
+function saveKept() {
+  const kept = keptState({
+    rows: state.rows.values(),
+    ticketIds: state.ticketIds,
+    names: state.names,
+    readUntil: state.readUntil,
+    fullReadAt: state.fullReadAt,
+    fieldIds: state.ids,
+  });
+  try {
+    localStorage.setItem(state.keptKey, JSON.stringify(kept));
+  } catch {
+    // Storage full or unavailable: the next showing reads everything again, nothing else changes.
+  }
+}
+
+function restore(kept) {
+  state.rows = new Map(kept.rows.map((row) => [row.ticketId, row]));
+  state.ticketIds = new Set(kept.ticketIds);
+  state.readUntil = kept.readUntil;
+  state.fullReadAt = kept.fullReadAt;
+  for (const [id, name] of kept.names) {
+    if (!state.names.has(id)) state.names.set(id, name);
+    state.asked.add(id);
+  }
+}
+
 // ---- reading ---------------------------------------------------------------------------------
+
+/** Take in one page of tickets from the search: rows added, replaced or (no escalation any more) dropped. */
+function takeIn(rows, ticketIds, tickets) {
+  for (const ticket of tickets) {
+    ticketIds.add(Number(ticket.id));
+    const row = rowFromTicket(ticket, state.ids);
+    if (row) rows.set(row.ticketId, row);
+    else rows.delete(Number(ticket.id));
+  }
+}
 
 /**
  * Every escalated ticket, page by page. The first page is drawn at once; later
@@ -101,22 +170,28 @@ const CHARTS = [
  * rows of the one before once its first page is in (until then those stay on
  * screen); an escalation no longer found is no longer shown.
  */
-async function readEscalations() {
+async function readEverything() {
   const fresh = new Map(); // ticket id → row
+  const found = new Set();
+  let newest = '';
   let read = 0;
+  const startedAt = Date.now();
   state.loading = true;
   try {
     for await (const page of pages(state.client, ESCALATED_TICKETS)) {
-      for (const ticket of page.results || []) {
-        const row = rowFromTicket(ticket, state.ids);
-        if (row) fresh.set(row.ticketId, row);
-      }
+      const tickets = page.results || [];
+      takeIn(fresh, found, tickets);
+      newest = newestUpdate(tickets, newest);
       read += 1;
       state.rows = fresh;
+      state.ticketIds = found;
       showProgress();
       if ((read & (read - 1)) === 0) render();
     }
+    state.readUntil = newest || new Date(startedAt).toISOString();
+    state.fullReadAt = startedAt;
     state.loading = false;
+    saveKept();
     showProgress();
     render();
   } catch (failure) {
@@ -132,13 +207,68 @@ async function readEscalations() {
 }
 
 /**
+ * Only what changed since the kept read (from a while before it, as search may
+ * lag), then one count of the escalated tickets: when it differs from what is
+ * kept (an escalation deleted, or its tag removed), everything is read again.
+ */
+async function readChanges() {
+  state.loading = true;
+  showProgress();
+  try {
+    let newest = state.readUntil;
+    for await (const page of pages(state.client, changedTicketsQuery(state.readUntil))) {
+      const tickets = page.results || [];
+      takeIn(state.rows, state.ticketIds, tickets);
+      newest = newestUpdate(tickets, newest);
+    }
+    const counted = await get(state.client, ESCALATED_COUNT);
+    if (!counted || counted.count !== state.ticketIds.size) {
+      await readEverything();
+      return;
+    }
+    state.readUntil = newest;
+    state.loading = false;
+    saveKept();
+    showProgress();
+    render();
+  } catch (failure) {
+    state.loading = false;
+    const { detail, status } = describeFailure(failure);
+    if (status === 0) console.error('reading escalations failed', failure);
+    showAlert(t('errors.stale', { detail: detail || String(status || '') }));
+    showProgress();
+    render();
+  }
+}
+
+async function readEscalations() {
+  const kept = state.rows.size ? null : usableKeptState(loadKept(), state.ids, Date.now());
+  if (kept) {
+    restore(kept);
+    render(); // what was kept is on screen at once; the changes follow
+  }
+  const recent = state.readUntil && Date.now() - state.fullReadAt < FULL_READ_EVERY_MS;
+  if (recent) await readChanges();
+  else await readEverything();
+}
+
+/**
  * Read everything the page shows: the reader's locale and the escalation
  * fields until they are known, then the escalations.
  */
 async function load() {
   if (!state.localeRead) {
-    const context = await state.client.get('currentUser');
-    translator = await loadTranslator(context.currentUser && context.currentUser.locale, STRING_FILES);
+    const [context, about, metadata] = await Promise.all([
+      state.client.get('currentUser'),
+      state.client.context(),
+      state.client.metadata().catch(() => ({})),
+    ]);
+    const user = context.currentUser;
+    translator = await loadTranslator(user && user.locale, STRING_FILES);
+    const settings = (metadata && metadata.settings) || {};
+    state.phrases = phrasesFor(user && user.locale, parsePhrases(settings.escalation_phrases));
+    state.keptKey = keptKey(about, user);
+    $('zone').textContent = t('zone', { zone: translator.zoneName(Date.now()) });
     state.localeRead = true;
   }
   $('progress').textContent = t('loading');
@@ -186,6 +316,7 @@ function requestNames(rows) {
     try {
       const found = await userNames(state.client, wanted);
       for (const id of wanted) state.names.set(id, found.get(id) ?? null);
+      saveKept();
     } catch {
       for (const id of wanted) state.names.set(id, null); // shown as "User <id>"
     }
@@ -219,18 +350,22 @@ function timeCell(iso) {
   return iso ? el('time', { datetime: iso, title: translator.time(iso) }, translator.shortTime(iso, Date.now())) : '';
 }
 
-function ticketCell(row) {
-  return [
-    el('button', { type: 'button', class: 'link-button ticket-link', 'data-ticket': row.ticketId, 'aria-label': t('open_ticket', { id: row.ticketId }) }, `#${row.ticketId}`),
-    el('span', { class: 'clipped subject', title: row.subject }, row.subject),
-  ];
+function clippedReason(row) {
+  const reason = reasonWithoutContactLine(row.reason).replace(/\s+/g, ' ').trim();
+  if (!reason) return el('span', { class: 'reason quiet' }, t('no_reason'));
+  const shown = reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS - 1)}…` : reason;
+  return el('span', { class: 'reason clipped', title: shown }, shown);
 }
 
-function reasonCell(row) {
-  const reason = row.reason.replace(/\s+/g, ' ').trim();
-  if (!reason) return el('span', { class: 'quiet' }, t('no_reason'));
-  const shown = reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS - 1)}…` : reason;
-  return el('span', { class: 'clipped', title: shown }, shown);
+/** The ticket, its subject, and (in the waiting list) the customer's reason under it. */
+function ticketCell(row, withReason) {
+  return [
+    el('div', { class: 'ticket-line' }, [
+      el('button', { type: 'button', class: 'link-button ticket-link', 'data-ticket': row.ticketId, 'aria-label': t('open_ticket', { id: row.ticketId }) }, `#${row.ticketId}`),
+      el('span', { class: 'clipped subject', title: row.subject }, row.subject),
+    ]),
+    withReason ? clippedReason(row) : null,
+  ];
 }
 
 function timeLeftText(row, now) {
@@ -239,42 +374,45 @@ function timeLeftText(row, now) {
   return minutes < 0 ? t('time_left.overdue', { duration: translator.duration(-minutes) }) : t('time_left.left', { duration: translator.duration(minutes) });
 }
 
-function statusCell(row) {
-  const colour = { acknowledged: 'c-tag--blue', resolved: 'c-tag--green' }[row.status] || 'c-tag--yellow';
+/** How the reply met the response target, in the sidebar's colours. */
+function outcomeOf(row) {
   const standing = responseState(row, Date.now());
-  const outcome = standing && (standing.kind === 'met' || standing.kind === 'missed')
-    ? el('span', { class: `outcome outcome--${standing.kind}` }, t(`countdown.${standing.kind}`, { duration: translator.duration(standing.minutes) }))
-    : null;
-  return [el('span', { class: `c-tag c-tag--pill ${colour}` }, [el('span', {}, t(`status.${row.status}`))]), outcome];
+  if (!standing || (standing.kind !== 'met' && standing.kind !== 'missed')) return null;
+  return el('span', { class: `outcome outcome--${standing.kind}` }, t(`countdown.${standing.kind}`, { duration: translator.duration(standing.minutes) }));
 }
 
-function personAt(id, iso) {
-  if (!iso) return '';
-  return [person(id), el('span', { class: 'when' }, timeCell(iso))];
+function acknowledgedCell(row) {
+  if (!row.acknowledgedAt) return el('span', { class: 'quiet' }, t('no_reply'));
+  return [person(row.acknowledgedBy), el('span', { class: 'when' }, timeCell(row.acknowledgedAt)), outcomeOf(row)];
 }
 
 const LISTS = {
   waiting: [
-    { key: 'ticket', cell: ticketCell },
+    { key: 'ticket', cell: (row) => ticketCell(row, true) },
+    { key: 'time_left', cell: (row, now) => timeLeftText(row, now) },
     { key: 'customer', cell: (row) => person(row.requestedBy) },
-    { key: 'reason', cell: reasonCell },
     { key: 'requested', cell: (row) => timeCell(row.requestedAt) },
     { key: 'due', cell: (row) => timeCell(row.responseDue) },
-    { key: 'time_left', cell: (row, now) => timeLeftText(row, now) },
   ],
-  handled: [
-    { key: 'ticket', cell: ticketCell },
+  open: [
+    { key: 'ticket', cell: (row) => ticketCell(row, false) },
     { key: 'customer', cell: (row) => person(row.requestedBy) },
-    { key: 'status', cell: statusCell },
     { key: 'requested', cell: (row) => timeCell(row.requestedAt) },
-    { key: 'acknowledged', cell: (row) => personAt(row.acknowledgedBy, row.acknowledgedAt) },
+    { key: 'acknowledged', cell: acknowledgedCell },
+  ],
+  resolved: [
+    { key: 'ticket', cell: (row) => ticketCell(row, false) },
+    { key: 'customer', cell: (row) => person(row.requestedBy) },
+    { key: 'requested', cell: (row) => timeCell(row.requestedAt) },
+    { key: 'acknowledged', cell: acknowledgedCell },
     { key: 'resolved', cell: (row) => timeCell(row.resolvedAt) },
   ],
 };
 
 function listRows(kind, now) {
   const rows = [...state.rows.values()];
-  return kind === 'waiting' ? waitingEscalations(rows, now) : handledEscalations(rows, now);
+  if (kind === 'waiting') return waitingEscalations(rows, now);
+  return kind === 'open' ? openEscalations(rows) : resolvedEscalations(rows, now);
 }
 
 /** One list as a table; keeps the keyboard focus on the same ticket across redraws. */
@@ -293,7 +431,7 @@ function renderList(kind, now) {
     const overdue = kind === 'waiting' && isOverdue(row, now);
     return el('tr', { 'data-ticket': row.ticketId, class: overdue ? 'is-overdue' : null }, columns.map((column) => el('td', { class: `col-${column.key}` }, column.cell(row, now))));
   });
-  const table = el('table', { class: 'escalations', id: `${kind}-table` }, [el('thead', {}, header), el('tbody', {}, body)]);
+  const table = el('table', { class: `escalations escalations--${kind}`, id: `${kind}-table` }, [el('thead', {}, header), el('tbody', {}, body)]);
   const toggle = rows.length > FIRST_ROWS
     ? el('button', { type: 'button', class: 'c-btn c-btn--sm c-btn--basic show-all', 'data-list': kind }, state.showAll[kind] ? t('show_fewer', { count: FIRST_ROWS }) : t('show_all', { count: count(rows.length) }))
     : null;
@@ -307,9 +445,12 @@ function renderList(kind, now) {
 
 function renderLists() {
   const now = Date.now();
-  $('waiting').hidden = false;
-  $('handled').hidden = false;
-  requestNames([...renderList('waiting', now), ...renderList('handled', now)]);
+  const shown = [];
+  for (const kind of ['waiting', 'open', 'resolved']) {
+    $(kind).hidden = false;
+    shown.push(...renderList(kind, now));
+  }
+  requestNames(shown);
 }
 
 function tile(key, value, detail, alarm = false) {
@@ -347,18 +488,111 @@ function niceCeiling(value) {
   return step * magnitude;
 }
 
-function chartOptions(definition, width, labels) {
+/** The label of a week: its Monday, and "so far" for the week still running. */
+function weekLabel(figures, index) {
+  const day = translator.day(figures.weeks[index]);
+  return figures.partial[index] ? t('charts.so_far', { day }) : day;
+}
+
+/** The label under a week on the axis: short, the week still running "this week". */
+function axisLabel(figures, index) {
+  return figures.partial[index] ? t('charts.this_week') : translator.day(figures.weeks[index]);
+}
+
+/** The lines of words a bar or a line's point carries: its value, and for a share of how many. */
+function pointLines(definition, figures, series, index) {
+  const value = figures[series.figure][index];
+  if (value === null || value === undefined) return [];
+  if (!definition.extra) return [definition.format(value)];
+  return [definition.format(value), t('charts.of_count', { count: count(figures[definition.extra.figure][index]) })];
+}
+
+function labelFont(ratio, italic = false) {
+  return `${italic ? 'italic ' : ''}${LABEL_FONT.replace('11px', `${11 * ratio}px`)}`;
+}
+
+/**
+ * Labels drawn on the chart itself: on each bar its value (a share also of how
+ * many; the week still running in italics), and beside the last point of each
+ * line its series' name, moved apart where two would overlap.
+ */
+function directLabels(definition) {
+  return (u) => {
+    const figures = u.figures;
+    if (!figures) return;
+    const { ctx } = u;
+    const ratio = window.devicePixelRatio || 1;
+    const lineHeight = 13 * ratio;
+    ctx.save();
+    ctx.textBaseline = 'bottom';
+    if (definition.bars) {
+      ctx.textAlign = 'center';
+      ctx.fillStyle = GARDEN.text;
+      definition.series.forEach((series, offset) => {
+        u.data[offset + 1].forEach((value, index) => {
+          if (value === null || value === undefined) return;
+          ctx.font = labelFont(ratio, figures.partial[index]);
+          const lines = pointLines(definition, figures, series, index);
+          const x = u.valToPos(index, 'x', true);
+          const top = u.valToPos(value, 'y', true) - 3 * ratio;
+          lines.forEach((line, number) => ctx.fillText(line, x, top - (lines.length - 1 - number) * lineHeight));
+        });
+      });
+      ctx.restore();
+      return;
+    }
+    const ends = definition.series.map((series, offset) => {
+      const values = u.data[offset + 1];
+      const last = values.map((value, index) => (value === null || value === undefined ? -1 : index)).filter((index) => index >= 0).pop();
+      return last === undefined ? null : { series, x: u.valToPos(last, 'x', true), y: u.valToPos(values[last], 'y', true) };
+    }).filter(Boolean).sort((a, b) => a.y - b.y);
+    for (let index = 1; index < ends.length; index += 1) ends[index].y = Math.max(ends[index].y, ends[index - 1].y + lineHeight);
+    ctx.font = labelFont(ratio);
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'middle';
+    for (const end of ends) {
+      ctx.fillStyle = end.series.colour;
+      ctx.fillText(t(end.series.short || end.series.label), end.x + 8 * ratio, end.y);
+    }
+    ctx.restore();
+  };
+}
+
+/** The tooltip under the pointer: the week and every series' value. */
+function tooltipHooks(definition, tooltip) {
+  return {
+    setCursor: [
+      (u) => {
+        const index = u.cursor.idx;
+        const figures = u.figures;
+        if (index === null || index === undefined || !figures) {
+          tooltip.hidden = true;
+          return;
+        }
+        const lines = definition.series.map((series) => `${t(series.label)}: ${pointLines(definition, figures, series, index).join(' ') || t('charts.no_value')}`);
+        tooltip.replaceChildren(el('strong', {}, weekLabel(figures, index)), ...lines.map((line) => el('div', {}, line)));
+        tooltip.hidden = false;
+        const left = Math.min(Math.max(u.valToPos(index, 'x') + 12, 0), u.over.clientWidth - tooltip.offsetWidth);
+        tooltip.style.left = `${left}px`;
+      },
+    ],
+  };
+}
+
+function chartOptions(definition, width, figures, tooltip) {
+  const labels = figures.weeks.map((_, index) => weekLabel(figures, index));
   const xs = labels.map((_, index) => index);
   const last = labels.length - 1;
   return {
     width,
-    height: 200,
-    padding: [12, 16, 0, 0],
-    cursor: { show: false },
+    height: 220,
+    // Room above the bars for their labels, and right of the lines for their names.
+    padding: [definition.extra ? 32 : 20, definition.bars ? 16 : 150, 0, 0],
+    cursor: { show: true, x: false, y: false, drag: { x: false, y: false }, points: { show: !definition.bars } },
     legend: { show: true, live: false },
     scales: {
       x: { time: false, range: [-0.5, last + 0.5] },
-      y: { range: (u, min, max) => [0, definition.max ?? niceCeiling(max)] },
+      y: { range: (u, min, max) => [0, definition.max ?? niceCeiling(max * 1.15)] },
     },
     axes: [
       {
@@ -368,7 +602,7 @@ function chartOptions(definition, width, labels) {
         ticks: { show: false },
         splits: () => xs,
         // Every other week, ending with the current one, so the labels never collide.
-        values: (u, splits) => splits.map((index) => ((last - index) % 2 === 0 ? labels[index] : '')),
+        values: (u, splits) => splits.map((index) => ((last - index) % 2 === 0 ? axisLabel(u.figures, index) : '')),
       },
       {
         stroke: GARDEN.grey,
@@ -387,47 +621,69 @@ function chartOptions(definition, width, labels) {
         width: definition.bars ? 0 : 2,
         dash: series.dash,
         fill: definition.bars ? series.colour : undefined,
-        paths: definition.bars ? window.uPlot.paths.bars({ size: [0.6, 48] }) : undefined,
-        points: { show: !definition.bars, size: 6, fill: series.colour, stroke: series.colour },
+        // A bar of the week still running is paler: its figure is so far.
+        paths: definition.bars ? window.uPlot.paths.bars({ size: [0.6, 48], disp: { fill: { values: (u) => partialShades(u, series.colour) } } }) : undefined,
+        // The median's points filled, the 90th percentile's hollow, the time allowed none: told apart without colour.
+        points: {
+          show: Boolean(series.points),
+          size: 7,
+          fill: series.points === 'filled' ? series.colour : '#fff',
+          stroke: series.colour,
+          space: 0,
+        },
       })),
     ],
+    hooks: { draw: [directLabels(definition)], ...tooltipHooks(definition, tooltip) },
   };
 }
 
+function partialShades(u, colour) {
+  return u.figures.partial.map((partial) => (partial ? `${colour}66` : colour));
+}
+
 /** The chart's numbers as a table, for screen readers (the canvas itself is hidden from them). */
-function chartTable(definition, figures, labels) {
+function chartTable(definition, figures) {
   const title = t(`charts.${definition.key}.title`);
   const columns = [...definition.series, ...(definition.extra ? [definition.extra] : [])];
   const formatCell = (column, value) => (value === null || value === undefined ? t('charts.no_value') : (column.format || definition.format)(value));
   return el('table', { class: 'visually-hidden chart-table', 'data-chart-table': definition.key }, [
     el('caption', {}, title),
     el('thead', {}, el('tr', {}, [el('th', { scope: 'col' }, t('charts.week')), ...columns.map((column) => el('th', { scope: 'col' }, t(column.label)))])),
-    el('tbody', {}, labels.map((label, index) => el('tr', {}, [
-      el('th', { scope: 'row' }, label),
+    el('tbody', {}, figures.weeks.map((_, index) => el('tr', {}, [
+      el('th', { scope: 'row' }, weekLabel(figures, index)),
       ...columns.map((column) => el('td', {}, formatCell(column, figures[column.figure][index]))),
     ]))),
   ]);
 }
 
 function renderCharts(figures) {
-  const labels = figures.weeks.map((week) => translator.day(week));
-  const key = JSON.stringify([figures, labels]);
+  const key = JSON.stringify(figures);
   if (key === state.chartData) return;
   state.chartData = key;
   $('charts').hidden = false;
   const grid = $('chart-grid');
+  const labels = figures.weeks.map((_, index) => weekLabel(figures, index));
   for (const definition of CHARTS) {
     const data = [labels.map((_, index) => index), ...definition.series.map((series) => figures[series.figure])];
     let figure = grid.querySelector(`[data-chart="${definition.key}"]`);
+    let chart = state.charts.get(definition.key);
     if (!figure) {
       const plot = el('div', { class: 'chart-plot', 'aria-hidden': 'true' });
+      const tooltip = el('div', { class: 'chart-tooltip', role: 'presentation', hidden: true });
       figure = el('figure', { class: 'chart', 'data-chart': definition.key }, [el('figcaption', {}, t(`charts.${definition.key}.title`)), plot]);
       grid.append(figure);
-      state.charts.set(definition.key, new window.uPlot(chartOptions(definition, plot.clientWidth || 480, labels), data, plot));
+      chart = new window.uPlot(chartOptions(definition, plot.clientWidth || 480, figures, tooltip), data, (u, init) => {
+        u.figures = figures;
+        plot.append(u.root);
+        init();
+        u.over.append(tooltip);
+      });
+      state.charts.set(definition.key, chart);
     } else {
-      state.charts.get(definition.key).setData(data);
+      chart.figures = figures;
+      chart.setData(data);
     }
-    const table = chartTable(definition, figures, labels);
+    const table = chartTable(definition, figures);
     const previous = figure.querySelector('.chart-table');
     if (previous) previous.replaceWith(table);
     else figure.append(table);
@@ -441,11 +697,27 @@ function fitCharts() {
   }
 }
 
+/** No escalation at all: say how they arrive instead of drawing empty charts. */
+function renderEmpty(empty) {
+  $('empty-state').hidden = !empty;
+  for (const id of ['tiles', 'waiting', 'open', 'resolved', 'charts']) if (empty) $(id).hidden = true;
+  if (!empty) return;
+  const quoted = state.phrases.map((phrase) => t('phrase_quoted', { phrase }));
+  $('empty-state').replaceChildren(
+    el('h2', {}, t('empty.title')),
+    el('p', {}, t('empty.how', { phrases: translator.either(quoted) })),
+    el('p', { class: 'quiet' }, t('empty.then')),
+  );
+}
+
 function render() {
   const now = Date.now();
   const rows = [...state.rows.values()];
-  const figures = weeklyFigures(rows, now, WEEKS_SHOWN);
   $('dashboard').setAttribute('aria-busy', String(state.loading && rows.length === 0));
+  const empty = !state.loading && rows.length === 0 && !$('alert').textContent;
+  renderEmpty(empty);
+  if (empty || rows.length === 0) return;
+  const figures = weeklyFigures(rows, now, WEEKS_SHOWN);
   renderTiles(rows, now, figures);
   renderLists();
   renderCharts(figures);

@@ -29,8 +29,6 @@ export const STATUSES = Object.freeze(['requested', 'acknowledged', 'resolved'])
 const STATUS_TAG_PREFIX = 'escalation_status_';
 export const TAG_ESCALATED = 'escalated';
 export const TAG_OVERDUE = 'escalation_overdue';
-export const TAG_BLOCKED = 'escalation_blocked';
-export const TAG_CONFIRMATION_PENDING = 'escalation_confirmation_pending';
 
 export const DEFAULT_PHRASE = 'escalation request';
 export const DEFAULT_MANAGERS_GROUP = 'Support Managers';
@@ -121,18 +119,53 @@ export function isOverdue(escalation, nowMs) {
   return minutes !== null && minutes < 0;
 }
 
+// The Help Center form writes new contact details under one of these labels (plugin/text.py,
+// FORM_CONTACT_LABELS); the sidebar shows them once, in the contact row, not again inside the reason.
+const FORM_CONTACT_LABELS = ['New contact details', 'Neue Kontaktdaten', 'Nouvelles coordonnées', 'Nuevos datos de contacto', 'Novos dados de contato', '新しい連絡先'];
+const CONTACT_LINE = new RegExp(`^[ \\t]*(?:${FORM_CONTACT_LABELS.join('|')})[ \\t]*[:：][^\\n]*\\n?`, 'gimu');
+// The shapes the service finds in a comment (plugin/text.py, contact_details).
+const EMAIL = /[\w.+-]+@[\w-]+(?:\.[\w-]+)+/gu;
+const PHONE = /(?<![\w+])\+?\d[\d\s().-]{6,}\d(?!\w)/gu;
+
+/** A reason without the Help Center form's line of new contact details. */
+export function reasonWithoutContactLine(reason) {
+  return String(reason || '').replace(CONTACT_LINE, '').replace(/\n{3,}/g, '\n\n').trim();
+}
+
 /**
- * The escalation tags an agent needs to see. The others say again what the
- * badge says (`escalated`, the `escalation_status_*` tags of the drop-down) or
- * are the service's own bookkeeping (`escalation_confirmation_pending`: the
- * customer's confirmation is still being sent; removing it by hand would stop
- * it). `escalation_blocked` says a repeat attempt was refused, and
- * `escalation_overdue` that the response came late, which stays worth knowing
- * after the badge has moved on; while the badge itself says "Overdue" the tag
- * would only repeat it.
+ * The email addresses and phone numbers a text gives (7 to 15 digits, as the
+ * service counts them), each once, emails first: the contact details a
+ * customer wrote in their reason or with the form.
  */
-export function tagsForAgents(escalation, overdueShown) {
-  return escalation.tags.filter((tag) => tag === TAG_BLOCKED || (tag === TAG_OVERDUE && !overdueShown));
+export function contactDetailsIn(textValue) {
+  const found = [];
+  const source = String(textValue || '');
+  for (const match of source.matchAll(EMAIL)) if (!found.includes(match[0])) found.push(match[0]);
+  for (const match of source.matchAll(PHONE)) {
+    const phone = match[0].trim();
+    const digits = phone.replace(/\D/g, '').length;
+    if (digits >= 7 && digits <= 15 && !found.includes(phone)) found.push(phone);
+  }
+  return found;
+}
+
+/**
+ * The contact row: the new details the customer wrote, then those of their
+ * profile that are not among them (compared by address, or by a phone's digits).
+ */
+export function contactDetails(reason, profile) {
+  const given = contactDetailsIn(reason).map((value) => ({ value, source: 'comment' }));
+  const key = (value) => (value.includes('@') ? value.toLowerCase() : value.replace(/\D/g, ''));
+  const seen = new Set(given.map((entry) => key(entry.value)));
+  const kept = [...given];
+  for (const value of [profile && profile.email, profile && profile.phone]) {
+    const shown = text(value);
+    if (shown && !seen.has(key(shown))) {
+      seen.add(key(shown));
+      kept.push({ value: shown, source: 'profile' });
+    }
+  }
+  return kept;
 }
 
 /** Field values by key from a Zendesk API ticket ({custom_fields: [{id, value}]}). */
@@ -149,8 +182,8 @@ export function statusRank(escalation) {
 
 /**
  * The newer of two views of the same escalation. Statuses only move forward, so
- * right after the app itself wrote "acknowledged" through the API, the agent's
- * ticket editor (which may lag) cannot take the sidebar back to "requested".
+ * right after the app itself wrote "resolved" through the API, the agent's
+ * ticket editor (which may lag) cannot take the sidebar back.
  */
 export function newerEscalation(fromEditor, fromApi) {
   if (fromApi && statusRank(fromApi) > statusRank(fromEditor)) return fromApi;
@@ -215,7 +248,7 @@ export function isoSeconds(ms) {
 }
 
 /**
- * Whether the signed-in user may acknowledge and resolve escalations: an admin,
+ * Whether the signed-in user may reply to and resolve escalations: an admin,
  * or a member of the managers' group (by name, as the app's settings give it).
  * `user` is the ZAF client's currentUser ({role, groups: [{id, name}]}).
  */
@@ -226,7 +259,8 @@ export function isManager(user, managersGroup) {
   return (user.groups || []).some((group) => group && text(group.name).toLowerCase() === wanted);
 }
 
-export function canAcknowledge(escalation) {
+/** A manager acknowledges a waiting escalation by replying to the customer. */
+export function canReply(escalation) {
   return Boolean(escalation) && escalation.status === 'requested';
 }
 
@@ -234,26 +268,23 @@ export function canResolve(escalation) {
   return Boolean(escalation) && (escalation.status === 'requested' || escalation.status === 'acknowledged');
 }
 
+/** Whether the escalation is still someone's work: waiting for a manager, or replied to and not resolved. */
+export function isOpen(escalation) {
+  return Boolean(escalation) && ['requested', 'acknowledged', 'unknown'].includes(escalation.status);
+}
+
 /**
- * The PUT /api/v2/tickets/<id>.json body for a manager's action. Only the
+ * The PUT /api/v2/tickets/<id>.json body for a manager's resolution. Only the
  * escalation fields and one internal note are sent: no tags (a tag list would
  * replace the ticket's tags) and no public comment (the customer is not emailed).
  */
-export function ticketUpdate(action, { ids, nowMs, agentId, noteBody, updatedStamp }) {
-  const now = isoSeconds(nowMs);
-  const fields = action === 'acknowledge'
-    ? [
-      { id: ids.status, value: statusTag('acknowledged') },
-      { id: ids.acknowledged_at, value: now },
-      { id: ids.acknowledged_by, value: String(agentId) },
-    ]
-    : [
-      { id: ids.status, value: statusTag('resolved') },
-      { id: ids.resolved_at, value: now },
-    ];
+export function resolutionUpdate({ ids, nowMs, noteBody, updatedStamp }) {
   return {
     ticket: {
-      custom_fields: fields,
+      custom_fields: [
+        { id: ids.status, value: statusTag('resolved') },
+        { id: ids.resolved_at, value: isoSeconds(nowMs) },
+      ],
       comment: { body: noteBody, public: false },
       safe_update: true,
       updated_stamp: updatedStamp,

@@ -1,28 +1,33 @@
 // The ticket sidebar: reads the escalation from the agent's ticket through the
-// ZAF client, shows it, and lets managers acknowledge or resolve it through
-// Zendesk's own API as the signed-in agent. Customer text only ever reaches the
-// page as text nodes (textContent / append of strings), never as markup.
+// ZAF client and shows it. A manager acknowledges it by replying to the
+// customer (the button opens a public reply in the ticket's editor; the
+// escalation service records the acknowledgement once the reply is sent) and
+// resolves it through Zendesk's own API as the signed-in agent. Customer text
+// only ever reaches the page as text nodes (textContent / append of strings),
+// never as markup.
 
 import {
   DEFAULT_MANAGERS_GROUP,
   DEFAULT_PHRASE,
-  canAcknowledge,
+  canReply,
   canResolve,
+  contactDetails,
   describeFailure,
   failureMessageKey,
   isManager,
+  isOpen,
   isOverdue,
   newerEscalation,
   parsePhrases,
   phrasesFor,
   readEscalation,
+  reasonWithoutContactLine,
+  resolutionUpdate,
   responseState,
   statusRank,
-  tagsForAgents,
-  ticketUpdate,
   valuesFromApiTicket,
 } from './escalation.js';
-import { el, loadTranslator } from './ui.js';
+import { el, loadStrings, loadTranslator } from './ui.js';
 import { MissingFieldsError, lookUpFieldIds } from './zendesk.js';
 
 const COUNTDOWN_EVERY_MS = 30_000;
@@ -32,8 +37,10 @@ const $ = (id) => document.getElementById(id);
 const state = {
   client: null,
   ticketId: null,
+  requesterId: '', // the ticket's requester, whose language the reply's first line is in
+  requesterLocale: '',
   currentUser: null,
-  manager: false, // may acknowledge and resolve (the managers' group or an admin)
+  manager: false, // may reply to and resolve (the managers' group or an admin)
   phrases: [DEFAULT_PHRASE], // what customers write, in the reader's language
   ids: null,
   idsFromCache: false,
@@ -120,18 +127,22 @@ async function findFields(options) {
   state.idsFromCache = found.fromCache;
 }
 
-const userNames = new Map();
+const profiles = new Map();
 
-function userName(id) {
-  if (!id) return Promise.resolve('');
-  if (!userNames.has(id)) {
+/** A user's name, email and phone (their profile), looked up once. */
+function userProfile(id) {
+  if (!id) return Promise.resolve(null);
+  if (!profiles.has(id)) {
     const lookup = state.client
       .request({ url: `/api/v2/users/${id}.json`, type: 'GET' })
-      .then((response) => (response.user && response.user.name) || t('unknown_user', { id }))
-      .catch(() => t('unknown_user', { id }));
-    userNames.set(id, lookup);
+      .then((response) => {
+        const user = response.user || {};
+        return { name: user.name || t('unknown_user', { id }), email: user.email || '', phone: user.phone || '' };
+      })
+      .catch(() => ({ name: t('unknown_user', { id }), email: '', phone: '' }));
+    profiles.set(id, lookup);
   }
-  return userNames.get(id);
+  return profiles.get(id);
 }
 
 // ---- rendering ------------------------------------------------------------------------
@@ -148,14 +159,15 @@ function personAt(name, iso) {
 }
 
 function reasonContent(escalation) {
-  if (!escalation.reason.trim()) return [el('p', { class: 'reason reason--empty', id: 'reason' }, t('no_reason'))];
-  const reason = el('p', { class: 'reason', id: 'reason' }, escalation.reason);
+  const reason = reasonWithoutContactLine(escalation.reason);
+  if (!reason) return [el('p', { class: 'reason reason--empty', id: 'reason' }, t('no_reason'))];
+  const shown = el('p', { class: 'reason', id: 'reason' }, reason);
   const toggle = el('button', { type: 'button', class: 'link-button', id: 'reason-toggle', 'aria-controls': 'reason', hidden: true });
   toggle.addEventListener('click', () => {
     state.reasonExpanded = !state.reasonExpanded;
     applyReasonExpansion();
   });
-  return [reason, toggle];
+  return [shown, toggle];
 }
 
 function applyReasonExpansion() {
@@ -170,49 +182,73 @@ function applyReasonExpansion() {
   resize();
 }
 
-function buildDetails(escalation, names) {
+/** The contact row: new details from the customer's comment first, then their profile's email and phone. */
+function contactContent(escalation, customer) {
+  const entries = contactDetails(escalation.reason, customer);
+  if (!entries.length) return null;
+  return [el('ul', { class: 'contact-list' }, entries.map((entry) => el('li', { 'data-source': entry.source }, [
+    el('span', { class: 'contact-value' }, entry.value),
+    ' ',
+    el('span', { class: 'quiet' }, t(`contact_source.${entry.source}`)),
+  ])))];
+}
+
+/** How the acknowledgement met the response target, in the dashboard's colours. */
+function outcomeOf(escalation) {
+  const standing = responseState(escalation, Date.now());
+  if (!standing || (standing.kind !== 'met' && standing.kind !== 'missed')) return null;
+  const words = t(`countdown.${standing.kind}`, { duration: translator.duration(standing.minutes) });
+  return el('span', { class: `outcome outcome--${standing.kind}`, 'data-outcome': standing.kind }, words);
+}
+
+function buildDetails(escalation, people) {
+  const resolved = escalation.status === 'resolved';
   const headline = el('div', { class: 'headline' }, [
     el('span', { class: 'visually-hidden' }, `${t('labels.status')}:`),
     el('span', { class: `c-tag c-tag--pill ${BADGE_COLOURS[escalation.status] || ''}`, id: 'status-badge', 'data-status': escalation.status }, [
       el('span', {}, t(`status.${escalation.status}`)),
     ]),
     el('span', { class: 'c-tag c-tag--pill c-tag--red', id: 'overdue-badge', hidden: true }, [el('span', {}, t('status.overdue'))]),
+    // While the escalation waits, the time left leads; once a manager replied or it was resolved, the outcome does.
     el('span', { class: 'countdown', id: 'countdown', hidden: true }),
+    resolved && escalation.resolvedAt ? el('span', { class: 'resolved-at', id: 'resolved-at' }, [timeElement(escalation.resolvedAt)]) : null,
   ]);
 
   const facts = [];
-  if (escalation.responseDue) facts.push(fact('response_due', [timeElement(escalation.responseDue)]));
+  if (escalation.responseDue && !resolved) facts.push(fact('response_due', [timeElement(escalation.responseDue)]));
   facts.push(fact('reason', reasonContent(escalation)));
+  const contact = contactContent(escalation, people.requestedBy);
+  if (contact) facts.push(fact('contact', contact));
   if (escalation.requestedBy || escalation.requestedAt) {
-    facts.push(fact('requested', personAt(names.requestedBy, escalation.requestedAt)));
+    facts.push(fact('requested', personAt(people.requestedBy && people.requestedBy.name, escalation.requestedAt)));
   }
   if (escalation.acknowledgedBy || escalation.acknowledgedAt) {
-    facts.push(fact('acknowledged', personAt(names.acknowledgedBy, escalation.acknowledgedAt)));
+    const replied = personAt(people.acknowledgedBy && people.acknowledgedBy.name, escalation.acknowledgedAt);
+    const outcome = outcomeOf(escalation);
+    facts.push(fact('acknowledged', [replied, ...(outcome ? [el('br'), outcome] : [])]));
   }
-  if (escalation.resolvedAt) facts.push(fact('resolved', [timeElement(escalation.resolvedAt)]));
   if (escalation.refusedRepeats > 0) {
     facts.push(fact('refused_repeats', t('refused_repeats', { count: escalation.refusedRepeats })));
   }
-  const tags = tagsForAgents(escalation, isOverdue(escalation, Date.now()));
-  if (tags.length) {
-    const items = tags.map((tag) => el('li', { class: 'c-tag' }, [el('span', {}, tag)]));
-    facts.push(fact('tags', [el('ul', { class: 'tag-list' }, items)]));
-  }
 
-  $('escalation').replaceChildren(headline, el('dl', { class: 'facts' }, facts));
+  const guidance = !state.manager && isOpen(escalation)
+    ? el('p', { class: 'guidance', id: 'guidance' }, t('guidance'))
+    : null;
+  $('escalation').replaceChildren(...[headline, guidance, el('dl', { class: 'facts' }, facts)].filter(Boolean));
   applyReasonExpansion();
 }
 
-/** The live part: the countdown, and the overdue badge once the due time passes. */
+/** The live part: the countdown while the escalation waits, and the overdue badge once the due time passes. */
 function updateCountdown() {
   const node = $('countdown');
   if (!node || !state.escalation) return;
   const now = Date.now();
   $('overdue-badge').hidden = !isOverdue(state.escalation, now);
   const standing = responseState(state.escalation, now);
-  node.hidden = standing === null;
-  if (standing === null) return;
-  const key = { due: 'countdown.due_in', overdue: 'countdown.overdue_by', met: 'countdown.met', missed: 'countdown.missed' }[standing.kind];
+  const waiting = standing !== null && (standing.kind === 'due' || standing.kind === 'overdue');
+  node.hidden = !waiting;
+  if (!waiting) return;
+  const key = standing.kind === 'due' ? 'countdown.due_in' : 'countdown.overdue_by';
   node.textContent = t(key, { duration: translator.duration(standing.minutes) });
   node.dataset.kind = standing.kind;
   node.classList.toggle('is-overdue', standing.kind === 'overdue');
@@ -220,14 +256,15 @@ function updateCountdown() {
 
 function updateActions() {
   const { escalation } = state;
-  const acknowledge = state.manager && canAcknowledge(escalation);
+  const reply = state.manager && canReply(escalation);
   const resolve = state.manager && canResolve(escalation);
   if (!resolve) state.resolving = false;
-  $('acknowledge').hidden = !acknowledge;
+  $('reply').hidden = !reply;
+  $('reply-hint').hidden = !reply || state.resolving;
   $('resolve').hidden = !resolve;
-  $('actions').hidden = !(acknowledge || resolve) || state.resolving;
+  $('actions').hidden = !(reply || resolve) || state.resolving;
   $('resolve-form').hidden = !state.resolving;
-  for (const id of ['acknowledge', 'resolve', 'resolve-confirm', 'resolve-cancel', 'resolve-note']) $(id).disabled = state.busy;
+  for (const id of ['reply', 'resolve', 'resolve-confirm', 'resolve-cancel', 'resolve-note']) $(id).disabled = state.busy;
   $('resolve-confirm').textContent = state.busy ? t('actions.saving') : t('actions.resolve_confirm');
   $('app').setAttribute('aria-busy', String(state.busy));
 }
@@ -244,12 +281,15 @@ async function render() {
   $('not-escalated').textContent = notEscalatedText();
   $('escalation').hidden = escalation === null;
   if (escalation) {
-    const [requestedBy, acknowledgedBy] = await Promise.all([userName(escalation.requestedBy), userName(escalation.acknowledgedBy)]);
-    const names = { requestedBy, acknowledgedBy };
-    const key = JSON.stringify([escalation, names]);
+    const [requestedBy, acknowledgedBy] = await Promise.all([
+      userProfile(escalation.requestedBy || state.requesterId),
+      userProfile(escalation.acknowledgedBy),
+    ]);
+    const people = { requestedBy, acknowledgedBy };
+    const key = JSON.stringify([escalation, people]);
     if (key !== state.renderedKey) {
       state.renderedKey = key;
-      buildDetails(escalation, names);
+      buildDetails(escalation, people);
     }
     updateCountdown();
   }
@@ -294,20 +334,41 @@ function showLoadFailure(error) {
 
 // ---- manager actions ------------------------------------------------------------------------
 
-function actionAllowed(action, escalation) {
-  return action === 'acknowledge' ? canAcknowledge(escalation) : canResolve(escalation);
+/**
+ * Acknowledge by contacting the customer: open a public reply in the ticket's
+ * editor with a first line in the customer's language. Nothing is written
+ * here; once the manager sends the reply, Zendesk emails the customer and the
+ * escalation service records the acknowledgement (who, when) from it. So the
+ * customer's "A Support Manager has replied" is always true.
+ */
+async function openReply() {
+  clearMessages();
+  try {
+    const customer = await userProfile(state.escalation.requestedBy || state.requesterId);
+    const strings = await loadStrings(state.requesterLocale);
+    const firstName = customer && customer.name ? customer.name.split(/\s+/)[0] : '';
+    const draft = (strings.reply_draft || t('reply_draft'))
+      .replace('{{name}}', firstName)
+      .replace('{{manager}}', state.currentUser.name);
+    await state.client.set('comment.type', 'publicReply');
+    await state.client.invoke('comment.appendText', draft);
+    showStatus(t('done.reply_opened'));
+  } catch (failure) {
+    console.error('the reply could not be opened', failure);
+    showAlert(t('errors.reply'));
+  }
 }
 
 function alreadyMessage(escalation) {
-  return statusRank(escalation) >= 2 ? t('errors.already_resolved') : t('errors.already_acknowledged');
+  return statusRank(escalation) >= 2 ? t('errors.already_resolved') : t('errors.conflict');
 }
 
 /**
- * Acknowledge or resolve: read the ticket, check the action still applies,
- * write with Zendesk's collision protection, and on a stale stamp (409) read
- * again and retry once.
+ * Resolve: read the ticket, check the action still applies, write with
+ * Zendesk's collision protection, and on a stale stamp (409) read again and
+ * retry once.
  */
-async function act(action, resolutionNote = '') {
+async function resolveEscalation(resolutionNote) {
   if (state.busy) return false;
   state.busy = true;
   clearMessages();
@@ -317,19 +378,15 @@ async function act(action, resolutionNote = '') {
     for (let attempt = 1; ; attempt += 1) {
       const ticket = await readFromApi();
       state.fromApi = escalationFromApiTicket(ticket);
-      if (!actionAllowed(action, state.fromApi)) {
+      if (!canResolve(state.fromApi)) {
         state.escalation = newerEscalation(state.fromEditor, state.fromApi);
         showAlert(alreadyMessage(state.fromApi));
         return false;
       }
-      const noteBody = action === 'acknowledge'
-        ? t('notes.acknowledged', { name: agent.name })
-        : t('notes.resolved', { name: agent.name, note: resolutionNote });
-      const body = ticketUpdate(action, {
+      const body = resolutionUpdate({
         ids: state.ids,
         nowMs: Date.now(),
-        agentId: agent.id,
-        noteBody,
+        noteBody: t('notes.resolved', { name: agent.name, note: resolutionNote }),
         updatedStamp: ticket.updated_at,
       });
       try {
@@ -342,7 +399,7 @@ async function act(action, resolutionNote = '') {
         const saved = response && response.ticket ? response.ticket : await readFromApi();
         state.fromApi = escalationFromApiTicket(saved);
         state.escalation = newerEscalation(state.fromEditor, state.fromApi);
-        showStatus(t(action === 'acknowledge' ? 'done.acknowledged' : 'done.resolved'));
+        showStatus(t('done.resolved'));
         return true;
       } catch (failure) {
         if (describeFailure(failure).status === 409 && attempt < 2) continue;
@@ -394,7 +451,7 @@ async function submitResolution(event) {
     return;
   }
   setNoteError('');
-  if (await act('resolve', note)) {
+  if (await resolveEscalation(note)) {
     $('resolve-note').value = '';
     state.resolving = false;
     updateActions();
@@ -403,11 +460,7 @@ async function submitResolution(event) {
 }
 
 function bindControls() {
-  $('acknowledge').addEventListener('click', async () => {
-    await act('acknowledge');
-    // The button is gone once acknowledged; keep keyboard focus in the app.
-    if (!$('resolve').hidden) $('resolve').focus();
-  });
+  $('reply').addEventListener('click', openReply);
   $('resolve').addEventListener('click', openResolveForm);
   $('resolve-cancel').addEventListener('click', closeResolveForm);
   $('resolve-form').addEventListener('submit', submitResolution);
@@ -437,9 +490,14 @@ async function start() {
   }
   state.client = client;
   try {
-    const [context, settings] = await Promise.all([client.get(['currentUser', 'ticket.id']), readSettings(client)]);
+    const [context, settings] = await Promise.all([
+      client.get(['currentUser', 'ticket.id', 'ticket.requester.id', 'ticket.requester.locale']),
+      readSettings(client),
+    ]);
     state.currentUser = context.currentUser;
     state.ticketId = context['ticket.id'];
+    state.requesterId = context['ticket.requester.id'] ? String(context['ticket.requester.id']) : '';
+    state.requesterLocale = context['ticket.requester.locale'] || '';
     state.manager = isManager(state.currentUser, settings.managers_group || DEFAULT_MANAGERS_GROUP);
     translator = await loadTranslator(state.currentUser && state.currentUser.locale);
     state.phrases = phrasesFor(state.currentUser && state.currentUser.locale, parsePhrases(settings.escalation_phrases));

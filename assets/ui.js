@@ -67,10 +67,19 @@ export class Translator {
     return value.replace(/\{\{(\w+)\}\}/g, (match, name) => (name in params ? String(params[name]) : match));
   }
 
+  /** A date and time with its time zone named (the reader's own): "Nov 27, 2026, 8:14 PM UTC". */
   time(iso) {
     const ms = parseTime(iso);
     if (ms === null) return iso;
-    return this.formatter('DateTimeFormat', this.dateLocale, { dateStyle: 'medium', timeStyle: 'short' }).format(ms);
+    const options = { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short' };
+    return this.formatter('DateTimeFormat', this.dateLocale, options).format(ms);
+  }
+
+  /** The reader's time zone by its name in their language ("Central European Standard Time"), at `ms`. */
+  zoneName(ms) {
+    const parts = this.formatter('DateTimeFormat', this.dateLocale, { timeZoneName: 'long' }).formatToParts(ms);
+    const zone = parts.find((part) => part.type === 'timeZoneName');
+    return zone ? zone.value : Intl.DateTimeFormat().resolvedOptions().timeZone;
   }
 
   /** A short date and time for tables: the year only when it is not the current one. */
@@ -106,6 +115,19 @@ export class Translator {
   /** Fill every [data-i18n] element under `root` with its string. */
   fill(root) {
     for (const node of root.querySelectorAll('[data-i18n]')) node.textContent = this.t(node.dataset.i18n);
+  }
+}
+
+/**
+ * The sidebar's strings for another reader, a customer say (pt-BR, then pt, then
+ * the default); empty when they cannot be read.
+ */
+export async function loadStrings(userLocale) {
+  try {
+    const index = await fetchJson('i18n/locales.json');
+    return await fetchJson(`i18n/${pickLocale(userLocale, index.locales, index.default)}.json`);
+  } catch {
+    return {};
   }
 }
 

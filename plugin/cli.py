@@ -1,4 +1,4 @@
-"""The `escalations` command: setup, serve, doctor, sandbox."""
+"""The `escalations` command: setup, serve (or web and worker apart), doctor, uninstall, sandbox and the rest."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import argparse
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -20,10 +21,13 @@ from plugin import logs
 from plugin.config import (
     ConfigError,
     Settings,
+    WebSettings,
     check_notify_urls,
     has_zendesk_credentials,
     load_log_settings,
+    load_private_listener_settings,
     load_settings,
+    load_web_settings,
 )
 from plugin.state import AccountState, after_setup
 from plugin.state_store import open_state_store, read_or_rebuild, read_state
@@ -47,23 +51,177 @@ def _gateway(settings: Settings, field_ids: dict[str, int] | None = None, budget
     return ZendeskGateway(settings, field_ids or {}, make_client(settings, ratelimit_budget=budget))
 
 
+def _previous_state(settings: Settings) -> AccountState | None:
+    """What the last setup stored, when it can be read: the ids it found and what it wrote."""
+    with contextlib.suppress(ConfigError):
+        return read_state(open_state_store(settings))
+    return None
+
+
 def cmd_setup(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from plugin.provisioning import provision
+    from plugin.provisioning import apply_plan, describe_plan, plan_setup, read_account
 
     settings = load_settings()
+    gateway = _gateway(settings)
+    previous = _previous_state(settings)
+    plan = plan_setup(read_account(gateway), settings, previous)
+    if getattr(args, "dry_run", False):
+        for line in describe_plan(plan):
+            print(line)
+        return 0
+    state, report = apply_plan(gateway, plan, settings)
     store = open_state_store(settings)
-    state, report = provision(_gateway(settings), settings)
-    stored = None
-    with contextlib.suppress(ConfigError):  # none yet, or unreadable: setup replaces it
-        stored = read_state(store)
-    store.write(after_setup(state, stored, datetime.now(UTC), settings.secret_grace_seconds))
+    store.write(after_setup(state, previous, datetime.now(UTC), settings.secret_grace_seconds))
     for line in report.lines:
         print(line)
     print(f"saved      ids and signing secret: {store.where}")
     print(f"webhook    {settings.public_url}/webhooks/zendesk")
     return 0
+
+
+def _confirmed(question: str, expected: tuple[str, ...] = ("y", "yes")) -> bool:
+    """Ask on the terminal; True for an expected answer (no answer at all is a no)."""
+    try:
+        return input(question).strip().lower() in expected
+    except EOFError:
+        print()
+        return False
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    """Remove the service's triggers, webhook and views; keep the fields (unless asked) and the groups."""
+    from plugin.provisioning import find_installation, read_account
+    from plugin.uninstall import MANUAL_STEPS, escalated_ticket_count, plan_uninstall, remove
+
+    settings = load_settings()
+    gateway = _gateway(settings)
+    found = find_installation(read_account(gateway), settings, _previous_state(settings))
+    plan = plan_uninstall(found, args.delete_fields)
+    where = settings.zendesk_base_url
+    if not plan.removals:
+        open_state_store(settings).forget()
+        print(f"the escalation service is not installed on {where}: nothing to remove")
+        return 0
+    for removal in plan.removals:
+        print(f"{'remove':<10} {removal.kind}: {removal.name}")
+    for kept in plan.kept:
+        print(f"{'keep':<10} {kept}")
+    if args.dry_run:
+        print("dry run: nothing was removed")
+        return 0
+    if not args.yes and not _confirmed(f"Remove these {len(plan.removals)} objects from {where}? [y/N] "):
+        print("nothing was removed")
+        return 1
+    if args.delete_fields:
+        tickets = escalated_ticket_count(gateway)
+        question = (
+            f"{tickets} tickets hold an escalation record in these fields; deleting the fields deletes the record "
+            "for good. Type 'delete' to delete them: "
+        )
+        if not _confirmed(question, ("delete",)):
+            print("nothing was removed")
+            return 1
+    for line in remove(gateway, plan):
+        print(line)
+    open_state_store(settings).forget()
+    for kept in plan.kept:
+        print(f"{'kept':<10} {kept}")
+    print("left to do by hand:")
+    for step in MANUAL_STEPS:
+        print(f"  - {step}")
+    print("'escalations setup' installs the service again; escalations recorded before still count")
+    return 0
+
+
+def web_settings(args: argparse.Namespace) -> WebSettings:
+    """The web front's settings from the environment, each overridden by its flag when given."""
+    flags = {
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "threads": args.threads,
+        "timeout": args.timeout,
+        "graceful_timeout": args.graceful_timeout,
+        "keepalive": args.keep_alive,
+    }
+    return replace(load_web_settings(), **{name: value for name, value in flags.items() if value is not None})
+
+
+def gunicorn_command(web: WebSettings, log_level: str) -> list[str]:
+    """gunicorn serving the web app as `web` says, logging in the service's one format."""
+    host = f"[{web.host}]" if ":" in web.host else web.host
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "plugin.web:create_app()",
+        "--bind",
+        f"{host}:{web.port}",
+        "--workers",
+        str(web.workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(web.threads),
+        "--timeout",
+        str(web.timeout),
+        "--graceful-timeout",
+        str(web.graceful_timeout),
+        "--keep-alive",
+        str(web.keepalive),
+        "--access-logfile",
+        "-",
+        "--access-logformat",
+        ACCESS_LOG_FORMAT,
+        "--logger-class",
+        "plugin.gunicorn_logging.GunicornLogger",
+        "--no-control-socket",
+        "--log-level",
+        log_level.lower(),
+    ]
+
+
+def metrics_dir() -> tempfile.TemporaryDirectory[str]:
+    """An empty folder, removed at the end, that every process of this service counts its metrics into; /metrics
+    adds them up. A temporary one of its own, never in the data directory: containers or hosts sharing that
+    directory would mix their processes' counts."""
+    return tempfile.TemporaryDirectory(prefix="escalations-metrics-")
+
+
+STOP_SECONDS = 30  # how long the processes get to finish their work in flight before they are killed
+
+
+def supervise(commands: Sequence[Sequence[str]], environment: dict[str, str]) -> int:
+    """Run the commands side by side until SIGTERM or Ctrl-C, or until one of them stops; then stop the others
+    with SIGTERM, which lets each finish its work in flight. 0 after a signal, 1 when a process stopped."""
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    children = [subprocess.Popen(list(command), env=environment) for command in commands]
+    status = 0
+    while not stopping:
+        if any(child.poll() is not None for child in children):
+            status = 1
+            log.error("a service process stopped; stopping the others")
+            break
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_SECONDS
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return status
 
 
 def account_state(settings: Settings) -> AccountState:
@@ -79,8 +237,8 @@ def account_state(settings: Settings) -> AccountState:
 def _in_a_child(work: Callable[[], object]) -> None:
     """Run `work` in a child process and raise SystemExit with its status if it fails (its message printed).
 
-    For work that loads more than `serve` itself needs (Redis's client, Zenpy):
-    the supervisor keeps only what it needs to start and stop the others.
+    For work that loads more than a supervisor needs (Redis's client, Zenpy):
+    `serve` and `web` keep only what they need to start and stop the others.
     """
     sys.stdout.flush()
     sys.stderr.flush()
@@ -102,69 +260,70 @@ def _in_a_child(work: Callable[[], object]) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run gunicorn and the queue worker side by side; stop both cleanly on SIGTERM or Ctrl-C."""
+    """Run gunicorn and the queue worker side by side; stop both cleanly on SIGTERM or Ctrl-C.
+
+    The worker serves the private listener (/metrics, /readyz) for both: its
+    page adds up every process's metrics from the shared folder.
+    """
     settings = check_notify_urls(load_settings())
     _in_a_child(lambda: account_state(settings))  # with Redis, rebuilt here first if the shared copy is gone
+    web = web_settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    web = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "plugin.web:create_app()",
-        "--bind",
-        f"{args.host}:{args.port}",
-        "--workers",
-        str(args.workers),
-        "--worker-class",
-        "gthread",
-        "--threads",
-        "8",
-        "--graceful-timeout",
-        "10",  # webhook requests take milliseconds
-        "--access-logfile",
-        "-",
-        "--access-logformat",
-        ACCESS_LOG_FORMAT,
-        "--logger-class",
-        "plugin.gunicorn_logging.GunicornLogger",
-        "--no-control-socket",
-        "--log-level",
-        settings.log_level.lower(),
-    ]
-    worker = [sys.executable, "-m", "plugin.cli", "worker"]
-    # Every process counts its own metrics into this folder; /metrics adds them up.
-    metrics_dir = settings.data_dir / f"metrics-{args.port}"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True)
-    environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    children = [subprocess.Popen(web, env=environment), subprocess.Popen(worker, env=environment)]
-    log.info("serving on http://%s:%s (webhook: /webhooks/zendesk)", args.host, args.port)
+    with metrics_dir() as counts:
+        environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": counts}
+        log.info("serving on http://%s:%s (webhook: /webhooks/zendesk)", web.host, web.port)
+        worker = [sys.executable, "-m", "plugin.cli", "worker"]
+        return supervise([gunicorn_command(web, settings.log_level), worker], environment)
 
-    stopping = False
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+def cmd_web(args: argparse.Namespace) -> int:
+    """Run gunicorn alone (the worker runs elsewhere), with the private listener for its processes' metrics."""
+    from plugin.private_listener import start_private_listener
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    status = 0
-    while not stopping:
-        if any(child.poll() is not None for child in children):
-            status = 1
-            log.error("a service process stopped; stopping the others")
-            break
-        time.sleep(0.2)
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    for child in children:
+    settings = load_settings()
+    _in_a_child(lambda: account_state(settings))
+    web = web_settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with metrics_dir() as counts:
+        listener = start_private_listener(settings, Path(counts))
         try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-    return status
+            log.info("serving the webhook on http://%s:%s/webhooks/zendesk", web.host, web.port)
+            environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": counts}
+            return supervise([gunicorn_command(web, settings.log_level)], environment)
+        finally:
+            listener.stop()
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 when /healthz answers 200: the webhook's port, or with --private the private listener's."""
+    import urllib.error
+    import urllib.request
+
+    if args.private:
+        listener = load_private_listener_settings()
+        host, port = listener.bind, listener.port
+    else:
+        web = load_web_settings()
+        host, port = web.host, web.port
+    url = f"http://{_reachable(host)}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as answer:
+            healthy = answer.status == 200
+    except (urllib.error.URLError, OSError) as error:
+        print(f"escalations: {url}: {getattr(error, 'reason', error)}", file=sys.stderr)
+        return 1
+    if not healthy:
+        print(f"escalations: {url} answered {answer.status}", file=sys.stderr)
+    return 0 if healthy else 1
+
+
+def _reachable(host: str) -> str:
+    """The address to call a listener bound to `host` on from this machine."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 SANDBOX_ENV = {
@@ -187,7 +346,9 @@ def cmd_start(args: argparse.Namespace) -> int:
         os.environ.update(SANDBOX_ENV)
         os.environ["ZENDESK_API_URL"] = sandbox.url
         os.environ.setdefault("ESCALATIONS_DATA_DIR", str(Path("var") / "sandbox"))
-        os.environ["PUBLIC_URL"] = f"http://{args.host}:{args.port}"
+        web = web_settings(args)
+        os.environ["PUBLIC_URL"] = f"http://{_reachable(web.host)}:{web.port}"
+        os.environ.setdefault("ESCALATION_HELP_CENTER_URL", f"{sandbox.url}/hc")  # where the form is installed
         print(f"No Zendesk credentials in .env: using the local sandbox at {sandbox.url}", flush=True)
     try:
         cmd_setup(args)
@@ -216,9 +377,15 @@ def _install_theme_in_sandbox(sandbox_url: str) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from plugin.private_listener import start_private_listener
     from plugin.worker import main as worker_main
+    from plugin.worker import service_queues
 
-    worker_main()
+    listener = start_private_listener(load_settings(), queues=service_queues())
+    try:
+        worker_main()
+    finally:
+        listener.stop()
     return 0
 
 
@@ -230,16 +397,18 @@ def cmd_package_app(args: argparse.Namespace) -> int:
 
 
 def cmd_package_theme(args: argparse.Namespace) -> int:
-    from plugin.theme_package import SNIPPET, build_theme, write_theme
+    from plugin.theme_package import DETAILS_SNIPPET, SNIPPET, build_theme, write_theme
 
     settings = load_settings()
     written = write_theme(build_theme(read_state(open_state_store(settings)), settings), Path(args.output))
-    print(f"wrote {args.output}")
+    print(f"wrote the Help Center snippets to {args.output}")
     for path, size in written:
         print(f"  {path:<32} {size:>7,} bytes")
     print(
-        "Add them to your Help Center theme (Guide > Customize design > Edit code): the two files under assets/ "
-        f"as assets, and {SNIPPET} pasted into templates/request_page.hbs just before the comment form."
+        "These are snippets to paste into your theme, not a theme to import. In Guide > Customize design > your "
+        "theme > Edit code: add the two files under assets/ as assets; in templates/request_page.hbs, paste "
+        f"{SNIPPET} just before the comment form and replace the {{{{#each custom_fields}}}} block of the request "
+        f"sidebar with {DETAILS_SNIPPET}; publish."
     )
     return 0
 
@@ -253,13 +422,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from plugin.report import collect, parse_since, render, summarise
+    from plugin.report import collect, managers_groups, parse_since, render, summarise, summarise_by_group
 
     settings = load_settings()
     state = read_state(open_state_store(settings))
     gateway = _gateway(settings, state.field_ids, budget=120)
-    rows = collect(gateway, state.field_ids, parse_since(args.since, datetime.now(UTC)))
-    sys.stdout.write(render(rows, summarise(rows), args.format))
+    group_of = managers_groups(gateway, state.manager_group_id, state.brand_group_ids)
+    rows = collect(gateway, state.field_ids, parse_since(args.since, datetime.now(UTC)), group_of=group_of)
+    sys.stdout.write(render(rows, summarise(rows), args.format, summarise_by_group(rows)))
     return 0
 
 
@@ -332,15 +502,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="escalations", description="Once-only customer escalation requests for Zendesk."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {release()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "setup", help="create or update the Zendesk fields, group, webhook, triggers and views"
-    ).set_defaults(run=cmd_setup)
+    setup = commands.add_parser(
+        "setup", help="create or update the Zendesk fields, groups, webhook, triggers and views"
+    )
+    setup.add_argument(
+        "--dry-run", action="store_true", help="print what setup would create, update or rename; write nothing"
+    )
+    setup.set_defaults(run=cmd_setup)
+    uninstall = commands.add_parser(
+        "uninstall", help="remove the service's triggers, webhook and views (the fields and groups stay)"
+    )
+    uninstall.add_argument("--dry-run", action="store_true", help="print what would be removed; remove nothing")
+    uninstall.add_argument("--yes", action="store_true", help="do not ask before removing")
+    uninstall.add_argument(
+        "--delete-fields",
+        action="store_true",
+        help="also delete the escalation ticket fields and the record they hold (asks again, even with --yes)",
+    )
+    uninstall.set_defaults(run=cmd_uninstall)
     serve = commands.add_parser("serve", help="run the webhook service and its worker")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="gunicorn worker processes, 8 threads each (default 1)")
+    _web_options(serve)
     serve.set_defaults(run=cmd_serve)
+    web = commands.add_parser("web", help="run only the webhook's web processes (gunicorn), without the worker")
+    _web_options(web)
+    web.set_defaults(run=cmd_web)
+    healthcheck = commands.add_parser(
+        "healthcheck", help="exit 0 when the running service answers /healthz (for Docker and other probes)"
+    )
+    healthcheck.add_argument(
+        "--private",
+        action="store_true",
+        help="ask the private listener (METRICS_BIND, METRICS_PORT) instead of the webhook's port",
+    )
+    healthcheck.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer (default 5)")
+    healthcheck.set_defaults(run=cmd_healthcheck)
     doctor = commands.add_parser("doctor", help="check configuration, credentials and Zendesk objects")
     doctor.add_argument(
         "--live",
@@ -350,9 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--wait", type=float, default=120.0, help="seconds to wait for each step (default 120)")
     doctor.set_defaults(run=cmd_doctor)
     start = commands.add_parser("start", help="set up and serve; with no credentials in .env, against a local sandbox")
-    start.add_argument("--host", default="127.0.0.1")
-    start.add_argument("--port", type=int, default=8000)
-    start.add_argument("--workers", type=int, default=1, help="gunicorn worker processes, 8 threads each (default 1)")
+    _web_options(start)
     start.add_argument("--sandbox-port", type=int, default=8089)
     start.set_defaults(run=cmd_start)
     commands.add_parser("worker", help="run only the queue worker (serve starts it for you)").set_defaults(
@@ -363,10 +558,11 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--dist", default=None, help="where to write the zip (default: SOURCE/dist)")
     package.set_defaults(run=cmd_package_app)
     theme = commands.add_parser(
-        "package-theme", help="write the Help Center theme files for this account (escalate from a request page)"
+        "package-theme",
+        help="write the Help Center snippets for this account, to paste into your theme (escalate from a request page)",
     )
     theme.add_argument(
-        "--output", default=str(Path("dist") / "help-center"), help="a folder, or a .zip (default: dist/help-center)"
+        "--output", default=str(Path("dist") / "help-center"), help="a folder (default: dist/help-center)"
     )
     theme.set_defaults(run=cmd_package_theme)
     commands.add_parser("demo", help="a scripted tour against the sandbox, no browser needed").set_defaults(
@@ -388,6 +584,49 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8089)
     sandbox.set_defaults(run=cmd_sandbox)
     return parser
+
+
+def _web_options(command: argparse.ArgumentParser) -> None:
+    """The web front's flags; each defaults to its environment variable, then to the value shown."""
+    option = command.add_argument
+    option("--host", help="the address to serve the webhook on (ESCALATIONS_HOST, default 127.0.0.1)")
+    option("--port", type=_positive, help="the webhook's port (ESCALATIONS_PORT, default 8000)")
+    option("--workers", type=_positive, help="gunicorn worker processes (ESCALATIONS_WEB_WORKERS, default 1)")
+    option("--threads", type=_positive, help="threads per worker process (ESCALATIONS_WEB_THREADS, default 8)")
+    option(
+        "--timeout",
+        type=_positive,
+        help="seconds a silent worker process lives before gunicorn restarts it (ESCALATIONS_WEB_TIMEOUT, default 30)",
+    )
+    option(
+        "--graceful-timeout",
+        type=_positive,
+        help="seconds requests in flight get when stopping (ESCALATIONS_WEB_GRACEFUL_TIMEOUT, default 10)",
+    )
+    option(
+        "--keep-alive",
+        type=_positive,
+        help="seconds an idle connection stays open (ESCALATIONS_WEB_KEEPALIVE, default 2)",
+    )
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+DISTRIBUTION = "zendesk-escalations"
+
+
+def release() -> str:
+    """The installed package's version: the one version of the service, its app and its API description."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed: pip install .)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,14 @@ Every listed phrase counts, whoever writes it, and the trigger created by
 ESCALATION_NOTIFY lists Apprise URLs (separated by spaces or commas) that the
 managers are notified at; ESCALATION_NOTIFY_EVENTS the events they hear of
 (default `escalated,overdue`; also `acknowledged`, `resolved`, `refused`).
+
+Zendesk is reached with an admin's email and API token (ZENDESK_EMAIL,
+ZENDESK_API_TOKEN) or with an OAuth access token (ZENDESK_OAUTH_TOKEN), not
+both. ESCALATION_EXCLUDE_TAGS and ESCALATION_EXCLUDE_BRANDS keep tickets out of
+the process (tags separated by spaces or commas; brand names by `;`).
+ESCALATION_GROUP_BY_BRAND sends each brand's escalations to its own managers'
+group, `Acme=Acme Managers; Globex=Globex Managers`; ESCALATION_GROUP takes the
+rest. Setup writes these into Zendesk: run it again after a change.
 """
 
 from __future__ import annotations
@@ -77,6 +85,21 @@ class Settings:
     ticket_updates_per_minute: int  # the account's Update Ticket limit; the service keeps to 80 % of it
     notify_urls: tuple[str, ...] = ()  # Apprise URLs the managers are notified at; none: no notifications
     notify_events: frozenset[str] = frozenset()  # the events they are notified of, when there are URLs
+    zendesk_oauth_token: str = ""  # an OAuth access token, used instead of the email and API token when set
+    exclude_tags: tuple[str, ...] = ()  # tickets with any of these tags are kept out of the process
+    exclude_brands: tuple[str, ...] = ()  # so are tickets of these brands (by name)
+    group_by_brand: tuple[tuple[str, str], ...] = ()  # (brand name, its managers' group name)
+
+    @property
+    def uses_oauth(self) -> bool:
+        return bool(self.zendesk_oauth_token)
+
+    @property
+    def manager_group_names(self) -> tuple[str, ...]:
+        """Every managers' group the settings name: ESCALATION_GROUP first, then each brand's, once each."""
+        return tuple(dict.fromkeys((self.escalation_group, *(group for _, group in self.group_by_brand))))
+
+    help_center_url: str | None = None  # the Help Center whose theme has the escalation form, linked in replies
     lease_seconds: float = LEASE_SECONDS
     backoff_seconds: float = BACKOFF_SECONDS
     secret_grace_seconds: float = SECRET_GRACE_SECONDS
@@ -129,10 +152,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"ZENDESK_SUBDOMAIN must be the account's subdomain, like 'acme' for acme.zendesk.com, not {subdomain!r}"
         )
-    email = required("ZENDESK_EMAIL")
-    if "@" not in email:
+    oauth_token = env.get("ZENDESK_OAUTH_TOKEN", "").strip()
+    if oauth_token and env.get("ZENDESK_API_TOKEN", "").strip():
+        raise ConfigError(
+            "ZENDESK_OAUTH_TOKEN and ZENDESK_API_TOKEN are both set: keep one (the OAuth token, or the email and "
+            "API token)"
+        )
+    email = env.get("ZENDESK_EMAIL", "").strip() if oauth_token else required("ZENDESK_EMAIL")
+    if email and "@" not in email:
         raise ConfigError("ZENDESK_EMAIL must be the email address of the API user")
-    token = required("ZENDESK_API_TOKEN")
+    token = "" if oauth_token else required("ZENDESK_API_TOKEN")
     logs = load_log_settings(env)
     timezone = _timezone(env.get("ESCALATION_TIMEZONE", "").strip() or "UTC")
     notify_urls, notify_events = _notifications(env)
@@ -162,10 +191,44 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ticket_updates_per_minute=ticket_updates_per_minute(env),
         notify_urls=notify_urls,
         notify_events=notify_events,
+        zendesk_oauth_token=oauth_token,
+        exclude_tags=_tags(env.get("ESCALATION_EXCLUDE_TAGS", "")),
+        exclude_brands=_names(env.get("ESCALATION_EXCLUDE_BRANDS", "")),
+        group_by_brand=_groups_by_brand(env.get("ESCALATION_GROUP_BY_BRAND", "")),
+        help_center_url=_url(env, "ESCALATION_HELP_CENTER_URL"),
         lease_seconds=_number(env, "ESCALATIONS_LEASE_SECONDS", LEASE_SECONDS, minimum=0.5),
         backoff_seconds=_number(env, "ESCALATIONS_BACKOFF_SECONDS", BACKOFF_SECONDS, minimum=0.01),
         secret_grace_seconds=_number(env, "ESCALATION_SECRET_GRACE_SECONDS", SECRET_GRACE_SECONDS, minimum=0),
     )
+
+
+def _tags(value: str) -> tuple[str, ...]:
+    """ESCALATION_EXCLUDE_TAGS: tags separated by spaces or commas, as Zendesk stores them (lower case)."""
+    return tuple(dict.fromkeys(tag.lower() for tag in re.split(r"[\s,]+", value) if tag))
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """Names separated by ';' (brand names may hold spaces and commas)."""
+    return tuple(dict.fromkeys(name.strip() for name in value.split(";") if name.strip()))
+
+
+def _groups_by_brand(value: str) -> tuple[tuple[str, str], ...]:
+    """`Acme=Acme Managers; Globex=Globex Managers` → (("Acme", "Acme Managers"), ("Globex", "Globex Managers"))."""
+    name = "ESCALATION_GROUP_BY_BRAND"
+    pairs: dict[str, str] = {}
+    for entry in (part.strip() for part in value.split(";")):
+        if not entry:
+            continue
+        brand, equals, group = (text.strip() for text in entry.partition("="))
+        if not equals or not brand or not group:
+            raise ConfigError(
+                f"{name} must be brand=group entries separated by ';', like 'Acme=Acme Managers; "
+                f"Globex=Globex Managers', not {entry!r}"
+            )
+        if brand.lower() in (known.lower() for known in pairs):
+            raise ConfigError(f"{name} names the brand {brand!r} twice")
+        pairs[brand] = group
+    return tuple(pairs.items())
 
 
 def _notifications(env: Mapping[str, str]) -> tuple[tuple[str, ...], frozenset[str]]:
@@ -295,20 +358,25 @@ def _log_level(value: str) -> str:
 
 
 ZENDESK_CREDENTIALS = ("ZENDESK_SUBDOMAIN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN")
+ZENDESK_OAUTH_CREDENTIALS = ("ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN")
 
 
 def has_zendesk_credentials(environ: Mapping[str, str] | None = None) -> bool:
-    """True when all three Zendesk settings are given, False when none is; ConfigError naming what is
-    missing when only some are (a typo must not silently switch to the sandbox)."""
+    """True when the Zendesk settings are all given (the subdomain with the email and API token, or with an
+    OAuth token), False when none is; ConfigError naming what is missing when only some are (a typo must
+    not silently switch to the sandbox)."""
     env = read_environment() if environ is None else environ
-    missing = [name for name in ZENDESK_CREDENTIALS if not env.get(name, "").strip()]
-    if len(missing) == len(ZENDESK_CREDENTIALS):
+    oauth = bool(env.get("ZENDESK_OAUTH_TOKEN", "").strip())
+    names = ZENDESK_OAUTH_CREDENTIALS if oauth else ZENDESK_CREDENTIALS
+    missing = [name for name in names if not env.get(name, "").strip()]
+    if len(missing) == len(names):
         return False
     if missing:
-        given = [name for name in ZENDESK_CREDENTIALS if name not in missing]
+        given = [name for name in names if name not in missing]
+        everything = "both" if oauth else "all three"
         raise ConfigError(
             f"{_listed(missing)} {'is' if len(missing) == 1 else 'are'} not set but {_listed(given)} "
-            f"{'is' if len(given) == 1 else 'are'}: set all three to use your Zendesk account, "
+            f"{'is' if len(given) == 1 else 'are'}: set {everything} to use your Zendesk account, "
             "or none to use the local sandbox"
         )
     return True
@@ -326,4 +394,58 @@ def ticket_updates_per_minute(environ: Mapping[str, str] | None = None) -> int:
         return UPDATES_PER_MINUTE
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """How `serve` and `web` run gunicorn; each has a command-line flag that wins over its variable."""
+
+    host: str  # ESCALATIONS_HOST: the address the webhook is served on
+    port: int  # ESCALATIONS_PORT
+    workers: int  # ESCALATIONS_WEB_WORKERS: gunicorn worker processes
+    threads: int  # ESCALATIONS_WEB_THREADS: threads per worker process
+    timeout: int  # ESCALATIONS_WEB_TIMEOUT: seconds a silent worker process lives before gunicorn restarts it
+    graceful_timeout: int  # ESCALATIONS_WEB_GRACEFUL_TIMEOUT: seconds requests in flight get on a stop
+    keepalive: int  # ESCALATIONS_WEB_KEEPALIVE: seconds an idle connection is kept open
+
+
+@dataclass(frozen=True)
+class PrivateListenerSettings:
+    """Where /metrics, /readyz and /healthz are served, apart from the webhook: METRICS_BIND and METRICS_PORT."""
+
+    bind: str
+    port: int
+
+
+def load_web_settings(environ: Mapping[str, str] | None = None) -> WebSettings:
+    """The web front's settings from the environment; ConfigError naming the first bad one."""
+    env = read_environment() if environ is None else environ
+    return WebSettings(
+        host=env.get("ESCALATIONS_HOST", "").strip() or "127.0.0.1",
+        port=_whole(env, "ESCALATIONS_PORT", 8000, 1, 65535),
+        workers=_whole(env, "ESCALATIONS_WEB_WORKERS", 1, 1, 64),
+        # Webhooks answer in milliseconds: 8 threads keep up with far more than Zendesk sends.
+        threads=_whole(env, "ESCALATIONS_WEB_THREADS", 8, 1, 256),
+        timeout=_whole(env, "ESCALATIONS_WEB_TIMEOUT", 30, 1, 3600),
+        graceful_timeout=_whole(env, "ESCALATIONS_WEB_GRACEFUL_TIMEOUT", 10, 1, 3600),
+        keepalive=_whole(env, "ESCALATIONS_WEB_KEEPALIVE", 2, 1, 3600),
+    )
+
+
+def load_private_listener_settings(environ: Mapping[str, str] | None = None) -> PrivateListenerSettings:
+    """METRICS_BIND (default loopback: only this machine can scrape) and METRICS_PORT (default 9810)."""
+    env = read_environment() if environ is None else environ
+    return PrivateListenerSettings(
+        bind=env.get("METRICS_BIND", "").strip() or "127.0.0.1",
+        port=_whole(env, "METRICS_PORT", 9810, 1, 65535),
+    )
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or not minimum <= int(value) <= maximum:
+        raise ConfigError(f"{name} must be a whole number from {minimum} to {maximum}, not {value!r}")
     return int(value)

@@ -28,7 +28,7 @@ TICKET_ID = 1
 STEP_TIMEOUT = 20.0
 QUIET_SECONDS = 0.4
 WIDTH = 92
-REASON = "our invoice exports have failed every night since Monday and month-end closing is blocked."
+REASON = "Our invoice exports have failed every night since Monday and month-end closing is blocked."
 Record = dict[str, Any]
 
 
@@ -159,11 +159,12 @@ class Tour:
         say("  Not escalated yet, and the escalation is not used up: the customer can still give the reason.")
 
     def escalate(self, customer: Record) -> Record:
-        """Step 2: with a reason, the escalation is recorded, handed over and confirmed; the ticket after."""
+        """Step 2: the reason, given in reply without the words, is the reason: the escalation is recorded, handed
+        over and confirmed; the ticket after."""
         say()
-        say(f"Step 2 · {customer['name'].split()[0]} gives the reason")
+        say(f"Step 2 · {customer['name'].split()[0]} answers with the reason, without the words")
         before = self.zendesk.ticket(TICKET_ID)
-        self.comment(customer, f"Escalation request: {REASON}")
+        self.comment(customer, REASON)
         self.wait(
             lambda: self.settled(emails=2) and "escalated" in self.zendesk.ticket(TICKET_ID)["tags"],
             "the escalation and its confirmation",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,20 @@ from typing import Any
 from plugin import escalation_fields as fields
 from plugin.config import ConfigError, Settings, load_settings
 from plugin.messages import MessageRenderer
+from plugin.policy import parse_iso
 from plugin.provisioning import (
-    MANAGER_REPLY_TRIGGER_TITLE,
-    SOLVED_TRIGGER_TITLE,
-    TRIGGER_TITLE,
+    REQUEST,
+    TRIGGER_ROLES,
+    condition_key,
+    describe_condition,
     desired_webhook,
+    find_installation,
+    plan_setup,
+    read_account,
 )
+from plugin.state import AccountState
 from plugin.state_store import FileStateStore, open_state_store, read_state
-from plugin.zendesk import ZendeskError, ZendeskGateway, all_items, make_client
+from plugin.zendesk import ZendeskError, ZendeskGateway, make_client
 
 
 class Checks:
@@ -44,12 +51,57 @@ def _permissions(checks: Checks, path: Path, what: str) -> None:
         checks.warn(f"{what} {path} is readable by others: chmod 600 {path}")
 
 
+# The scopes the service's token needs: it reads tickets, fields, groups, search and the event export,
+# and writes tickets; setup writes fields, groups, the webhook, triggers and views. `impersonate` lets
+# `doctor --live` comment as its temporary customer.
+NEEDED_SCOPES = ("read", "write")
+LIVE_CHECK_SCOPE = "impersonate"
+
+
+def missing_scopes(scopes: Iterable[str]) -> list[str]:
+    """The scopes the service needs that a token lacks (a resource scope such as `tickets:read` is not enough:
+    the service reads ticket fields, groups and the event export too)."""
+    return [scope for scope in NEEDED_SCOPES if scope not in set(scopes)]
+
+
+def unhonoured_conditions(
+    trigger: Mapping[str, Any], owned: frozenset[str], exclude_tags: Iterable[str], excluded_brand_ids: Iterable[int]
+) -> list[str]:
+    """Conditions an admin added by hand to the request trigger that the catch-up sweep cannot honour.
+
+    The sweep never sees the trigger: it answers every comment with the phrase on a ticket the policy
+    does not keep out. A condition that keeps out tickets with excluded tags or of an excluded brand is
+    honoured; any other condition the admin added to `all` narrows the trigger only.
+    """
+    tags = set(exclude_tags)
+    brands = {str(brand) for brand in excluded_brand_ids}
+    found = []
+    for condition in (trigger.get("conditions") or {}).get("all") or []:
+        key = condition_key("all", condition)
+        if key in owned:
+            continue
+        _, name, operator, value = key.split("|", 3)
+        if name == "current_tags" and operator == "not_includes" and set(value.split()) <= tags:
+            continue
+        if name == "brand_id" and operator == "is_not" and value in brands:
+            continue
+        found.append(describe_condition(key))
+    return found
+
+
 def run_doctor() -> int:
     checks = Checks()
     settings = load_settings()
-    checks.ok(f"configuration read (Zendesk: {settings.zendesk_base_url}, token {mask(settings.zendesk_api_token)})")
+    secret = settings.zendesk_oauth_token or settings.zendesk_api_token
+    checks.ok(f"configuration read (Zendesk: {settings.zendesk_base_url}, {_credentials(settings)} {mask(secret)})")
     _permissions(checks, Path.cwd() / ".env", ".env")
     store = open_state_store(settings)
+    if store.raw() is None:
+        checks.fail(
+            f"the escalation service is not installed on {settings.zendesk_base_url} "
+            f"(no state in {store.where}): run 'escalations setup' to install it"
+        )
+        return 1
     try:
         state = read_state(store)
     except ConfigError as error:
@@ -69,10 +121,12 @@ def run_doctor() -> int:
     try:
         me = gateway.get_json("/api/v2/users/me.json")["user"]
         if me.get("role") == "admin":
-            checks.ok(f"credentials: {me.get('email')} is an admin")
+            checks.ok(f"credentials: {_credentials(settings)} of {me.get('email')}, an admin")
         else:
-            checks.fail(f"credentials: {me.get('email')} is not an admin: use an admin's API token")
-        _check_objects(checks, gateway, state, settings.public_url)
+            checks.fail(f"credentials: {me.get('email')} is not an admin: use an admin's token")
+        if settings.uses_oauth:
+            _check_scopes(checks, gateway)
+        _check_objects(checks, gateway, state, settings)
         if settings.schedule:
             calendar = gateway.business_calendar(settings.schedule)
             checks.ok(f"business-hours schedule {settings.schedule!r} ({calendar.timezone.key})")
@@ -92,38 +146,96 @@ def run_doctor() -> int:
     return 1 if checks.failures else 0
 
 
-def _check_objects(checks: Checks, gateway: ZendeskGateway, state, public_url: str | None) -> None:  # type: ignore[no-untyped-def]
-    existing = {item["id"]: item for item in all_items(gateway, "/api/v2/ticket_fields.json", "ticket_fields")}
-    missing = [f.title for f in fields.ESCALATION_FIELDS if state.field_ids.get(f.key) not in existing]
+def _credentials(settings: Settings) -> str:
+    return "OAuth access token" if settings.uses_oauth else "API token"
+
+
+def _check_scopes(checks: Checks, gateway: ZendeskGateway) -> None:
+    """The OAuth token's scopes, from its own record (Show Token, `current`)."""
+    token = gateway.get_json("/api/v2/oauth/tokens/current.json").get("token") or {}
+    scopes = [str(scope) for scope in token.get("scopes") or []]
+    missing = missing_scopes(scopes)
+    if missing:
+        checks.fail(
+            f"the OAuth token lacks the scope {', '.join(repr(s) for s in missing)} "
+            f"(it has {', '.join(scopes) or 'none'}): create a token with the scopes read and write "
+            "(README, 'Sign in with an OAuth token')"
+        )
+    else:
+        checks.ok(f"OAuth token scopes: {', '.join(scopes)}")
+    if LIVE_CHECK_SCOPE not in scopes:
+        checks.warn(
+            f"the OAuth token has no '{LIVE_CHECK_SCOPE}' scope: 'escalations doctor --live' needs it to comment "
+            "as its temporary customer"
+        )
+
+
+def _check_objects(checks: Checks, gateway: ZendeskGateway, state: AccountState, settings: Settings) -> None:
+    account = read_account(gateway)
+    found = find_installation(account, settings, state)
+    missing = [f.title for f in fields.ESCALATION_FIELDS if found.fields.get(f.key) is None]
     if missing:
         checks.fail(f"ticket fields missing: {', '.join(missing)}: run 'escalations setup'")
     else:
         checks.ok(f"{len(fields.ESCALATION_FIELDS)} escalation ticket fields")
-    groups = {item["id"] for item in all_items(gateway, "/api/v2/groups.json", "groups")}
-    if state.manager_group_id in groups:
-        checks.ok(f"managers' group {state.manager_group_id}")
-    else:
-        checks.fail("the managers' group is gone: run 'escalations setup'")
-    webhooks = {item["id"]: item for item in all_items(gateway, "/api/v2/webhooks", "webhooks")}
-    webhook = webhooks.get(state.webhook_id)
+    for name, group in found.groups.items():
+        if group is None:
+            checks.fail(f"the managers' group '{name}' is gone: run 'escalations setup'")
+        else:
+            checks.ok(f"managers' group '{name}' ({group['id']})")
+    _check_webhook(checks, gateway, found.webhook, state, settings.public_url)
+    for role in TRIGGER_ROLES:
+        trigger = found.triggers.get(role)
+        if trigger is None:
+            checks.fail(f"the {role.replace('_', ' ')} trigger is missing: run 'escalations setup'")
+        elif not trigger.get("active"):
+            checks.fail(f"trigger '{trigger.get('title')}' is inactive: activate it in Admin Center")
+        else:
+            checks.ok(f"trigger '{trigger.get('title')}'")
+    try:
+        plan = plan_setup(account, settings, state)
+    except ConfigError as error:
+        checks.fail(str(error))
+        return
+    changes = [step for step in plan.steps if step.action in ("update", "rename")]
+    if changes:
+        names = "; ".join(f"{step.kind} '{step.name}'" for step in changes)
+        checks.warn(f"setup would change {names}: 'escalations setup --dry-run' shows how, 'escalations setup' does it")
+    request = found.triggers.get(REQUEST)
+    step = plan.step(f"trigger:{REQUEST}")
+    if request is not None and step is not None:
+        owned = frozenset(step.written) | frozenset(state.written.get(f"trigger:{REQUEST}", ()))
+        by_hand = unhonoured_conditions(request, owned, settings.exclude_tags, plan.excluded_brand_ids)
+        if by_hand:
+            checks.warn(
+                f"trigger '{request.get('title')}' has conditions added by hand that the catch-up sweep cannot "
+                f"honour: {'; '.join(by_hand)}. A comment whose webhook is missed is answered whatever they say: "
+                "keep tickets out with ESCALATION_EXCLUDE_TAGS or ESCALATION_EXCLUDE_BRANDS instead"
+            )
+
+
+def _check_webhook(
+    checks: Checks,
+    gateway: ZendeskGateway,
+    webhook: Mapping[str, Any] | None,
+    state: AccountState,
+    public_url: str | None,
+) -> None:
     if webhook is None:
         checks.fail("the webhook is gone: run 'escalations setup'")
+        return
+    if webhook.get("status") != "active":
+        checks.fail("the webhook is inactive: activate it in Admin Center (setup keeps it as an admin set it)")
+    if public_url and webhook.get("endpoint") != desired_webhook(public_url)["endpoint"]:
+        checks.fail(f"the webhook calls {webhook.get('endpoint')}, not PUBLIC_URL: run 'escalations setup'")
+    if str(webhook["id"]) != state.webhook_id:
+        checks.fail("the webhook is not the one setup stored: run 'escalations setup'")
+        return
+    secret = gateway.get_json(f"/api/v2/webhooks/{state.webhook_id}/signing_secret")["signing_secret"]["secret"]
+    if secret != state.signing_secret:
+        checks.fail("the webhook's signing secret changed: run 'escalations setup' to store the new one")
     else:
-        if webhook.get("status") != "active":
-            checks.fail("the webhook is inactive: activate it in Admin Center or run 'escalations setup'")
-        if public_url and webhook.get("endpoint") != desired_webhook(public_url)["endpoint"]:
-            checks.fail(f"the webhook calls {webhook.get('endpoint')}, not PUBLIC_URL: run 'escalations setup'")
-        secret = gateway.get_json(f"/api/v2/webhooks/{state.webhook_id}/signing_secret")["signing_secret"]["secret"]
-        if secret != state.signing_secret:
-            checks.fail("the webhook's signing secret changed: run 'escalations setup' to store the new one")
-        else:
-            checks.ok(f"webhook {state.webhook_id} → {webhook.get('endpoint')}")
-    active = {t.get("title") for t in all_items(gateway, "/api/v2/triggers.json", "triggers") if t.get("active")}
-    for title in (TRIGGER_TITLE, MANAGER_REPLY_TRIGGER_TITLE, SOLVED_TRIGGER_TITLE):
-        if title in active:
-            checks.ok(f"trigger '{title}'")
-        else:
-            checks.fail(f"trigger '{title}' is missing or inactive: run 'escalations setup'")
+        checks.ok(f"webhook {state.webhook_id} → {webhook.get('endpoint')}")
 
 
 def _check_notification_targets(checks: Checks, settings: Settings) -> None:
@@ -156,6 +268,12 @@ def _check_queue(checks: Checks, settings: Settings) -> None:
         checks.ok(
             f"last sweep {sweep.get('last_run')}{by} (cursor {sweep.get('cursor')}, {sweep.get('tickets')} tickets)"
         )
+        if sweep_is_stale(sweep.get("last_run"), settings.reconcile_seconds, datetime.now(UTC)):
+            checks.warn(
+                f"the last sweep is older than {STALE_SWEEP_INTERVALS} sweep intervals "
+                f"({STALE_SWEEP_INTERVALS} × {settings.reconcile_seconds:g} s): escalations whose webhook was lost "
+                "are not caught up and none is marked overdue; is 'escalations worker' (or serve) running?"
+            )
     else:
         checks.warn("no sweep has run yet (it runs when 'escalations serve' starts)")
     for ticket_id, parked in queue["parked"]:
@@ -164,6 +282,17 @@ def _check_queue(checks: Checks, settings: Settings) -> None:
     if settings.notify_urls or notifications["waiting"] or notifications["failed"]:
         checks.ok(f"notifications: {notifications['waiting']} queued, sending or waiting for a retry")
     _report_failed_notifications(checks, settings, notifications["failed"])
+
+
+STALE_SWEEP_INTERVALS = 3  # the alert rule "sweep stale" uses the same bound
+
+
+def sweep_is_stale(last_run: object, interval: float, now: datetime) -> bool:
+    """A completed sweep is stale when it started more than STALE_SWEEP_INTERVALS intervals before `now`
+    (one missed sweep is a slow one; three mean none is running)."""
+    if not isinstance(last_run, str) or not last_run:
+        return False  # no sweep yet: doctor says so on its own line
+    return (now - parse_iso(last_run)).total_seconds() > STALE_SWEEP_INTERVALS * interval
 
 
 def _report_failed_notifications(checks: Checks, settings: Settings, failed: list[tuple[str, dict[str, Any]]]) -> None:

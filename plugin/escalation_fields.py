@@ -1,8 +1,9 @@
 """The ticket fields and tags in which an escalation is recorded on the ticket.
 
 Zendesk ticket fields have no stable key, only an id per account and a title.
-Each field is described once here; `escalations setup` creates it by title and
-stores the id it got under the field's key.
+Each field is described once here; `escalations setup` creates it, marks it
+(`[escalations:field:<key>]` in its agent-only description, so it is found
+again after a rename) and stores the id it got under the field's key.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ TAG_BLOCKED = "escalation_blocked"
 # Set with the escalation record and removed with the customer's confirmation:
 # while it is on the ticket, the confirmation is still owed.
 TAG_CONFIRMATION_PENDING = "escalation_confirmation_pending"
+# Set with the request for a reason and removed once the reason came or the wait ended: while it is on
+# the ticket, the trigger calls the service on the customer's public comments, the phrase or not.
+TAG_REASON_REQUESTED = "escalation_reason_requested"
 # Set once, with the managers' overdue note; it stays as history after acknowledgement.
 TAG_OVERDUE = "escalation_overdue"
 # With notifications for managers switched on: the write that makes an event also marks its

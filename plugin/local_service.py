@@ -32,7 +32,16 @@ from plugin.state_store import FileStateStore, RedisStateStore, StateStore, read
 
 # The service's own settings: never inherited from whoever starts it, so that a developer's
 # .env, a Redis URL or a log format in the shell cannot change what a demo or a test runs.
-SETTING_PREFIXES = ("ZENDESK_", "ESCALATION", "ZENPY_", "REDIS_URL", "PUBLIC_URL", "LOG_", "PROMETHEUS_MULTIPROC_DIR")
+SETTING_PREFIXES = (
+    "ZENDESK_",
+    "ESCALATION",
+    "ZENPY_",
+    "REDIS_URL",
+    "PUBLIC_URL",
+    "LOG_",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "METRICS_",
+)
 
 
 def source_root() -> Path:
@@ -57,8 +66,12 @@ def free_port() -> int:
 def service_environment(
     *, zendesk_url: str, email: str, api_token: str, port: int, data_dir: Path, **settings: str
 ) -> dict[str, str]:
-    """A clean environment for the service against `zendesk_url`, serving on `port`, plus `settings`."""
+    """A clean environment for the service against `zendesk_url`, serving on `port` (its metrics on a free port
+    of their own), plus `settings`."""
     env = clean_environment()
+    metrics_port = free_port()
+    while metrics_port == port:
+        metrics_port = free_port()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source_root()), env.get("PYTHONPATH")]))
     env.update(
         {
@@ -68,6 +81,7 @@ def service_environment(
             "ZENDESK_API_URL": zendesk_url,
             "PUBLIC_URL": f"http://127.0.0.1:{port}",
             "ESCALATIONS_DATA_DIR": str(data_dir),
+            "METRICS_PORT": str(metrics_port),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -101,6 +115,11 @@ class LocalService:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """The private listener: /metrics, /readyz and /healthz."""
+        return f"http://127.0.0.1:{self.env.get('METRICS_PORT') or 9810}"
 
     @property
     def data_dir(self) -> Path:

@@ -5,7 +5,8 @@ file per message (`confirmation.txt`, `refusal.txt`, …); `en` has every
 message and is the last fallback. A customer reads a message in their Zendesk
 locale: the exact locale, else its language (`pt-BR` → `pt`), else another
 variant of that language (`pt-PT` → `pt-BR`), else English. Dates are written
-for the reader's locale with Babel, in the account's timezone.
+for the reader's locale with Babel, in the reader's time zone (the message's),
+else the account's, and name the zone.
 
 An admin can replace any message in any locale: a file in the override
 directory, `<name>.txt` for English or `<locale>/<name>.txt` for another
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 import jinja2.meta
@@ -46,14 +47,28 @@ log = logging.getLogger(__name__)
 SHIPPED = Path(__file__).parent / "templates"
 
 # What the policy passes to each message: a template may use these names and no others.
+# `brand` is the ticket's brand ('' when the account's brands could not be read).
 VARIABLES: dict[str, tuple[str, ...]] = {
-    "confirmation": ("ticket_id", "response_due"),
-    "refusal": ("ticket_id", "requested_at", "status"),
-    "reason_request": ("ticket_id",),
+    "confirmation": ("ticket_id", "response_due", "contact_details", "brand"),
+    "refusal": (
+        "ticket_id",
+        "requested_at",
+        "status",
+        "response_due",
+        "overdue",
+        "acknowledged_at",
+        "resolved_at",
+        "brand",
+    ),
+    "reason_request": ("ticket_id", "answer_by", "help_center_link", "brand"),
     "manager_note": (
         "customer_name",
         "customer_email",
+        "customer_phone",
         "customer_is_requester",
+        "requester_name",
+        "requester_email",
+        "requester_phone",
         "requested_at",
         "reason",
         "response_due",
@@ -62,10 +77,10 @@ VARIABLES: dict[str, tuple[str, ...]] = {
         "previous_assignee_name",
         "previous_assignee_id",
         "new_contact_details",
-        "comment_id",
         "timezone",
+        "brand",
     ),
-    "overdue_note": ("ticket_id", "response_due", "overdue_by"),
+    "overdue_note": ("ticket_id", "response_due", "overdue_by", "brand"),
 }
 
 # Realistic values used to check that a template renders.
@@ -74,27 +89,51 @@ _SAMPLE: dict[str, Any] = {
     "response_due": datetime(2026, 11, 30, 15, 0, tzinfo=UTC),
     "requested_at": datetime(2026, 11, 27, 15, 0, tzinfo=UTC),
     "status": "escalation_status_requested",
+    "overdue": False,
+    "acknowledged_at": datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
+    "resolved_at": datetime(2026, 12, 2, 11, 0, tzinfo=UTC),
+    "contact_details": ("+1 555 0199",),
+    "answer_by": datetime(2026, 12, 4, 15, 0, tzinfo=UTC),
+    "help_center_link": "https://acme.zendesk.com/hc/requests/1234",
     "customer_name": "Ana Customer",
     "customer_email": "ana@example.com",
+    "customer_phone": "+1 555 0100",
     "customer_is_requester": True,
+    "requester_name": "Ana Customer",
+    "requester_email": "ana@example.com",
+    "requester_phone": "+1 555 0100",
     "reason": "Production is down since Monday.",
     "previous_group_id": 1,
     "previous_group_name": "Support",
     "previous_assignee_name": "Sam Engineer",
     "previous_assignee_id": 2,
-    "new_contact_details": ("+1 555 0100",),
-    "comment_id": 99,
+    "new_contact_details": ("+1 555 0199",),
     "timezone": "UTC",
     "overdue_by": timedelta(hours=3, minutes=20),
+    "brand": "Acme",
 }
 
 # The values a message may also come with: a template must render with these too.
 _SPARSE: dict[str, dict[str, Any]] = {
-    "confirmation": {"response_due": None},
-    "refusal": {"requested_at": None, "status": None},
+    "confirmation": {"response_due": None, "contact_details": (), "brand": ""},
+    "refusal": {
+        "requested_at": None,
+        "status": None,
+        "response_due": None,
+        "overdue": True,
+        "acknowledged_at": None,
+        "resolved_at": None,
+        "brand": "",
+    },
+    "reason_request": {"help_center_link": "", "brand": ""},
+    "overdue_note": {"brand": ""},
     "manager_note": {
+        "brand": "",
         "customer_email": "",
+        "customer_phone": "",
         "customer_is_requester": False,
+        "requester_email": "",
+        "requester_phone": "",
         "previous_group_id": None,
         "previous_group_name": "",
         "previous_assignee_name": "",
@@ -104,6 +143,7 @@ _SPARSE: dict[str, dict[str, Any]] = {
 }
 
 _LOCALE_KEY = "__message_locale__"
+_ZONE_KEY = "__message_timezone__"
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu"})
 _FULL_WIDTH_BRACKETS = frozenset({"ja", "zh"})
 
@@ -328,12 +368,15 @@ class MessageRenderer:
 
     def render(self, message: Message) -> str:
         """The message's text in its reader's language, ending in one newline."""
-        context: dict[str, Any] = {
-            key: neutralise(value) if isinstance(value, str) else value for key, value in message.context.items()
-        }
+        context: dict[str, Any] = {"brand": ""}  # every message may name the brand; unknown, it is left out
+        context.update(
+            (key, neutralise(value) if isinstance(value, str) else value) for key, value in message.context.items()
+        )
         for template in self._candidates(message.template, message.locale):
             try:
-                text = self._render(template, context, _date_locale(message.locale, template.locale))
+                text = self._render(
+                    template, context, _date_locale(message.locale, template.locale), self._zone_for(message.timezone)
+                )
             except Exception as error:
                 if template.origin == "shipped":
                     raise
@@ -348,32 +391,49 @@ class MessageRenderer:
             return text.strip() + "\n"
         raise LookupError(f"no template for the message {message.template!r}")
 
-    def _render(self, template: _Template, context: Mapping[str, Any], locale: Locale) -> str:
-        return template.template.render({**context, _LOCALE_KEY: locale})
+    def _render(
+        self, template: _Template, context: Mapping[str, Any], locale: Locale, zone: ZoneInfo | None = None
+    ) -> str:
+        return template.template.render({**context, _LOCALE_KEY: locale, _ZONE_KEY: zone or self.timezone})
 
-    # ---- filters: dates and times in the reader's locale, the account's timezone ----
+    def _zone_for(self, name: str | None) -> ZoneInfo:
+        """The reader's time zone, or the account's when they have none (or one this machine does not know)."""
+        if not name:
+            return self.timezone
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return self.timezone
 
-    def _local(self, moment: datetime) -> datetime:
-        return moment.astimezone(self.timezone)
+    # ---- filters: dates and times in the reader's locale and time zone ----
+
+    def _zone_of(self, context: jinja2.runtime.Context) -> ZoneInfo:
+        zone = context.get(_ZONE_KEY)
+        return zone if isinstance(zone, ZoneInfo) else self.timezone
 
     @jinja2.pass_context
     def _date(self, context: jinja2.runtime.Context, moment: datetime | None, length: str = "full") -> str:
         """Monday, November 30, 2026 · Montag, 30. November 2026; `date("long")`: 30 de novembro de 2026."""
-        return _plain(format_date(self._local(moment), length, locale=_locale_of(context))) if moment else ""
+        if moment is None:
+            return ""
+        return _plain(format_date(moment.astimezone(self._zone_of(context)), length, locale=_locale_of(context)))
 
     @jinja2.pass_context
     def _time(self, context: jinja2.runtime.Context, moment: datetime | None) -> str:
         """4:00 PM · 16:00 · 16 h 00."""
-        return _plain(format_time(moment, "short", tzinfo=self.timezone, locale=_locale_of(context))) if moment else ""
+        if moment is None:
+            return ""
+        return _plain(format_time(moment, "short", tzinfo=self._zone_of(context), locale=_locale_of(context)))
 
     @jinja2.pass_context
     def _zone(self, context: jinja2.runtime.Context, moment: datetime | None) -> str:
-        """The account timezone's name at that moment: Central European Standard Time, UTC."""
+        """The reader's time zone's name at that moment: Central European Standard Time, UTC."""
         if moment is None:
             return ""
-        if self.timezone.key in _UTC_NAMES:
+        zone = self._zone_of(context)
+        if zone.key in _UTC_NAMES:
             return "UTC"
-        return str(get_timezone_name(self._local(moment), "long", locale=_locale_of(context)))
+        return str(get_timezone_name(moment.astimezone(zone), "long", locale=_locale_of(context)))
 
     @jinja2.pass_context
     def _datetime(self, context: jinja2.runtime.Context, moment: datetime | None) -> str:

@@ -1,22 +1,26 @@
 """Prometheus metrics, counted in every process of the service and served by `GET /metrics`.
 
 `escalations serve` runs several processes (gunicorn's workers and the queue
-worker), so it points PROMETHEUS_MULTIPROC_DIR at a fresh folder in the data
-directory and the web app adds the processes' counts up when scraped. Queue
-depth, parked tickets, overdue escalations and the last sweep (when, and
-which host ran it) are read from the queue's storage at scrape time.
+worker), so it points PROMETHEUS_MULTIPROC_DIR at a fresh temporary folder
+and the page adds the processes' counts up when scraped (`web` does the same
+for gunicorn's processes). The page is served by the private listener
+(`plugin.private_listener`), not on the webhook's port. Queue depth, parked
+tickets, overdue escalations and the last sweep (and the host that ran it)
+are read from the queue's storage at scrape time: every host reads the same
+storage, so dashboards and alerts take their `max`, not their sum.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -24,11 +28,15 @@ from prometheus_client.registry import Collector
 
 from plugin.escalation_fields import NOTIFY_EVENTS
 
+if TYPE_CHECKING:
+    import requests  # the web processes and the private listener never load it: only the annotation needs it
+
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 WEBHOOKS = Counter(
     "escalations_webhooks_total",
-    "Webhook invocations, by outcome: accepted, own_update, or the reason a request was rejected.",
+    "Webhook invocations, by outcome: accepted, own_update, unavailable (answered 503: the queue's storage "
+    "failed), or the reason a request was rejected.",
     ["outcome"],
 )
 DECISIONS = Counter(
@@ -60,17 +68,20 @@ WEBHOOK_OUTCOMES = (
     "invalid_json",
     "invalid_body",
     "invalid_ticket_id",
+    "unavailable",
     "secret_rotating",
 )
 DECISION_OUTCOMES = (
     "escalated",
     "refused",
     "reason_requested",
+    "reason_wait_ended",
     "confirmation_resent",
     "acknowledged",
     "overdue",
     "resolved",
     "notification_claimed",
+    "excluded",
     "ignored",
 )
 NOTIFICATION_EVENTS = NOTIFY_EVENTS
@@ -103,11 +114,30 @@ def count_api_call(response: requests.Response, *_args: Any, **_kwargs: Any) -> 
     API_CALLS.labels(method=request.method or "", endpoint=endpoint_of(path), status=str(response.status_code)).inc()
 
 
+def sweep_last_success(sweep: Mapping[str, Any]) -> float:
+    """When the last complete sweep started, in Unix seconds; 0 when none has completed."""
+    last_run = sweep.get("last_run")
+    return datetime.fromisoformat(last_run).timestamp() if isinstance(last_run, str) and last_run else 0.0
+
+
+def oldest_parked_age(parked: Iterable[tuple[int, Mapping[str, Any]]], now: float) -> float:
+    """How long, in seconds, the ticket parked the longest has been parked; 0 when none is."""
+    since = [datetime.fromisoformat(record["since"]).timestamp() for _, record in parked if record.get("since")]
+    return max(0.0, now - min(since)) if since else 0.0
+
+
 class QueueCollector(Collector):
     """Gauges read from the queue's storage when scraped."""
 
-    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        read: Callable[[], Mapping[str, Any]],
+        sweep_interval: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.read = read
+        self.sweep_interval = sweep_interval
+        self.clock = clock
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
@@ -125,25 +155,48 @@ class QueueCollector(Collector):
                 "Notifications for managers queued or waiting for a retry.",
                 (status.get("notifications") or {}).get("waiting", 0),
             ),
+            (
+                "escalations_sweep_last_success_timestamp_seconds",
+                "When the last complete catch-up sweep started, in Unix time (0: none has completed yet).",
+                sweep_last_success(sweep),
+            ),
+            (
+                "escalations_oldest_parked_ticket_age_seconds",
+                "How long the ticket parked the longest has been parked (0: none is).",
+                oldest_parked_age(status.get("parked") or [], self.clock()),
+            ),
         ):
             yield GaugeMetricFamily(name, documentation, value=float(value))
-        if sweep.get("last_run"):
-            last = GaugeMetricFamily(
-                "escalations_last_sweep_timestamp_seconds",
-                "When the last catch-up sweep of the cluster ran (Unix time), labelled with the host and process.",
+        if self.sweep_interval is not None:
+            # Alerts compare the last sweep with the interval this service is configured with.
+            yield GaugeMetricFamily(
+                "escalations_sweep_interval_seconds",
+                "How often the catch-up sweep runs (ESCALATIONS_RECONCILE_SECONDS).",
+                value=float(self.sweep_interval),
+            )
+        if sweep.get("host"):
+            last_host = GaugeMetricFamily(
+                "escalations_sweep_last_host_info",
+                "The host and process that ran the last complete catch-up sweep of the cluster (always 1).",
                 labels=["host"],
             )
-            ran_at = datetime.fromisoformat(str(sweep["last_run"]).replace("Z", "+00:00")).timestamp()
-            last.add_metric([str(sweep.get("host") or "")], ran_at)
-            yield last
+            last_host.add_metric([str(sweep["host"])], 1.0)
+            yield last_host
 
 
-def exposition(read_queue: Callable[[], Mapping[str, Any]]) -> tuple[bytes, str]:
-    """The metrics page: every process's counts, and the queue's gauges."""
+def exposition(
+    read_queue: Callable[[], Mapping[str, Any]],
+    sweep_interval: float | None = None,
+    multiprocess_dir: Path | None = None,
+    clock: Callable[[], float] = time.time,
+) -> tuple[bytes, str]:
+    """The metrics page: every process's counts (those counting into `multiprocess_dir`, by default
+    PROMETHEUS_MULTIPROC_DIR; without either, this process's own), and the queue's gauges."""
     registry = CollectorRegistry()
-    if os.environ.get(MULTIPROCESS_DIR):
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    directory = str(multiprocess_dir or os.environ.get(MULTIPROCESS_DIR) or "")
+    if directory:
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     else:
         registry.register(REGISTRY)
-    registry.register(QueueCollector(read_queue))
+    registry.register(QueueCollector(read_queue, sweep_interval, clock))
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -21,7 +21,11 @@ The rules, read top to bottom in `decide`:
 4. Attempts on a ticket that is already escalated are refused politely, once
    per batch of comments, and counted; nothing else changes.
 5. An attempt without a reason on a ticket that is not escalated gets a
-   request for the reason and does not use up the escalation.
+   request for the reason and does not use up the escalation. The ticket then
+   waits for the reason: the next public comment of that customer with words of
+   their own, within `REASON_WINDOW` of their attempt, is the reason, as people
+   answer such a question. A comment after the window is an ordinary one and
+   ends the wait; another attempt without a reason asks again.
 6. With notifications for managers switched on, the write that makes an event
    (escalated, refused, acknowledged, overdue, resolved) also marks its
    notification as owed on the ticket, and a later write of the same decision
@@ -30,6 +34,15 @@ The rules, read top to bottom in `decide`:
    only once the write claiming it has succeeded, so it is sent once, after
    the write it announces; a mark left by a run that stopped is claimed by
    the next decision.
+7. A ticket kept out of the process (it carries one of the excluded tags, or
+   belongs to an excluded brand) gets no answer to an attempt, whichever way
+   the comment arrives (the trigger or the catch-up sweep); an escalation
+   recorded before the ticket was kept out is still confirmed and followed up.
+8. Each brand's escalations go to its own managers' group when one is set,
+   to the managers' group otherwise; the messages can name the ticket's brand.
+9. Customers read replies in their language: the Help Center page's when they
+   wrote with the form there (it says so in the comment), else their profile's;
+   times in their profile's time zone, else the working calendar's, named.
 """
 
 from __future__ import annotations
@@ -41,7 +54,21 @@ from typing import Any
 
 from plugin import escalation_fields as fields
 from plugin.calendar import WorkingCalendar, response_due
-from plugin.text import DEFAULT_PHRASES, Phrases, asks_for_escalation, contact_details, reason_for_escalation
+from plugin.locales import language, normalise
+from plugin.text import (
+    DEFAULT_PHRASES,
+    Phrases,
+    asks_for_escalation,
+    contact_details,
+    form_locale,
+    own_words,
+    reason_for_escalation,
+    without_contact_line,
+)
+
+# How long a customer asked for their reason has to give it: a week, so that a weekend or a short absence
+# between the question and the answer loses nothing, and no ordinary comment weeks later escalates by surprise.
+REASON_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -52,6 +79,7 @@ class Person:
     role: str  # "end-user", "agent" or "admin"
     phone: str | None = None
     locale: str | None = None
+    time_zone: str | None = None  # IANA name, from the profile
 
 
 @dataclass(frozen=True)
@@ -81,6 +109,7 @@ class TicketSnapshot:
     updated_at: str
     first_comment_id: int | None = None
     group_names: Mapping[int, str] = field(default_factory=dict)  # the ticket's group, by id, when sideloaded
+    brand_id: int | None = None
 
     @property
     def handled_through(self) -> int:
@@ -102,6 +131,22 @@ class PolicySettings:
     manager_ids: frozenset[int] = frozenset()  # members of the managers' group
     phrases: Phrases = DEFAULT_PHRASES  # the phrases that ask for an escalation
     notify_events: frozenset[str] = frozenset()  # events the managers are notified of; empty: no notifications
+    reason_window: timedelta = REASON_WINDOW
+    help_center_url: str = ""  # the Help Center with the escalation form, e.g. https://acme.zendesk.com/hc
+    brand_group_ids: Mapping[int, int] = field(default_factory=dict)  # brand id -> its own managers' group
+    brand_names: Mapping[int, str] = field(default_factory=dict)  # brand id -> name, for the messages
+    excluded_tags: frozenset[str] = frozenset()  # a ticket with any of these tags is kept out of the process
+    excluded_brand_ids: frozenset[int] = frozenset()  # so is a ticket of these brands
+
+    def managers_group_id(self, ticket: TicketSnapshot) -> int:
+        """The managers' group that takes the ticket's escalation: its brand's, else the default one."""
+        if ticket.brand_id is None:
+            return self.manager_group_id
+        return self.brand_group_ids.get(ticket.brand_id, self.manager_group_id)
+
+    def brand_name(self, ticket: TicketSnapshot) -> str:
+        """The ticket's brand as the messages name it; '' when unknown."""
+        return self.brand_names.get(ticket.brand_id, "") if ticket.brand_id is not None else ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +157,7 @@ class Message:
     public: bool
     context: Mapping[str, Any] = field(default_factory=dict)
     locale: str | None = None  # the reader's Zendesk locale; None for the account's default
+    timezone: str | None = None  # the reader's IANA time zone; None for the renderer's
 
 
 @dataclass(frozen=True)
@@ -143,8 +189,8 @@ class TicketUpdate:
 
 @dataclass(frozen=True)
 class Decision:
-    # escalated, refused, reason_requested, confirmation_resent, acknowledged, overdue, resolved,
-    # notification_claimed or ignored
+    # escalated, refused, reason_requested, reason_wait_ended, confirmation_resent, acknowledged, overdue,
+    # resolved, notification_claimed, excluded or ignored (excluded: attempts on a ticket kept out of the process)
     outcome: str
     updates: tuple[TicketUpdate, ...] = ()
     attempts: tuple[int, ...] = ()  # comment ids that asked for an escalation
@@ -164,6 +210,13 @@ def iso(moment: datetime) -> str:
 
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def is_excluded(ticket: TicketSnapshot, settings: PolicySettings) -> bool:
+    """Whether the ticket is kept out of the process: an excluded tag on it, or an excluded brand."""
+    return bool(settings.excluded_tags.intersection(ticket.tags)) or (
+        ticket.brand_id is not None and ticket.brand_id in settings.excluded_brand_ids
+    )
 
 
 def may_escalate(ticket: TicketSnapshot, author_id: int, settings: PolicySettings) -> bool:
@@ -273,34 +326,80 @@ def _notification(event: str, ticket: TicketSnapshot, escalation: Mapping[str, A
 
 
 def _answer_customer(ticket: TicketSnapshot, settings: PolicySettings, now: datetime) -> Decision:
-    """Escalate, refuse a repeat, ask for the reason, or finish a confirmation still owed."""
+    """Escalate, refuse a repeat, ask for the reason, take the answer as the reason, or finish a confirmation
+    still owed."""
 
     owed = _owed_confirmation(ticket, settings)
     attempts = escalation_attempts(ticket, settings)
-    if not attempts:
-        return Decision("confirmation_resent", (owed,)) if owed else IGNORED
-
-    handled_through = str(max(comment.id for comment in attempts))
     attempt_ids = tuple(comment.id for comment in attempts)
+    if is_excluded(ticket, settings):
+        if owed:
+            return Decision("confirmation_resent", (owed,))
+        return Decision("excluded") if attempts else IGNORED
 
     if ticket.is_escalated:
+        if not attempts:
+            return Decision("confirmation_resent", (owed,)) if owed else IGNORED
+        handled_through = str(max(attempt_ids))
         refusal = _refusal(
-            ticket, attempts, handled_through, owed.tags if owed and owed.tags else ticket.tags, settings
+            ticket, attempts, handled_through, owed.tags if owed and owed.tags else ticket.tags, settings, now
         )
         updates = (owed, refusal) if owed else (refusal,)
         return Decision("refused", updates, attempt_ids)
 
-    with_reason = [comment for comment in attempts if reason_for_escalation(comment.body, settings.phrases)]
-    if not with_reason:
-        return Decision(
-            "reason_requested",
-            (_request_for_reason(ticket, attempts[-1], handled_through),),
-            attempt_ids,
-        )
+    waiting = _waiting_for_reason(ticket, settings)
+    phrase_only: list[Comment] = []
+    for comment in _customer_comments(ticket, settings):
+        asks = comment.id in attempt_ids
+        if asks and not reason_for_escalation(comment.body, settings.phrases):
+            phrase_only.append(comment)
+            waiting = comment
+        elif asks or _answers(comment, waiting, settings):
+            covered = max((comment.id, *attempt_ids))
+            record = _escalation_record(ticket, comment, settings, now, str(covered))
+            confirmation = _confirmation(ticket, record.fields, record.tags or (), settings, comment)
+            return Decision("escalated", (record, confirmation), attempt_ids)
 
-    record = _escalation_record(ticket, with_reason[0], settings, now, handled_through)
-    confirmation = _confirmation(ticket, record.fields, record.tags or (), settings)
-    return Decision("escalated", (record, confirmation), attempt_ids)
+    if phrase_only:
+        handled_through = str(max(comment.id for comment in phrase_only))
+        return Decision(
+            "reason_requested", (_request_for_reason(ticket, phrase_only[-1], handled_through, settings),), attempt_ids
+        )
+    if fields.TAG_REASON_REQUESTED in ticket.tags and (
+        waiting is None or now > waiting.created_at + settings.reason_window
+    ):
+        ended = TicketUpdate("reason_wait_ended", None, tags=_without(ticket.tags, (fields.TAG_REASON_REQUESTED,)))
+        return Decision("reason_wait_ended", (ended,))
+    return IGNORED
+
+
+def _customer_comments(ticket: TicketSnapshot, settings: PolicySettings) -> tuple[Comment, ...]:
+    """New public comments by end-users who may escalate, oldest first."""
+    return tuple(
+        comment
+        for comment in new_comments(ticket, settings)
+        if comment.public and may_escalate(ticket, comment.author_id, settings)
+    )
+
+
+def _waiting_for_reason(ticket: TicketSnapshot, settings: PolicySettings) -> Comment | None:
+    """The attempt without a reason whose answer the ticket waits for (the newest one answered), if it does."""
+    if fields.TAG_REASON_REQUESTED not in ticket.tags:
+        return None
+    return next((comment for comment in ticket.comments if comment.id == ticket.handled_through), None)
+
+
+def _answers(comment: Comment, asked: Comment | None, settings: PolicySettings) -> bool:
+    """Whether a comment without the phrase is the reason the ticket waits for: by the customer asked,
+    within the window, with words of their own (a bare "thanks" is not a reason), and not declining ("this
+    is not an escalation request" names the phrase only to say no)."""
+    return (
+        asked is not None
+        and comment.author_id == asked.author_id
+        and comment.created_at <= asked.created_at + settings.reason_window
+        and settings.phrases.pattern.search(own_words(comment.body)) is None
+        and bool(reason_for_escalation(comment.body, settings.phrases))
+    )
 
 
 def staff_replies(ticket: TicketSnapshot, service_user_id: int | None = None) -> tuple[Comment, ...]:
@@ -371,7 +470,13 @@ def _follow_up(
             message = Message(
                 "overdue_note",
                 public=False,
-                context={"ticket_id": ticket.id, "response_due": due, "overdue_by": now - due},
+                context={
+                    "ticket_id": ticket.id,
+                    "response_due": due,
+                    "overdue_by": now - due,
+                    "brand": settings.brand_name(ticket),
+                },
+                timezone=settings.calendar.timezone.key,
             )
     if not purpose:
         return None
@@ -390,14 +495,12 @@ def _escalation_record(
     now: datetime,
     handled_through: str,
 ) -> TicketUpdate:
-    """The escalation written to the ticket, with the managers' internal note."""
+    """The escalation written to the ticket, with the managers' internal note; `attempt` gives the reason."""
     requested_at = now.astimezone(UTC)
     due = response_due(requested_at, settings.calendar)
     customer = ticket.people[attempt.author_id]
+    requester = ticket.people.get(ticket.requester_id)
     reason = reason_for_escalation(attempt.body, settings.phrases)
-    known = frozenset(
-        value.lower() for person in ticket.people.values() for value in (person.email, _digits(person.phone)) if value
-    )
     recorded = {
         fields.STATUS: fields.status_tag(fields.STATUS_REQUESTED),
         fields.REASON: reason,
@@ -407,7 +510,9 @@ def _escalation_record(
         fields.HANDLED_THROUGH: handled_through,
     }
     tags = _with(
-        _without(ticket.tags, tuple(fields.status_tag(status) for status in fields.STATUSES)),
+        _without(
+            ticket.tags, (*(fields.status_tag(status) for status in fields.STATUSES), fields.TAG_REASON_REQUESTED)
+        ),
         (fields.TAG_ESCALATED, fields.status_tag(fields.STATUS_REQUESTED), fields.TAG_CONFIRMATION_PENDING),
     )
     tags = _owing(tags, ("escalated",), settings)
@@ -418,36 +523,56 @@ def _escalation_record(
         context={
             "customer_name": customer.name,
             "customer_email": customer.email or "",
+            "customer_phone": customer.phone or "",
             "customer_is_requester": customer.id == ticket.requester_id,
+            "requester_name": requester.name if requester else "",
+            "requester_email": (requester.email or "") if requester else "",
+            "requester_phone": (requester.phone or "") if requester else "",
             "requested_at": requested_at,
-            "reason": reason,
+            "reason": without_contact_line(reason),
             "response_due": due,
             "previous_group_id": ticket.group_id,
             "previous_group_name": ticket.group_names.get(ticket.group_id, "") if ticket.group_id else "",
             "previous_assignee_name": previous_assignee.name if previous_assignee else "",
             "previous_assignee_id": ticket.assignee_id,
-            "new_contact_details": contact_details(attempt.body, known),
-            "comment_id": attempt.id,
+            "new_contact_details": _new_contact_details(ticket, attempt),
             "timezone": settings.calendar.timezone.key,
+            "brand": settings.brand_name(ticket),
         },
+        timezone=settings.calendar.timezone.key,
     )
     return TicketUpdate(
         "escalation_record",
         note,
         tags=tags,
         fields=recorded,
-        group_id=settings.manager_group_id,
+        group_id=settings.managers_group_id(ticket),
         clear_assignee=True,
     )
 
 
+def _new_contact_details(ticket: TicketSnapshot, comment: Comment) -> tuple[str, ...]:
+    """Email addresses and phone numbers in the comment that nobody on the ticket has in their profile."""
+    known = frozenset(
+        value.lower() for person in ticket.people.values() for value in (person.email, _digits(person.phone)) if value
+    )
+    return contact_details(comment.body, known)
+
+
 def _confirmation(
-    ticket: TicketSnapshot, recorded: Mapping[str, Any], tags_after_record: tuple[str, ...], settings: PolicySettings
+    ticket: TicketSnapshot,
+    recorded: Mapping[str, Any],
+    tags_after_record: tuple[str, ...],
+    settings: PolicySettings,
+    escalating: Comment | None,
 ) -> TicketUpdate:
-    """The customer's confirmation; it clears the mark that it is still owed, and claims the owed notifications."""
+    """The customer's confirmation; it clears the mark that it is still owed, and claims the owed notifications.
+
+    It names the new contact details of the comment that escalated (`escalating`), when it has any."""
     cleared = (fields.TAG_CONFIRMATION_PENDING, *(fields.NOTIFICATION_TAGS if settings.notify_events else ()))
     due = recorded.get(fields.RESPONSE_DUE)
     customer = recorded.get(fields.REQUESTED_BY)
+    locale, timezone = _reader(ticket, int(customer) if customer else ticket.requester_id, settings, escalating)
     return TicketUpdate(
         "confirmation",
         Message(
@@ -455,9 +580,12 @@ def _confirmation(
             public=True,
             context={
                 "ticket_id": ticket.id,
-                "response_due": parse_iso(due) if isinstance(due, str) and due else None,
+                "response_due": _optional_time(due),
+                "contact_details": _new_contact_details(ticket, escalating) if escalating else (),
+                "brand": settings.brand_name(ticket),
             },
-            locale=_locale_of(ticket, int(customer) if customer else ticket.requester_id),
+            locale=locale,
+            timezone=timezone,
         ),
         tags=_without(tags_after_record, cleared),
     )
@@ -467,7 +595,23 @@ def _owed_confirmation(ticket: TicketSnapshot, settings: PolicySettings) -> Tick
     """The confirmation still owed when a previous run stopped after recording the escalation."""
     if fields.TAG_CONFIRMATION_PENDING not in ticket.tags or not ticket.is_escalated:
         return None
-    return _confirmation(ticket, ticket.escalation, ticket.tags, settings)
+    return _confirmation(ticket, ticket.escalation, ticket.tags, settings, _escalating_comment(ticket, settings))
+
+
+def _escalating_comment(ticket: TicketSnapshot, settings: PolicySettings) -> Comment | None:
+    """The comment whose reason the escalation recorded, when it is among the comments read."""
+    author = str(ticket.escalation.get(fields.REQUESTED_BY) or "")
+    reason = ticket.escalation.get(fields.REASON)
+    return next(
+        (
+            comment
+            for comment in reversed(ticket.comments)
+            if comment.id <= ticket.handled_through
+            and str(comment.author_id) == author
+            and reason_for_escalation(comment.body, settings.phrases) == reason
+        ),
+        None,
+    )
 
 
 def _refusal(
@@ -476,10 +620,14 @@ def _refusal(
     handled_through: str,
     tags: tuple[str, ...],
     settings: PolicySettings,
+    now: datetime,
 ) -> TicketUpdate:
-    """The polite refusal of a repeat; `tags` are the ticket's once the updates before it are written."""
+    """The polite refusal of a repeat, saying where the escalation stands; `tags` are the ticket's once the
+    updates before it are written."""
     refused = int(ticket.escalation.get(fields.REFUSED_REPEATS) or 0) + len(attempts)
     tags = _without(tags, (fields.TAG_CONFIRMATION_PENDING,))
+    locale, timezone = _reader(ticket, attempts[-1].author_id, settings, attempts[-1])
+    due = _optional_time(ticket.escalation.get(fields.RESPONSE_DUE))
     return TicketUpdate(
         "refusal",
         Message(
@@ -489,25 +637,66 @@ def _refusal(
                 "ticket_id": ticket.id,
                 "requested_at": _optional_time(ticket.escalation.get(fields.REQUESTED_AT)),
                 "status": ticket.escalation.get(fields.STATUS),
+                "response_due": due,
+                "overdue": due is not None and now >= due,
+                "acknowledged_at": _optional_time(ticket.escalation.get(fields.ACKNOWLEDGED_AT)),
+                "resolved_at": _optional_time(ticket.escalation.get(fields.RESOLVED_AT)),
+                "brand": settings.brand_name(ticket),
             },
-            locale=_locale_of(ticket, attempts[-1].author_id),
+            locale=locale,
+            timezone=timezone,
         ),
         tags=_owing(_with(tags, (fields.TAG_BLOCKED,)), ("refused",), settings),
         fields={fields.REFUSED_REPEATS: refused, fields.HANDLED_THROUGH: handled_through},
     )
 
 
-def _request_for_reason(ticket: TicketSnapshot, attempt: Comment, handled_through: str) -> TicketUpdate:
+def _request_for_reason(
+    ticket: TicketSnapshot, attempt: Comment, handled_through: str, settings: PolicySettings
+) -> TicketUpdate:
+    """Ask for the reason; the ticket waits for it (the tag makes the trigger call the service on the answer)."""
+    locale, timezone = _reader(ticket, attempt.author_id, settings, attempt)
+    base = settings.help_center_url.rstrip("/")
     return TicketUpdate(
         "reason_request",
         Message(
             "reason_request",
             public=True,
-            context={"ticket_id": ticket.id},
-            locale=_locale_of(ticket, attempt.author_id),
+            context={
+                "ticket_id": ticket.id,
+                "answer_by": attempt.created_at + settings.reason_window,
+                "help_center_link": f"{base}/requests/{ticket.id}" if base else "",
+                "brand": settings.brand_name(ticket),
+            },
+            locale=locale,
+            timezone=timezone,
         ),
+        tags=_with(ticket.tags, (fields.TAG_REASON_REQUESTED,)),
         fields={fields.HANDLED_THROUGH: handled_through},
     )
+
+
+def _reader(
+    ticket: TicketSnapshot, user_id: int, settings: PolicySettings, comment: Comment | None
+) -> tuple[str | None, str]:
+    """The language and time zone a customer reads a reply in.
+
+    The language of the Help Center page when the comment came from the form there (their profile's own
+    variant of it, en-GB say, when it is the same language), else their profile's; the time zone of their
+    profile, else the working calendar's."""
+    profile = _locale_of(ticket, user_id)
+    page = form_locale(comment.body) if comment is not None else None
+    locale = profile if page is None or (profile and _language(profile) == _language(page)) else page
+    person = ticket.people.get(user_id) or ticket.people.get(ticket.requester_id)
+    timezone = person.time_zone if person is not None and person.time_zone else settings.calendar.timezone.key
+    return locale, timezone
+
+
+def _language(tag: str) -> str:
+    try:
+        return language(normalise(tag))
+    except ValueError:
+        return ""
 
 
 def _locale_of(ticket: TicketSnapshot, user_id: int) -> str | None:

@@ -1,7 +1,10 @@
 """`escalations report`: every escalation with its timings, and how well the promise was kept.
 
-It reads Zendesk (search), not local state, so it is right on a fresh machine.
-The rows are computed by pure functions from the tickets' JSON.
+It reads Zendesk (search), not local state, so it is right on a fresh machine;
+only which managers' group takes each brand's escalations comes from the state
+setup stored. The rows are computed by pure functions from the tickets' JSON,
+and the summary is given for all of them and, when brands have their own
+managers' groups, for each group.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
@@ -19,7 +22,7 @@ from typing import Any, TextIO
 from plugin import escalation_fields as fields
 from plugin.config import ConfigError
 from plugin.policy import parse_iso
-from plugin.zendesk import ZendeskGateway, search_export
+from plugin.zendesk import ZendeskGateway, all_items, search_export
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class EscalationRow:
     resolved_at: str
     refused_repeats: int
     status: str
+    group: str = ""  # the managers' group the escalation went to (its brand's, else the default one)
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ def parse_since(text: str, now: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def row_for(ticket: Mapping[str, Any], field_ids: Mapping[str, int]) -> EscalationRow | None:
+def row_for(ticket: Mapping[str, Any], field_ids: Mapping[str, int], group: str = "") -> EscalationRow | None:
     """One row per escalated ticket (people as user ids); None when it carries no escalation record."""
     recorded = fields.recorded_values(ticket.get("custom_fields") or [], field_ids)
 
@@ -82,6 +86,7 @@ def row_for(ticket: Mapping[str, Any], field_ids: Mapping[str, int]) -> Escalati
         resolved_at=str(value(fields.RESOLVED_AT) or ""),
         refused_repeats=int(value(fields.REFUSED_REPEATS) or 0),
         status=str(value(fields.STATUS) or "").removeprefix("escalation_status_"),
+        group=group,
     )
 
 
@@ -110,6 +115,14 @@ def summarise(rows: Sequence[EscalationRow]) -> Summary:
     )
 
 
+def summarise_by_group(rows: Sequence[EscalationRow]) -> dict[str, Summary]:
+    """The summary of each managers' group's escalations, when there is more than one group."""
+    groups = sorted({row.group for row in rows})
+    if len(groups) < 2:
+        return {}
+    return {group: summarise([row for row in rows if row.group == group]) for group in groups}
+
+
 def spreadsheet_safe(value: object) -> object:
     """Keep a cell from being read as a formula by spreadsheet software."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
@@ -117,9 +130,17 @@ def spreadsheet_safe(value: object) -> object:
     return value
 
 
-def render(rows: Sequence[EscalationRow], summary: Summary, form: str) -> str:
+def render(
+    rows: Sequence[EscalationRow], summary: Summary, form: str, by_group: Mapping[str, Summary] | None = None
+) -> str:
+    by_group = by_group or {}
     if form == "json":
-        return json.dumps({"escalations": [asdict(r) for r in rows], "summary": asdict(summary)}, indent=2) + "\n"
+        document = {
+            "escalations": [asdict(r) for r in rows],
+            "summary": asdict(summary),
+            "by_group": {group: asdict(group_summary) for group, group_summary in by_group.items()},
+        }
+        return json.dumps(document, indent=2) + "\n"
     if form == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
@@ -128,11 +149,23 @@ def render(rows: Sequence[EscalationRow], summary: Summary, form: str) -> str:
         for row in rows:
             writer.writerow([spreadsheet_safe(getattr(row, name)) for name in names])
         return out.getvalue()
-    return _table(rows) + "\n" + _summary_lines(summary)
+    groups = "".join(f"\n{group}:\n{_summary_lines(group_summary)}" for group, group_summary in by_group.items())
+    return _table(rows, bool(by_group)) + "\n" + _summary_lines(summary) + groups
 
 
-def _table(rows: Sequence[EscalationRow]) -> str:
-    header = ("ticket", "requester", "requested at", "due", "acknowledged", "by", "overdue", "resolved", "refused")
+def _table(rows: Sequence[EscalationRow], with_group: bool = False) -> str:
+    header: tuple[str, ...] = (
+        "ticket",
+        "requester",
+        "requested at",
+        "due",
+        "acknowledged",
+        "by",
+        "overdue",
+        "resolved",
+        "refused",
+        *(("group",) if with_group else ()),
+    )
     lines = [
         (
             str(r.ticket),
@@ -144,6 +177,7 @@ def _table(rows: Sequence[EscalationRow]) -> str:
             "yes" if r.overdue else "no",
             r.resolved_at or "-",
             str(r.refused_repeats),
+            *((r.group,) if with_group else ()),
         )
         for r in rows
     ]
@@ -169,13 +203,17 @@ def _summary_lines(summary: Summary) -> str:
 
 
 def collect(
-    gateway: ZendeskGateway, field_ids: Mapping[str, int], since: datetime, progress: TextIO = sys.stderr
+    gateway: ZendeskGateway,
+    field_ids: Mapping[str, int],
+    since: datetime,
+    progress: TextIO = sys.stderr,
+    group_of: Callable[[Mapping[str, Any]], str] = lambda ticket: "",
 ) -> list[EscalationRow]:
-    """Escalations requested since `since`, oldest first, with people's names."""
+    """Escalations requested since `since`, oldest first, with people's names and each one's managers' group."""
     rows = [
         row
         for ticket in _escalated_tickets(gateway, since, progress)
-        if (row := row_for(ticket, field_ids)) is not None and parse_iso(row.requested_at) >= since
+        if (row := row_for(ticket, field_ids, group_of(ticket))) is not None and parse_iso(row.requested_at) >= since
     ]
     names = _names(gateway, rows)
     return sorted(
@@ -221,3 +259,18 @@ def _names(gateway: ZendeskGateway, rows: Iterable[EscalationRow]) -> dict[str, 
         for user in gateway.get_json("/api/v2/users/show_many.json", {"ids": chunk}).get("users") or []:
             names[str(user["id"])] = str(user.get("name") or user["id"])
     return names
+
+
+def managers_groups(
+    gateway: ZendeskGateway, default_group_id: int, brand_group_ids: Mapping[int, int]
+) -> Callable[[Mapping[str, Any]], str]:
+    """The name of the managers' group each ticket's escalation goes to, by its brand (one read of the groups)."""
+    if not brand_group_ids:
+        return lambda ticket: ""
+    names = {int(g["id"]): str(g.get("name") or g["id"]) for g in all_items(gateway, "/api/v2/groups.json", "groups")}
+
+    def group_of(ticket: Mapping[str, Any]) -> str:
+        group_id = brand_group_ids.get(ticket.get("brand_id") or 0, default_group_id)
+        return names.get(group_id, str(group_id))
+
+    return group_of

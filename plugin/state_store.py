@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from plugin.config import ConfigError, Settings
-from plugin.state import AccountState, rotation_begun, save_state, state_from_dict, state_to_dict, with_new_secret
+from plugin.state import AccountState, forget_state, rotation_begun, save_state, with_new_secret
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class StateStore(Protocol):
     def raw(self) -> bytes | None: ...
     def write(self, state: AccountState) -> None: ...
     def create(self, state: AccountState) -> bool: ...
+    def forget(self) -> None: ...
 
 
 class FileStateStore:
@@ -75,6 +76,10 @@ class FileStateStore:
             return False
         self.write(state)
         return True
+
+    def forget(self) -> None:
+        """Remove the state, after an uninstall: it served a webhook that is gone."""
+        forget_state(self.path)
 
 
 class RedisStateStore:
@@ -111,6 +116,11 @@ class RedisStateStore:
         with self._reached():
             return bool(self.client.set(self.key, _document(state), nx=True))
 
+    def forget(self) -> None:
+        """Remove the state, after an uninstall: it served a webhook that is gone."""
+        with self._reached():
+            self.client.delete(self.key)
+
     @contextlib.contextmanager
     def _reached(self) -> Iterator[None]:
         try:
@@ -122,7 +132,7 @@ class RedisStateStore:
 
 
 def _document(state: AccountState) -> bytes:
-    return json.dumps(state_to_dict(state), sort_keys=True).encode()
+    return json.dumps(state.to_dict(), sort_keys=True).encode()
 
 
 def open_state_store(settings: Settings) -> StateStore:
@@ -134,7 +144,7 @@ def open_state_store(settings: Settings) -> StateStore:
 
 def parse_state(raw: bytes, where: str) -> AccountState:
     try:
-        return state_from_dict(json.loads(raw))
+        return AccountState.from_dict(json.loads(raw))
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ConfigError(
             f"{where} is unreadable ({error.__class__.__name__}): run 'escalations setup' again"

@@ -104,6 +104,7 @@ def tickets_needing_attention(events: Iterable[Mapping[str, Any]], phrases: Phra
 FOLLOW_UP_SEARCHES = (
     f"tags:{fields.status_tag(fields.STATUS_REQUESTED)}",
     f"tags:{fields.status_tag(fields.STATUS_ACKNOWLEDGED)} status:solved",
+    f"tags:{fields.TAG_REASON_REQUESTED}",  # a customer's answer whose webhook never came, or a wait that ended
 )
 OWED_NOTIFICATIONS_SEARCH = f"tags:{fields.TAG_NOTIFICATION_OWED}"  # only with notifications switched on
 
@@ -111,9 +112,13 @@ OWED_NOTIFICATIONS_SEARCH = f"tags:{fields.TAG_NOTIFICATION_OWED}"  # only with 
 def needs_follow_up(
     ticket: Mapping[str, Any], field_ids: Mapping[str, int], now: datetime, notifying: bool = False
 ) -> bool:
-    """An open escalation that is past due and not yet marked overdue, or whose ticket was solved; when
-    `notifying`, also a ticket whose notification is still owed (not a closed one: it cannot be written)."""
-    if notifying and fields.TAG_NOTIFICATION_OWED in (ticket.get("tags") or []) and ticket.get("status") != "closed":
+    """An open escalation that is past due and not yet marked overdue, or whose ticket was solved; a ticket
+    waiting for the customer's reason; when `notifying`, also a ticket whose notification is still owed (not
+    a closed one: it cannot be written)."""
+    tags = ticket.get("tags") or []
+    if ticket.get("status") != "closed" and (
+        fields.TAG_REASON_REQUESTED in tags or (notifying and fields.TAG_NOTIFICATION_OWED in tags)
+    ):
         return True
     return ticket.get("status") == "solved" or past_due(ticket, field_ids, now)
 

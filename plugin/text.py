@@ -135,6 +135,32 @@ _FILLER = frozenset(word for line in _FILLER_WORDS for word in line.split())
 
 REASON_LIMIT = 4000
 
+# The Help Center form (plugin/help_center/escalation-request.js) writes the customer's comment in the
+# language of the page: new contact details under this label, and a last line naming the language,
+# from which the service knows which language to answer in. The script's texts and these must match;
+# a test reads the script's comments back with them.
+FORM_CONTACT_LABELS: Mapping[str, str] = {
+    "en": "New contact details",
+    "de": "Neue Kontaktdaten",
+    "fr": "Nouvelles coordonnées",
+    "es": "Nuevos datos de contacto",
+    "pt-BR": "Novos dados de contato",
+    "ja": "新しい連絡先",
+}
+FORM_LANGUAGE_LINES: Mapping[str, str] = {
+    "en": "(Sent from the Help Center in English)",
+    "de": "(Über das Hilfe-Center auf Deutsch gesendet)",
+    "fr": "(Envoyé depuis le centre d’aide en français)",
+    "es": "(Enviado desde el centro de ayuda en español)",
+    "pt-BR": "(Enviado pela central de ajuda em português)",
+    "ja": "（ヘルプセンターから日本語で送信）",
+}
+_FORM_LOCALES = {line.casefold(): locale for locale, line in FORM_LANGUAGE_LINES.items()}
+_CONTACT_LINE = re.compile(
+    r"^[ \t]*(?:" + "|".join(re.escape(label) for label in FORM_CONTACT_LABELS.values()) + r")[ \t]*[:：][^\n]*\n?",
+    re.MULTILINE | re.IGNORECASE,
+)
+
 
 def own_words(body: str) -> str:
     """The part of a comment its author wrote: no quoted lines, nothing below a reply separator."""
@@ -148,6 +174,24 @@ def own_words(body: str) -> str:
     return "\n".join(kept).strip()
 
 
+def form_locale(body: str) -> str | None:
+    """The Help Center page's language when the comment was written with the form there, else None."""
+    for line in own_words(body).splitlines():
+        found = _FORM_LOCALES.get(line.strip().casefold())
+        if found is not None:
+            return found
+    return None
+
+
+def _without_form_language(words: str) -> str:
+    return "\n".join(line for line in words.splitlines() if line.strip().casefold() not in _FORM_LOCALES)
+
+
+def without_contact_line(reason: str) -> str:
+    """A reason without the form's line of new contact details, which readers are shown once, apart."""
+    return re.sub(r"\n{3,}", "\n\n", _CONTACT_LINE.sub("", reason)).strip()
+
+
 def asks_for_escalation(body: str, phrases: Phrases = DEFAULT_PHRASES) -> bool:
     """True when the author's own words contain one of the phrases, not merely negated."""
     words = own_words(body)
@@ -157,8 +201,9 @@ def asks_for_escalation(body: str, phrases: Phrases = DEFAULT_PHRASES) -> bool:
 
 
 def reason_for_escalation(body: str, phrases: Phrases = DEFAULT_PHRASES) -> str:
-    """The reason the customer gave: their own words without the phrase; '' when none."""
-    words = phrases.pattern.sub(" ", own_words(body))
+    """The reason the customer gave: their own words without the phrase (and the form's language line); ''
+    when none."""
+    words = phrases.pattern.sub(" ", _without_form_language(own_words(body)))
     meaningful = [word for word in re.findall(r"\w+", words.lower()) if word not in _FILLER]
     if not meaningful:
         return ""

@@ -1,8 +1,10 @@
-"""The HTTP face: Zendesk's webhook, health and readiness.
+"""The HTTP face: Zendesk's webhook, and health for a load balancer.
 
 The webhook route is thin on purpose: check the request, record the work in
 the durable queue, answer. Zendesk waits about ten seconds and then counts a
 failure, so nothing slow (no Zendesk API call) happens inside the request.
+Metrics and readiness are not served here, on the public port, but by the
+private listener (`plugin.private_listener`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from plugin import logs
 from plugin.config import Settings, load_settings
-from plugin.metrics import WEBHOOKS, exposition
+from plugin.metrics import WEBHOOKS
 from plugin.signature import SignatureMismatch, SignatureRejected, verify_any
 from plugin.state import AccountState
 from plugin.state_store import CurrentState, open_state_store
@@ -264,23 +266,6 @@ def create_app(
     def healthz() -> tuple[Response, int]:
         return jsonify({"status": "ok"}), 200
 
-    @app.get("/metrics")
-    def metrics() -> Response:
-        body, content_type = exposition(lambda: queues().status(details=False))
-        return Response(body, content_type=content_type)
-
-    @app.get("/readyz")
-    def readyz() -> tuple[Response, int]:
-        checks: dict[str, Any] = {"state": True}
-        try:
-            checks["queue_pending"] = queues().tickets.pending_count()
-            checks["queue"] = True
-        except Exception as error:  # noqa: BLE001 - readiness reports any failure as not ready
-            checks["queue"] = False
-            checks["queue_error"] = error.__class__.__name__
-        ready = all(value for key, value in checks.items() if key in ("state", "queue"))
-        return jsonify({"ready": ready, **checks}), 200 if ready else 503
-
     @app.after_request
     def security_headers(response: Response) -> Response:
         # The service answers JSON only: nothing may run, be sniffed as HTML or be framed.
@@ -297,6 +282,8 @@ def create_app(
         # Not the caller's fault (the queue's storage failed, say): ask Zendesk to retry, and the
         # sweep catches up on anything it gives up on.
         log.exception("request failed")
+        if request.path == "/webhooks/zendesk":
+            WEBHOOKS.labels(outcome="unavailable").inc()
         response = jsonify({"error": "unavailable", "detail": "try again shortly"})
         response.headers["Retry-After"] = "10"
         return response, 503

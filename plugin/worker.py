@@ -86,29 +86,55 @@ NOTIFICATION_THREADS = 2  # apart from the ticket threads: a target that hangs h
 
 
 class ManagerRoster:
-    """Who is in the managers' group: read at most every ROSTER_SECONDS (not once per job), and read again
-    at once for a staff reply by someone not in it that no read has seen yet (a manager just added)."""
+    """Who is in each managers' group: each read at most every ROSTER_SECONDS (not once per job), and read again
+    at once for a staff reply by someone not in it that no read of it has seen yet (a manager just added)."""
 
     def __init__(self, group_id: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.group_id = group_id
+        self.group_id = group_id  # the default group, for a ticket whose brand has none of its own
         self.clock = clock
-        self._members: frozenset[int] = frozenset()
-        self._read_at: float | None = None
-        self._seen: set[int] = set()  # the replies that were there when the roster was read
+        self._members: dict[int, tuple[frozenset[int], float]] = {}
+        self._seen: dict[int, set[int]] = {}  # by group: the replies that were there when it was read
         self._lock = threading.Lock()
 
-    def members(self, gateway: ZendeskGateway, replies: Iterable[Comment] = ()) -> frozenset[int]:
+    def members(
+        self, gateway: ZendeskGateway, group_id: int | None = None, replies: Iterable[Comment] = ()
+    ) -> frozenset[int]:
+        group = self.group_id if group_id is None else group_id
         replies = tuple(replies)
         with self._lock:
-            stale = self._read_at is None or self.clock() - self._read_at >= ROSTER_SECONDS
-            unknown = any(r.author_id not in self._members and r.id not in self._seen for r in replies)
-            if stale or unknown:
-                self._members = gateway.group_member_ids(self.group_id)
-                self._read_at = self.clock()
+            known = self._members.get(group)
+            seen = self._seen.setdefault(group, set())
+            stale = known is None or self.clock() - known[1] >= ROSTER_SECONDS
+            unknown = known is not None and any(r.author_id not in known[0] and r.id not in seen for r in replies)
+            if known is None or stale or unknown:
+                known = (gateway.group_member_ids(group), self.clock())
+                self._members[group] = known
                 if stale:
-                    self._seen.clear()
-            self._seen.update(reply.id for reply in replies)
-            return self._members
+                    seen.clear()
+            seen.update(reply.id for reply in replies)
+            return known[0]
+
+
+class BrandNames:
+    """The account's brands by id, read once (`GET /api/v2/brands`); read again at most every
+    ROSTER_SECONDS when a ticket's brand is not among them (a brand added since)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._names: dict[int, str] = {}
+        self._read_at: float | None = None
+        self._lock = threading.Lock()
+
+    def names(self, gateway: ZendeskGateway, brand_id: int | None) -> Mapping[int, str]:
+        with self._lock:
+            stale = self._read_at is None or self.clock() - self._read_at >= ROSTER_SECONDS
+            if self._read_at is None or (brand_id is not None and brand_id not in self._names and stale):
+                self._read_at = self.clock()
+                try:
+                    self._names = gateway.brand_names()
+                except ZendeskError as error:  # the messages then leave the brand out; nothing else needs it
+                    log.warning("the account's brands could not be read: %s", error)
+            return dict(self._names)
 
 
 @dataclass(frozen=True)
@@ -146,21 +172,30 @@ class Runtime:
     calendar: WorkingCalendar
     clock: Callable[[], datetime] = now
     enqueue: Enqueue = enqueue_notification
+    brands: BrandNames = field(default_factory=BrandNames)
 
     def policy(self, gateway: ZendeskGateway, ticket: TicketSnapshot) -> PolicySettings:
-        """The policy settings for one ticket; the managers' roster is read only when it matters."""
-        return PolicySettings(
+        """The policy settings for one ticket; the roster of the ticket's managers' group is read only when
+        it matters."""
+        settings = PolicySettings(
             manager_group_id=self.state.manager_group_id,
             calendar=self.calendar,
             allow_copied_end_users=self.settings.allow_copied_end_users,
             service_user_id=self.state.service_user_id,
             active_since=self.state.active_since_time,
-            manager_ids=self.managers.members(gateway, replies)
-            if (replies := self.staff_replies(ticket))
-            else frozenset(),
             phrases=self.settings.phrases,
             notify_events=self.settings.notify_events if self.settings.notify_urls else frozenset(),
+            brand_group_ids=self.state.brand_group_ids,
+            brand_names=self.brands.names(gateway, ticket.brand_id),
+            excluded_tags=frozenset(self.settings.exclude_tags),
+            excluded_brand_ids=frozenset(self.state.excluded_brand_ids),
+            help_center_url=self.settings.help_center_url or "",
         )
+        replies = self.staff_replies(ticket)
+        if not replies:
+            return settings
+        group = settings.managers_group_id(ticket)
+        return replace(settings, manager_ids=self.managers.members(gateway, group, replies))
 
     def staff_replies(self, ticket: TicketSnapshot) -> tuple[Comment, ...]:
         """The replies that may be the managers': the service's own confirmation or refusal is none of them."""

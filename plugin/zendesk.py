@@ -49,8 +49,12 @@ class UpdateConflict(ZendeskError):
     """409: the ticket changed since it was read; read it again and decide again."""
 
 
-class TicketGone(ZendeskError):
-    """404: the ticket was deleted; nothing to do."""
+class NotFound(ZendeskError):
+    """404: what was asked for does not exist (any more)."""
+
+
+class TicketGone(NotFound):
+    """404 on a ticket: it was deleted; nothing to do."""
 
 
 class ZendeskRefused(ZendeskError):
@@ -72,22 +76,35 @@ def point_zenpy_at(base_url: str) -> None:
 
 
 def make_client(
-    settings: Settings, ratelimit_budget: int = RATE_LIMIT_BUDGET, session: PacedSession | None = None
+    settings: Settings,
+    ratelimit_budget: int = RATE_LIMIT_BUDGET,
+    session: PacedSession | None = None,
+    on_behalf_of: str | None = None,
 ) -> Zenpy:
-    """A Zenpy client for one job; `session` paces its calls (the process's pacer by default)."""
+    """A Zenpy client for one job; `session` paces its calls (the process's pacer by default).
+
+    With an OAuth token (Zenpy sends it as `Authorization: Bearer`), `on_behalf_of`
+    names an end-user by email to act as (`X-On-Behalf-Of`, which needs the token's
+    `impersonate` scope); with an API token, the email in the credentials does that.
+    """
     if settings.zendesk_api_url:
         point_zenpy_at(settings.zendesk_api_url)
     if session is None:
         session = PacedSession(shared_pacer(settings.ticket_updates_per_minute, settings.redis_url))
     session.hooks["response"].append(count_api_call)
+    if settings.uses_oauth:
+        if on_behalf_of is not None:
+            session.headers["X-On-Behalf-Of"] = on_behalf_of
+        credentials: dict[str, str] = {"oauth_token": settings.zendesk_oauth_token}
+    else:
+        credentials = {"email": on_behalf_of or settings.zendesk_email, "token": settings.zendesk_api_token}
     return Zenpy(
         subdomain=settings.zendesk_subdomain,
-        email=settings.zendesk_email,
-        token=settings.zendesk_api_token,
         session=session,
         timeout=REQUEST_TIMEOUT,
         ratelimit_budget=ratelimit_budget,
         disable_cache=True,
+        **credentials,
     )
 
 
@@ -147,6 +164,12 @@ class ZendeskGateway:
         except ValueError as error:
             raise ConfigError(f"ESCALATION_SCHEDULE: {error}") from None
 
+    def brand_names(self) -> dict[int, str]:
+        """The account's brands, by id."""
+        return {
+            int(brand["id"]): str(brand.get("name") or "") for brand in all_items(self, "/api/v2/brands.json", "brands")
+        }
+
     def group_member_ids(self, group_id: int) -> frozenset[int]:
         memberships = all_items(self, f"/api/v2/groups/{group_id}/memberships.json", "group_memberships")
         return frozenset(int(membership["user_id"]) for membership in memberships)
@@ -195,7 +218,10 @@ def error_for_status(status: int | None, response: requests.Response | None) -> 
     if status == 404:
         return TicketGone(f"Zendesk answered 404{detail}")
     if status in (401, 403):
-        return ZendeskRefused(f"Zendesk refused the credentials ({status}): check ZENDESK_EMAIL and ZENDESK_API_TOKEN")
+        return ZendeskRefused(
+            f"Zendesk refused the credentials ({status}{detail}): check ZENDESK_EMAIL and ZENDESK_API_TOKEN, "
+            "or ZENDESK_OAUTH_TOKEN and its scopes"
+        )
     if status is None or status == 429 or status >= 500:
         return ZendeskUnavailable(f"Zendesk answered {status}", _retry_after(response))
     return ZendeskRefused(f"Zendesk answered {status}{detail}")
@@ -231,6 +257,7 @@ def snapshot_from_json(
             role=user.get("role") or "end-user",
             phone=user.get("phone"),
             locale=user.get("locale"),
+            time_zone=user.get("iana_time_zone") or None,
         )
         for user in [*(ticket_page.get("users") or []), *(comment_page.get("users") or [])]
     }
@@ -264,6 +291,7 @@ def snapshot_from_json(
         updated_at=ticket["updated_at"],
         first_comment_id=comments[0].id if comments and not has_more else None,
         group_names={group["id"]: str(group.get("name") or "") for group in ticket_page.get("groups") or []},
+        brand_id=ticket.get("brand_id"),
     )
 
 

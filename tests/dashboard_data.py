@@ -90,21 +90,16 @@ class Account:
         waiting = [e for e in self.escalations if e.status == "requested"]
         return sorted(waiting, key=lambda e: (not e.overdue(now), minutes_left(e.due, now), e.ticket_id))
 
-    def handled(self, now: datetime, days: int = 30) -> list[Escalation]:
-        """Acknowledged and open, or resolved in the last `days` days; latest first."""
+    def replied(self) -> list[Escalation]:
+        """Acknowledged (a manager replied) and not resolved: the oldest request first."""
+        replied = [e for e in self.escalations if e.status == "acknowledged"]
+        return sorted(replied, key=lambda e: (e.requested_at, e.ticket_id))
+
+    def resolved(self, now: datetime, days: int = 30) -> list[Escalation]:
+        """Resolved in the last `days` days, the latest first."""
         since = now - timedelta(days=days)
-        handled = [
-            e
-            for e in self.escalations
-            if e.status == "acknowledged" or (e.status == "resolved" and e.resolved_at and e.resolved_at >= since)
-        ]
-
-        def latest(e: Escalation) -> datetime:
-            return max(
-                moment for moment in (e.acknowledged_at, e.resolved_at, datetime.min.replace(tzinfo=UTC)) if moment
-            )
-
-        return sorted(handled, key=lambda e: (-latest(e).timestamp(), e.ticket_id))
+        resolved = [e for e in self.escalations if e.status == "resolved" and e.resolved_at and e.resolved_at >= since]
+        return sorted(resolved, key=lambda e: (-e.resolved_at.timestamp() if e.resolved_at else 0, e.ticket_id))
 
     def requested_per_week(self, now: datetime, weeks: int = 12) -> list[int]:
         monday = datetime.combine((now - timedelta(days=now.weekday())).date(), datetime.min.time(), UTC)

@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from plugin.report import EscalationRow, summarise
+from plugin.text import contact_details, without_contact_line
 from tests.app_pages import serve_repository
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # a Friday
@@ -125,11 +126,51 @@ def test_a_request_is_overdue_by_its_tag_or_by_the_clock_but_never_once_acknowle
     assert escalation("isOverdue", acknowledged, ms(NOW)) is False
 
 
-def test_agents_see_the_blocked_tag_and_the_overdue_tag_only_where_no_badge_says_it(escalation: Call) -> None:
-    tags = ["escalated", "escalation_status_requested", "escalation_confirmation_pending", "escalation_overdue"]
-    tags.append("escalation_blocked")
-    assert escalation("tagsForAgents", {"tags": tags}, True) == ["escalation_blocked"]
-    assert escalation("tagsForAgents", {"tags": tags}, False) == ["escalation_overdue", "escalation_blocked"]
+CONTACT_CASES = (
+    "Production is down.\n\nNew contact details: +44 20 7946 0958",
+    "Call me on +1 (555) 010-0199 or write to ops.team@example.co.uk please",
+    "Neue Kontaktdaten: anna@example.de\nSeit Montag geht nichts.",
+    "Order 12345 failed twice; ref 2026-11-27",
+    "新しい連絡先: +81 3-1234-5678",
+)
+
+
+@pytest.mark.parametrize("text", CONTACT_CASES)
+def test_the_sidebar_finds_the_contact_details_and_the_contact_line_as_the_service_does(
+    escalation: Call, text: str
+) -> None:
+    assert escalation("contactDetailsIn", text) == list(contact_details(text))
+    assert escalation("reasonWithoutContactLine", text) == without_contact_line(text)
+
+
+def test_the_contact_row_lists_the_comments_details_then_the_profiles_others(escalation: Call) -> None:
+    reason = "Down.\n\nNew contact details: +44 20 7946 0958, JANE@example.com"
+    profile = {"email": "jane@example.com", "phone": "+44 (20) 7946-0958"}
+    assert escalation("contactDetails", reason, profile) == [
+        {"value": "JANE@example.com", "source": "comment"},
+        {"value": "+44 20 7946 0958", "source": "comment"},
+    ]
+    assert escalation("contactDetails", "Down.", {"email": "jane@example.com", "phone": ""}) == [
+        {"value": "jane@example.com", "source": "profile"}
+    ]
+
+
+def test_a_manager_acknowledges_a_waiting_escalation_by_replying_and_resolves_an_open_one(escalation: Call) -> None:
+    waiting, replied, done = row(1), row(2, "acknowledged"), row(3, "resolved")
+    assert [escalation("canReply", e) for e in (waiting, replied, done)] == [True, False, False]
+    assert [escalation("canResolve", e) for e in (waiting, replied, done)] == [True, True, False]
+    assert [escalation("isOpen", e) for e in (waiting, replied, done)] == [True, True, False]
+    update = escalation(
+        "resolutionUpdate", {"ids": IDS, "nowMs": ms(NOW), "noteBody": "Fixed.", "updatedStamp": "2026-11-27T14:00:00Z"}
+    )
+    assert update == {
+        "ticket": {
+            "custom_fields": [{"id": 1, "value": "escalation_status_resolved"}, {"id": 9, "value": iso(NOW)}],
+            "comment": {"body": "Fixed.", "public": False},
+            "safe_update": True,
+            "updated_stamp": "2026-11-27T14:00:00Z",
+        }
+    }
 
 
 def test_admins_and_members_of_the_managers_group_are_managers(escalation: Call) -> None:
@@ -263,18 +304,59 @@ def test_equal_time_left_keeps_ticket_order(model: Call) -> None:
     assert [found["ticketId"] for found in model("waitingEscalations", rows, ms(NOW))] == [10, 20, 30]
 
 
-def test_handled_escalations_are_open_acknowledged_ones_and_the_last_30_days_resolved_latest_first(
-    model: Call,
-) -> None:
+def test_open_escalations_are_the_replied_to_ones_not_resolved_oldest_request_first(model: Call) -> None:
     rows = [
-        row(1, "acknowledged", acknowledgedAt=iso(NOW - timedelta(days=90))),
+        row(1, "acknowledged", requested=NOW - timedelta(days=3), acknowledgedAt=iso(NOW - timedelta(days=2))),
         row(2, "resolved", acknowledgedAt=iso(NOW - timedelta(days=40)), resolvedAt=iso(NOW - timedelta(days=29))),
-        row(3, "resolved", resolvedAt=iso(NOW - timedelta(days=31))),
-        row(4, "acknowledged", acknowledgedAt=iso(NOW - timedelta(hours=1))),
-        row(5, "resolved", acknowledgedAt=iso(NOW - timedelta(days=2)), resolvedAt=iso(NOW - timedelta(days=1))),
-        row(6, "requested"),
+        row(3, "acknowledged", requested=NOW - timedelta(days=90), acknowledgedAt=iso(NOW - timedelta(days=89))),
+        row(4, "requested"),
     ]
-    assert [found["ticketId"] for found in model("handledEscalations", rows, ms(NOW))] == [4, 5, 2, 1]
+    assert [found["ticketId"] for found in model("openEscalations", rows)] == [3, 1]
+
+
+def test_resolved_escalations_are_those_of_the_last_30_days_latest_first(model: Call) -> None:
+    rows = [
+        row(2, "resolved", resolvedAt=iso(NOW - timedelta(days=29))),
+        row(3, "resolved", resolvedAt=iso(NOW - timedelta(days=31))),
+        row(5, "resolved", resolvedAt=iso(NOW - timedelta(days=1))),
+        row(6, "acknowledged"),
+    ]
+    assert [found["ticketId"] for found in model("resolvedEscalations", rows, ms(NOW))] == [5, 2]
+
+
+def test_only_the_week_still_running_is_partial(model: Call) -> None:
+    figures = model("weeklyFigures", [row(1)], ms(NOW), 12)
+    assert figures["partial"] == [False] * 11 + [True]
+
+
+def test_a_kept_read_is_used_for_a_day_with_the_same_fields_and_then_read_again(model: Call) -> None:
+    kept = model(
+        "keptState",
+        {
+            "rows": [row(1, reason="x" * 500)],
+            "ticketIds": [1, 2],
+            "names": [["555", "Ana"], ["556", None]],
+            "readUntil": iso(NOW),
+            "fullReadAt": ms(NOW),
+            "fieldIds": IDS,
+        },
+    )
+    assert kept["ticketIds"] == [1, 2] and kept["names"] == [["555", "Ana"]]
+    assert len(kept["rows"][0]["reason"]) == 200, "a reason is kept as far as the list shows it"
+    assert model("usableKeptState", kept, IDS, ms(NOW + timedelta(hours=23))) == kept
+    assert model("usableKeptState", kept, IDS, ms(NOW + timedelta(hours=25))) is None
+    assert model("usableKeptState", kept, {**IDS, "status": 99}, ms(NOW)) is None
+    assert model("usableKeptState", None, IDS, ms(NOW)) is None
+
+
+def test_changes_are_read_from_a_while_before_the_newest_change_read(model: Call) -> None:
+    newest = model("newestUpdate", [{"updated_at": iso(NOW)}, {"updated_at": iso(NOW - timedelta(days=1))}], "")
+    assert newest == iso(NOW)
+    query = model("changedTicketsQuery", newest)
+    since = iso(NOW - timedelta(minutes=10))
+    assert query == (
+        f"/api/v2/search/export.json?query=tags:escalated%20updated%3E{since}&filter[type]=ticket&page[size]=100"
+    )
 
 
 def test_the_waiting_count_says_how_many_are_overdue(model: Call) -> None:

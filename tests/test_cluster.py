@@ -133,8 +133,8 @@ def test_a_second_host_with_an_empty_data_directory_serves_at_once(cluster: Clus
     # The host that swept last, as both read it from the shared queue, and as /metrics names it.
     (swept_by,) = {host.queue_status()["sweep"]["host"] for host in (first, second)}
     assert re.fullmatch(r".+ \(pid \d+\)", swept_by)
-    metrics = requests.get(f"{second.url}/metrics", timeout=5).text
-    assert re.search(r'escalations_last_sweep_timestamp_seconds\{host=".+ \(pid \d+\)"\} \d', metrics)
+    metrics = requests.get(f"{second.metrics_url}/metrics", timeout=5).text
+    assert f'escalations_sweep_last_host_info{{host="{swept_by}"}} 1.0' in metrics
 
 
 def test_a_host_that_finds_the_shared_state_gone_rebuilds_it_by_reading_the_account_only(cluster: Cluster) -> None:
@@ -158,7 +158,7 @@ def test_a_host_that_cannot_rebuild_the_shared_state_says_in_one_line_to_run_set
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "rebuilding the account state from Zendesk (reading only)" in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        f"escalations: the webhook to {cluster.proxy.url}/webhooks/zendesk is missing in Zendesk: "
+        f"escalations: the webhook '{cluster.proxy.url}/webhooks/zendesk' is missing in Zendesk: "
         "run 'escalations setup'"
     )
 

@@ -54,6 +54,9 @@ def test_the_api_url_override_sends_every_call_elsewhere() -> None:
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"ZENDESK_TICKET_UPDATES_PER_MINUTE": "0"}, "ZENDESK_TICKET_UPDATES_PER_MINUTE"),
         ({"ZENDESK_TICKET_UPDATES_PER_MINUTE": "many"}, "ZENDESK_TICKET_UPDATES_PER_MINUTE"),
+        ({"ZENDESK_OAUTH_TOKEN": "oauth"}, "ZENDESK_OAUTH_TOKEN and ZENDESK_API_TOKEN are both set"),
+        ({"ESCALATION_GROUP_BY_BRAND": "Acme Managers"}, "ESCALATION_GROUP_BY_BRAND"),
+        ({"ESCALATION_GROUP_BY_BRAND": "Acme=A; acme=B"}, "ESCALATION_GROUP_BY_BRAND names the brand 'acme' twice"),
     ],
 )
 def test_a_bad_setting_is_named_in_one_line(change: dict[str, str], named: str) -> None:
@@ -68,8 +71,9 @@ def test_a_bad_setting_is_named_in_one_line(change: dict[str, str], named: str) 
         ({}, False),
         ({"ZENDESK_SUBDOMAIN": " ", "ZENDESK_EMAIL": "", "ZENDESK_API_TOKEN": ""}, False),
         (GOOD, True),
+        ({"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_OAUTH_TOKEN": "oauth"}, True),
     ],
-    ids=["none", "all empty", "all three"],
+    ids=["none", "all empty", "all three", "an oauth token"],
 )
 def test_zendesk_credentials_are_all_or_nothing(given: dict[str, str], expected: bool) -> None:
     assert has_zendesk_credentials(given) is expected
@@ -121,3 +125,31 @@ def test_the_command_line_reports_a_missing_setting_without_a_traceback(tmp_path
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "escalations: ZENDESK_SUBDOMAIN is not set (see .env.example)"
+
+
+def test_an_oauth_token_signs_in_without_an_email_or_api_token() -> None:
+    settings = load_settings({"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_OAUTH_TOKEN": " oauth-token "})
+    assert settings.uses_oauth and settings.zendesk_oauth_token == "oauth-token"
+    assert not load_settings(GOOD).uses_oauth
+
+
+def test_an_oauth_token_without_the_subdomain_names_what_is_missing() -> None:
+    with pytest.raises(ConfigError) as error:
+        has_zendesk_credentials({"ZENDESK_OAUTH_TOKEN": "oauth"})
+    assert str(error.value).startswith("ZENDESK_SUBDOMAIN is not set but ZENDESK_OAUTH_TOKEN is: set both")
+
+
+def test_exclusions_and_the_managers_group_of_each_brand_are_read() -> None:
+    settings = load_settings(
+        {
+            **GOOD,
+            "ESCALATION_EXCLUDE_TAGS": "VIP, key_account  no_escalation",
+            "ESCALATION_EXCLUDE_BRANDS": "Initech; Umbrella, Inc.",
+            "ESCALATION_GROUP_BY_BRAND": "Acme=Acme Managers; Globex = Globex Managers;",
+            "ESCALATION_GROUP": "Managers",
+        }
+    )
+    assert settings.exclude_tags == ("vip", "key_account", "no_escalation")
+    assert settings.exclude_brands == ("Initech", "Umbrella, Inc.")
+    assert settings.group_by_brand == (("Acme", "Acme Managers"), ("Globex", "Globex Managers"))
+    assert settings.manager_group_names == ("Managers", "Acme Managers", "Globex Managers")

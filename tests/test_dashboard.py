@@ -7,6 +7,7 @@ accounts of 200 and 5,000 escalations (tests/dashboard_data.py). Screenshots at
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -17,11 +18,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
+from plugin.report import EscalationRow, summarise
 from tests.app_pages import DOUBLES, ROOT, AppPage, open_app_page, serve_repository
 from tests.dashboard_data import Account, generate
 
 NOW = datetime(2026, 11, 27, 15, 4, 5, tzinfo=UTC)
 EXPORT = "/api/v2/search/export.json"
+COUNT = "/api/v2/search/count.json"
 FIRST_PAGE = f"{EXPORT}?query=tags:escalated&filter[type]=ticket&page[size]=100"
 TICKET_FIELDS: list[dict[str, Any]] = json.loads((DOUBLES / "ticket_fields.json").read_text())["ticket_fields"]
 FIELD_ID = {field["title"]: field["id"] for field in TICKET_FIELDS}
@@ -46,6 +49,22 @@ MANAGER = {
     "groups": [{"id": 32, "name": "Support Managers"}],
 }
 STRINGS = json.loads((ROOT / "translations" / "en.json").read_text())["dashboard"]
+GERMAN = json.loads((ROOT / "translations" / "de.json").read_text(encoding="utf-8"))["dashboard"]
+# What the charts write and how they stroke, recorded as they draw: the labels on the bars and lines,
+# and the dashes that tell the lines apart.
+RECORD_CANVAS_TEXT = """(() => {
+    const drawn = window.__canvas = { texts: [], dashes: [] };
+    const fillText = CanvasRenderingContext2D.prototype.fillText;
+    CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+        drawn.texts.push(String(text));
+        return fillText.call(this, text, ...rest);
+    };
+    const setLineDash = CanvasRenderingContext2D.prototype.setLineDash;
+    CanvasRenderingContext2D.prototype.setLineDash = function (dash) {
+        if (dash && dash.length) drawn.dashes.push([...dash]);
+        return setLineDash.call(this, dash);
+    };
+})();"""
 VIEWPORT = (1280, 800)
 
 
@@ -77,6 +96,9 @@ def open_dashboard(browser: Browser, assets_url: str) -> Iterator[OpenDashboard]
         run_clock: bool = True,
         inside_zendesk: bool = True,
         wait: bool = True,
+        viewport: tuple[int, int] = VIEWPORT,
+        init_scripts: tuple[str, ...] = (),
+        settings: dict[str, str] | None = None,
     ) -> AppPage:
         data = account(escalations) if isinstance(escalations, int) else escalations
         fixture = {
@@ -86,16 +108,18 @@ def open_dashboard(browser: Browser, assets_url: str) -> Iterator[OpenDashboard]
             "currentUser": current_user or MANAGER,
             "holdAfter": hold_after or {},
             "failures": failures or [],
+            "settings": settings or {},
         }
         page = open_app_page(
             browser,
             assets_url,
             "assets/dashboard.html",
             fixture,
-            viewport=VIEWPORT,
+            viewport=viewport,
             now=NOW,
             run_clock=run_clock,
             inside_zendesk=inside_zendesk,
+            init_scripts=(*init_scripts, RECORD_CANVAS_TEXT),
         )
         opened.append(page)
         if wait:
@@ -133,6 +157,7 @@ def single_ticket(ticket_id: int, tags: list[str], **values: Any) -> dict[str, A
         "status": "open",
         "requester_id": 360000000001,
         "tags": tags,
+        "updated_at": values.pop("updated_at", iso(NOW - timedelta(minutes=1))),
         "custom_fields": [{"id": IDS[key], "value": value} for key, value in values.items()],
     }
 
@@ -165,20 +190,20 @@ def test_escalations_waiting_for_a_manager_are_listed_overdue_first_then_by_time
     page.screenshot("dashboard", "dashboard-200-full.png", full_page=True)
 
 
-def test_handled_escalations_are_the_open_acknowledged_ones_and_the_last_30_days_resolved(
+def test_escalations_replied_to_and_not_resolved_are_listed_oldest_first_apart_from_the_resolved_ones(
     open_dashboard: OpenDashboard,
 ) -> None:
     data = account(200)
     page = open_dashboard(200)
     loaded(page, 200)
 
-    expected = [e.ticket_id for e in data.handled(NOW)]
-    assert ticket_ids(page, "handled-table") == expected
-    acknowledged = next(e for e in data.handled(NOW) if e.status == "acknowledged")
-    line = page.page.locator(f'#handled-table tr[data-ticket="{acknowledged.ticket_id}"]')
-    expect(line.locator(".col-status .c-tag")).to_have_text("Acknowledged")
-    expect(line.locator(".col-acknowledged")).to_contain_text(names_of(data, acknowledged.acknowledged_by))
-    outcome = "late" if acknowledged.acknowledged_at and acknowledged.acknowledged_at > acknowledged.due else "in time"
+    assert ticket_ids(page, "open-table") == [e.ticket_id for e in data.replied()]
+    assert ticket_ids(page, "resolved-table") == [e.ticket_id for e in data.resolved(NOW)]
+    oldest = data.replied()[0]
+    assert oldest.requested_at < NOW - timedelta(weeks=4), "an old open escalation is still someone's work, at the top"
+    line = page.page.locator(f'#open-table tr[data-ticket="{oldest.ticket_id}"]')
+    expect(line.locator(".col-acknowledged")).to_contain_text(names_of(data, oldest.acknowledged_by))
+    outcome = "late" if oldest.acknowledged_at and oldest.acknowledged_at > oldest.due else "in time"
     expect(line.locator(".outcome")).to_contain_text(outcome)
 
 
@@ -191,7 +216,7 @@ def test_the_tiles_count_what_waits_and_how_the_last_12_weeks_went(open_dashboar
     waiting = data.waiting(NOW)
     overdue = sum(e.overdue(NOW) for e in waiting)
     expect(page.page.locator('[data-tile="waiting"] .tile__value')).to_have_text(str(len(waiting)))
-    expect(page.page.locator('[data-tile="waiting"] .tile__detail')).to_have_text(f"{overdue} overdue")
+    expect(page.page.locator('[data-tile="waiting"] .tile__detail')).to_have_text(f"{overdue} past the due time")
     refused = sum(e.refused for e in data.escalations if e.requested_at >= weeks_ago(12))
     expect(page.page.locator('[data-tile="refused"] .tile__value')).to_have_text(str(refused))
     expect(page.page.locator('[data-tile="before_due"] .tile__value')).to_have_text(re.compile(r"^\d+%$"))
@@ -207,13 +232,13 @@ def test_a_long_list_shows_its_first_hundred_rows_until_asked_for_all(open_dashb
     page = open_dashboard(5000)
     loaded(page, 5000)
 
-    handled = [e.ticket_id for e in data.handled(NOW)]
-    assert len(handled) > 100
-    assert ticket_ids(page, "handled-table") == handled[:100]
-    toggle = page.page.locator("#handled-list .show-all")
-    expect(toggle).to_have_text(f"Show all {len(handled):,}")
+    replied = [e.ticket_id for e in data.replied()]
+    assert len(replied) > 100
+    assert ticket_ids(page, "open-table") == replied[:100]
+    toggle = page.page.locator("#open-list .show-all")
+    expect(toggle).to_have_text(f"Show all {len(replied):,}")
     toggle.click()
-    assert ticket_ids(page, "handled-table") == handled
+    assert ticket_ids(page, "open-table") == replied
     expect(toggle).to_have_text("Show the first 100")
     expect(toggle).to_be_focused()
 
@@ -225,11 +250,11 @@ def test_each_row_opens_its_ticket_in_zendesk(open_dashboard: OpenDashboard) -> 
     data = account(200)
     page = open_dashboard(200)
     loaded(page, 200)
-    waiting, handled = data.waiting(NOW)[0].ticket_id, data.handled(NOW)[3].ticket_id
+    waiting, handled = data.waiting(NOW)[0].ticket_id, data.replied()[3].ticket_id
 
     page.page.locator(f'#waiting-table tr[data-ticket="{waiting}"] .ticket-link').click()
-    page.page.locator(f'#handled-table tr[data-ticket="{handled}"] .col-requested').click()
-    link = page.page.locator(f'#handled-table tr[data-ticket="{handled}"] .ticket-link')
+    page.page.locator(f'#open-table tr[data-ticket="{handled}"] .col-requested').click()
+    link = page.page.locator(f'#open-table tr[data-ticket="{handled}"] .ticket-link')
     expect(link).to_have_accessible_name(f"Open ticket #{handled}")
     link.focus()
     page.page.keyboard.press("Enter")
@@ -244,7 +269,7 @@ SERIES = {"requested": 1, "acknowledge": 3, "before_due": 1, "refused": 1}
 # Garden colours each chart draws its series in.
 COLOURS = {
     "requested": ["#1f73b7"],
-    "acknowledge": ["#1f73b7", "#5293c7", "#68737d"],
+    "acknowledge": ["#1f73b7", "#c4571d", "#68737d"],
     "before_due": ["#038153"],
     "refused": ["#ad5918"],
 }
@@ -428,9 +453,12 @@ def test_the_dashboard_reads_again_when_it_is_shown_again(open_dashboard: OpenDa
     expect(page.page.locator('#waiting-table tr[data-ticket="603"]')).to_have_count(1)
     loaded(page, 2)
     assert ticket_ids(page, "waiting-table") == [603]
-    assert ticket_ids(page, "handled-table") == [601]
+    assert ticket_ids(page, "open-table") == [601]
     expect(page.page.locator('[data-tile="waiting"] .tile__value')).to_have_text("1")
-    assert len(page.requests("GET", EXPORT)) == 2
+    # The changes since, then the count: 602 is no longer found, so everything is read again.
+    exports = [request["url"] for request in page.requests("GET", EXPORT)]
+    assert len(exports) == 3 and "updated%3E" in exports[1] and exports[2] == FIRST_PAGE
+    assert len(page.requests("GET", COUNT)) == 1
 
 
 def test_a_failed_read_is_retried_when_the_dashboard_is_shown_again(open_dashboard: OpenDashboard) -> None:
@@ -488,12 +516,12 @@ def test_the_waiting_tile_counts_a_request_overdue_once_it_is_due(open_dashboard
     page = open_dashboard(Account([soon], {}, []), run_clock=False)
     loaded(page, 1)
     detail = page.page.locator('[data-tile="waiting"] .tile__detail')
-    expect(detail).to_have_text("none overdue")
+    expect(detail).to_have_text("none past the due time")
     expect(detail).not_to_have_class(re.compile("is-overdue"))
 
     page.page.clock.run_for(90_000)
     expect(page.page.locator('#waiting-table tr[data-ticket="501"]')).to_have_class(re.compile("is-overdue"))
-    expect(detail).to_have_text("1 overdue")
+    expect(detail).to_have_text("1 past the due time")
     expect(detail).to_have_class(re.compile("is-overdue"))
 
 
@@ -512,7 +540,7 @@ def test_ticket_text_is_shown_as_text_and_never_runs(open_dashboard: OpenDashboa
     loaded(page, 1)
 
     expect(page.page.locator("#waiting-table tbody .subject")).to_have_text(markup)
-    expect(page.page.locator("#waiting-table tbody .col-reason")).to_have_text(f"<b>{markup}</b>")
+    expect(page.page.locator("#waiting-table tbody .col-ticket .reason")).to_have_text(f"<b>{markup}</b>")
     assert page.page.locator("#dashboard img, #dashboard b, #dashboard tbody script").count() == 0
     assert page.dialogs == []
 
@@ -584,3 +612,217 @@ def test_the_dashboard_never_writes_markup_from_data() -> None:
         source = (ROOT / "assets" / script).read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert sink not in source, f"{script} uses {sink}"
+
+
+# ---- readable at 768 and 1280 px, in English and German -----------------------------------------
+
+SCREENS = pytest.mark.parametrize(
+    ("width", "locale", "strings"),
+    [(768, "en-US", STRINGS), (1280, "de", GERMAN)],
+    ids=["768px-en", "1280px-de"],
+)
+
+
+def box(locator: Any) -> dict[str, float]:
+    found = locator.bounding_box()
+    assert found is not None, "not rendered"
+    return dict(found)
+
+
+@SCREENS
+def test_the_waiting_table_keeps_every_column_in_view_with_the_reason_under_the_subject(
+    open_dashboard: OpenDashboard, width: int, locale: str, strings: dict[str, Any]
+) -> None:
+    data = account(200)
+    page = open_dashboard(200, viewport=(width, 900), current_user={**MANAGER, "locale": locale})
+    expect(page.page.locator("#waiting-table tbody tr")).to_have_count(len(data.waiting(NOW)))
+
+    table = page.page.locator("#waiting-table")
+    fits = "t => t.scrollWidth <= t.parentElement.clientWidth"
+    assert table.evaluate(fits), "the waiting table scrolls sideways"
+    headers = table.locator("thead th").all_inner_texts()
+    assert headers[:2] == [strings["columns"]["ticket"], strings["columns"]["time_left"]]
+    for line in table.locator("tbody tr").all():
+        subject, reason = box(line.locator(".subject")), box(line.locator(".col-ticket .reason"))
+        time_left, requested = box(line.locator(".col-time_left")), box(line.locator(".col-requested"))
+        assert reason["y"] >= subject["y"] + subject["height"] - 1, "the reason is under the subject"
+        assert reason["x"] + reason["width"] <= time_left["x"], "the reason stays in its column"
+        assert time_left["x"] + time_left["width"] <= width, "time left is in view"
+        assert requested["x"] >= time_left["x"] + time_left["width"]
+    page.screenshot("dashboard", f"waiting-{width}-{locale}.png")
+
+
+@SCREENS
+def test_the_charts_label_their_values_mark_the_week_so_far_and_show_each_week_on_hover(
+    open_dashboard: OpenDashboard, width: int, locale: str, strings: dict[str, Any]
+) -> None:
+    data = account(200)
+    page = open_dashboard(200, viewport=(width, 900), current_user={**MANAGER, "locale": locale})
+    expect(page.page.locator("#chart-grid canvas")).to_have_count(4)
+    charts = strings["charts"]
+
+    texts: list[str] = page.page.evaluate("() => window.__canvas.texts")
+    for weekly in data.requested_per_week(NOW):
+        assert str(weekly) in texts, f"no label {weekly} on the bars"
+    for name in (charts["acknowledge"]["p50"], charts["acknowledge"]["p90"], charts["acknowledge"]["allowed_short"]):
+        assert name in texts, f"the line {name!r} is not named on the chart"
+    assert charts["this_week"] in texts
+    dashes = page.page.evaluate("() => window.__canvas.dashes")
+    assert [8, 4] in dashes and [2, 3] in dashes, "the lines are told apart by their dashes, not colour alone"
+
+    rows = page.page.locator('[data-chart-table="requested"] tbody th').all_inner_texts()
+    assert rows[-1].endswith(charts["so_far"].replace("{{day}}", "").strip()), rows[-1]
+    plot = page.page.locator('[data-chart="requested"] .u-over')
+    plot.scroll_into_view_if_needed()
+    plot_box = box(plot)
+    page.page.mouse.move(plot_box["x"] + plot_box["width"] - 4, plot_box["y"] + plot_box["height"] / 2)
+    tooltip = page.page.locator('[data-chart="requested"] .chart-tooltip')
+    expect(tooltip).to_be_visible()
+    expect(tooltip).to_contain_text(rows[-1])
+    expect(tooltip).to_contain_text(f"{charts['requested']['series']}: {data.requested_per_week(NOW)[-1]}")
+    expect(page.page.locator("#charts")).to_contain_text(charts["working_hours"])
+    page.screenshot("dashboard", f"charts-{width}-{locale}.png", element="#charts")
+
+
+@SCREENS
+def test_with_no_escalations_the_page_says_how_they_arrive_instead_of_empty_charts(
+    open_dashboard: OpenDashboard, width: int, locale: str, strings: dict[str, Any]
+) -> None:
+    settings = {"escalation_phrases": "en=escalation request,de=Eskalationsanfrage|escalation request"}
+    page = open_dashboard(
+        Account([], {}, []), viewport=(width, 900), current_user={**MANAGER, "locale": locale}, settings=settings
+    )
+
+    empty = page.page.locator("#empty-state")
+    expect(empty).to_be_visible()
+    expect(empty.locator("h2")).to_have_text(strings["empty"]["title"])
+    expect(empty).to_contain_text("escalation request")
+    if locale == "de":
+        expect(empty).to_contain_text("Eskalationsanfrage")
+    for section in ("#tiles", "#charts", "#waiting", "#open", "#resolved"):
+        expect(page.page.locator(section)).to_be_hidden()
+    expect(page.page.locator("canvas")).to_have_count(0)
+    page.screenshot("dashboard", f"empty-{width}-{locale}.png")
+
+
+def test_the_tiles_say_in_plain_words_what_escalations_report_says(open_dashboard: OpenDashboard) -> None:
+    data = account(200)
+    page = open_dashboard(200)
+    loaded(page, 200)
+
+    since = weeks_ago(12)
+    rows = [
+        EscalationRow(
+            ticket=e.ticket_id,
+            requester=e.requested_by,
+            requested_at=iso(e.requested_at),
+            due=iso(e.due),
+            acknowledged_at=iso(e.acknowledged_at) if e.acknowledged_at else "",
+            acknowledged_by=e.acknowledged_by,
+            overdue=e.overdue_tag,
+            resolved_at=iso(e.resolved_at) if e.resolved_at else "",
+            refused_repeats=e.refused,
+            status=e.status,
+        )
+        for e in data.escalations
+        if e.requested_at >= since
+    ]
+    summary = summarise(rows)
+    assert summary.acknowledged_before_due_share is not None and summary.acknowledge_p50_hours is not None
+    tile = page.page.locator('[data-tile="before_due"]')
+    expect(tile.locator(".tile__value")).to_have_text(f"{summary.acknowledged_before_due_share:.0%}")
+    expect(tile.locator(".tile__label")).to_have_text("Replied to before the due time")
+    expect(page.page.locator('[data-tile="refused"] .tile__value')).to_have_text(str(summary.refused_repeats))
+    expect(page.page.locator('[data-tile="time_to_acknowledge"] .tile__value')).to_have_text(
+        duration(round(summary.acknowledge_p50_hours * 60))
+    )
+    for jargon in ("decided", "Refused repeats"):
+        expect(page.page.locator("#tiles")).not_to_contain_text(jargon)
+
+
+def duration(minutes: int) -> str:
+    """As the page writes a duration in English: days from 48 h up, else hours and minutes."""
+    if minutes >= 48 * 60:
+        days, hours = divmod(minutes // 60, 24)
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if hours and rest else f"{hours} h" if hours else f"{rest} min"
+
+
+# ---- what was read is kept: reopening reads only what changed ----------------------------------------
+
+
+def changed_account(data: Account) -> tuple[Account, list[dict[str, Any]]]:
+    """`data` after a manager replied to the oldest waiting escalation and a customer escalated a new ticket."""
+    replied_to = copy.deepcopy(next(t for t in data.tickets if t["id"] == data.waiting(NOW)[0].ticket_id))
+    values = {
+        IDS["status"]: "escalation_status_acknowledged",
+        IDS["acknowledged_at"]: iso(NOW),
+        IDS["acknowledged_by"]: "370000000001",
+    }
+    replied_to["custom_fields"] = [
+        {"id": field["id"], "value": values.get(field["id"], field["value"])} for field in replied_to["custom_fields"]
+    ]
+    replied_to["tags"] = [tag for tag in replied_to["tags"] if tag != "escalation_status_requested"]
+    replied_to["tags"].append("escalation_status_acknowledged")
+    replied_to["updated_at"] = iso(NOW + timedelta(minutes=1))
+    new = escalation_ticket(99_001, "requested", timedelta(hours=23), updated_at=iso(NOW + timedelta(minutes=1)))
+    tickets = [replied_to if t["id"] == replied_to["id"] else t for t in data.tickets] + [new]
+    return Account(tickets, data.users, data.escalations), [replied_to, new]
+
+
+def test_reopening_with_5000_escalations_reads_only_what_changed_and_shows_what_a_full_read_shows(
+    open_dashboard: OpenDashboard,
+) -> None:
+    data = account(5000)
+    page = open_dashboard(5000)
+    loaded(page, 5000)
+    expect(page.page.locator("#waiting-table .col-customer").first).not_to_have_text("…")
+    assert len(page.requests("GET", EXPORT)) == 50
+
+    after, changed = changed_account(data)
+    edit = f"""(() => {{
+        const changed = {json.dumps(changed)};
+        const tickets = window.__zafFixture.searchTickets;
+        for (const ticket of changed) {{
+            const at = tickets.findIndex((t) => t.id === ticket.id);
+            if (at === -1) tickets.push(ticket); else tickets[at] = ticket;
+        }}
+    }})();"""
+    page.page.add_init_script(edit)
+    page.page.reload()
+    loaded(page, 5001)
+    expect(page.page.locator("#waiting-table .col-customer").first).not_to_have_text("…")
+
+    calls = page.requests()
+    exports = page.requests("GET", EXPORT)
+    assert len(exports) == 1 and "updated%3E" in exports[0]["url"], "only what changed since is read"
+    assert len(page.requests("GET", COUNT)) == 1
+    assert len(calls) <= 4, [call["url"] for call in calls]
+
+    fresh = open_dashboard(after)
+    loaded(fresh, 5001)
+    for kind in ("waiting", "open", "resolved"):
+        assert ticket_ids(page, f"{kind}-table") == ticket_ids(fresh, f"{kind}-table"), kind
+    for chart in ("requested", "acknowledge", "before_due", "refused"):
+        selector = f'[data-chart-table="{chart}"] tbody'
+        assert page.page.locator(selector).inner_text() == fresh.page.locator(selector).inner_text(), chart
+    assert page.page.locator("#tiles").inner_text() == fresh.page.locator("#tiles").inner_text()
+
+
+def test_a_kept_read_older_than_a_day_is_read_again_in_full(open_dashboard: OpenDashboard) -> None:
+    page = open_dashboard(200)
+    loaded(page, 200)
+    key = page.page.evaluate(
+        "() => Object.keys(localStorage).find((k) => k.startsWith('escalation-requests:dashboard'))"
+    )
+    assert key and key.endswith(f":example:{MANAGER['id']}"), "kept per account and per agent"
+    page.page.evaluate(
+        "(key) => { const kept = JSON.parse(localStorage.getItem(key)); kept.fullReadAt -= 25 * 3600000;"
+        " localStorage.setItem(key, JSON.stringify(kept)); }",
+        key,
+    )
+    page.page.reload()
+    loaded(page, 200)
+    exports = [request["url"] for request in page.requests("GET", EXPORT)]
+    assert exports[0] == FIRST_PAGE and len(exports) == 2

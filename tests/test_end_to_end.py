@@ -80,7 +80,7 @@ def test_a_customer_escalation_is_recorded_confirmed_and_handed_to_the_managers(
 
     (confirmation,) = emails_for(zendesk, 1)
     assert "alice.moreau@example.com" in confirmation["to"]
-    assert "Support Manager" in confirmation["body"] and "24 hours" in confirmation["body"]
+    assert "Support Manager" in confirmation["body"] and "The first response is due by" in confirmation["body"]
     (note,) = internal_notes(zendesk, 1)
     assert "Alice Moreau" in note["body"] and "+33 6 12 34 56 78" in note["body"] and "Priya" in note["body"]
 
@@ -130,6 +130,21 @@ def test_the_phrase_alone_asks_for_the_reason_and_the_next_comment_escalates(ser
     zendesk.add_comment(4, author_id=DEEPAK, body="Escalation request: the parcel was damaged and the replacement too.")
     wait_until(lambda: settled(service, 4, 2) and "escalated" in zendesk.ticket(4)["tags"], what="the escalation")
     assert field_values(service, 4)["reason"].startswith("the parcel was damaged")
+
+
+def test_the_customers_plain_answer_to_the_request_for_a_reason_escalates_through_the_trigger(
+    service: Service,
+) -> None:
+    zendesk = service.zendesk
+    zendesk.add_comment(3, author_id=CARMEN, body="Escalation request")
+    wait_until(lambda: settled(service, 3, 1), what="the request for a reason")
+    assert "escalation_reason_requested" in zendesk.ticket(3)["tags"]
+
+    zendesk.add_comment(3, author_id=CARMEN, body="Our quarter close is blocked by the failing export.")
+    wait_until(lambda: settled(service, 3, 2) and "escalated" in zendesk.ticket(3)["tags"], what="the escalation")
+    assert field_values(service, 3)["reason"] == "Our quarter close is blocked by the failing export."
+    assert "escalation_reason_requested" not in zendesk.ticket(3)["tags"]
+    assert len(internal_notes(zendesk, 3)) == 1
 
 
 def test_a_copied_colleague_may_escalate(service: Service) -> None:
@@ -262,8 +277,26 @@ def test_an_escalation_whose_webhook_never_arrived_is_caught_up_by_the_sweep(ser
         service_env.stop()
 
 
+def test_an_answer_with_the_reason_whose_webhook_never_arrived_is_caught_up_by_the_sweep(
+    service_env: Service,
+) -> None:
+    service_env.env["ESCALATIONS_RECONCILE_SECONDS"] = "1"
+    service_env.run("setup")
+    service_env.start()
+    try:
+        zendesk = service_env.zendesk
+        zendesk.add_comment(4, author_id=DEEPAK, body="Escalation request")
+        wait_until(lambda: settled(service_env, 4, 1), what="the request for a reason")
+        zendesk.webhook_delivery_enabled = False
+        zendesk.add_comment(4, author_id=DEEPAK, body="The lamp arrived broken twice now.")
+        wait_until(lambda: "escalated" in zendesk.ticket(4)["tags"], timeout=20, what="the sweep to catch up")
+        wait_until(lambda: settled(service_env, 4, 2), what="the confirmation")
+    finally:
+        service_env.stop()
+
+
 def test_a_fresh_service_shows_every_known_webhook_and_decision_outcome_at_zero(service: Service) -> None:
-    text = requests.get(f"{service.url}/metrics", timeout=5).text
+    text = requests.get(f"{service.metrics_url}/metrics", timeout=5).text
     for outcome in WEBHOOK_OUTCOMES:
         assert f'escalations_webhooks_total{{outcome="{outcome}"}} 0.0' in text, outcome
     for outcome in DECISION_OUTCOMES:
@@ -274,7 +307,7 @@ def test_metrics_count_webhooks_decisions_and_api_calls_across_processes(service
     service.zendesk.add_comment(1, author_id=ALICE, body="Escalation request: charged twice.")
     wait_until(lambda: settled(service, 1, 1), what="the escalation")
     service.zendesk.wait_for_deliveries()
-    metrics = requests.get(f"{service.url}/metrics", timeout=5)
+    metrics = requests.get(f"{service.metrics_url}/metrics", timeout=5)
     assert metrics.status_code == 200 and metrics.headers["Content-Type"].startswith("text/plain")
     text = metrics.text
     assert 'escalations_webhooks_total{outcome="accepted"} 1.0' in text

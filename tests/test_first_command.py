@@ -65,15 +65,17 @@ def clone(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def first_run(clone: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, int, Path]]:
-    """`./run.sh` on free ports, in its own process group; killed at the end if it is still there."""
-    port, sandbox_port = free_port(), free_port()
-    while sandbox_port == port:
-        sandbox_port = free_port()
+def first_run(clone: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, int, int, Path]]:
+    """`./run.sh` on free ports (its metrics too), in its own process group; killed at the end if it is still
+    there."""
+    port, sandbox_port, metrics_port = free_port(), free_port(), free_port()
+    while len({port, sandbox_port, metrics_port}) < 3:
+        sandbox_port, metrics_port = free_port(), free_port()
     env = clean_environment(drop=("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"))
     venv_bin = str(ROOT / ".venv" / "bin")
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
     env["ESCALATION_PHRASES"] = f"en=escalation request,de={GERMAN_PHRASE}|escalation request"
+    env["METRICS_PORT"] = str(metrics_port)
     log_path = clone.parent / "run.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -85,7 +87,7 @@ def first_run(clone: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, int, 
             start_new_session=True,
         )
     try:
-        yield process, port, sandbox_port, log_path
+        yield process, port, sandbox_port, metrics_port, log_path
     finally:
         if group_alive(process.pid):
             with contextlib.suppress(ProcessLookupError):
@@ -95,9 +97,9 @@ def first_run(clone: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, int, 
 
 
 def test_run_sh_on_a_fresh_clone_escalates_and_stops_on_ctrl_c(
-    first_run: tuple[subprocess.Popen[bytes], int, int, Path], clone: Path
+    first_run: tuple[subprocess.Popen[bytes], int, int, int, Path], clone: Path
 ) -> None:
-    process, port, sandbox_port, log_path = first_run
+    process, port, sandbox_port, metrics_port, log_path = first_run
     service, sandbox = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
 
     def log() -> str:
@@ -112,6 +114,7 @@ def test_run_sh_on_a_fresh_clone_escalates_and_stops_on_ctrl_c(
     try:
         wait_until(lambda: running(lambda: answers(f"{service}/healthz")), START_TIMEOUT, 0.2, "/healthz")
         wait_until(lambda: running(lambda: answers(f"{sandbox}/")), 10, 0.2, "the sandbox's page")
+        wait_until(lambda: running(lambda: answers(f"http://127.0.0.1:{metrics_port}/readyz")), 30, 0.2, "/readyz")
     except AssertionError as error:
         raise AssertionError(f"{error}\n--- ./run.sh output ---\n{log()}") from error
     ready_after = time.monotonic() - started
@@ -164,7 +167,7 @@ def test_run_sh_on_a_fresh_clone_escalates_and_stops_on_ctrl_c(
         raise AssertionError(f"./run.sh still runs {STOP_TIMEOUT} s after Ctrl-C:\n{log()}") from None
     remaining = STOP_TIMEOUT - (time.monotonic() - interrupted)
     wait_until(lambda: not group_alive(process.pid), max(remaining, 0.5), 0.1, "every process to stop")
-    assert not port_open(port) and not port_open(sandbox_port), "a port is still open after Ctrl-C"
+    assert not any(map(port_open, (port, sandbox_port, metrics_port))), "a port is still open after Ctrl-C"
     stopped_after = time.monotonic() - interrupted
     assert "Traceback" not in log(), log()
     print(f"./run.sh: ready in {ready_after:.1f} s, stopped {stopped_after:.1f} s after Ctrl-C")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +31,18 @@ from plugin.escalation_fields import ESCALATION_FIELDS, status_tag
 from plugin.sandbox import SandboxServer, SandboxZendesk
 from plugin.sandbox.help_center import render_snippet
 from plugin.state import AccountState, load_state
-from plugin.text import Phrases, asks_for_escalation, contact_details, reason_for_escalation
-from plugin.theme_package import CUSTOMER_VISIBLE, LOCALES, SNIPPET, build_theme, theme_files, theme_settings
-from tests.conftest import ROOT, Service, wait_until
+from plugin.text import Phrases, asks_for_escalation, contact_details, form_locale, reason_for_escalation
+from plugin.theme_package import (
+    CUSTOMER_VISIBLE,
+    CUSTOMER_VISIBLE_TITLES,
+    DETAILS_SNIPPET,
+    LOCALES,
+    SNIPPET,
+    build_theme,
+    theme_files,
+    theme_settings,
+)
+from tests.conftest import ROOT, Service, provisioned_in_process, wait_until
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "help_center"
 SERVICE_TIMEOUT = 20_000  # ms: comment → trigger → webhook → queue → Zendesk → the page's next look
@@ -127,12 +135,12 @@ class Customer:
     def screenshot(self, name: str, *, down_to: Locator | None = None) -> None:
         """The whole page, or its top down to the bottom of `down_to`."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        box = down_to.bounding_box() if down_to is not None else None
-        if box is None:
+        if down_to is None:
             self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
             return
+        bottom = down_to.evaluate("e => e.getBoundingClientRect().bottom + window.scrollY")  # in the page, not the view
         width = self.page.viewport_size["width"] if self.page.viewport_size else 1280
-        clip = {"x": 0, "y": 0, "width": width, "height": box["y"] + box["height"] + 16}
+        clip = {"x": 0, "y": 0, "width": width, "height": bottom + 16}
         self.page.screenshot(path=str(ARTIFACTS / name), full_page=True, clip=clip)  # type: ignore[arg-type]
 
     def assert_clean(self) -> None:
@@ -214,16 +222,15 @@ def test_a_newcomer_escalates_from_the_request_page_once_and_watches_it_recorded
     expect(customer.section).to_have_attribute("data-escalation-view", "offer")
     customer.page.get_by_role("button", name="Escalate this request").click()
     form = page.get_by_role("form", name="Escalate this request")
-    for words in ("a Support Manager, not the engineer", "24 hours on weekdays", "does not by itself", "only once"):
+    for words in ("A Support Manager, not the engineer", "24 working hours", "does not by itself", "only once"):
         expect(form).to_contain_text(words)
 
-    form.get_by_label("Why should this case be escalated?").fill("too slow")
-    form.get_by_role("button", name="Escalate", exact=True).click()
-    expect(form.get_by_role("alert")).to_have_text("Please give a reason of at least 10 characters.")
     form.get_by_label("Why should this case be escalated?").fill(REASON)
     form.get_by_label("New contact details for the Support Manager (optional)").fill("ops at example")
     form.get_by_role("button", name="Escalate", exact=True).click()
-    expect(form.get_by_role("alert")).to_contain_text("email address or a phone number")
+    expect(form.get_by_label("New contact details for the Support Manager (optional)")).to_have_accessible_description(
+        re.compile("email address or a phone number, or leave this field empty")
+    )
     assert comments_by(service, 1, alice["id"]) == [zendesk.comments(1)[0]["body"]]  # nothing sent yet
     form.get_by_label("New contact details for the Support Manager (optional)").fill("+44 20 7946 0958")
     customer.screenshot("1-form.png", down_to=customer.section)  # docs/help-center.png
@@ -246,13 +253,15 @@ def test_a_newcomer_escalates_from_the_request_page_once_and_watches_it_recorded
     # One comment, in the customer's words with the phrase; escalated once, confirmed once.
     assert comments_by(service, 1, alice["id"])[1:] == [
         f"Escalation request: {REASON}\n\nNew contact details: +44 20 7946 0958"
+        "\n\n(Sent from the Help Center in English)"
     ]
     assert fields["reason"].startswith(REASON) and fields["requested_by"] == str(alice["id"])
     assert service.decisions(1) == ["escalated"]
     confirmations = [e for e in zendesk.emails() if "received your request to escalate" in e["body"]]
     assert len(confirmations) == 1 and alice["email"] in confirmations[0]["to"]
+    assert "contact you at +44 20 7946 0958, as you asked" in confirmations[0]["body"]
     notes = [c for c in zendesk.comments(1) if not c["public"]]
-    assert len(notes) == 1 and "+44 20 7946 0958" in notes[0]["body"]
+    assert len(notes) == 1 and notes[0]["body"].count("+44 20 7946 0958") == 1
 
     # A second visit: the recorded state, once-only explained, no action; nothing private on the page.
     customer.open_request(1)
@@ -262,6 +271,9 @@ def test_a_newcomer_escalates_from_the_request_page_once_and_watches_it_recorded
     text = page.locator("body").inner_text()
     for private in ("Escalation received", "Before the escalation", "Priya", "Escalation reason", "requested by"):
         assert private not in text, f"{private!r} reached the customer's page"
+    details = page.locator(".request-details").inner_text()
+    for raw in (*CUSTOMER_VISIBLE_TITLES, fields["requested_at"], fields["response_due"]):
+        assert raw not in details, f"{raw!r} is listed raw in the request's details"
     customer.assert_clean()
 
 
@@ -281,16 +293,17 @@ def test_a_copied_end_user_escalates_their_colleagues_request(service: Service, 
     customer.assert_clean()
 
 
-def test_a_closed_request_explains_that_a_follow_up_is_a_new_case(service: Service, sign_in: SignIn) -> None:
+def test_a_closed_request_says_it_can_no_longer_be_escalated_and_leaves_the_follow_up_to_the_theme(
+    service: Service, sign_in: SignIn
+) -> None:
     service.zendesk.set_status(5, "closed")
     customer = sign_in("Alice")
     customer.open_request(5)
 
     expect(customer.section).to_have_attribute("data-escalation-view", "closed")
-    expect(customer.section).to_contain_text("This request is closed and can no longer be escalated")
-    expect(customer.section.get_by_role("link", name="Open a new request")).to_have_attribute(
-        "href", "/hc/en-us/requests/new"
-    )
+    expect(customer.section).to_have_text("This request is closed, so it can no longer be escalated.")
+    expect(customer.section.get_by_role("link")).to_have_count(0)
+    expect(customer.page.get_by_role("link", name="create a follow-up")).to_have_count(1)  # the theme's own line
     expect(customer.page.get_by_role("button", name="Escalate this request")).to_have_count(0)
     customer.screenshot("3-closed.png")
     customer.assert_clean()
@@ -322,12 +335,13 @@ def test_markup_in_the_reason_is_shown_as_text_and_stored_as_the_customer_wrote_
 
     expect(customer.section.locator("blockquote")).to_have_text(HOSTILE)
     wait_until(lambda: recorded(service, 3).get("status") == status_tag("requested"), what="the escalation recorded")
-    assert comments_by(service, 3, carmen["id"])[-1] == f"Escalation request: {HOSTILE}"
+    sent = f"Escalation request: {HOSTILE}\n\n(Sent from the Help Center in English)"
+    assert comments_by(service, 3, carmen["id"])[-1] == sent
     assert recorded(service, 3)["reason"] == HOSTILE
 
     customer.open_request(3)
     customers_comment = customer.page.locator(".comment-body", has_text="Escalation request:")
-    expect(customers_comment).to_have_text(f"Escalation request: {HOSTILE}")
+    expect(customers_comment).to_have_text(sent)
     expect(customer.section.get_by_role("heading", name="This request is escalated")).to_be_visible()
     assert customer.page.locator("main img, main b").count() == 0
     assert customer.page.locator("main script").count() == 2  # the snippet's settings and its script, no more
@@ -403,8 +417,14 @@ def test_a_german_customer_escalates_in_german_with_the_german_phrase(
         expect(page.get_by_role("heading", name="Diese Anfrage ist eskaliert")).to_be_visible(timeout=SERVICE_TIMEOUT)
         assert comments_by(german_service, 2, bob["id"])[-1] == (
             "Eskalationsanfrage: Seit Montag kann sich niemand anmelden."
+            "\n\n(Über das Hilfe-Center auf Deutsch gesendet)"
         )
         assert recorded(german_service, 2)["reason"] == "Seit Montag kann sich niemand anmelden."
+        # Bob's profile says English; he wrote on the German page, so the confirmation is German.
+        assert bob["locale"] == "en-US"
+        wait_until(lambda: german_service.decisions(2) == ["escalated"], what="the confirmation")
+        confirmation = [c["body"] for c in german_service.zendesk.comments(2) if c["public"]][-1]
+        assert confirmation.startswith("Guten Tag,") and "Ein Support-Manager" in confirmation
     finally:
         context.close()
 
@@ -460,6 +480,9 @@ def test_the_comment_the_form_writes_is_read_by_the_policy_as_the_phrase_and_the
     assert asks_for_escalation(body, phrases)
     assert reason_for_escalation(body, phrases).startswith(reason)
     assert contact_details(body) == ("jane.doe@example.com",)
+    assert form_locale(body) == locale, "the service answers in the page's language"
+    quoted = "\n".join(f"> {line}" for line in body.splitlines())
+    assert form_locale(f"Thanks!\n\n{quoted}") is None, "not when it is only quoted"
 
 
 def test_the_help_center_locale_picks_the_texts_and_the_phrase(script: Callable[..., Any]) -> None:
@@ -560,12 +583,29 @@ def test_the_recorded_state_is_read_from_the_customer_visible_fields(script: Cal
 def test_the_form_accepts_contact_details_the_service_will_pass_on(
     script: Callable[..., Any], contact: str, accepted: bool
 ) -> None:
-    assert script("formProblem", "The reason is long enough.", contact) == ("" if accepted else "contactInvalid")
+    problems = script("formProblems", "The reason is long enough.", contact)
+    assert problems == {"reason": "", "contact": "" if accepted else "contactInvalid"}
     if accepted and contact:
         body = script("commentFor", SETTINGS, "en", "The reason is long enough.", contact)
         found = contact_details(body)
         assert len(found) == 1 and (found[0] == contact or digits(found[0]) == digits(contact))
-    assert script("formProblem", " short    ", "") == "reasonTooShort"
+
+
+def test_every_problem_of_the_form_is_found_at_once(script: Callable[..., Any]) -> None:
+    assert script("formProblems", " short    ", "jane at example") == {
+        "reason": "reasonTooShort",
+        "contact": "contactInvalid",
+    }
+    assert script("formProblems", " short    ", "") == {"reason": "reasonTooShort", "contact": ""}
+
+
+def test_dates_are_in_the_customers_time_zone_else_the_accounts(script: Callable[..., Any]) -> None:
+    assert script("timeZoneFor", {"iana_time_zone": "Asia/Tokyo"}, {"timezone": "Europe/Berlin"}) == "Asia/Tokyo"
+    assert script("timeZoneFor", {}, {"timezone": "Europe/Berlin"}) == "Europe/Berlin"
+    assert script("timeZoneFor", {"iana_time_zone": "Mars/Base"}, {}) == "UTC"
+    assert script("formatTime", "2026-12-08T14:15:20Z", "en-us", "Europe/Berlin") == (
+        "Dec 8, 2026, 3:15 PM Central European Standard Time"
+    )
 
 
 # -- escalations package-theme ---------------------------------------------------------------------------
@@ -577,11 +617,11 @@ def test_package_theme_writes_the_snippet_with_the_accounts_fields_and_phrases(s
     service_env.run("setup")
     folder, archive = service_env.workdir / "out" / "theme", service_env.workdir / "out" / "theme.zip"
     printed = service_env.run("package-theme", "--output", str(folder)).stdout
-    service_env.run("package-theme", "--output", str(archive))
+    zipped = service_env.run("package-theme", "--output", str(archive), check=False)
 
     ids = field_ids(service_env)
     written = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
-    assert written == {SNIPPET, "assets/escalation-request.js", "assets/escalation-request.css"}
+    assert written == {SNIPPET, DETAILS_SNIPPET, "assets/escalation-request.js", "assets/escalation-request.css"}
     snippet = (folder / SNIPPET).read_text(encoding="utf-8")
     assert settings_in(snippet) == {
         "fields": {key: ids[key] for key in CUSTOMER_VISIBLE},
@@ -594,14 +634,17 @@ def test_package_theme_writes_the_snippet_with_the_accounts_fields_and_phrases(s
             "ja": "エスカレーション依頼",
         },
         "requesterOnly": True,
+        "timezone": "UTC",
     }
     assert not any(str(ids[key]) in snippet for key in PRIVATE_FIELDS), "a private field's id is in the snippet"
     assert "{{asset 'escalation-request.js'}}" in snippet and "{{request.id}}" in snippet
-    with zipfile.ZipFile(archive) as packed:
-        assert {name: packed.read(name).decode() for name in packed.namelist()} == {
-            path: (folder / path).read_text(encoding="utf-8") for path in written
-        }
-    assert SNIPPET in printed and "assets/escalation-request.js" in printed
+    details = (folder / DETAILS_SNIPPET).read_text(encoding="utf-8")
+    assert all(f"{{{{#is title '{title}'}}}}{{{{else}}}}" in details for title in CUSTOMER_VISIBLE_TITLES)
+    # Snippets to paste, never a theme to import: no zip, and the words say so.
+    assert zipped.returncode == 2 and not archive.exists()
+    assert zipped.stderr.strip().endswith("not a theme to import; give a folder")
+    assert SNIPPET in printed and DETAILS_SNIPPET in printed and "assets/escalation-request.js" in printed
+    assert "not a theme to import" in printed and "theme.zip" not in printed
 
 
 def test_package_theme_before_setup_or_into_an_unwritable_place_says_so_in_one_line(service_env: Service) -> None:
@@ -722,7 +765,7 @@ def test_the_sandbox_installs_only_a_snippet_it_can_render(zendesk: tuple[Sandbo
     _, server = zendesk
     files = theme_files(SETTINGS)
     unknown = {**files, SNIPPET: files[SNIPPET] + "{{request.subject}}"}
-    lacking = {SNIPPET: files[SNIPPET]}
+    lacking = {SNIPPET: files[SNIPPET], DETAILS_SNIPPET: files[DETAILS_SNIPPET]}
 
     refused = requests.put(f"{server.url}/__sandbox__/hc/theme", json={"files": unknown}, timeout=5)
     incomplete = requests.put(f"{server.url}/__sandbox__/hc/theme", json={"files": lacking}, timeout=5)
@@ -749,3 +792,296 @@ def test_signing_in_goes_only_to_help_center_pages(zendesk: tuple[SandboxZendesk
     assert elsewhere.status_code == 303 and elsewhere.headers["Location"].endswith("/hc/")
     assert "HttpOnly" in elsewhere.headers["Set-Cookie"] and "SameSite=Lax" in elsewhere.headers["Set-Cookie"]
     assert unknown.status_code == 404
+
+
+# -- the form at a phone's and a desktop's width, in English and German: a module-wide sandbox, no service ----
+# These are about the page alone: the sandbox plays Zendesk and the Help Center, and a test plays the service
+# by writing the escalation fields where it needs a recorded state.
+
+WIDTHS_AND_LANGUAGES = [(375, "en-us"), (1280, "de")]
+SCREEN = pytest.mark.parametrize(("width", "locale"), WIDTHS_AND_LANGUAGES, ids=["375px-en", "1280px-de"])
+WORDS = {
+    "en-us": {
+        "action": "Escalate this request",
+        "submit": "Escalate",
+        "reason": "Why should this case be escalated?",
+        "contact": "New contact details for the Support Manager (optional)",
+        "too_short": "Give a reason of at least 10 characters.",
+        "not_contact": "Enter an email address or a phone number, or leave this field empty.",
+        "intro": "If this case is not going well, you can ask a Support Manager to review it.",
+        "not_sent": "The escalation could not be sent from this page. Add a comment to this request with the words "
+        "“escalation request” and your reason instead; it is handled the same way.",
+        "requested": "Escalation requested",
+        "escalated": "This request is escalated",
+        "recorded": "Your escalation is recorded.",
+        "solved": "This request is solved. If the problem is not solved after all, escalating the request reopens it.",
+        "resolved": "The escalation of this request is resolved",
+        "resolved_body": "A case can be escalated only once. If you still need help, add a comment to this request.",
+        "closed": "This request is closed, so it can no longer be escalated.",
+        "tokyo": "Japan Standard Time",
+        "replied": "A Support Manager has replied",
+    },
+    "de": {
+        "action": "Diese Anfrage eskalieren",
+        "submit": "Eskalieren",
+        "reason": "Warum soll dieser Fall eskaliert werden?",
+        "contact": "Neue Kontaktdaten für den Support-Manager (optional)",
+        "too_short": "Geben Sie einen Grund mit mindestens 10 Zeichen an.",
+        "not_contact": "Geben Sie eine E-Mail-Adresse oder Telefonnummer ein oder lassen Sie das Feld leer.",
+        "intro": "Wenn dieser Fall nicht gut läuft, können Sie einen Support-Manager bitten, ihn zu prüfen.",
+        "not_sent": "Die Eskalation konnte von dieser Seite aus nicht gesendet werden. Schreiben Sie stattdessen einen "
+        "Kommentar zu dieser Anfrage mit den Worten „escalation request“ und Ihrem Grund; er wird genauso bearbeitet.",
+        "requested": "Eskalation angefordert",
+        "escalated": "Diese Anfrage ist eskaliert",
+        "recorded": "Ihre Eskalation ist erfasst.",
+        "solved": "Diese Anfrage ist gelöst. Wenn das Problem doch weiterbesteht, wird die Anfrage durch die "
+        "Eskalation wieder geöffnet.",
+        "resolved": "Die Eskalation dieser Anfrage ist abgeschlossen",
+        "resolved_body": "Ein Fall kann nur einmal eskaliert werden. Wenn Sie weiterhin Hilfe brauchen, schreiben Sie "
+        "einen Kommentar zu dieser Anfrage.",
+        "closed": "Diese Anfrage ist geschlossen und kann deshalb nicht mehr eskaliert werden.",
+        "tokyo": "Japanische Normalzeit",
+        "replied": "Ein Support-Manager hat geantwortet",
+    },
+}
+ALICE_TICKET, BOB_TICKET, DEEPAK_TICKET = 1, 2, 4
+RED = "rgb(204, 51, 64)"
+
+
+@dataclass
+class Site:
+    """The sandbox with its escalation fields and the packaged theme installed, shared by a module's tests."""
+
+    account: SandboxZendesk
+    url: str
+    ids: dict[str, int]
+
+    def record(self, ticket_id: int, status: str | None, **values: str | None) -> None:
+        """Write the escalation fields as the service would (None clears them)."""
+        keys = {"status": status_tag(status) if status else None, **values}
+        fields = [{"id": self.ids[key], "value": value} for key, value in keys.items()]
+        self.account.api_update_ticket(ticket_id, {"custom_fields": fields})
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    account = SandboxZendesk()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        provisioned_in_process(account, tmp_path_factory.mktemp("help-center"), patch) as settings,
+    ):
+        ids = load_state(settings.state_file).field_ids
+        files = theme_files(theme_settings(ids, Phrases(), requester_only=False, timezone="Europe/Berlin"))
+        url = str(settings.zendesk_api_url)
+        assert requests.put(f"{url}/__sandbox__/hc/theme", json={"files": files}, timeout=5).status_code == 204
+        yield Site(account, url, ids)
+
+
+@pytest.fixture
+def visit(browser: Browser, site: Site) -> Iterator[Callable[..., Customer]]:
+    """One page per test: a customer signed in and on one of their requests, at a width, in a language."""
+    opened = []
+
+    def open_(name: str, ticket_id: int, width: int, locale: str) -> Customer:
+        context = browser.new_context(viewport={"width": width, "height": 900}, locale="en-US", timezone_id="UTC")
+        opened.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        customer = Customer(page, site.url)
+        page.on("pageerror", lambda error: customer.problems.append(f"page error: {error}"))
+        user = person(site.account, name)
+        page.goto(f"{site.url}/__sandbox__/hc/sign_in?user_id={user['id']}&return_to=/hc/{locale}/requests/{ticket_id}")
+        expect(customer.section).to_have_attribute("data-escalation-view", re.compile(r"\w"))
+        return customer
+
+    try:
+        yield open_
+    finally:
+        for context in opened:
+            context.close()
+
+
+def no_horizontal_scroll(page: Page) -> None:
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
+
+
+@SCREEN
+def test_every_error_shows_under_its_field_at_once_tied_to_it_and_focus_goes_to_the_first(
+    visit: Callable[..., Customer], width: int, locale: str
+) -> None:
+    words = WORDS[locale]
+    customer = visit("Bob", BOB_TICKET, width, locale)
+    page = customer.page
+    page.get_by_role("button", name=words["action"]).click()
+    form = page.get_by_role("form", name=words["action"])
+    reason, contact = form.get_by_label(words["reason"]), form.get_by_label(words["contact"])
+    reason.fill("too slow")
+    contact.fill("ops at example")
+    form.get_by_role("button", name=words["submit"], exact=True).click()
+
+    expect(reason).to_be_focused()
+    expect(reason).to_have_attribute("aria-invalid", "true")
+    expect(contact).to_have_attribute("aria-invalid", "true")
+    expect(reason).to_have_accessible_description(re.compile(re.escape(words["too_short"])))
+    expect(contact).to_have_accessible_description(re.compile(re.escape(words["not_contact"])))
+    # Each error right under its own field, in red, and the red border stays while the field has focus.
+    for field_, message in ((reason, words["too_short"]), (contact, words["not_contact"])):
+        error = page.locator(f"#{field_.get_attribute('id')}-error")
+        expect(error).to_have_text(message)
+        field_box, error_box = field_.bounding_box(), error.bounding_box()
+        assert field_box and error_box and 0 <= error_box["y"] - (field_box["y"] + field_box["height"]) < 16
+        assert error.evaluate("e => getComputedStyle(e).color") == RED
+    assert reason.evaluate("e => getComputedStyle(e).borderTopColor") == RED
+    no_horizontal_scroll(page)
+    customer.screenshot(f"errors-{width}-{locale}.png", down_to=customer.section)
+
+    reason.fill("The invoices have not gone out since Monday.")
+    expect(reason).not_to_have_attribute("aria-invalid", "true")
+    expect(contact).to_have_attribute("aria-invalid", "true")  # still wrong, still said
+    assert customer.problems == []
+
+
+@SCREEN
+def test_the_offer_is_a_secondary_button_with_a_sentence_of_context(
+    visit: Callable[..., Customer], width: int, locale: str
+) -> None:
+    words = WORDS[locale]
+    customer = visit("Alice", ALICE_TICKET, width, locale)
+    open_button = customer.page.get_by_role("button", name=words["action"])
+
+    expect(customer.section.locator(".escalation-request__intro")).to_have_text(words["intro"])
+    assert open_button.evaluate("e => getComputedStyle(e).backgroundColor") == "rgba(0, 0, 0, 0)"
+    open_button.click()
+    submit = customer.page.get_by_role("button", name=words["submit"], exact=True)
+    assert submit.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(31, 115, 183)"
+    expect(customer.page.get_by_label(words["reason"])).to_be_focused()
+    no_horizontal_scroll(customer.page)
+    assert customer.problems == []
+
+
+@SCREEN
+def test_a_refused_write_offers_the_phrase_in_a_comment_never_a_reload(
+    site: Site, visit: Callable[..., Customer], width: int, locale: str
+) -> None:
+    words = WORDS[locale]
+    customer = visit("Deepak", DEEPAK_TICKET, width, locale)
+    page = customer.page
+    page.get_by_role("button", name=words["action"]).click()
+    page.get_by_label(words["reason"]).fill("The lamp arrived broken, twice now.")
+    site.account.inject_fault(status=403, count=1, method="PUT", path_regex=r"^/api/v2/requests/")
+    try:
+        page.get_by_role("button", name=words["submit"], exact=True).click()
+        problem = customer.section.locator(".escalation-request__problem")
+        expect(problem).to_have_text(words["not_sent"])
+    finally:
+        site.account.clear_faults()
+    expect(problem).to_have_attribute("role", "alert")
+    expect(page.get_by_role("button", name=words["submit"], exact=True)).to_be_focused()
+    for loop in ("reload", "neu laden", "session", "Sitzung"):
+        assert loop.lower() not in problem.inner_text().lower()
+    assert customer.problems == []
+
+
+@SCREEN
+def test_the_panel_keeps_focus_and_announces_each_change_until_the_escalation_is_recorded(
+    site: Site, visit: Callable[..., Customer], width: int, locale: str
+) -> None:
+    words = WORDS[locale]
+    customer = visit("Alice", 5, width, locale)
+    page = customer.page
+    live = customer.section.locator("[role=status]")
+    page.get_by_role("button", name=words["action"]).click()
+    page.get_by_label(words["reason"]).fill("Nobody answers about the billing address.")
+    page.get_by_role("button", name=words["submit"], exact=True).click()
+
+    expect(page.get_by_role("heading", name=words["requested"])).to_be_focused()
+    expect(live).to_have_text(words["requested"])
+    site.record(5, "requested", requested_at="2026-11-27T15:00:00Z", response_due="2026-11-30T15:00:00Z")
+    try:
+        expect(page.get_by_role("heading", name=words["escalated"])).to_be_focused()
+        expect(live).to_have_text(words["recorded"])
+        assert page.evaluate("() => document.activeElement !== document.body")
+    finally:
+        site.record(5, None, requested_at=None, response_due=None)
+    assert customer.problems == []
+
+
+@SCREEN
+def test_solved_resolved_and_closed_requests_each_say_what_is_true(
+    site: Site, visit: Callable[..., Customer], width: int, locale: str
+) -> None:
+    words = WORDS[locale]
+    bob = person(site.account, "Bob")
+    ticket_id = site.account.create_ticket(
+        requester_id=bob["id"], subject="Invoice PDF is empty", description="The PDF of invoice 88 is blank."
+    )["id"]
+    site.account.set_status(ticket_id, "solved")
+    solved = visit("Bob", ticket_id, width, locale)
+    expect(solved.section.locator(".escalation-request__note")).to_have_text(words["solved"])
+    site.record(ticket_id, "resolved", requested_at="2026-11-20T09:00:00Z", resolved_at="2026-11-24T10:00:00Z")
+    resolved = visit("Bob", ticket_id, width, locale)
+    expect(resolved.section.get_by_role("heading")).to_have_text(words["resolved"])
+    expect(resolved.section).to_contain_text(words["resolved_body"])
+    for misleading in (words["escalated"], "severity", "Schweregrad"):
+        expect(resolved.section).not_to_contain_text(misleading)
+    resolved.screenshot(f"resolved-{width}-{locale}.png", down_to=resolved.section)
+    site.record(ticket_id, None, requested_at=None, resolved_at=None)
+    site.account.set_status(ticket_id, "closed")
+    closed = visit("Bob", ticket_id, width, locale)
+    expect(closed.section).to_have_text(words["closed"])
+    expect(closed.section.get_by_role("link")).to_have_count(0)  # the theme's own line offers the follow-up
+
+
+@SCREEN
+def test_the_due_time_is_in_the_customers_zone_named_and_the_details_list_no_raw_escalation_field(
+    site: Site, visit: Callable[..., Customer], width: int, locale: str
+) -> None:
+    words = WORDS[locale]
+    carmen = person(site.account, "Carmen")
+    site.account.update_profile(carmen["id"], time_zone="Tokyo")
+    site.record(3, "acknowledged", requested_at="2026-12-07T14:15:20Z", acknowledged_at="2026-12-08T01:00:00Z")
+    site.record(3, "requested", response_due="2026-12-08T14:15:20Z", acknowledged_at=None)
+    try:
+        customer = visit("Carmen", 3, width, locale)
+        due = customer.section.locator('[data-fact="response_due"]')
+        # 14:15 UTC is 23:15 in Tokyo; the browser itself is on UTC, so this is the profile's zone, named.
+        expect(due).to_contain_text("23:15" if locale == "de" else "11:15")
+        expect(due).to_contain_text(words["tokyo"])
+        details = customer.page.locator(".request-details")
+        expect(details).to_contain_text("Requester")
+        for raw in (*CUSTOMER_VISIBLE_TITLES, "2026-12-08T14:15:20Z"):
+            expect(details).not_to_contain_text(raw)
+        no_horizontal_scroll(customer.page)
+        customer.screenshot(f"escalated-{width}-{locale}.png", down_to=customer.section)
+    finally:
+        site.record(3, None, requested_at=None, response_due=None)
+        site.account.update_profile(carmen["id"], time_zone="UTC")
+
+
+@SCREEN
+def test_a_support_manager_is_on_it_only_once_one_has_replied(
+    site: Site, visit: Callable[..., Customer], width: int, locale: str
+) -> None:
+    words = WORDS[locale]
+    site.record(DEEPAK_TICKET, "requested", requested_at="2026-12-07T14:15:20Z", response_due="2026-12-08T14:15:20Z")
+    try:
+        waiting = visit("Deepak", DEEPAK_TICKET, width, locale)
+        expect(waiting.section.locator('[data-fact="status"]')).not_to_have_text(words["replied"])
+        site.record(DEEPAK_TICKET, "acknowledged", acknowledged_at="2026-12-08T09:00:00Z")
+        replied = visit("Deepak", DEEPAK_TICKET, width, locale)
+        expect(replied.section.locator('[data-fact="status"]')).to_have_text(words["replied"])
+        expect(replied.section.locator('[data-fact="response_due"]')).to_have_count(0)
+    finally:
+        site.record(DEEPAK_TICKET, None, requested_at=None, response_due=None, acknowledged_at=None)
+
+
+def test_a_request_linked_without_a_locale_opens_in_the_customers_own(site: Site) -> None:
+    """The service links `<Help Center>/requests/<id>` in its request for a reason."""
+    alice = person(site.account, "Alice")
+    browser_session = requests.Session()
+    signed_out = browser_session.get(f"{site.url}/hc/requests/1", allow_redirects=False, timeout=5)
+    browser_session.get(f"{site.url}/__sandbox__/hc/sign_in?user_id={alice['id']}", timeout=5)
+    signed_in = browser_session.get(f"{site.url}/hc/requests/1", allow_redirects=False, timeout=5)
+
+    assert signed_out.status_code == 303 and signed_out.headers["Location"].endswith("/hc/?return_to=/hc/requests/1")
+    assert signed_in.status_code == 303 and signed_in.headers["Location"].endswith("/hc/en-us/requests/1")

@@ -160,9 +160,7 @@ FACTS: dict[str, dict[str, tuple[str, ...]]] = {
             "#48213",
             "A Support Manager, not the engineer",
             "contact details on this case",
-            "24 hours on weekdays",
-            "Monday, November 30, 2026, 3:30\u00a0PM (Central European Standard Time)",
-            "Monday to Friday",
+            "The first response is due by Monday, November 30, 2026, 3:30\u00a0PM (Central European Standard Time)",
             "does not by itself make the resolution faster",
             "escalated only once",
             "add a comment",
@@ -170,19 +168,23 @@ FACTS: dict[str, dict[str, tuple[str, ...]]] = {
         "refusal": (
             "Thursday, November 26, 2026, 4:45\u00a0PM",
             "escalated only once",
+            "has not contacted you yet",
+            "Friday, November 27, 2026, 4:45\u00a0PM",
             "Ask for an update",
             "higher severity",
         ),
-        "reason_request": ("the same words you used", "the reason", "has not been escalated yet"),
+        "reason_request": (
+            "reply to this message with the reason",
+            "Friday, December 4, 2026",
+            "not been escalated yet",
+        ),
     },
     "de": {
         "confirmation": (
             "#48213",
             "Ein Support-Manager – nicht die Person, die Ihren Fall derzeit bearbeitet",
             "hinterlegten Kontaktdaten",
-            "24 Stunden an Arbeitstagen",
             "bis Montag, 30. November 2026, 15:30 Uhr (Mitteleuropäische Normalzeit)",
-            "montags bis freitags",
             "allein dadurch wird die Lösung aber nicht schneller",
             "nur einmal eskaliert werden",
             "Kommentar",
@@ -190,19 +192,19 @@ FACTS: dict[str, dict[str, tuple[str, ...]]] = {
         "refusal": (
             "am Donnerstag, 26. November 2026, um 16:45 Uhr",
             "nur einmal eskaliert werden",
+            "noch nicht bei Ihnen gemeldet",
+            "Freitag, 27. November 2026, 16:45 Uhr",
             "Zwischenstand",
             "höheren Schweregrad",
         ),
-        "reason_request": ("mit denselben Worten wie zuvor", "den Grund", "noch nicht eskaliert"),
+        "reason_request": ("auf diese Nachricht", "den Grund", "Freitag, 4. Dezember 2026", "noch nicht eskaliert"),
     },
     "fr": {
         "confirmation": (
             "n°\u00a048213",
             "Un responsable du support, et non la personne qui traite actuellement votre dossier",
             "coordonnées indiquées dans ce dossier",
-            "sous 24 heures, en jours ouvrés",
             "au plus tard le lundi 30 novembre 2026 à 15:30 (heure normale d’Europe centrale)",
-            "du lundi au vendredi",
             "n’en accélère pas à elle seule la résolution",
             "qu’une seule fois",
             "ajouter un commentaire",
@@ -210,19 +212,19 @@ FACTS: dict[str, dict[str, tuple[str, ...]]] = {
         "refusal": (
             "le jeudi 26 novembre 2026 à 16:45",
             "qu’une seule fois",
+            "ne vous a encore contacté",
+            "vendredi 27 novembre 2026 à 16:45",
             "point d’avancement",
             "gravité plus élevé",
         ),
-        "reason_request": ("les mêmes mots", "le motif", "pas encore été escaladé"),
+        "reason_request": ("répondre à ce message", "le motif", "vendredi 4 décembre 2026", "pas encore été escaladé"),
     },
     "es": {
         "confirmation": (
             "n.º 48213",
             "Un responsable de soporte, y no la persona que trabaja actualmente en su caso",
             "datos de contacto que figuran en este caso",
-            "24 horas en días laborables",
             "a más tardar el lunes, 30 de noviembre de 2026, a las 15:30 (hora estándar de Europa central)",
-            "de lunes a viernes",
             "no acelera por sí solo su resolución",
             "solo puede escalarse una vez",
             "añada un comentario",
@@ -230,19 +232,24 @@ FACTS: dict[str, dict[str, tuple[str, ...]]] = {
         "refusal": (
             "el jueves, 26 de noviembre de 2026, a las 16:45",
             "solo puede escalarse una vez",
+            "se ha puesto todavía en contacto",
+            "viernes, 27 de noviembre de 2026, a las 16:45",
             "Solicite una actualización",
             "gravedad más alto",
         ),
-        "reason_request": ("las mismas palabras que utilizó", "el motivo", "todavía no se ha escalado"),
+        "reason_request": (
+            "responda a este mensaje",
+            "el motivo",
+            "4 de diciembre de 2026",
+            "todavía no se ha escalado",
+        ),
     },
     "pt-BR": {
         "confirmation": (
             "nº 48213",
             "Um gerente de suporte, e não a pessoa que está atendendo seu chamado",
             "dados de contato informados neste chamado",
-            "24 horas, contando apenas os dias úteis",
             "até segunda-feira, 30 de novembro de 2026, às 15:30 (Horário Padrão da Europa Central)",
-            "de segunda a sexta-feira",
             "por si só, não acelera a solução",
             "só pode ser escalado uma vez",
             "adicionar um comentário",
@@ -250,27 +257,51 @@ FACTS: dict[str, dict[str, tuple[str, ...]]] = {
         "refusal": (
             "em 26 de novembro de 2026, às 16:45",
             "só pode ser escalado uma vez",
+            "entrou em contato com você ainda",
+            "27 de novembro de 2026, às 16:45",
             "Peça uma atualização",
             "severidade mais alta",
         ),
-        "reason_request": ("as mesmas palavras de antes", "o motivo", "ainda não foi escalado"),
+        "reason_request": ("responder a esta mensagem", "o motivo", "4 de dezembro de 2026", "ainda não foi escalado"),
     },
     "ja": {
         "confirmation": (
             "#48213",
             "現在本件を担当しているエンジニアではなく、サポートマネージャーが",
             "本件に登録されている連絡先",
-            "24時間以内（平日のみで計算）",
-            "2026年11月30日月曜日 15:30（中央ヨーロッパ標準時）",
-            "月曜日から金曜日",
+            "2026年11月30日月曜日 15:30（中央ヨーロッパ標準時）までに",
             "それだけで解決が早まるものではございません",
             "1件につき1回のみ",
             "コメントを追加",
         ),
-        "refusal": ("2026年11月26日木曜日 16:45", "1件につき1回のみ", "最新の状況をお尋ねください", "重大度の引き上げ"),
-        "reason_request": ("同じ言葉", "理由", "まだエスカレーションされておりません"),
+        "refusal": (
+            "2026年11月26日木曜日 16:45",
+            "1件につき1回のみ",
+            "まだご連絡しておりません",
+            "2026年11月27日金曜日 16:45",
+            "最新の状況をお尋ねください",
+            "重大度の引き上げ",
+        ),
+        "reason_request": ("理由をご返信", "2026年12月4日金曜日", "まだエスカレーションされておりません"),
     },
 }
+
+# What no reply promises: opening days or a "24 hours on weekdays" the working calendar does not state.
+NO_OPENING_DAYS = {
+    "en": ("Monday to Friday", "weekdays", "24 hours"),
+    "de": ("montags bis freitags", "Arbeitstagen", "24 Stunden"),
+    "fr": ("du lundi au vendredi", "jours ouvrés", "24 heures"),
+    "es": ("de lunes a viernes", "días laborables", "24 horas"),
+    "pt-BR": ("de segunda a sexta-feira", "dias úteis", "24 horas"),
+    "ja": ("月曜日から金曜日", "平日", "24時間"),
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_no_reply_promises_opening_days(locale: str) -> None:
+    for name, text in messages(locale).items():
+        for promise in NO_OPENING_DAYS[locale]:
+            assert promise not in text, f"{locale}/{name}: {promise!r}"
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -545,13 +576,25 @@ def test_a_phrase_found_in_the_english_text_is_reported_and_english_readers_stil
 
 def test_dates_are_in_the_accounts_timezone_with_its_name_in_the_readers_language() -> None:
     summer = datetime(2026, 7, 6, 7, 0, tzinfo=UTC)
-    due = Message("confirmation", True, {"ticket_id": 1, "response_due": summer}, "de")
+    due = Message("confirmation", True, {"ticket_id": 1, "response_due": summer, "contact_details": ()}, "de")
     berlin = MessageRenderer(ZoneInfo("Europe/Berlin")).render(due)
     assert "bis Montag, 6. Juli 2026, 09:00 Uhr (Mitteleuropäische Sommerzeit)" in berlin
     tokyo = MessageRenderer(ZoneInfo("Asia/Tokyo")).render(Message("confirmation", True, due.context, "ja"))
     assert "2026年7月6日月曜日 16:00（日本標準時）" in tokyo
     utc = MessageRenderer(ZoneInfo("UTC")).render(Message("confirmation", True, due.context, "fr"))
     assert "le lundi 6 juillet 2026 à 07:00 (UTC)" in utc
+
+
+def test_a_readers_own_time_zone_wins_over_the_accounts_and_is_named() -> None:
+    summer = datetime(2026, 7, 6, 7, 0, tzinfo=UTC)
+    context = {"ticket_id": 1, "response_due": summer, "contact_details": ()}
+    in_sao_paulo = Message("confirmation", True, context, "pt-BR", timezone="America/Sao_Paulo")
+    text = MessageRenderer(ZoneInfo("Europe/Berlin")).render(in_sao_paulo)
+    assert "até segunda-feira, 6 de julho de 2026, às 04:00 (Horário Padrão de Brasília)" in text
+    unknown = MessageRenderer(ZoneInfo("Europe/Berlin")).render(
+        Message("confirmation", True, context, "de", "Mars/Base")
+    )
+    assert "09:00 Uhr (Mitteleuropäische Sommerzeit)" in unknown
 
 
 @pytest.mark.parametrize(
@@ -566,7 +609,8 @@ def test_dates_are_in_the_accounts_timezone_with_its_name_in_the_readers_languag
 )
 def test_the_hour_takes_the_right_article(locale: str, hour: int, expected: str) -> None:
     moment = datetime(2026, 11, 30, hour, 5, tzinfo=UTC)
-    text = renderer().render(Message("confirmation", True, {"ticket_id": 1, "response_due": moment}, locale))
+    context = {"ticket_id": 1, "response_due": moment, "contact_details": ()}
+    text = renderer().render(Message("confirmation", True, context, locale))
     assert expected in text
 
 
@@ -626,15 +670,18 @@ def test_the_sweep_finds_comments_with_any_configured_phrase() -> None:
     assert tickets_needing_attention(events) == {6}
 
 
-def test_the_trigger_fires_for_any_configured_phrase_and_keeps_its_other_conditions() -> None:
+def test_the_trigger_fires_for_any_configured_phrase_or_a_ticket_waiting_for_a_reason() -> None:
     trigger = desired_trigger("01HWEBHOOK", GERMAN.all)
     conditions = trigger["conditions"]
-    assert [c["value"] for c in conditions["any"]] == list(GERMAN.all)
-    assert {c["field"] for c in conditions["any"]} == {"comment_includes_word"}
-    assert {c["operator"] for c in conditions["any"]} == {"is"}
+    waiting = {"field": "current_tags", "operator": "includes", "value": fields.TAG_REASON_REQUESTED}
+    assert conditions["any"] == [
+        *({"field": "comment_includes_word", "operator": "is", "value": phrase} for phrase in GERMAN.all),
+        waiting,
+    ]
     assert [c["field"] for c in conditions["all"]] == ["update_type", "comment_is_public", "role", "status"]
     assert desired_trigger("01HWEBHOOK")["conditions"]["any"] == [
-        {"field": "comment_includes_word", "operator": "is", "value": "escalation request"}
+        {"field": "comment_includes_word", "operator": "is", "value": "escalation request"},
+        waiting,
     ]
 
 
@@ -670,11 +717,14 @@ def test_a_customer_writing_a_configured_phrase_gets_the_reply_in_their_language
     zendesk = service_env.zendesk
     [trigger] = [rule for rule in zendesk.state()["triggers"] if rule["title"] == TRIGGER_TITLE]
     phrases = ["escalation request", "Eskalationsanfrage", "エスカレーション依頼"]
-    assert [condition["value"] for condition in trigger["conditions"]["any"]] == phrases
+    assert [condition["value"] for condition in trigger["conditions"]["any"]] == [*phrases, fields.TAG_REASON_REQUESTED]
     again = service_env.run("setup").stdout
     assert "created" not in again and re.search(r"unchanged\s+trigger", again)
 
-    customer = zendesk.create_user({"name": "Jonas Becker", "email": "jonas@example.de", "locale": "de"})
+    # A German customer living in Lisbon: his reply is German, its times in his profile's zone, not the account's.
+    customer = zendesk.create_user(
+        {"name": "Jonas Becker", "email": "jonas@example.de", "locale": "de", "time_zone": "Lisbon"}
+    )
     ticket = zendesk.create_ticket(requester_id=customer["id"], subject="Export", description="Der Export bricht ab.")
     service_env.start()
     try:
@@ -685,7 +735,7 @@ def test_a_customer_writing_a_configured_phrase_gets_the_reply_in_their_language
     finally:
         service_env.stop()
     body = emails[0]["body"]
-    assert body.startswith("Guten Tag,") and "Support-Manager" in body and "Uhr (Mitteleuropäische" in body
+    assert body.startswith("Guten Tag,") and "Support-Manager" in body and "Uhr (Westeuropäische" in body
     assert not asks_for_escalation(f"Danke\n\n{body}", Phrases.of({"de": ["Eskalationsanfrage"]}))
 
 

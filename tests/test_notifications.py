@@ -136,7 +136,7 @@ def test_a_target_answering_500_is_retried_until_it_takes_the_message_once_and_n
         wait_until(lambda: quiet(notifying), what="the queues to drain")
         assert [r.status for r in receiver.received()] == [500, 500, 200]
         assert notifying.logs().count("notification escalated of ticket 3: JSON") >= 2  # the retries, logged
-        metrics = requests.get(f"{notifying.url}/metrics", timeout=5).text
+        metrics = requests.get(f"{notifying.metrics_url}/metrics", timeout=5).text
         assert 'escalations_notifications_total{event="escalated",outcome="failed"} 2.0' in metrics
         assert 'escalations_notifications_total{event="escalated",outcome="sent"} 1.0' in metrics
         assert 'escalations_notifications_total{event="overdue",outcome="gave_up"} 0.0' in metrics

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from plugin import escalation_fields as fields
 from plugin.calendar import WorkingCalendar
 from plugin.policy import (
+    REASON_WINDOW,
     Comment,
     Decision,
     Person,
@@ -197,6 +198,98 @@ def test_new_contact_details_in_the_comment_are_passed_to_the_managers() -> None
     assert note.context["new_contact_details"] == ("ana.private@example.org", "+44 20 7946 0958")
 
 
+def test_the_confirmation_names_the_new_contact_details_the_customer_gave() -> None:
+    body = "Escalation request: prod down\n\nNew contact details: +44 20 7946 0958"
+    confirmation = decide(ticket(comment(2, body)), SETTINGS, NOW).updates[1].message
+    assert confirmation is not None and confirmation.context["contact_details"] == ("+44 20 7946 0958",)
+    plain = decide(ticket(comment(2, "Escalation request: prod down")), SETTINGS, NOW).updates[1].message
+    assert plain is not None and plain.context["contact_details"] == ()
+
+
+def test_a_confirmation_sent_after_a_stop_still_names_the_new_contact_details() -> None:
+    body = "Escalation request: prod down, call +44 20 7946 0958"
+    recorded = decide(ticket(comment(2, body)), SETTINGS, NOW).updates[0]
+    pending = ticket(comment(2, body), escalation=dict(recorded.fields), tags=recorded.tags)
+    (confirmation,) = decide(pending, SETTINGS, NOW).updates
+    assert confirmation.message is not None and confirmation.message.context["contact_details"] == ("+44 20 7946 0958",)
+
+
+def test_the_managers_note_names_the_contact_details_once_and_the_requesters_profile() -> None:
+    body = "Escalation request: prod down\n\nNew contact details: ben.mobile@example.org"
+    note = decide(ticket(comment(2, body, author=COLLEAGUE)), SETTINGS, NOW).updates[0].message
+    assert note is not None
+    assert note.context["reason"] == "prod down"
+    assert note.context["new_contact_details"] == ("ben.mobile@example.org",)
+    assert (note.context["requester_name"], note.context["requester_email"], note.context["requester_phone"]) == (
+        "Ana Customer",
+        "ana@example.com",
+        "+1 555 0100",
+    )
+    assert "comment_id" not in note.context
+
+
+# The customer's language and clock
+
+FORM_IN_GERMAN = "Escalation request: Rechnungen hängen fest\n\n(Über das Hilfe-Center auf Deutsch gesendet)"
+
+
+def customer(locale: str | None = None, time_zone: str | None = None) -> dict[int, Person]:
+    return {**PEOPLE, REQUESTER: replace(PEOPLE[REQUESTER], locale=locale, time_zone=time_zone)}
+
+
+def test_a_comment_from_the_help_center_form_is_answered_in_the_pages_language() -> None:
+    decision = decide(ticket(comment(2, FORM_IN_GERMAN), people=customer("en-US")), SETTINGS, NOW)
+    assert decision.updates[0].fields[fields.REASON] == "Rechnungen hängen fest"
+    confirmation = decision.updates[1].message
+    assert confirmation is not None and confirmation.locale == "de"
+
+
+def test_a_typed_comment_is_answered_in_the_profiles_language() -> None:
+    decision = decide(ticket(comment(2, "Escalation request: invoices"), people=customer("de")), SETTINGS, NOW)
+    confirmation = decision.updates[1].message
+    assert confirmation is not None and confirmation.locale == "de"
+
+
+def test_the_page_in_the_profiles_language_keeps_the_profiles_variant() -> None:
+    austrian = decide(ticket(comment(2, FORM_IN_GERMAN), people=customer("de-AT")), SETTINGS, NOW)
+    confirmation = austrian.updates[1].message
+    assert confirmation is not None and confirmation.locale == "de-AT"
+
+
+def test_times_are_written_in_the_customers_time_zone_else_the_calendars() -> None:
+    berlin = replace(SETTINGS, calendar=WorkingCalendar.weekdays(ZoneInfo("Europe/Berlin")))
+    own = decide(ticket(comment(2, "Escalation request: x y"), people=customer(time_zone="Asia/Tokyo")), berlin, NOW)
+    account = decide(ticket(comment(2, "Escalation request: x y")), berlin, NOW)
+    assert [u.message.timezone for u in own.updates if u.message] == ["Europe/Berlin", "Asia/Tokyo"]
+    assert [u.message.timezone for u in account.updates if u.message] == ["Europe/Berlin", "Europe/Berlin"]
+
+
+# The refusal says where the escalation stands
+
+
+def refusal_context(escalation: dict[str, Any], now: datetime = NOW) -> dict[str, Any]:
+    decision = decide(ticket(comment(6, "Escalation request: again"), escalation=escalation), SETTINGS, now)
+    (refusal,) = (update for update in decision.updates if update.purpose == "refusal")
+    assert refusal.message is not None
+    return dict(refusal.message.context)
+
+
+def test_the_refusal_says_whether_a_manager_has_replied_and_when_the_first_response_is_due() -> None:
+    waiting = refusal_context(ESCALATED)
+    assert waiting["status"] == "escalation_status_requested" and waiting["acknowledged_at"] is None
+    assert waiting["response_due"] == datetime(2026, 11, 30, 10, tzinfo=UTC) and waiting["overdue"] is False
+    late = refusal_context(ESCALATED, now=datetime(2026, 11, 30, 11, tzinfo=UTC))
+    assert late["overdue"] is True
+    replied = refusal_context(
+        {
+            **ESCALATED,
+            fields.STATUS: "escalation_status_acknowledged",
+            fields.ACKNOWLEDGED_AT: "2026-11-27T12:00:00Z",
+        }
+    )
+    assert replied["acknowledged_at"] == datetime(2026, 11, 27, 12, tzinfo=UTC)
+
+
 def test_the_response_due_uses_the_configured_timezone() -> None:
     berlin = replace(SETTINGS, calendar=WorkingCalendar.weekdays(ZoneInfo("Europe/Berlin")))
     friday_late = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)  # Saturday 00:30 in Berlin
@@ -266,6 +359,103 @@ def test_after_asking_for_the_reason_the_next_comment_with_a_reason_escalates() 
         escalation={fields.HANDLED_THROUGH: "2"},
     )
     assert outcome(asked) == "escalated"
+
+
+def test_asking_for_the_reason_makes_the_ticket_wait_for_it() -> None:
+    (request,) = decide(ticket(comment(2, "Escalation request")), SETTINGS, NOW).updates
+    assert request.tags == ("export", fields.TAG_REASON_REQUESTED)
+    assert request.message is not None
+    assert request.message.context["answer_by"] == NOW - timedelta(minutes=5) + REASON_WINDOW
+    assert request.message.context["help_center_link"] == ""
+
+
+def test_the_request_for_the_reason_links_the_help_center_form_where_there_is_one() -> None:
+    with_help_center = replace(SETTINGS, help_center_url="https://acme.zendesk.com/hc/")
+    (request,) = decide(ticket(comment(2, "Escalation request")), with_help_center, NOW).updates
+    assert request.message is not None
+    assert request.message.context["help_center_link"] == "https://acme.zendesk.com/hc/requests/42"
+
+
+def waiting_for_reason(*comments: Comment, asked_at: datetime = NOW - timedelta(hours=2)) -> TicketSnapshot:
+    """A ticket whose customer wrote the phrase alone (comment 2, at `asked_at`) and was asked for the reason."""
+    return ticket(
+        Comment(2, REQUESTER, "Escalation request", True, asked_at),
+        *comments,
+        escalation={fields.HANDLED_THROUGH: "2"},
+        tags=("export", fields.TAG_REASON_REQUESTED),
+    )
+
+
+def test_the_customers_answer_to_the_request_for_a_reason_is_the_reason_and_escalates() -> None:
+    decision = decide(waiting_for_reason(comment(3, "Our invoices cannot be sent since Monday.")), SETTINGS, NOW)
+    assert decision.outcome == "escalated"
+    record, confirmation = decision.updates
+    assert record.fields[fields.REASON] == "Our invoices cannot be sent since Monday."
+    assert record.fields[fields.HANDLED_THROUGH] == "3"
+    assert record.fields[fields.REQUESTED_BY] == str(REQUESTER)
+    assert fields.TAG_REASON_REQUESTED not in (record.tags or ())
+    assert confirmation.message is not None and confirmation.message.template == "confirmation"
+
+
+def test_a_thank_you_without_a_reason_is_not_the_answer_and_the_ticket_keeps_waiting() -> None:
+    assert outcome(waiting_for_reason(comment(3, "Thanks!"))) == "ignored"
+    later = waiting_for_reason(comment(3, "Thanks!"), comment(4, "The invoices cannot be sent."))
+    assert decide(later, SETTINGS, NOW).updates[0].fields[fields.REASON] == "The invoices cannot be sent."
+
+
+def test_a_customer_who_declines_in_reply_is_not_escalated() -> None:
+    declined = waiting_for_reason(comment(3, "Sorry, this is not an escalation request after all."))
+    assert outcome(declined) == "ignored"
+
+
+def test_an_emailed_answer_quoting_the_thread_is_still_the_reason() -> None:
+    quote = "On Fri, 27 Nov 2026 at 10:00, Ana <ana@example.com> wrote:\n> Escalation request"
+    body = f"The invoices are blocked.\n\n{quote}"
+    answered = decide(waiting_for_reason(comment(3, body)), SETTINGS, NOW)
+    assert answered.outcome == "escalated" and answered.updates[0].fields[fields.REASON] == "The invoices are blocked."
+
+
+def test_only_the_customer_who_was_asked_answers_with_the_reason() -> None:
+    assert outcome(waiting_for_reason(comment(3, "I see the same problem here.", author=COLLEAGUE))) == "ignored"
+    assert outcome(waiting_for_reason(comment(3, "Please try again.", author=AGENT))) == "ignored"
+    assert outcome(waiting_for_reason(comment(3, "Our invoices are blocked.", public=False))) == "ignored"
+
+
+def test_an_answer_after_the_window_is_an_ordinary_comment_and_ends_the_wait() -> None:
+    late = waiting_for_reason(
+        comment(3, "Our invoices cannot be sent since Monday."), asked_at=NOW - REASON_WINDOW - timedelta(hours=1)
+    )
+    decision = decide(late, SETTINGS, NOW)
+    assert decision.outcome == "reason_wait_ended"
+    (ended,) = decision.updates
+    assert ended.message is None and ended.fields == {}
+    assert ended.tags == ("export",)
+
+
+def test_while_the_window_is_open_an_answer_just_inside_it_still_counts() -> None:
+    asked_at = NOW - REASON_WINDOW + timedelta(minutes=10)
+    assert outcome(waiting_for_reason(comment(3, "Invoices are blocked."), asked_at=asked_at)) == "escalated"
+
+
+def test_a_second_comment_with_only_the_phrase_is_asked_again_for_the_reason() -> None:
+    decision = decide(waiting_for_reason(comment(3, "Escalation request, please!")), SETTINGS, NOW)
+    assert decision.outcome == "reason_requested"
+    (request,) = decision.updates
+    assert request.fields == {fields.HANDLED_THROUGH: "3"}
+    assert request.tags == ("export", fields.TAG_REASON_REQUESTED)
+    assert request.message is not None
+    assert request.message.context["answer_by"] == NOW - timedelta(minutes=5) + REASON_WINDOW
+
+
+def test_the_phrase_with_a_reason_while_waiting_escalates_with_that_reason() -> None:
+    decision = decide(waiting_for_reason(comment(3, "Escalation request: invoices are blocked")), SETTINGS, NOW)
+    assert decision.outcome == "escalated"
+    assert decision.updates[0].fields[fields.REASON] == "invoices are blocked"
+
+
+def test_a_ticket_waiting_for_a_reason_it_can_no_longer_find_stops_waiting() -> None:
+    forgotten = ticket(escalation={fields.HANDLED_THROUGH: "2"}, tags=("export", fields.TAG_REASON_REQUESTED))
+    assert outcome(forgotten) == "reason_wait_ended"
 
 
 # Crash safety: what the ticket records drives what is still owed
@@ -549,3 +739,62 @@ def test_an_earlier_claim_and_a_new_event_in_one_decision_are_each_claimed_once(
         ("notification_claim", "refused"),
     ]
     assert not marks(decision.updates[-1].tags)
+
+
+# Tickets kept out of the process, and brands
+
+
+GLOBEX, GLOBEX_MANAGERS = 72, 8
+KEEPING_OUT = replace(SETTINGS, excluded_tags=frozenset({"vip", "key_account"}), excluded_brand_ids=frozenset({GLOBEX}))
+
+
+def test_an_attempt_on_a_ticket_with_an_excluded_tag_gets_no_answer() -> None:
+    vip = ticket(comment(2, "Escalation request: production is down."), tags=("export", "vip"))
+    decision = decide(vip, KEEPING_OUT, NOW)
+    assert decision.outcome == "excluded" and decision.updates == ()
+    assert outcome(vip) == "escalated"  # the same ticket, with nothing excluded
+
+
+def test_an_attempt_on_a_ticket_of_an_excluded_brand_gets_no_answer() -> None:
+    globex = ticket(comment(2, "Escalation request: production is down."), brand_id=GLOBEX)
+    assert decide(globex, KEEPING_OUT, NOW).outcome == "excluded"
+    assert outcome(replace(globex, brand_id=71), KEEPING_OUT) == "escalated"
+
+
+def test_a_repeat_on_a_ticket_kept_out_after_its_escalation_is_not_answered_either() -> None:
+    later_vip = ticket(comment(6, "Escalation request: again!"), escalation=ESCALATED, tags=("escalated", "vip"))
+    assert decide(later_vip, KEEPING_OUT, NOW).outcome == "excluded"
+
+
+def test_an_escalation_recorded_before_the_ticket_was_kept_out_is_still_confirmed_and_followed_up() -> None:
+    owed = ticket(escalation=ESCALATED, tags=("escalated", fields.TAG_CONFIRMATION_PENDING, "vip"))
+    assert decide(owed, KEEPING_OUT, NOW).outcome == "confirmation_resent"
+    solved = ticket(escalation=ESCALATED, tags=("escalated", "escalation_status_requested", "vip"), status="solved")
+    assert decide(solved, KEEPING_OUT, NOW).outcome == "resolved"
+
+
+def test_a_brands_escalations_go_to_its_own_managers_group_and_the_others_to_the_default_one() -> None:
+    routed = replace(SETTINGS, brand_group_ids={GLOBEX: GLOBEX_MANAGERS})
+    globex = decide(ticket(comment(2, "Escalation request: down."), brand_id=GLOBEX), routed, NOW)
+    acme = decide(ticket(comment(2, "Escalation request: down."), brand_id=71), routed, NOW)
+    unknown = decide(ticket(comment(2, "Escalation request: down.")), routed, NOW)
+    assert [d.updates[0].group_id for d in (globex, acme, unknown)] == [GLOBEX_MANAGERS, MANAGERS, MANAGERS]
+
+
+def test_a_brands_managers_acknowledge_its_escalations() -> None:
+    requested = {**ESCALATED, fields.REQUESTED_AT: "2026-11-27T10:00:00Z"}
+    reply = Comment(7, AGENT, "Hello Ana, I am the Support Manager on your case.", True, NOW)
+    escalated = ticket(reply, escalation=requested, tags=("escalated", "escalation_status_requested"), brand_id=GLOBEX)
+    assert staff_replies(escalated)
+    assert decide(escalated, replace(SETTINGS, manager_ids=frozenset({AGENT})), NOW).outcome == "acknowledged"
+    assert decide(escalated, SETTINGS, NOW).outcome == "ignored"  # the reply was not by one of its managers
+
+
+def test_the_messages_name_the_tickets_brand_when_it_is_known() -> None:
+    named = replace(SETTINGS, brand_names={GLOBEX: "Globex"})
+    decision = decide(ticket(comment(2, "Escalation request: down."), brand_id=GLOBEX), named, NOW)
+    note, confirmation = (update.message for update in decision.updates)
+    assert note is not None and confirmation is not None
+    assert note.context["brand"] == "Globex" and confirmation.context["brand"] == "Globex"
+    unnamed = decide(ticket(comment(2, "Escalation request: down.")), named, NOW)
+    assert all(u.message is not None and u.message.context["brand"] == "" for u in unnamed.updates)

@@ -168,7 +168,10 @@ def test_two_instances_sharing_redis_apply_fifty_escalations_exactly_once(servic
     service_env.env["ZENDESK_TICKET_UPDATES_PER_MINUTE"] = "300"
     service_env.run("setup")
     first = service_env
-    second = replace(service_env, port=free_port(), processes=[])
+    # Another machine in production: here, another webhook port and metrics port on this one.
+    second = replace(
+        service_env, port=free_port(), processes=[], env={**service_env.env, "METRICS_PORT": str(free_port())}
+    )
     try:
         first.start()
         second.start()

@@ -129,7 +129,7 @@ def test_a_first_time_visitor_escalates_a_ticket_and_sees_everything_happen(visi
     expect(visit.conversation.locator(".comment.internal")).to_contain_text("Escalation received")
     expect(page.get_by_role("button", name=re.compile("#1 Charged twice"))).to_contain_text("escalated")
     # The customer's comment is queued (202); the service's own replies also fire a trigger, answered 200.
-    expect(visit.deliveries.locator(".badge", has_text="202")).to_have_count(1)
+    expect(visit.deliveries.locator(".badge.attempt", has_text="202 Accepted")).to_have_count(1)
     page.wait_for_timeout(2100)  # let the "changed" highlight fade before the picture
     visit.screenshot("2-escalated.png")
 
@@ -139,7 +139,7 @@ def test_a_first_time_visitor_escalates_a_ticket_and_sees_everything_happen(visi
     expect(visit.prop("group")).to_have_text("Support Managers")
     expect(visit.prop("fields")).to_contain_text("Escalation refused repeats1")
     expect(visit.conversation.locator(".comment.internal")).to_have_count(1)
-    expect(visit.deliveries.locator(".badge", has_text="202")).to_have_count(2)
+    expect(visit.deliveries.locator(".badge.attempt", has_text="202 Accepted")).to_have_count(2)
     visit.screenshot("3-refused.png")
 
     for width in (1280, 900, 600):  # a laptop, a half-screen window, a phone held sideways
@@ -199,4 +199,41 @@ def test_the_page_shows_what_people_write_as_text_and_never_runs_it(visit: Visit
     page.wait_for_timeout(1500)  # another refresh or two, in case something renders late
     assert page.locator("main img, main script, main b").count() == 0
     visit.screenshot("5-text-only.png")
+    visit.assert_clean()
+
+
+WIDTHS = pytest.mark.parametrize("width", [375, 1280], ids=["375px", "1280px"])
+
+
+@WIDTHS
+def test_solving_from_the_page_acts_as_the_tickets_agent_and_everything_reads_as_people_say_it(
+    visit: Visit, width: int
+) -> None:
+    page = visit.page
+    page.set_viewport_size({"width": width, "height": 900})
+    visit.open_ticket("Cannot log in after resetting my password")
+    expect(page.locator("#ticket-meta")).to_contain_text("· 1 comment ·")
+    example = page.locator("button.example").first
+    expect(example).to_have_text("Escalation request: nobody on our team can log in since this morning")
+    example.click()
+    page.get_by_role("button", name="Add comment").click()
+    expect(visit.prop("fields")).to_contain_text("Requested", timeout=SERVICE_TIMEOUT)
+    # Bob's comment, the managers' note and his confirmation joined the description.
+    expect(page.locator("#ticket-meta")).to_contain_text("· 4 comments ·")
+
+    fields = visit.prop("fields").inner_text()
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", fields), "field times are shown as people read them"
+    expect(visit.prop("fields")).to_contain_text(re.compile(r"Escalation requested at\s*\w{3} \d{1,2}, 2\d{3}, .* UTC"))
+    answers = visit.deliveries.locator(".badge.attempt")
+    expect(answers.first).to_have_text(re.compile(r"^(200 OK|202 Accepted)$"))
+
+    # The service ignores its own account's changes; the ticket's agent's it does not: resolved now, not at the
+    # next sweep (which this service runs once an hour).
+    page.get_by_label("Status", exact=True).select_option("solved")
+    page.get_by_role("button", name="Set status").click()
+    expect(visit.prop("status")).to_have_text("solved")
+    expect(visit.prop("fields")).to_contain_text("Resolved", timeout=SERVICE_TIMEOUT)
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page scrolls sideways at {width} px"
+    visit.screenshot(f"solved-{width}.png")
     visit.assert_clean()

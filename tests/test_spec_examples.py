@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from plugin import escalation_fields as fields
+from plugin.config import load_settings
 from plugin.live_check import definition_gaps
 from plugin.policy import PolicySettings, decide
-from plugin.provisioning import ProvisioningReport, _ensure_fields, desired_follow_up_triggers, view_differs
+from plugin.provisioning import Account, desired_follow_up_triggers, merge_conditions, plan_setup, view_columns
 from plugin.report import row_for
 from plugin.sweep import needs_follow_up, tickets_needing_attention
 from plugin.zendesk import cursor_pages, paged, snapshot_from_json
@@ -127,38 +128,52 @@ def test_setup_reads_zendesk_shaped_ticket_fields_and_moves_an_earlier_number_fi
     listing = example("TicketFieldsResponseExample")
     subject = listing["ticket_fields"][0]
     earlier = {**subject, "id": 77, "type": "integer", "title": "Escalation requested by", "tag": None}
-    zendesk = RecordedZendesk(
+    account = Account(
+        me={"id": 1, "role": "admin", "email": "admin@acme.test"},
+        groups=[],
+        ticket_fields=[subject, earlier],
+        webhooks=[],
+        triggers=[],
+        views=[],
+        brands=[schema_example("BrandObject")],
+    )
+    settings = load_settings(
         {
-            "GET /api/v2/ticket_fields.json": [{"ticket_fields": [subject, earlier]}],
-            "POST /api/v2/ticket_fields.json": [{"ticket_field": {**subject, "id": 900}}],
+            "ZENDESK_SUBDOMAIN": "acme",
+            "ZENDESK_EMAIL": "admin@acme.test",
+            "ZENDESK_API_TOKEN": "t",
+            "PUBLIC_URL": "https://escalations.acme.test",
         }
     )
-    report = ProvisioningReport([])
-    field_ids = _ensure_fields(zendesk, report)
-    renamed = [call for call in zendesk.calls if call[0] == "PUT"]
-    assert renamed == [
+    plan = plan_setup(account, settings)
+    renamed = [step for step in plan.steps if step.action == "rename"]
+    assert [step.request for step in renamed] == [
         (
             "PUT",
             "/api/v2/ticket_fields/77.json",
-            {"ticket_field": {"title": fields.EARLIER_NUMBER_FIELDS["requested_by"]}},
+            {
+                "ticket_field": {
+                    "title": fields.EARLIER_NUMBER_FIELDS["requested_by"],
+                    # The admin's own agent-only description stays; the mark is added to it.
+                    "agent_description": f"{subject['agent_description']} [escalations:field:requested_by_number]",
+                }
+            },
         )
     ]
-    assert field_ids[fields.earlier_key(fields.REQUESTED_BY)] == 77
-    assert sum(call[0] == "POST" for call in zendesk.calls) == len(fields.ESCALATION_FIELDS)
+    assert renamed[0].role == f"field:{fields.earlier_key(fields.REQUESTED_BY)}" and renamed[0].object_id == 77
+    created = [step for step in plan.steps if step.kind == "ticket field" and step.action == "create"]
+    assert len(created) == len(fields.ESCALATION_FIELDS)
 
 
 def test_views_are_compared_in_the_shape_zendesk_reads_them_back() -> None:
     view = schema_example("ViewObject")  # execution.columns as objects, a custom field by its id
-    desired = {
-        "active": True,
-        "all": view["conditions"]["all"],
-        "any": view["conditions"].get("any") or [],
-        "output": {"columns": ["status", "updated", 5]},
-    }
-    assert not view_differs(view, desired)
-    assert view_differs(view, {**desired, "output": {"columns": ["status", "description"]}})
+    desired = {"all": view["conditions"]["all"], "any": view["conditions"].get("any") or []}
+    merged, removed, added = merge_conditions(view["conditions"], desired, frozenset())
+    assert (removed, added) == ([], []) and merged["all"] == view["conditions"]["all"]
+    assert view_columns(view) == ["status", "updated", "5"]
     for listed in example("ViewsResponseExample")["views"]:  # `conditions: {}` and `execution: {}`
-        assert view_differs(listed, desired)
+        assert view_columns(listed) == []
+        assert merge_conditions(listed["conditions"], desired, frozenset())[2]  # every wanted condition is added
 
 
 def test_trigger_definitions_as_zendesk_shows_them_are_checked_condition_by_condition() -> None:

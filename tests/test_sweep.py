@@ -191,3 +191,21 @@ def test_a_ticket_that_keeps_changing_under_the_sweep_is_retried_as_the_worker_r
     assert sweeper.sweep() == []
     assert ParkedTickets(sweeper.queue).ticket_ids() == []
     assert sweeper.retried == [1]  # a ticket job retries it, with backoff, and parks it only after an hour
+
+
+def test_a_customers_answer_to_the_request_for_a_reason_is_found_when_its_webhook_never_came(
+    sweeper: Sweeper,
+) -> None:
+    """The answer holds no phrase, so the event log alone would pass it by: tickets waiting for a reason are
+    followed up with the search export."""
+    sweeper.zendesk.add_comment(1, author_id=ALICE, body="Escalation request", deliver_webhooks=False)
+    assert sweeper.sweep() == [1]
+    assert "escalation_reason_requested" in sweeper.zendesk.ticket(1)["tags"]
+    for _ in range(600):  # ten minutes of the account's time: the phrase is behind the sweep's cursor
+        sweeper.events.tick()
+    sweeper.sweep()
+    sweeper.zendesk.add_comment(1, author_id=ALICE, body="We were charged twice in March.", deliver_webhooks=False)
+
+    assert sweeper.sweep() == [1]
+    assert "escalated" in sweeper.zendesk.ticket(1)["tags"]
+    assert len(emails_for(sweeper.zendesk, 1)) == 2  # the request for the reason, then the confirmation

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
 
 from plugin.config import ConfigError, load_settings
 from plugin.signature import sign
@@ -263,3 +264,27 @@ def test_a_rotation_zendesk_refuses_leaves_the_stored_secret_as_it_was(rotating:
     state = read_state(rotating.store)
     assert (state.signing_secret, state.rotating_until, state.previous_signing_secret) == (SECRET, None, None)
     assert rotating.post_signed("forged") == 401
+
+
+def test_a_queue_that_cannot_be_written_gets_503_with_retry_after_and_is_counted_as_unavailable(
+    tmp_path: Path,
+) -> None:
+    def storage_down(ticket_id: int, invocation_id: str | None) -> None:
+        raise OSError("disk I/O error")
+
+    settings = load_settings(
+        {
+            "ZENDESK_SUBDOMAIN": "acme",
+            "ZENDESK_EMAIL": "admin@acme.test",
+            "ZENDESK_API_TOKEN": "token",
+            "ESCALATIONS_DATA_DIR": str(tmp_path),
+        }
+    )
+    state = AccountState("https://acme.zendesk.com", {}, 1, WEBHOOK_ID, SECRET, 1, "2026-11-01T00:00:00Z")
+    client = create_app(settings, state, storage_down, clock=lambda: NOW).test_client()
+    unavailable = {"outcome": "unavailable"}
+    before = REGISTRY.get_sample_value("escalations_webhooks_total", unavailable) or 0.0
+    response = post(client, BODY, signed_headers(BODY))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "10"
+    assert response.get_json() == {"error": "unavailable", "detail": "try again shortly"}
+    assert REGISTRY.get_sample_value("escalations_webhooks_total", unavailable) == before + 1

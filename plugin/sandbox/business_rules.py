@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from plugin.sandbox.brands import Brands
 from plugin.sandbox.core import BusinessRuleKind, Record
 from plugin.sandbox.definitions import trigger_definitions, trigger_problems
 from plugin.sandbox.errors import invalid, not_found
@@ -50,7 +51,7 @@ UNSORTABLE_VIEW_COLUMNS = frozenset({"description", "submitter", "custom_status_
 VIEW_ANCHOR_FIELDS = frozenset({"status", "type", "group_id", "assignee_id", "requester_id"})
 
 
-class BusinessRules(People, TicketFields, Webhooks):
+class BusinessRules(People, TicketFields, Webhooks, Brands):
     """Triggers and views; active triggers run once per ticket change, in position order.
 
     A trigger may only use the conditions and actions :meth:`trigger_definitions` offers,
@@ -158,6 +159,7 @@ class BusinessRules(People, TicketFields, Webhooks):
             agents=[u for _, u in sorted(self._users.items()) if u["role"] != "end-user" and u["active"]],
             custom_fields=self._custom_fields(),
             webhooks=self._webhooks.values(),
+            brands=[b for _, b in sorted(self._brands.items())],
         )
 
     def _checked_actions(self, actions: object) -> list[Record]:

@@ -63,6 +63,9 @@ class AccountCore:
         self._last_ticket_id = 0
         self._users: dict[int, Record] = {}
         self._groups: dict[int, Record] = {}
+        self._brands: dict[int, Record] = {}
+        self._oauth_clients: dict[int, Record] = {}
+        self._oauth_tokens: dict[int, Record] = {}
         self._memberships: dict[int, Record] = {}
         self._tickets: dict[int, Record] = {}
         self._deleted_tickets: dict[int, Record] = {}

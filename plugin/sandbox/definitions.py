@@ -49,6 +49,7 @@ def trigger_definitions(
     agents: Iterable[Mapping[str, Any]],
     custom_fields: Iterable[Mapping[str, Any]],
     webhooks: Iterable[Mapping[str, Any]],
+    brands: Iterable[Mapping[str, Any]] = (),
 ) -> Record:
     """The `definitions` object: `conditions_all`, `conditions_any` (the same list) and `actions`."""
     group_values = [("", "-"), *((str(g["id"]), str(g["name"])) for g in groups)]
@@ -79,6 +80,7 @@ def trigger_definitions(
         ),
         _definition("type", "Type", "list", _FIELD, [("", "-"), *((t, t.capitalize()) for t in TICKET_TYPES)]),
         _definition("group_id", "Group", "list", _FIELD, group_values),
+        _definition("brand_id", "Brand", "list", ("is", "is_not"), [(str(b["id"]), str(b["name"])) for b in brands]),
         _definition("assignee_id", "Assignee", "list", _FIELD, agent_values),
         _definition("requester_id", "Requester", "autocomplete", _FIELD, None),
         _definition(

@@ -16,7 +16,11 @@ some are, the same files built from this account's fields). The snippet is
 rendered as Help Center's Handlebars renders the few expressions it may use:
 `{{request.id}}`, `{{request.status}}`, `{{help_center.locale}}` (HTML-escaped),
 `{{asset 'name'}}` (the asset's URL) and comments; anything else is refused, so
-a snippet that needs more than the sandbox renders cannot pass unnoticed.
+a snippet that needs more than the sandbox renders cannot pass unnoticed. The
+second snippet takes the place of Copenhagen's list of the request's fields in
+the sidebar (`{{#each custom_fields}}<dt>{{title}}</dt><dd>{{value}}</dd>{{/each}}`);
+it is rendered with `each`, `is` (with `else`), `title` and `value`, the
+helpers Help Center's templating documents, and nothing else.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import html
 import re
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +39,7 @@ from plugin.escalation_fields import ESCALATION_FIELDS
 from plugin.sandbox.core import Record
 from plugin.sandbox.errors import SandboxError, bad_request, not_found
 from plugin.text import DEFAULT_PHRASES
-from plugin.theme_package import ASSETS, SNIPPET, theme_files, theme_settings
+from plugin.theme_package import ASSETS, DETAILS_SNIPPET, SNIPPET, SNIPPETS, theme_files, theme_settings
 
 if TYPE_CHECKING:
     from plugin.sandbox.zendesk import SandboxZendesk
@@ -92,6 +96,63 @@ def render_snippet(template: str, values: Mapping[str, object]) -> str:
     return _EXPRESSION.sub(expression, _COMMENT.sub("", template))
 
 
+_BLOCK_TOKEN = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_IS = re.compile(r"#is\s+(\w+)\s+'([^']*)'")
+
+
+def render_details(template: str, fields: Sequence[Mapping[str, str]]) -> str:
+    """The details snippet rendered for the request's fields ({title, value}); UnknownExpression otherwise."""
+    tokens = _BLOCK_TOKEN.split(_COMMENT.sub("", template))  # text, expression, text, expression, …
+    position = 0
+
+    def block(scope: Mapping[str, str] | None, until: tuple[str, ...]) -> tuple[list[Any], str]:
+        """Parse up to one of the `until` expressions; the parsed nodes and the expression that ended them."""
+        nonlocal position
+        nodes: list[Any] = []
+        while position < len(tokens):
+            text, position = tokens[position], position + 1
+            if position % 2 == 1:
+                nodes.append(("text", text))
+                continue
+            inner = text.strip()
+            if inner in until:
+                return nodes, inner
+            if inner == "#each custom_fields":
+                body, _ = block(None, ("/each",))
+                nodes.append(("each", body))
+            elif (match := _IS.fullmatch(inner)) is not None:
+                yes, end = block(None, ("else", "/is"))
+                no, _ = block(None, ("/is",)) if end == "else" else ([], "/is")
+                nodes.append(("is", match.group(1), match.group(2), yes, no))
+            elif inner in ("title", "value"):
+                nodes.append(("value", inner))
+            else:
+                raise UnknownExpression(f"{{{{{inner}}}}} is not an expression the sandbox renders in the details")
+        if until:
+            raise UnknownExpression(f"{{{{{until[-1]}}}}} is missing")
+        return nodes, ""
+
+    def render(nodes: list[Any], field: Mapping[str, str] | None) -> str:
+        out = []
+        for node in nodes:
+            if node[0] == "text":
+                out.append(node[1])
+            elif node[0] == "each":
+                out.extend(render(node[1], item) for item in fields)
+            elif node[0] == "is":
+                if field is None:
+                    raise UnknownExpression("{{#is}} outside {{#each custom_fields}}")
+                out.append(render(node[3] if field.get(node[1]) == node[2] else node[4], field))
+            elif field is None:
+                raise UnknownExpression(f"{{{{{node[1]}}}}} outside {{{{#each custom_fields}}}}")
+            else:
+                out.append(html.escape(field.get(node[1], "")))
+        return "".join(out)
+
+    nodes, _ = block(None, ())
+    return render(nodes, None)
+
+
 class HelpCenter:
     """Sessions of the sandbox's Help Center and the theme files installed in it."""
 
@@ -142,12 +203,13 @@ class HelpCenter:
     def install_theme(self, files: Mapping[str, str]) -> None:
         """Install the files `escalations package-theme` wrote (by their paths); 400 when one is missing or
         the snippet uses an expression the sandbox does not render."""
-        wanted = (SNIPPET, *(f"assets/{name}" for name in ASSETS))
+        wanted = (*SNIPPETS, *(f"assets/{name}" for name in ASSETS))
         missing = [path for path in wanted if not isinstance(files.get(path), str)]
         if missing:
             raise bad_request(f"the theme lacks {', '.join(missing)}")
         try:
             render_snippet(files[SNIPPET], dict.fromkeys(_RENDERED, ""))
+            render_details(files[DETAILS_SNIPPET], [{"title": "Priority", "value": "High"}])
         except UnknownExpression as error:
             raise bad_request(str(error)) from None
         with self._lock:
@@ -185,3 +247,8 @@ class HelpCenter:
             return ""
         values = {"request.id": request["id"], "request.status": request["status"], "help_center.locale": locale}
         return render_snippet(theme[SNIPPET], values)
+
+    def request_details(self, fields: Sequence[Mapping[str, str]]) -> str | None:
+        """The request's fields as the installed details snippet lists them; None without a theme."""
+        theme = self.theme()
+        return render_details(theme[DETAILS_SNIPPET], fields) if theme is not None else None

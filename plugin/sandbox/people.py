@@ -8,6 +8,7 @@ import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from plugin.calendar import zendesk_time_zone
 from plugin.sandbox.core import AccountCore, Record
 from plugin.sandbox.errors import SandboxError, invalid, not_found
 from plugin.sandbox.ticket_fields import normalise_tags
@@ -71,6 +72,11 @@ class People(AccountCore):
             email = fields.get("email")
             if email is not None and any(u["email"] == email for u in self._users.values()):
                 raise invalid(f"Email: {email} is already being used by another user")
+            time_zone = fields.get("time_zone", "UTC")
+            try:
+                zendesk_time_zone(str(time_zone))
+            except ValueError:
+                raise invalid(f"Time zone: {time_zone} is not a time zone") from None
             role = fields.get("role", "end-user")
             if role not in USER_ROLES:
                 raise invalid(f"Role: {role} is not one of {', '.join(USER_ROLES)}")
@@ -80,10 +86,25 @@ class People(AccountCore):
                 role=role,
                 phone=fields.get("phone"),
                 locale=fields.get("locale", "en-US"),
-                time_zone=fields.get("time_zone", "UTC"),
+                time_zone=str(time_zone),
             )
             user["verified"] = bool(fields.get("verified", False))
             user["tags"] = normalise_tags(fields.get("tags", []))
+            return copy.deepcopy(user)
+
+    def update_profile(self, user_id: int, *, locale: str | None = None, time_zone: str | None = None) -> Record:
+        """Change a user's language or time zone (a Zendesk time zone name or an IANA one), as their profile does."""
+        with self._lock:
+            user = self._user_record(user_id)
+            if time_zone is not None:
+                try:
+                    user["iana_time_zone"] = zendesk_time_zone(time_zone).key
+                except ValueError:
+                    raise invalid(f"Time zone: {time_zone} is not a time zone") from None
+                user["time_zone"] = time_zone
+            if locale is not None:
+                user["locale"] = locale
+            user["updated_at"] = self._iso_now()
             return copy.deepcopy(user)
 
     def delete_user(self, user_id: int) -> Record:
@@ -170,6 +191,7 @@ class People(AccountCore):
             "phone": phone,
             "locale": locale,
             "time_zone": time_zone,
+            "iana_time_zone": zendesk_time_zone(time_zone).key,
             "active": True,
             "verified": True,
             "suspended": False,

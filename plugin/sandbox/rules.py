@@ -267,6 +267,7 @@ _CONDITIONS: dict[str, Callable[[str, Any, TicketChange], bool]] = {
     "priority": _ordered_attribute("priority", PRIORITY_ORDER),
     "type": _ticket_attribute("type"),
     "group_id": _ticket_attribute("group_id"),
+    "brand_id": _ticket_attribute("brand_id"),
     "assignee_id": _person_attribute("assignee_id"),
     "requester_id": _person_attribute("requester_id"),
     "via_id": lambda operator, value, change: _is(operator, _as_text(change.via_id) == _as_text(value)),

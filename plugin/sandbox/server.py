@@ -1,8 +1,9 @@
 """The sandbox's HTTP face: Zendesk's REST API plus `/__sandbox__/` control endpoints.
 
-API paths need the API user's Basic auth (or a Help Center session cookie, with
-its CSRF token for writes), go through injected faults and rate limits, and are
-logged; control paths need nothing (the sandbox listens on
+API paths need the API user's Basic auth, an OAuth access token
+(`Authorization: Bearer`, within its scopes) or a Help Center session cookie
+(with its CSRF token for writes), go through injected faults and rate limits,
+and are logged with the kind of credentials used; control paths need nothing (the sandbox listens on
 loopback only) and are never faulted, limited or logged. The routes live in
 ``plugin.sandbox.routes``, one module per resource.
 """
@@ -25,13 +26,15 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from plugin.sandbox.contract import ApiRequest, ApiResponse, ContractCheck
 from plugin.sandbox.errors import SandboxError, forbidden
 from plugin.sandbox.help_center import CSRF_HEADER, SESSION_COOKIE, HelpCenter
-from plugin.sandbox.permissions import may_call
+from plugin.sandbox.permissions import may_call, scopes_allow
+from plugin.sandbox.routes.brands import add_brand_routes
 from plugin.sandbox.routes.business_rules import add_business_rule_routes
 from plugin.sandbox.routes.common import API_PREFIX, ORIGINAL_PATH, original_path
 from plugin.sandbox.routes.controls import STATE_PATH, add_control_routes
 from plugin.sandbox.routes.end_user_requests import add_request_routes
 from plugin.sandbox.routes.exports import add_export_routes
 from plugin.sandbox.routes.help_center import add_help_center_routes
+from plugin.sandbox.routes.oauth import add_oauth_routes
 from plugin.sandbox.routes.people import add_people_routes
 from plugin.sandbox.routes.search import add_search_routes
 from plugin.sandbox.routes.ticket_fields import add_ticket_field_routes
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from plugin.sandbox.core import Record
     from plugin.sandbox.zendesk import SandboxZendesk
 
+ON_BEHALF_OF_HEADER = "X-On-Behalf-Of"  # an admin's OAuth token acting for an end-user
 _TICKET_UPDATE = re.compile(r"/api/v2/tickets/\d+(\.json)?")
 _ERROR_NAMES = {
     409: "DatabaseConflict",
@@ -82,11 +86,19 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
         auth = request.authorization
         session = help_center.session(request.cookies.get(SESSION_COOKIE)) if auth is None else None
         user: Record | SandboxError | None
+        scopes: list[str] | None = None
         if session is not None:  # a Help Center session: the cookie, and the CSRF token for writes
             user = help_center.authenticate(session, request.method, request.headers.get(CSRF_HEADER))
             g.authenticity_token = session.csrf_token
+            g.credentials = "session"
+        elif auth is not None and auth.type == "bearer":  # an OAuth access token
+            bearer = zendesk.authenticate_bearer(auth.token or "", request.headers.get(ON_BEHALF_OF_HEADER))
+            user, scopes = (bearer, None) if isinstance(bearer, SandboxError) else bearer
+            g.oauth_token = auth.token
+            g.credentials = "oauth"
         else:
             user = zendesk.authenticate(auth.username, auth.password) if auth is not None else None
+            g.credentials = "api_token" if auth is not None else ""
         if user is None or (isinstance(user, SandboxError) and user.status == 401):
             answer = jsonify({"error": "Couldn't authenticate you"})
             answer.status_code = 401
@@ -95,6 +107,8 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
         if isinstance(user, SandboxError):
             return _error_response(user)
         g.user = user
+        if scopes is not None and not scopes_allow(scopes, request.method, request.path):
+            return _error_response(forbidden())
         if contract is not None:
             g.contract_request = _api_request()
             refusal = contract.check_request(g.contract_request)
@@ -118,7 +132,9 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
         if g.get("api_request"):
             response.headers.update(g.get("rate_headers", {}))
             query = unquote(request.query_string.decode("utf-8", "replace"))
-            zendesk.record_request(request.method, original_path(), query, response.status_code)
+            zendesk.record_request(
+                request.method, original_path(), query, response.status_code, g.get("credentials", "")
+            )
             if contract is not None and g.get("contract_request") is not None:
                 # Checked once the answer is sent, so that the check never delays the client.
                 exchange = (g.contract_request, _api_response(response))
@@ -144,6 +160,8 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
     add_search_routes(app, zendesk)
     add_export_routes(app, zendesk)
     add_request_routes(app, zendesk)
+    add_oauth_routes(app, zendesk)
+    add_brand_routes(app, zendesk)
     add_control_routes(app, zendesk)
     add_help_center_routes(app, zendesk, help_center)
     return app

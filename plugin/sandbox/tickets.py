@@ -48,6 +48,7 @@ _TRACKED_TICKET_FIELDS = (
     "requester_id",
     "assignee_id",
     "group_id",
+    "brand_id",
     "tags",
     "email_cc_ids",
     "follower_ids",
@@ -99,13 +100,17 @@ class Tickets(BusinessRules):
         email_cc_ids: Sequence[int] = (),
         status: str = "open",
         group_id: int | None = None,
+        brand_id: int | None = None,
     ) -> Record:
-        """Open a ticket as if the requester wrote in through the web form; runs triggers."""
+        """Open a ticket as if the requester wrote in through the web form (of `brand_id`'s Help Center, the
+        default brand's unless given); runs triggers."""
         with self._lock:
             requester = self._user_record(requester_id, field="requester_id")
             changes: Record = {"subject": subject, "status": status, "email_cc_ids": list(email_cc_ids)}
             if group_id is not None:
                 changes["group_id"] = group_id
+            if brand_id is not None:
+                changes["brand_id"] = brand_id
             ticket, _, notifications = self._open_ticket(
                 changes,
                 CommentInput(requester, description, html_body_for(description), public=True),
@@ -143,16 +148,35 @@ class Tickets(BusinessRules):
         return copy.deepcopy(comment)
 
     def set_status(self, ticket_id: int, status: str) -> None:
-        """Change a ticket's status directly, as the admin in the agent interface would."""
+        """Change a ticket's status directly, as its agent in the agent interface would: the assignee, else an
+        agent of the ticket's group, else any agent; never the API user (the service's own account), whose
+        changes the service ignores."""
         with self._lock:
             ticket = self._ticket_record(ticket_id)
             if ticket["status"] == "closed":
                 raise invalid("Status: closed prevents ticket update")
             updated = copy.deepcopy(ticket)
             self._apply_ticket_changes(updated, {"status": status})
-            actor = self._users[self.api_user_id]
+            actor = self._working_agent(ticket)
             _, _, notifications = self._commit_change(ticket, updated, None, actor=actor, channel="web")
         self._dispatch(notifications)
+
+    def _working_agent(self, ticket: Record) -> Record:
+        """The agent who works a ticket: its assignee, else a member of its group, else the first agent."""
+        agents = [
+            user
+            for _, user in sorted(self._users.items())
+            if user["role"] != "end-user" and user["active"] and user["id"] != self.api_user_id
+        ]
+        in_group = {m["user_id"] for m in self._memberships.values() if m["group_id"] == ticket.get("group_id")}
+        for candidate in (
+            self._users.get(ticket.get("assignee_id") or 0),
+            next((agent for agent in agents if agent["id"] in in_group), None),
+            next(iter(agents), None),
+        ):
+            if candidate is not None:
+                return candidate
+        return self._users[self.api_user_id]
 
     def api_create_ticket(self, fields: Mapping[str, Any], *, actor_id: int | None = None) -> tuple[Record, list[str]]:
         """POST /api/v2/tickets as `actor_id` (the API user by default): the `{ticket, audit}` answer and
@@ -266,6 +290,7 @@ class Tickets(BusinessRules):
             "assignee_id": None,
             "organization_id": None,
             "group_id": None,
+            "brand_id": self._default_brand_id(),
             "tags": [],
             "custom_fields": [],
             "collaborator_ids": [],
@@ -299,6 +324,8 @@ class Tickets(BusinessRules):
         if "group_id" in changes:
             group_id = changes["group_id"]
             ticket["group_id"] = None if group_id is None else self._group_record_for(group_id)["id"]
+        if "brand_id" in changes:
+            ticket["brand_id"] = self._brand_id_for(changes["brand_id"])
         if "assignee_id" in changes:
             ticket["assignee_id"] = self._assignee_id(changes["assignee_id"])
             if ticket["assignee_id"] is not None and ticket["group_id"] is None:

@@ -112,22 +112,15 @@ class Webhooks(AccountCore):
     def webhook_invocations(self, webhook_id: str) -> list[Record]:
         """GET /api/v2/webhooks/{id}/invocations, newest first, from the delivery records.
 
-        Shape from the Webhooks API reference (developer.zendesk.com/api-reference/webhooks/webhooks-api/webhooks/,
-        "List Webhook Invocations"; not in the Support API spec): each invocation with its latest
-        completed attempt, whose status is "success" for a 2xx and "failed" otherwise (an unreachable
-        receiver has no status code, and the error).
+        The names are those of a public description of the Webhooks API reference
+        (developer.zendesk.com/api-reference/webhooks/webhooks-api/webhooks/, "List Webhook Invocations";
+        not in the Support API spec): `id`, `webhook_id`, `status`, `created_at`, `latest_completed_at`.
+        A delivery still in flight is `accepted`; a finished one has its last attempt's status.
         """
         with self._lock:
             self._webhook_record(webhook_id)
             invocations = [d for d in self._deliveries if d["webhook_id"] == webhook_id]
-            return [
-                {
-                    "id": d["invocation_id"],
-                    "created_at": d.get("created_at"),
-                    "latest_completed_attempt": _attempt_json(d, len(d["attempts"])) if d["attempts"] else None,
-                }
-                for d in reversed(invocations)
-            ]
+            return [_invocation_json(d) for d in reversed(invocations)]
 
     def webhook_invocation_attempts(self, webhook_id: str, invocation_id: str) -> list[Record]:
         """GET /api/v2/webhooks/{id}/invocations/{invocation_id}/attempts, in the order they were made."""
@@ -215,20 +208,39 @@ class Webhooks(AccountCore):
                 self._deliveries_settled.notify_all()
 
 
+def _attempt_status(status_code: int | None) -> str:
+    """An attempt's outcome in the words of the invocation statuses: success, client error, server error or failed."""
+    if status_code is None:
+        return "failed"  # no answer: unreachable, refused or timed out
+    if 200 <= status_code < 300:
+        return "success"
+    return "client error" if status_code < 500 else "server error"
+
+
+def _invocation_json(delivery: Record) -> Record:
+    attempts = delivery["attempts"]
+    finished = delivery["final_status"] is not None and attempts
+    answer: Record = {
+        "id": delivery["invocation_id"],
+        "webhook_id": delivery["webhook_id"],
+        "status": _attempt_status(attempts[-1]["status"]) if finished else "accepted",
+        "created_at": delivery.get("created_at"),
+    }
+    if finished:
+        answer["latest_completed_at"] = attempts[-1]["at"]
+    return answer
+
+
 def _attempt_json(delivery: Record, number: int) -> Record:
     """Attempt `number` (from 1) of a delivery, as the invocations API shows it."""
     attempt = delivery["attempts"][number - 1]
-    status_code = attempt["status"]
-    answer: Record = {
+    return {
         "id": f"{delivery['invocation_id']}-{number}",
         "invocation_id": delivery["invocation_id"],
-        "status": "success" if status_code is not None and 200 <= status_code < 300 else "failed",
-        "status_code": status_code,
-        "completed_at": attempt["at"],
+        "status": _attempt_status(attempt["status"]),
+        "response_code": attempt["status"],
+        "created_at": attempt["at"],
     }
-    if attempt["error"]:
-        answer["error"] = attempt["error"]
-    return answer
 
 
 def _apply_webhook_changes(webhook: Record, changes: Mapping[str, Any]) -> None:

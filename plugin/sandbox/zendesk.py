@@ -10,7 +10,8 @@ the app can be tested end to end, and tried by people without a Zendesk account.
 made of one part per resource, each in its own module over the shared
 :class:`~plugin.sandbox.core.AccountCore`:
 
-- ``people``: users, groups, memberships;
+- ``people``: users, groups, memberships; ``brands``: the account's brands;
+- ``oauth``: OAuth clients and access tokens, bearer authentication;
 - ``ticket_fields``: system and custom ticket fields;
 - ``webhooks``: webhooks, signing secrets, deliveries;
 - ``business_rules``: triggers and views, triggers firing;
@@ -36,6 +37,7 @@ from plugin.sandbox.core import Record
 from plugin.sandbox.end_user_requests import EndUserRequests
 from plugin.sandbox.errors import SandboxError
 from plugin.sandbox.exports import IncrementalExports
+from plugin.sandbox.oauth import OAuthTokens
 from plugin.sandbox.schedules import Schedules
 from plugin.sandbox.search import Search
 from plugin.sandbox.seed import SeedData
@@ -51,16 +53,18 @@ class Unchanged(enum.Enum):
 
 
 UNCHANGED = Unchanged.UNCHANGED
+DEFAULT_BRAND = "Acme"  # every account has a default brand
 
 __all__ = ["SandboxError", "SandboxServer", "SandboxZendesk", "create_sandbox_app"]
 
 
-class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Schedules):
+class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Schedules, OAuthTokens):
     """The sandbox account: users, tickets, rules and webhooks, safe to use from many threads.
 
     With ``seed=True`` it starts with an admin (the API user), two agents, the groups
-    "Support" and "Support Managers", four customers and five open tickets. With
-    ``seed=False`` only the API user and the system ticket fields exist. `time_zone` is
+    "Support" and "Support Managers", a second brand ("Globex" beside the default "Acme"),
+    four customers and five open tickets (the fourth of the Globex brand). With
+    ``seed=False`` only the API user, the default brand and the system ticket fields exist. `time_zone` is
     the account's time zone (an IANA name), in which search reads dates.
     """
 
@@ -80,6 +84,7 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
         )
         with self._lock:
             self._add_office_hours()
+            self._add_brand(DEFAULT_BRAND, subdomain)
             self.api_user_id = self._add_user(name="Sandbox Admin", email=email, role="admin")["id"]
             for position, (field_type, title) in enumerate(SYSTEM_FIELDS):
                 self._add_system_field(field_type, title, position)
@@ -149,15 +154,23 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
             endpoint_limits=endpoint_limits,
         )
 
-    def record_request(self, method: str, path: str, query: str, status: int) -> None:
-        """Log an API request the HTTP face served."""
+    def record_request(self, method: str, path: str, query: str, status: int, credentials: str = "") -> None:
+        """Log an API request the HTTP face served, with the kind of credentials it came with."""
         with self._lock:
             self._requests.append(
-                {"method": method, "path": path, "query": query, "status": status, "at": self._iso_now()}
+                {
+                    "method": method,
+                    "path": path,
+                    "query": query,
+                    "status": status,
+                    "credentials": credentials,
+                    "at": self._iso_now(),
+                }
             )
 
     def requests_log(self) -> list[Record]:
-        """Every API request served: method, path (no query string), query, status, at."""
+        """Every API request served: method, path (no query string), query, status, credentials (api_token,
+        oauth, session or '' for none), at."""
         with self._lock:
             return copy.deepcopy(self._requests)
 
@@ -210,6 +223,7 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
                     "users": list(self._users.values()),
                     "groups": list(self._groups.values()),
                     "group_memberships": list(self._memberships.values()),
+                    "brands": list(self._brands.values()),
                     "tickets": tickets,
                     "ticket_fields": self._sorted_ticket_fields(),
                     "webhooks": [
@@ -235,6 +249,9 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
                     "users": list(self._users.values()),
                     "groups": list(self._groups.values()),
                     "group_memberships": list(self._memberships.values()),
+                    "brands": list(self._brands.values()),
+                    "oauth_clients": list(self._oauth_clients.values()),
+                    "oauth_tokens": list(self._oauth_tokens.values()),
                     "tickets": list(self._tickets.values()),
                     "deleted_tickets": list(self._deleted_tickets.values()),
                     "comments": {str(ticket_id): c for ticket_id, c in self._comments.items()},
@@ -259,6 +276,9 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
             self._users = {u["id"]: u for u in saved["users"]}
             self._groups = {g["id"]: g for g in saved["groups"]}
             self._memberships = {m["id"]: m for m in saved["group_memberships"]}
+            self._brands = {b["id"]: b for b in saved.get("brands", self._brands.values())}
+            self._oauth_clients = {c["id"]: c for c in saved.get("oauth_clients", [])}
+            self._oauth_tokens = {t["id"]: t for t in saved.get("oauth_tokens", [])}
             self._tickets = {t["id"]: t for t in saved["tickets"]}
             self._deleted_tickets = {t["id"]: t for t in saved.get("deleted_tickets", [])}
             self._comments = {int(ticket_id): c for ticket_id, c in saved["comments"].items()}

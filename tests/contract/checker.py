@@ -243,13 +243,19 @@ def _mock_request(request: ApiRequest, path: str) -> MockRequest:
 
 def _request_problems(request: ApiRequest, path: str) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
-    if not any(name.lower() == "authorization" for name in request.headers):
-        # A session (a Help Center theme's script, a Zendesk app's client.request) carries no credentials:
-        # say so, then check the rest of the request as if it did, so its parameters and body are still checked.
-        problems.append(
-            (SECURITY, "Schemes not valid for any requirement: [['basicAuth']] (no credentials: a session)")
-        )
-        request = replace(request, headers={**request.headers, "Authorization": "Basic c2Vzc2lvbjpzZXNzaW9u"})
+    authorization = next((value for name, value in request.headers.items() if name.lower() == "authorization"), None)
+    # A session (a Help Center theme's script, a Zendesk app's client.request) carries no credentials, an OAuth
+    # access token comes as a bearer token: say so, then check the rest of the request as if it carried Basic
+    # credentials, so its parameters and body are still checked.
+    unlisted = None
+    if authorization is None:
+        unlisted = "no credentials: a session"
+    elif authorization.split(" ", 1)[0].lower() == "bearer":
+        unlisted = "a bearer token: OAuth"
+    if unlisted is not None:
+        problems.append((SECURITY, f"Schemes not valid for any requirement: [['basicAuth']] ({unlisted})"))
+        headers = {name: value for name, value in request.headers.items() if name.lower() != "authorization"}
+        request = replace(request, headers={**headers, "Authorization": "Basic c2Vzc2lvbjpzZXNzaW9u"})
     try:
         openapi().validate_request(_mock_request(request, path))
     except SecurityValidationError as error:

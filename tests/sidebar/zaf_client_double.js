@@ -31,6 +31,8 @@
   const requests = [];
   const gets = [];
   const invocations = [];
+  // The ticket editor's comment box: its type (publicReply or internalNote) and the text typed so far.
+  const composer = { type: 'internalNote', text: '' };
   let gate = null;
   // {path: n}: requests to that path after the first n wait until release().
   const holdAfter = { ...(fixture.holdAfter || {}) };
@@ -59,15 +61,24 @@
     return { status, statusText, responseText: JSON.stringify(body), responseJSON: body, responseHeaders: copy(headers) };
   }
 
-  // The search export: cursor pages of the tickets whose tags hold every `tags:` term of the query.
+  // The tickets a search query finds: every `tags:` term among their tags, and updated after an
+  // `updated>` time (an ISO time, as the dashboard sends it); `type:ticket` is the only other term.
+  function matching(query) {
+    const tags = [...query.matchAll(/(?:^|\s)tags:(\S+)/g)].map((match) => match[1]);
+    const after = [...query.matchAll(/(?:^|\s)updated>(\S+)/g)].map((match) => Date.parse(match[1]));
+    if (after.some(Number.isNaN)) throw failure(400, { error: 'InvalidSearch', description: 'updated> takes a date or an ISO time' });
+    return searchTickets.filter((ticket) => tags.every((tag) => (ticket.tags || []).includes(tag))
+      && after.every((moment) => Date.parse(ticket.updated_at) > moment));
+  }
+
+  // The search export: cursor pages of the tickets the query finds.
   function searchExport(url) {
     const query = url.searchParams.get('query') || '';
     if (/(^|\s)type:/.test(query)) throw failure(400, { error: 'InvalidQuery', description: 'The export takes the type in filter[type], not in the query' });
     if (url.searchParams.get('filter[type]') !== 'ticket') throw failure(400, { error: 'InvalidFilter', description: 'filter[type] is required' });
     const size = Number(url.searchParams.get('page[size]') || 100);
     if (!(size >= 1 && size <= 1000)) throw failure(400, { error: 'InvalidPageSize', description: 'page[size] must be 1 to 1000' });
-    const tags = [...query.matchAll(/(?:^|\s)tags:(\S+)/g)].map((match) => match[1]);
-    const found = searchTickets.filter((ticket) => tags.every((tag) => (ticket.tags || []).includes(tag)));
+    const found = matching(query);
     const cursor = url.searchParams.get('page[after]');
     const start = cursor ? Number(atob(cursor).replace('after:', '')) : 0;
     const end = Math.min(start + size, found.length);
@@ -118,6 +129,7 @@
     }
 
     if (method === 'GET' && url.pathname === '/api/v2/search/export.json') return searchExport(url);
+    if (method === 'GET' && url.pathname === '/api/v2/search/count.json') return { count: matching(url.searchParams.get('query') || '').length };
 
     if (method === 'GET' && url.pathname === '/api/v2/users/show_many.json') {
       const ids = (url.searchParams.get('ids') || '').split(',').filter(Boolean);
@@ -154,6 +166,10 @@
     if (path === 'currentUser') return copy(fixture.currentUser);
     if (path.startsWith('currentUser.')) return fixture.currentUser[path.slice('currentUser.'.length)];
     if (path === 'ticket.id') return editor.id;
+    if (path === 'ticket.requester.id') return editor.requester_id ?? null;
+    if (path === 'ticket.requester.locale') return fixture.requesterLocale ?? null;
+    if (path === 'comment.type') return composer.type;
+    if (path === 'comment.text') return composer.text;
     if (path === 'ticket.tags') return [...editor.tags];
     if (path === 'ticket.updatedAt') return editor.updated_at;
     const custom = path.match(/^ticket\.customField:custom_field_(\d+)$/);
@@ -179,8 +195,16 @@
     on(name, handler) {
       (handlers[name] = handlers[name] || []).push(handler);
     },
+    set(path, value) {
+      if (path !== 'comment.type' || !['publicReply', 'internalNote'].includes(value)) {
+        return Promise.reject(new Error(`"${path}" cannot be set to ${JSON.stringify(value)}`));
+      }
+      composer.type = value;
+      return Promise.resolve({ errors: {}, [path]: value });
+    },
     invoke(name, ...args) {
       invocations.push({ name, args: copy(args) });
+      if (name === 'comment.appendText') composer.text += String(args[0]);
       return Promise.resolve({ errors: {} });
     },
     request(options) {
@@ -221,6 +245,7 @@
     invocations,
     server,
     editor,
+    composer,
     /** The tickets the search export finds; a test may change them in place. */
     searchTickets,
     /** Fire a framework event, as Zendesk does when the ticket changes. */

@@ -137,7 +137,16 @@ def add_help_center_routes(app: Flask, zendesk: SandboxZendesk, help_center: Hel
         if current is not None:
             return redirect(f"/hc/{current[1]['locale'].lower()}/requests", 303)
         people = [user for user in zendesk.users(roles=["end-user"]) if user["active"] and not user["suspended"]]
-        return page("sign_in.html", people=people)
+        return page("sign_in.html", people=people, return_to=_help_center_path(request.args.get("return_to")))
+
+    @app.get("/hc/requests/<int:request_id>")
+    def request_without_locale(request_id: int) -> Response:
+        """A request's address without a locale, as the service's replies link it: the customer's own locale
+        once signed in (assumed of Help Center, which sends such a link to a locale's page)."""
+        current = signed_in()
+        if current is None:
+            return redirect(f"/hc/?return_to=/hc/requests/{request_id}", 303)
+        return redirect(f"/hc/{current[1]['locale'].lower()}/requests/{request_id}", 303)
 
     @app.get("/hc/<locale>/requests")
     @customer_page()
@@ -172,6 +181,7 @@ def add_help_center_routes(app: Flask, zendesk: SandboxZendesk, help_center: Hel
                 for c in comments
             ],
             custom_fields=_shown_fields(zendesk, shown),
+            request_details=_details(help_center, _shown_fields(zendesk, shown)),
             authenticity_token=session.csrf_token,
             escalation_addition=Markup(help_center.request_page_addition(shown, locale)),  # rendered and escaped
         )
@@ -262,6 +272,12 @@ def _help_center_path(given: str | None) -> str:
 
 def _when(stamp: str) -> str:
     return stamp.replace("T", " ").replace("Z", " UTC")
+
+
+def _details(help_center: HelpCenter, fields: list[dict[str, str]]) -> Markup | None:
+    """The request's fields as the theme's details snippet lists them (rendered and escaped), when installed."""
+    rendered = help_center.request_details(fields)
+    return Markup(rendered) if rendered is not None else None  # rendered and escaped
 
 
 def _shown_fields(zendesk: SandboxZendesk, shown: dict[str, Any]) -> list[dict[str, str]]:

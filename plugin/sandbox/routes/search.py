@@ -32,6 +32,11 @@ def add_search_routes(app: Flask, zendesk: SandboxZendesk) -> None:
             }
         )
 
+    @app.get("/api/v2/search/count")
+    def search_count() -> Response:
+        """The number of results a search would give, without them (Show Results Count, spec line 8920)."""
+        return jsonify({"count": len(zendesk.search_tickets(request.args.get("query", "")))})
+
     @app.get("/api/v2/search/export")
     def search_export() -> Response:
         """Cursor pages (`page[size]` up to 1,000, 100 by default) of one object type, no `count`."""
