@@ -69,20 +69,32 @@ def compose(variables: Mapping[str, str]) -> dict[str, Any]:
     return document
 
 
-def image() -> tuple[dict[str, str], str, list[str]]:
-    """The final stage's ENV, WORKDIR and ENTRYPOINT, from the Dockerfile."""
+@dataclass(frozen=True)
+class Image:
+    """The final stage of the Dockerfile, as far as running its command needs."""
+
+    env: dict[str, str]
+    workdir: str
+    entrypoint: list[str]
+    volumes: list[str]
+
+
+def image() -> Image:
+    """The final stage's ENV, WORKDIR, ENTRYPOINT and VOLUMEs, from the Dockerfile."""
     env: dict[str, str] = {}
-    workdir, entrypoint = "/", []
+    workdir, entrypoint, volumes = "/", [], []
     for instruction in dockerfile.parse_file(str(ROOT / "Dockerfile")):
         if instruction.cmd == "FROM":
-            env, workdir, entrypoint = {}, "/", []
+            env, workdir, entrypoint, volumes = {}, "/", [], []
         elif instruction.cmd == "ENV":
             env.update(zip(instruction.value[::2], instruction.value[1::2], strict=True))
         elif instruction.cmd == "WORKDIR":
             workdir = instruction.value[0]
         elif instruction.cmd == "ENTRYPOINT":
             entrypoint = list(instruction.value)
-    return env, workdir, entrypoint
+        elif instruction.cmd == "VOLUME":
+            volumes.extend(instruction.value)
+    return Image(env, workdir, entrypoint, volumes)
 
 
 # What compose.yaml says, read as an admin would check it.
@@ -142,9 +154,17 @@ class Project:
         return folder
 
     def mounts(self, service: str) -> dict[str, Path]:
-        """Container path → the local folder standing for its named volume."""
+        """Container path → the local folder standing for its named volume; the image's own volumes that
+        compose.yaml does not mount are the container's alone (Docker gives each an anonymous volume)."""
         mounted = (volume.split(":") for volume in self.services[service].get("volumes", []))
-        return {target: self.volume(source) for source, target, *_ in mounted}
+        named = {target: self.volume(source) for source, target, *_ in mounted}
+        own = {
+            path: self.volume(f"{service}-anonymous{path.replace('/', '-')}") for path in self.image_volumes(service)
+        }
+        return {**own, **named}
+
+    def image_volumes(self, service: str) -> list[str]:
+        return image().volumes if service in ESCALATIONS else []
 
     def port(self, service: str, container_port: int) -> int:
         """A free local port standing for `container_port` in `service`'s container."""
@@ -152,8 +172,7 @@ class Project:
 
     def environment(self, service: str) -> dict[str, str]:
         """What the container's process sees: the image's ENV, then .env, then `environment`; translated."""
-        image_env, _, _ = image()
-        given = {**image_env, **self.dotenv(), **self.services[service].get("environment", {})}
+        given = {**image().env, **self.dotenv(), **self.services[service].get("environment", {})}
         env = {**clean_environment(), **{key: str(value) for key, value in given.items()}}
         for target, folder in self.mounts(service).items():
             env = {key: value.replace(target, str(folder)) for key, value in env.items()}
@@ -173,13 +192,11 @@ class Project:
         return {key: value or "" for key, value in dotenv_values(self.root / ".env").items()}
 
     def command(self, service: str) -> list[str]:
-        _, _, entrypoint = image()
-        assert entrypoint == ["escalations"]
+        assert image().entrypoint == ["escalations"]
         return [ESCALATIONS_COMMAND, *self.services[service]["command"]]
 
     def workdir(self) -> Path:
-        _, workdir, _ = image()
-        folder = self.root / "container" / workdir.strip("/")
+        folder = self.root / "container" / image().workdir.strip("/")
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
@@ -338,9 +355,13 @@ def test_the_services_of_compose_yaml_escalate_a_signed_webhook_end_to_end(
 
     # The queue went through Redis, whose append-only file is in its volume.
     assert list((project.mounts("redis")["/data"]).rglob("*.aof")), "no append-only file in redis's volume"
-    shared = project.mounts("web")["/var/lib/escalations"]
-    assert not (shared / "queue.sqlite3").exists()
-    assert not list(shared.glob("metrics-*")), "metrics' working files in a volume several containers share"
+    # Nothing is shared on disk: web and worker each have a data directory of their own, and neither holds
+    # the account state or the queue, which are in Redis.
+    data = [project.mounts(service)["/var/lib/escalations"] for service in ("web", "worker", "setup")]
+    assert len(set(data)) == 3
+    for folder in data:
+        assert not (folder / "state.json").exists() and not (folder / "queue.sqlite3").exists(), folder
+        assert not list(folder.glob("metrics-*")), "metrics' working files in the data directory"
 
     for service, grace in (("web", "10s"), ("worker", project.services["worker"]["stop_grace_period"])):
         assert project.stop(service, seconds(grace)) == 0, project.log(service)
