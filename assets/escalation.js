@@ -2,7 +2,7 @@
 // no DOM, no Zendesk client, no clock reads (time comes in as an argument).
 
 // The ticket fields the escalation service creates, by their exact titles
-// (plugin/escalation_fields.py). Zendesk ticket fields have no key, so the app
+// (plugin/escalations/core/fields.py). Zendesk ticket fields have no key, so the app
 // looks their ids up by title. "handled_through" is the service's bookkeeping
 // and is never shown.
 export const FIELD_TITLES = Object.freeze({
@@ -119,11 +119,11 @@ export function isOverdue(escalation, nowMs) {
   return minutes !== null && minutes < 0;
 }
 
-// The Help Center form writes new contact details under one of these labels (plugin/text.py,
+// The Help Center form writes new contact details under one of these labels (plugin/escalations/core/text.py,
 // FORM_CONTACT_LABELS); the sidebar shows them once, in the contact row, not again inside the reason.
 const FORM_CONTACT_LABELS = ['New contact details', 'Neue Kontaktdaten', 'Nouvelles coordonnées', 'Nuevos datos de contacto', 'Novos dados de contato', '新しい連絡先'];
 const CONTACT_LINE = new RegExp(`^[ \\t]*(?:${FORM_CONTACT_LABELS.join('|')})[ \\t]*[:：][^\\n]*\\n?`, 'gimu');
-// The shapes the service finds in a comment (plugin/text.py, contact_details).
+// The shapes the service finds in a comment (plugin/escalations/core/text.py, contact_details).
 const EMAIL = /[\w.+-]+@[\w-]+(?:\.[\w-]+)+/gu;
 const PHONE = /(?<![\w+])\+?\d[\d\s().-]{6,}\d(?!\w)/gu;
 

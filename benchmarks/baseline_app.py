@@ -2,7 +2,7 @@
 
 Served by gunicorn with the same worker settings as `escalations serve`, it
 does what any webhook receiver must do and nothing else: read the body,
-verify Zendesk's signature (the same check as the service, `plugin.signature`)
+verify Zendesk's signature (the same check as the service, `escalations.core.signature`)
 and answer 200. The secret comes from BENCH_SIGNING_SECRET.
 """
 
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from flask import Flask, request
 
-from plugin.signature import SignatureRejected, verify
+from escalations.core.signature import SignatureRejected, verify
 
 
 def create_app() -> Flask:

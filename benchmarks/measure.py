@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from plugin.sandbox import SandboxZendesk
-from plugin.sandbox.server import create_sandbox_app
-from plugin.signature import sign
+from escalations.core.signature import sign
+from escalations.sandbox import SandboxZendesk
+from escalations.sandbox.server import create_sandbox_app
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -248,9 +248,9 @@ def _label(pid: int) -> str:
     except OSError:
         return "?"
     text = " ".join(part.decode(errors="replace") for part in argv if part)
-    if "plugin.cli serve" in text:
+    if "escalations.admin.cli serve" in text:
         return "escalations serve (supervisor)"
-    if "plugin.cli worker" in text:
+    if "escalations.admin.cli worker" in text:
         return "queue worker (huey, 4 threads)"
     if "gunicorn" in text:
         return "gunicorn"

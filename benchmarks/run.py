@@ -65,7 +65,7 @@ from benchmarks.measure import (
     wait_for,
 )
 from benchmarks.report import render, write_report
-from plugin.local_service import LocalService, free_port, service_environment
+from escalations.admin.local_service import LocalService, free_port, service_environment
 from tests.cluster import RoundRobinProxy, redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,13 +115,13 @@ def healthy(port: int) -> bool:
 
 
 def gunicorn_arguments(serve_pid: int) -> list[str]:
-    """The arguments `escalations serve` gave gunicorn, from the app onwards (`plugin.web:create_app()`, …)."""
+    """The arguments `escalations serve` gave gunicorn, from the app onwards (`escalations.service.web:create_app()`, …)."""
     for pid in process_tree(serve_pid):
         with contextlib.suppress(OSError):
             argv = [part.decode() for part in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if part]
-            if "plugin.web:create_app()" in argv and "--bind" in argv:
-                return argv[argv.index("plugin.web:create_app()") :]
-    raise RuntimeError("escalations serve started no gunicorn for plugin.web")
+            if "escalations.service.web:create_app()" in argv and "--bind" in argv:
+                return argv[argv.index("escalations.service.web:create_app()") :]
+    raise RuntimeError("escalations serve started no gunicorn for escalations.service.web")
 
 
 def ticket_of(call: Call) -> tuple[int, str] | None:

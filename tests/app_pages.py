@@ -23,7 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Route
 
-from plugin.sandbox.contract import ApiRequest
+from escalations.sandbox.contract import ApiRequest
 from tests.contract.session import zendesk_contract
 
 ROOT = Path(__file__).resolve().parents[1]

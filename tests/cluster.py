@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from plugin.local_service import free_port, wait_for
+from escalations.admin.local_service import free_port, wait_for
 
 
 class RoundRobinProxy:

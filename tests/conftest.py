@@ -17,14 +17,14 @@ import pytest
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, sync_playwright
 
-from plugin.config import Settings, load_settings
-from plugin.local_service import LocalService, free_port, service_environment, wait_for
-from plugin.provisioning import provision
-from plugin.queue import Queues
-from plugin.sandbox import SandboxServer, SandboxZendesk
-from plugin.state import AccountState, save_state
-from plugin.web import create_app
-from plugin.zendesk import ZendeskGateway, make_client
+from escalations.admin.local_service import LocalService, free_port, service_environment, wait_for
+from escalations.config import Settings, load_settings
+from escalations.sandbox import SandboxServer, SandboxZendesk
+from escalations.service.queue import Queues
+from escalations.service.web import create_app
+from escalations.zendesk.gateway import ZendeskGateway, make_client
+from escalations.zendesk.provisioning import provision
+from escalations.zendesk.state import AccountState, save_state
 from tests.cluster import redis_server
 
 pytest_plugins = ("tests.contract.session",)  # Zendesk's spec checked on every sandbox exchange

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from plugin.escalation_fields import ESCALATION_FIELDS
+from escalations.core.fields import ESCALATION_FIELDS
 
 FIRST_NAMES = ("Ana", "Ben", "Chiara", "Dmitri", "Emeka", "Fatima", "Gus", "Hana", "Ivo", "Jun", "Kofi", "Lena")
 LAST_NAMES = ("Souza", "Okafor", "Rossi", "Ivanov", "Nakamura", "Haddad", "Berg", "Novak", "Silva", "Kim")

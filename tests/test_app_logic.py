@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from plugin.report import EscalationRow, summarise
-from plugin.text import contact_details, without_contact_line
+from escalations.admin.report import EscalationRow, summarise
+from escalations.core.text import contact_details, without_contact_line
 from tests.app_pages import serve_repository
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # a Friday

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from plugin.app_package import (
+from escalations.admin.app_package import (
     AppPackageError,
     build_package,
     check_app,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import re
 
-from plugin import escalation_fields as fields
-from plugin.sandbox import SandboxZendesk
+from escalations.core import fields
+from escalations.sandbox import SandboxZendesk
 from tests.conftest import Service, wait_until
 from tests.test_end_to_end import ALICE, DEEPAK, PRIYA, emails_for, settled
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugin.calendar import (
+from escalations.core.calendar import (
     RAILS_TIME_ZONES,
     WorkingCalendar,
     add_working_time,

@@ -23,8 +23,8 @@ import pytest
 import redis
 import requests
 
-from plugin.local_service import service_environment
-from plugin.sandbox import SandboxServer, SandboxZendesk
+from escalations.admin.local_service import service_environment
+from escalations.sandbox import SandboxServer, SandboxZendesk
 from tests.cluster import RoundRobinProxy
 from tests.conftest import Service, free_port, wait_until
 from tests.test_end_to_end import ALICE, BOB, CARMEN, emails_for, internal_notes, settled

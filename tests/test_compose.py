@@ -29,9 +29,9 @@ import requests
 import yaml
 from dotenv import dotenv_values
 
-from plugin.cli import build_parser
-from plugin.local_service import clean_environment, free_port
-from plugin.sandbox import SandboxServer, SandboxZendesk
+from escalations.admin.cli import build_parser
+from escalations.admin.local_service import clean_environment, free_port
+from escalations.sandbox import SandboxServer, SandboxZendesk
 from tests.conftest import ROOT, wait_until
 from tests.test_end_to_end import ALICE, emails_for, internal_notes
 

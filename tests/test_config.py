@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from plugin.config import ConfigError, has_zendesk_credentials, load_settings
-from plugin.local_service import clean_environment
+from escalations.admin.local_service import clean_environment
+from escalations.config import ConfigError, has_zendesk_credentials, load_settings
 
 GOOD = {"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_EMAIL": "admin@acme.test", "ZENDESK_API_TOKEN": "t0ken"}
 
@@ -82,11 +82,11 @@ def test_zendesk_credentials_are_all_or_nothing(given: dict[str, str], expected:
 def test_start_with_some_zendesk_settings_but_not_all_names_what_is_missing_and_exits_2(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("ZENDESK_SUBDOMAIN=acme\nZENDESK_EMAIL=admin@acme.test\n")
     result = subprocess.run(
-        [sys.executable, "-m", "plugin.cli", "start", "--port", "1", "--sandbox-port", "1"],
+        [sys.executable, "-m", "escalations.admin.cli", "start", "--port", "1", "--sandbox-port", "1"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env={**clean_environment(), "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**clean_environment(), "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "plugin")},
         timeout=60,
     )
     assert result.returncode == 2
@@ -99,9 +99,9 @@ def test_start_with_some_zendesk_settings_but_not_all_names_what_is_missing_and_
 
 def test_the_real_environment_wins_over_dotenv(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("ZENDESK_SUBDOMAIN=fromfile\nZENDESK_EMAIL=a@b.test\nZENDESK_API_TOKEN=x\n")
-    code = "from plugin.config import load_settings; print(load_settings().zendesk_subdomain)"
+    code = "from escalations.config import load_settings; print(load_settings().zendesk_subdomain)"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENDESK_", "ESCALATION"))}
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[1] / "plugin")
     run = lambda extra: subprocess.run(  # noqa: E731
         [sys.executable, "-c", code],
         cwd=tmp_path,
@@ -117,11 +117,11 @@ def test_the_real_environment_wins_over_dotenv(tmp_path: Path) -> None:
 def test_the_command_line_reports_a_missing_setting_without_a_traceback(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENDESK_", "ESCALATION"))}
     result = subprocess.run(
-        [sys.executable, "-m", "plugin.cli", "doctor"],
+        [sys.executable, "-m", "escalations.admin.cli", "doctor"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "plugin")},
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "escalations: ZENDESK_SUBDOMAIN is not set (see .env.example)"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import dockerfile
 
-from plugin.cli import DISTRIBUTION, build_parser
+from escalations.admin.cli import DISTRIBUTION, build_parser
 from tests.conftest import ROOT
 
 SECRET_NAMES = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL", re.IGNORECASE)
@@ -35,7 +35,7 @@ NEVER_IN_CONTEXT = (
     ".git/config",
     "dist/escalation-requests.zip",
     "tests/conftest.py",
-    "plugin/__pycache__/cli.cpython-311.pyc",
+    "plugin/escalations/admin/__pycache__/cli.cpython-311.pyc",
 )
 
 
@@ -172,7 +172,13 @@ def context() -> Iterator[Path]:
 def test_the_build_context_keeps_out_settings_state_and_everything_the_image_does_not_need() -> None:
     for path in NEVER_IN_CONTEXT:
         assert not included(path), path
-    for path in ("pyproject.toml", "README.md", "LICENSE", "plugin/cli.py", "plugin/templates/en/confirmation.txt"):
+    for path in (
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        "plugin/escalations/admin/cli.py",
+        "plugin/escalations/core/templates/en/confirmation.txt",
+    ):
         assert included(path), path
 
 
@@ -187,16 +193,17 @@ def test_the_build_context_builds_a_wheel_with_the_command_its_templates_and_the
     (wheel,) = wheels.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     entry = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
-    assert "escalations = plugin.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert "escalations = escalations.admin.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
-    assert "plugin/templates/en/confirmation.txt" in names and "plugin/help_center/escalation-request.js" in names
+    assert (
+        "plugin/escalations/core/templates/en/confirmation.txt" in names
+        and "plugin/escalations/admin/help_center/escalation-request.js" in names
+    )
     installed = tmp_path / "site"
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(installed), str(wheel)]
     subprocess.run(install, check=True, timeout=300, capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(installed)}
-    code = (
-        "import plugin, sys; from plugin.cli import main; print(plugin.__file__); sys.exit(main(['serve', '--help']))"
-    )
+    code = "import escalations, sys; from escalations.admin.cli import main; print(escalations.__file__); sys.exit(main(['serve', '--help']))"
     answer = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from plugin.report import EscalationRow, summarise
+from escalations.admin.report import EscalationRow, summarise
 from tests.app_pages import DOUBLES, ROOT, AppPage, open_app_page, serve_repository
 from tests.dashboard_data import Account, generate
 

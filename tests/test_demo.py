@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from plugin.local_service import clean_environment
+from escalations.admin.local_service import clean_environment
 from tests.conftest import ROOT
 
 
@@ -14,7 +14,7 @@ def test_the_demo_tells_the_three_steps_in_order_and_stops_the_service() -> None
     env = clean_environment()
     env["PYTHONPATH"] = str(ROOT)
     result = subprocess.run(
-        [sys.executable, "-m", "plugin.cli", "demo"],
+        [sys.executable, "-m", "escalations.admin.cli", "demo"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -13,8 +13,8 @@ from typing import Any
 
 import requests
 
-from plugin.metrics import DECISION_OUTCOMES, WEBHOOK_OUTCOMES
-from plugin.sandbox import SandboxZendesk
+from escalations.sandbox import SandboxZendesk
+from escalations.service.metrics import DECISION_OUTCOMES, WEBHOOK_OUTCOMES
 from tests.conftest import Service, wait_until
 
 ALICE, BOB, CARMEN, DEEPAK = 10015, 10016, 10017, 10018

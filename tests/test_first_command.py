@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from plugin.local_service import clean_environment
+from escalations.admin.local_service import clean_environment
 from tests.conftest import ROOT, free_port, wait_until
 
 START_TIMEOUT = 180  # a fresh venv and `pip install --editable .` (about 10 s here) plus start-up

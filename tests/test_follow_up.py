@@ -97,8 +97,8 @@ def test_the_engineers_own_reply_does_not_acknowledge_the_escalation(watched: Se
 def test_with_a_zendesk_schedule_the_response_is_due_after_24_scheduled_hours(service_env: Service) -> None:
     from datetime import datetime
 
-    from plugin.calendar import WorkingCalendar, response_due
-    from plugin.policy import parse_iso
+    from escalations.core.calendar import WorkingCalendar, response_due
+    from escalations.core.policy import parse_iso
 
     service_env.env["ESCALATION_SCHEDULE"] = "Support office hours"
     service_env.run("setup")

@@ -26,13 +26,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Dialog, Locator, Page, Route, expect
 
-from plugin.config import load_settings
-from plugin.escalation_fields import ESCALATION_FIELDS, status_tag
-from plugin.sandbox import SandboxServer, SandboxZendesk
-from plugin.sandbox.help_center import render_snippet
-from plugin.state import AccountState, load_state
-from plugin.text import Phrases, asks_for_escalation, contact_details, form_locale, reason_for_escalation
-from plugin.theme_package import (
+from escalations.admin.theme_package import (
     CUSTOMER_VISIBLE,
     CUSTOMER_VISIBLE_TITLES,
     DETAILS_SNIPPET,
@@ -42,6 +36,12 @@ from plugin.theme_package import (
     theme_files,
     theme_settings,
 )
+from escalations.config import load_settings
+from escalations.core.fields import ESCALATION_FIELDS, status_tag
+from escalations.core.text import Phrases, asks_for_escalation, contact_details, form_locale, reason_for_escalation
+from escalations.sandbox import SandboxServer, SandboxZendesk
+from escalations.sandbox.help_center import render_snippet
+from escalations.zendesk.state import AccountState, load_state
 from tests.conftest import ROOT, Service, provisioned_in_process, wait_until
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "help_center"

@@ -15,8 +15,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from plugin.local_service import service_environment
-from plugin.sandbox import SandboxServer, SandboxZendesk
+from escalations.admin.local_service import service_environment
+from escalations.sandbox import SandboxServer, SandboxZendesk
 from tests.conftest import Service, free_port
 
 ROOT = Path(__file__).resolve().parents[1]

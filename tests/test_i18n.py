@@ -22,15 +22,15 @@ from zoneinfo import ZoneInfo
 import jinja2
 import pytest
 
-from plugin import escalation_fields as fields
-from plugin.calendar import WorkingCalendar
-from plugin.config import ConfigError, load_settings
-from plugin.locales import fallbacks, normalise
-from plugin.messages import SHIPPED, TEMPLATE_NAMES, MessageRenderer
-from plugin.policy import Comment, Message, Person, PolicySettings, TicketSnapshot, decide
-from plugin.provisioning import TRIGGER_TITLE, desired_trigger
-from plugin.sweep import tickets_needing_attention
-from plugin.text import DEFAULT_PHRASES, Phrases, asks_for_escalation, reason_for_escalation
+from escalations.config import ConfigError, load_settings
+from escalations.core import fields
+from escalations.core.calendar import WorkingCalendar
+from escalations.core.locales import fallbacks, normalise
+from escalations.core.messages import SHIPPED, TEMPLATE_NAMES, MessageRenderer
+from escalations.core.policy import Comment, Message, Person, PolicySettings, TicketSnapshot, decide
+from escalations.core.text import DEFAULT_PHRASES, Phrases, asks_for_escalation, reason_for_escalation
+from escalations.service.sweep import tickets_needing_attention
+from escalations.zendesk.provisioning import TRIGGER_TITLE, desired_trigger
 from tests.conftest import Service, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]

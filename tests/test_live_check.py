@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from plugin import escalation_fields as fields
-from plugin.live_check import (
+from escalations.admin.local_service import free_port
+from escalations.core import fields
+from escalations.sandbox import SandboxZendesk
+from escalations.zendesk.live_check import (
     LIVE_CHECK_DOMAIN,
     LIVE_CHECK_TAG,
     REASON,
@@ -24,9 +26,7 @@ from plugin.live_check import (
     read_invocation,
     request_field_problems,
 )
-from plugin.local_service import free_port
-from plugin.provisioning import desired_follow_up_triggers, desired_trigger
-from plugin.sandbox import SandboxZendesk
+from escalations.zendesk.provisioning import desired_follow_up_triggers, desired_trigger
 from tests.conftest import Service
 
 FIELD_IDS = {key: 500 + position for position, key in enumerate(fields.FIELD_KEYS)}
@@ -222,9 +222,9 @@ class Deleting:
 
 
 def test_a_delete_is_judged_by_the_kind_of_error_not_by_404_in_its_text(tmp_path: Any) -> None:
-    from plugin.config import load_settings
-    from plugin.state import AccountState
-    from plugin.zendesk import NotFound, ZendeskRefused
+    from escalations.config import load_settings
+    from escalations.zendesk.gateway import NotFound, ZendeskRefused
+    from escalations.zendesk.state import AccountState
 
     settings = load_settings(
         {
@@ -335,8 +335,8 @@ def test_the_live_check_names_a_trigger_condition_the_account_does_not_offer(
 
 
 def test_a_poll_of_webhook_activity_fetches_attempts_only_for_the_invocations_it_reads() -> None:
-    from plugin.config import load_settings
-    from plugin.state import AccountState
+    from escalations.config import load_settings
+    from escalations.zendesk.state import AccountState
     from tests.test_spec_examples import RecordedZendesk
 
     path = "/api/v2/webhooks/w1/invocations"

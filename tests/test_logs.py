@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from plugin import logs
-from plugin.config import LogSettings
+from escalations.config import LogSettings
+from escalations.service import logs
 from tests.conftest import Service, wait_until
 from tests.test_end_to_end import ALICE, settled
 
@@ -33,16 +33,16 @@ def captured() -> Iterator[io.StringIO]:
 
 def test_a_text_line_has_the_utc_time_level_process_logger_and_the_ticket_it_is_about(captured: io.StringIO) -> None:
     logs.configure(LogSettings("INFO", "text"), "worker", captured)
-    log = logging.getLogger("plugin.handling")
+    log = logging.getLogger("escalations.service.handling")
     log.info("before")
     with logs.about_ticket(42, INVOCATION):
         log.info("ticket 42: escalated (2 writes)")
     log.debug("not at INFO")
     first, second = captured.getvalue().splitlines()
-    assert TEXT_LINE.match(first) and first.endswith(" INFO worker plugin.handling: before")
+    assert TEXT_LINE.match(first) and first.endswith(" INFO worker escalations.service.handling: before")
     assert TEXT_LINE.match(second)
     assert second.endswith(
-        f" INFO worker plugin.handling [ticket=42 invocation={INVOCATION}]: ticket 42: escalated (2 writes)"
+        f" INFO worker escalations.service.handling [ticket=42 invocation={INVOCATION}]: ticket 42: escalated (2 writes)"
     )
 
 
@@ -52,10 +52,10 @@ def test_a_json_line_is_one_object_with_the_same_facts_and_the_traceback(capture
         try:
             raise ValueError("boom\non two lines")
         except ValueError:
-            logging.getLogger("plugin.web").exception("request failed")
+            logging.getLogger("escalations.service.web").exception("request failed")
     (line,) = captured.getvalue().splitlines()
     entry = json.loads(line)
-    assert entry["level"] == "ERROR" and entry["process"] == "web" and entry["logger"] == "plugin.web"
+    assert entry["level"] == "ERROR" and entry["process"] == "web" and entry["logger"] == "escalations.service.web"
     assert entry["message"] == "request failed" and entry["ticket_id"] == 7 and "invocation_id" not in entry
     assert re.fullmatch(TIME, entry["time"])
     assert "ValueError: boom" in entry["exception"]
@@ -97,11 +97,18 @@ def test_every_process_of_the_service_logs_json_lines_and_a_webhooks_lines_name_
     entries = [json.loads(line) for line in service_env.logs().splitlines() if line.strip()]
     assert {entry["process"] for entry in entries} == {"serve", "web", "worker"}
     assert all({"time", "level", "process", "logger", "message"} <= entry.keys() for entry in entries)
-    assert {"gunicorn.error", "gunicorn.access", "huey.consumer", "plugin.web", "plugin.handling"} <= {
-        entry["logger"] for entry in entries
-    }
+    assert {
+        "gunicorn.error",
+        "gunicorn.access",
+        "huey.consumer",
+        "escalations.service.web",
+        "escalations.service.handling",
+    } <= {entry["logger"] for entry in entries}
     about_the_webhook = [entry for entry in entries if entry.get("invocation_id") == invocation]
-    assert {entry["logger"] for entry in about_the_webhook} >= {"plugin.web", "plugin.handling"}
+    assert {entry["logger"] for entry in about_the_webhook} >= {
+        "escalations.service.web",
+        "escalations.service.handling",
+    }
     assert all(entry["ticket_id"] == 1 for entry in about_the_webhook)
     assert any(
         entry["logger"] == "gunicorn.access" and f"invocation={invocation}" in entry["message"] for entry in entries

@@ -6,10 +6,10 @@ from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from plugin import escalation_fields as fields
-from plugin.messages import TEMPLATE_NAMES, MessageRenderer
-from plugin.policy import Message, decide
-from plugin.text import PHRASE, asks_for_escalation
+from escalations.core import fields
+from escalations.core.messages import TEMPLATE_NAMES, MessageRenderer
+from escalations.core.policy import Message, decide
+from escalations.core.text import PHRASE, asks_for_escalation
 from tests.test_policy import ESCALATED, NOW, PEOPLE, REQUESTER, SETTINGS, comment, ticket
 
 UTC_ZONE = ZoneInfo("UTC")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 import re
 
-from plugin import web
-from plugin.metrics import DECISION_OUTCOMES, WEBHOOK_OUTCOMES
-from plugin.policy import Decision
+from escalations.core.policy import Decision
+from escalations.service import web
+from escalations.service.metrics import DECISION_OUTCOMES, WEBHOOK_OUTCOMES
 
 
 def test_the_known_decision_outcomes_are_the_ones_the_policy_documents() -> None:

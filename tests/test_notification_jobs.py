@@ -19,11 +19,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from huey import Huey
 
-from plugin import notify
-from plugin.config import ConfigError, check_notify_urls, load_settings
-from plugin.policy import Notification
-from plugin.queue import NotificationDeliveries, make_huey
-from plugin.worker import BACKOFF_CAP, RETRY_FOR, JobResult, NotificationDelivery, NotificationJob, NotificationJobs
+from escalations.config import ConfigError, check_notify_urls, load_settings
+from escalations.core.policy import Notification
+from escalations.service import notify
+from escalations.service.queue import NotificationDeliveries, make_huey
+from escalations.service.worker import (
+    BACKOFF_CAP,
+    RETRY_FOR,
+    JobResult,
+    NotificationDelivery,
+    NotificationJob,
+    NotificationJobs,
+)
 from tests.conftest import FakeClock
 from tests.notification_receiver import Receiver
 from tests.test_worker import STARTED
@@ -188,7 +195,7 @@ def test_an_unknown_event_or_a_url_apprise_cannot_use_stops_with_one_line_naming
 
 def test_reading_the_settings_leaves_apprise_unloaded_until_the_urls_are_checked() -> None:
     code = (
-        "import sys; from plugin.config import check_notify_urls, load_settings; "
+        "import sys; from escalations.config import check_notify_urls, load_settings; "
         f"settings = load_settings({ {**SETTINGS, 'ESCALATION_NOTIFY': 'json://h/p'}!r}); "
         "print('apprise' in sys.modules); check_notify_urls(settings); print('apprise' in sys.modules)"
     )

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from plugin import escalation_fields as fields
-from plugin.config import load_settings
-from plugin.live_check import LiveCheck
-from plugin.provisioning import provision
-from plugin.sandbox import SandboxServer, SandboxZendesk
-from plugin.zendesk import ZendeskGateway, make_client
+from escalations.config import load_settings
+from escalations.core import fields
+from escalations.sandbox import SandboxServer, SandboxZendesk
+from escalations.zendesk.gateway import ZendeskGateway, make_client
+from escalations.zendesk.live_check import LiveCheck
+from escalations.zendesk.provisioning import provision
 from tests.conftest import Service, wait_until
 from tests.test_end_to_end import ALICE, emails_for, settled
 

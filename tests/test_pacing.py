@@ -18,8 +18,12 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from plugin.config import ConfigError, load_settings, ticket_updates_per_minute
-from plugin.pacing import (
+from escalations.config import ConfigError, load_settings, ticket_updates_per_minute
+from escalations.sandbox import SandboxServer, SandboxZendesk
+from escalations.sandbox import traffic as sandbox_traffic
+from escalations.sandbox.traffic import RateLimiter
+from escalations.zendesk.gateway import make_client
+from escalations.zendesk.pacing import (
     ACCOUNT,
     TICKET_UPDATES,
     Budget,
@@ -38,10 +42,6 @@ from plugin.pacing import (
     shared_pacer,
     spacing,
 )
-from plugin.sandbox import SandboxServer, SandboxZendesk
-from plugin.sandbox import traffic as sandbox_traffic
-from plugin.sandbox.traffic import RateLimiter
-from plugin.zendesk import make_client
 from tests.conftest import FakeClock
 
 UPDATE = "https://acme.zendesk.com/api/v2/tickets/42.json"

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from plugin import escalation_fields as fields
-from plugin.calendar import WorkingCalendar
-from plugin.policy import (
+from escalations.core import fields
+from escalations.core.calendar import WorkingCalendar
+from escalations.core.policy import (
     REASON_WINDOW,
     Comment,
     Decision,

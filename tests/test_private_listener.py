@@ -18,8 +18,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from plugin.cli import build_parser, gunicorn_command, web_settings
-from plugin.config import (
+from escalations.admin.cli import build_parser, gunicorn_command, web_settings
+from escalations.admin.doctor import sweep_is_stale
+from escalations.admin.local_service import source_root
+from escalations.config import (
     ConfigError,
     PrivateListenerSettings,
     WebSettings,
@@ -27,12 +29,10 @@ from plugin.config import (
     load_settings,
     load_web_settings,
 )
-from plugin.doctor import sweep_is_stale
-from plugin.local_service import source_root
-from plugin.metrics import exposition, oldest_parked_age, sweep_last_success
-from plugin.private_listener import PrivateListener, readiness
-from plugin.queue import make_huey
-from plugin.state import AccountState, save_state
+from escalations.service.metrics import exposition, oldest_parked_age, sweep_last_success
+from escalations.service.private_listener import PrivateListener, readiness
+from escalations.service.queue import make_huey
+from escalations.zendesk.state import AccountState, save_state
 from tests.conftest import Service, free_port, wait_until
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -136,7 +136,10 @@ def test_a_flag_wins_over_its_variable_and_gunicorn_gets_every_setting(
 
 def test_a_flag_that_is_not_a_positive_number_is_refused_with_exit_status_2() -> None:
     answer = subprocess.run(
-        [sys.executable, "-m", "plugin.cli", "serve", "--threads", "0"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "escalations.admin.cli", "serve", "--threads", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert answer.returncode == 2 and "--threads: must be a whole number of at least 1, not '0'" in answer.stderr
 
@@ -191,7 +194,7 @@ def test_healthcheck_exits_0_while_the_listener_answers_and_1_with_one_line_once
     env = {"METRICS_PORT": str(listener.settings.port), "PYTHONPATH": str(source_root())}
 
     def healthcheck() -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "plugin.cli", "healthcheck", "--private", "--timeout", "2"]
+        command = [sys.executable, "-m", "escalations.admin.cli", "healthcheck", "--private", "--timeout", "2"]
         return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
 
     assert healthcheck().returncode == 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from plugin import escalation_fields as fields
-from plugin.provisioning import (
+from escalations.core import fields
+from escalations.zendesk.provisioning import (
     SOLVED_TRIGGER_TITLE,
     desired_field,
     desired_follow_up_triggers,

@@ -25,7 +25,7 @@ from huey import Huey
 from huey.exceptions import TaskLockedException
 from huey.serializer import Serializer
 
-from plugin.queue import (
+from escalations.service.queue import (
     ConsumerPresence,
     Lease,
     Queues,
@@ -201,7 +201,9 @@ def test_a_lock_left_by_a_worker_that_died_frees_itself_when_its_lease_runs_out(
 def test_a_lock_held_while_the_work_runs_is_renewed_and_outlives_its_lease(
     shared: SharedQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("plugin.queue.RENEW_SECONDS", 0.01)  # the renewer's pace; the leases' time is the test's
+    monkeypatch.setattr(
+        "escalations.service.queue.RENEW_SECONDS", 0.01
+    )  # the renewer's pace; the leases' time is the test's
     holder, other = shared.consumer(), shared.consumer()
     renewals = spy_on_renewals(holder)
     with exclusive("sweep", holder, seconds=30):
@@ -227,7 +229,7 @@ def test_a_redis_read_that_times_out_is_an_empty_queue_not_an_error(redis_url: s
 
 
 def test_the_status_for_metrics_leaves_out_the_list_of_failed_notifications(tmp_path: Path) -> None:
-    from plugin.queue import NotificationDeliveries, Queues
+    from escalations.service.queue import NotificationDeliveries, Queues
 
     queues = Queues(make_huey(None, tmp_path), make_huey(None, tmp_path, "notifications"))
     NotificationDeliveries(queues.notifications).record("d1", 0, "gave_up", event="escalated", ticket_id=7, target="t")
@@ -308,7 +310,7 @@ def test_a_worker_that_comes_back_while_its_jobs_are_recovered_keeps_every_later
 def test_a_ticket_parked_again_stays_parked_since_the_first_time(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from plugin.queue import ParkedTickets
+    from escalations.service.queue import ParkedTickets
 
     moments = iter([datetime(2026, 11, 27, 9, 0, tzinfo=UTC), datetime(2026, 11, 27, 15, 0, tzinfo=UTC)])
     parked = ParkedTickets(make_huey(None, tmp_path), clock=lambda: next(moments))
@@ -321,11 +323,11 @@ def test_importing_the_service_modules_creates_no_file_and_reads_no_settings(tmp
     import subprocess
     import sys
 
-    from plugin.local_service import clean_environment, source_root
+    from escalations.admin.local_service import clean_environment, source_root
 
     (tmp_path / ".env").write_text("ESCALATIONS_DATA_DIR=data\n")
     environment = {**clean_environment(), "PYTHONPATH": str(source_root())}
-    imports = "import plugin.queue, plugin.web, plugin.worker, plugin.doctor, plugin.cli"
+    imports = "import escalations.service.queue, escalations.service.web, escalations.service.worker, escalations.admin.doctor, escalations.admin.cli"
     subprocess.run([sys.executable, "-c", imports], cwd=tmp_path, env=environment, check=True)
     assert sorted(path.name for path in tmp_path.iterdir()) == [".env"]
 
@@ -402,7 +404,7 @@ def test_a_pickle_carrying_any_other_class_is_refused_and_never_runs(
     earlier = Queues(make_huey(None, tmp_path / "earlier"), make_huey(None, tmp_path / "earlier", "notifications"))
     message = earlier.tickets._registry.create_message(earlier._process_ticket.s(Intrusion(marker)))
     queues.tickets.storage.enqueue(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-    with caplog.at_level(logging.ERROR, logger="plugin.queue"):
+    with caplog.at_level(logging.ERROR, logger="escalations.service.queue"):
         assert not run_next(queues)
     assert not marker.exists() and worked.tickets == []
     assert "builtins.exec is not part of a job" in caplog.text
@@ -410,7 +412,7 @@ def test_a_pickle_carrying_any_other_class_is_refused_and_never_runs(
 
 
 def test_jobs_added_while_a_commit_is_under_way_share_the_next_one_and_each_returns_once_written() -> None:
-    from plugin.queue import GroupCommit
+    from escalations.service.queue import GroupCommit
 
     writing, release = threading.Event(), threading.Event()
     batches: list[list[str]] = []
@@ -442,7 +444,7 @@ def test_jobs_added_while_a_commit_is_under_way_share_the_next_one_and_each_retu
 
 
 def test_a_commit_that_fails_fails_every_job_it_carried_and_the_next_ones_are_written() -> None:
-    from plugin.queue import GroupCommit
+    from escalations.service.queue import GroupCommit
 
     def write(items: list[str]) -> None:
         if "refused" in items:

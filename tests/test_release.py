@@ -12,7 +12,7 @@ from importlib.metadata import metadata, version
 
 import yaml
 
-from plugin.cli import DISTRIBUTION
+from escalations.admin.cli import DISTRIBUTION
 from tests.conftest import ROOT
 
 KEEP_A_CHANGELOG_SECTIONS = {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
@@ -32,7 +32,11 @@ def test_the_package_the_app_and_the_api_description_carry_one_version() -> None
 
 def test_escalations_version_prints_the_package_version() -> None:
     answer = subprocess.run(
-        [sys.executable, "-m", "plugin.cli", "--version"], capture_output=True, text=True, timeout=30, cwd=ROOT
+        [sys.executable, "-m", "escalations.admin.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
     )
     assert answer.returncode == 0 and answer.stdout == f"escalations {project()['version']}\n"
 

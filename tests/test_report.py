@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from plugin.config import ConfigError
-from plugin.report import EscalationRow, parse_since, render, row_for, spreadsheet_safe, summarise
+from escalations.admin.report import EscalationRow, parse_since, render, row_for, spreadsheet_safe, summarise
+from escalations.config import ConfigError
 from tests.conftest import Service, wait_until
 from tests.test_end_to_end import ALICE, BOB, settled
 

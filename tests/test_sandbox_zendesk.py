@@ -28,8 +28,8 @@ from zenpy.lib.api_objects import (
 )
 from zenpy.lib.exception import APIException
 
-from plugin.sandbox import SandboxServer, SandboxZendesk
-from plugin.sandbox.rules import CURRENT_USER, TicketChange, conditions_match
+from escalations.sandbox import SandboxServer, SandboxZendesk
+from escalations.sandbox.rules import CURRENT_USER, TicketChange, conditions_match
 from tests.contract.session import zendesk_contract
 
 PHRASE = "escalation request"

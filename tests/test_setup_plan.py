@@ -16,10 +16,15 @@ from typing import Any
 
 import pytest
 
-from plugin import escalation_fields as fields
-from plugin.config import ConfigError, Settings, load_settings
-from plugin.doctor import unhonoured_conditions
-from plugin.provisioning import (
+from escalations.admin.doctor import unhonoured_conditions
+from escalations.config import ConfigError, Settings, load_settings
+from escalations.core import fields
+from escalations.sandbox import SandboxServer, SandboxZendesk
+from escalations.service.queue import ParkedTickets, make_huey
+from escalations.service.sweep import SweepStore, run_sweep
+from escalations.service.worker import build_runtime
+from escalations.zendesk.gateway import ZendeskGateway, make_client
+from escalations.zendesk.provisioning import (
     LEGACY_WEBHOOK_BODY,
     TRIGGER_TITLE,
     Account,
@@ -35,12 +40,7 @@ from plugin.provisioning import (
     plan_setup,
     read_account,
 )
-from plugin.queue import ParkedTickets, make_huey
-from plugin.sandbox import SandboxServer, SandboxZendesk
-from plugin.state import AccountState, load_state, save_state
-from plugin.sweep import SweepStore, run_sweep
-from plugin.worker import build_runtime
-from plugin.zendesk import ZendeskGateway, make_client
+from escalations.zendesk.state import AccountState, load_state, save_state
 from tests.conftest import Service
 from tests.test_end_to_end import ALICE, BOB
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, expect
 
-from plugin.escalation_fields import EARLIER_NUMBER_FIELDS, ESCALATION_FIELDS, earlier_key
+from escalations.core.fields import EARLIER_NUMBER_FIELDS, ESCALATION_FIELDS, earlier_key
 from tests.app_pages import DOUBLES, ROOT, AppPage, open_app_page, serve_repository
 
 TICKET_FIELDS: list[dict[str, Any]] = json.loads((DOUBLES / "ticket_fields.json").read_text())["ticket_fields"]

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from plugin.signature import SignatureRejected, sign, verify
+from escalations.core.signature import SignatureRejected, sign, verify
 
 SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
 BODY = b'{"ticket_id": "42"}'

@@ -11,14 +11,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from plugin import escalation_fields as fields
-from plugin.config import load_settings
-from plugin.live_check import definition_gaps
-from plugin.policy import PolicySettings, decide
-from plugin.provisioning import Account, desired_follow_up_triggers, merge_conditions, plan_setup, view_columns
-from plugin.report import row_for
-from plugin.sweep import needs_follow_up, tickets_needing_attention
-from plugin.zendesk import cursor_pages, paged, snapshot_from_json
+from escalations.admin.report import row_for
+from escalations.config import load_settings
+from escalations.core import fields
+from escalations.core.policy import PolicySettings, decide
+from escalations.service.sweep import needs_follow_up, tickets_needing_attention
+from escalations.zendesk.gateway import cursor_pages, paged, snapshot_from_json
+from escalations.zendesk.live_check import definition_gaps
+from escalations.zendesk.provisioning import (
+    Account,
+    desired_follow_up_triggers,
+    merge_conditions,
+    plan_setup,
+    view_columns,
+)
 from tests.contract.checker import spec
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from plugin.config import ConfigError
-from plugin.state import MIGRATIONS, STATE_VERSION, AccountState, load_state, migrate, save_state
+from escalations.config import ConfigError
+from escalations.zendesk.state import MIGRATIONS, STATE_VERSION, AccountState, load_state, migrate, save_state
 
 # A state.json as releases before the versioned state wrote it (version 1: no `version` key).
 VERSION_1: dict[str, Any] = {

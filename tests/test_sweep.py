@@ -17,13 +17,13 @@ import pytest
 import requests
 from huey import Huey
 
-from plugin.pacing import PacedSession, Pacer
-from plugin.queue import ParkedTickets, make_huey
-from plugin.sandbox import SandboxZendesk
-from plugin.sandbox.traffic import RateLimiter
-from plugin.sweep import SweepStore, run_sweep
-from plugin.worker import Runtime, build_runtime
-from plugin.zendesk import ZendeskGateway, ZendeskUnavailable, make_client
+from escalations.sandbox import SandboxZendesk
+from escalations.sandbox.traffic import RateLimiter
+from escalations.service.queue import ParkedTickets, make_huey
+from escalations.service.sweep import SweepStore, run_sweep
+from escalations.service.worker import Runtime, build_runtime
+from escalations.zendesk.gateway import ZendeskGateway, ZendeskUnavailable, make_client
+from escalations.zendesk.pacing import PacedSession, Pacer
 from tests.conftest import FakeClock, provisioned_in_process
 from tests.test_end_to_end import ALICE, BOB, CARMEN, PRIYA, emails_for
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin.cli import STOP_SECONDS, build_parser
+from escalations.admin.cli import STOP_SECONDS, build_parser
 from tests.conftest import ROOT, require_tool
 
 UNITS = ROOT / "deploy" / "systemd"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from plugin import escalation_fields as fields
-from plugin.provisioning import Installation
-from plugin.state import load_state
-from plugin.uninstall import plan_uninstall
+from escalations.admin.uninstall import plan_uninstall
+from escalations.core import fields
+from escalations.zendesk.provisioning import Installation
+from escalations.zendesk.state import load_state
 from tests.conftest import Service, wait_until
 from tests.test_end_to_end import ALICE, emails_for, settled
 
@@ -16,7 +16,7 @@ from tests.test_end_to_end import ALICE, emails_for, settled
 def uninstall(service: Service, *options: str, answers: str = "") -> subprocess.CompletedProcess[str]:
     """`escalations uninstall OPTIONS`, answering its questions with `answers`."""
     return subprocess.run(
-        [sys.executable, "-m", "plugin.cli", "uninstall", *options],
+        [sys.executable, "-m", "escalations.admin.cli", "uninstall", *options],
         env=service.env,
         cwd=service.workdir,
         input=answers,

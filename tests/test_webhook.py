@@ -11,11 +11,11 @@ import pytest
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
-from plugin.config import ConfigError, load_settings
-from plugin.signature import sign
-from plugin.state import AccountState
-from plugin.state_store import CurrentState, FileStateStore, read_state, rotate_secret
-from plugin.web import create_app
+from escalations.config import ConfigError, load_settings
+from escalations.core.signature import sign
+from escalations.service.web import create_app
+from escalations.zendesk.state import AccountState
+from escalations.zendesk.state_store import CurrentState, FileStateStore, read_state, rotate_secret
 from tests.conftest import NOW, SECRET, WEBHOOK_ID
 
 

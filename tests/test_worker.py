@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from huey import Huey
 
-from plugin.config import LEASE_SECONDS
-from plugin.escalation_fields import NOTIFY_EVENTS
-from plugin.logs import TicketContext
-from plugin.queue import ParkedTickets, exclusive, make_huey
-from plugin.sandbox import SandboxZendesk
-from plugin.sweep import SweepStore
-from plugin.worker import (
+from escalations.config import LEASE_SECONDS
+from escalations.core.fields import NOTIFY_EVENTS
+from escalations.sandbox import SandboxZendesk
+from escalations.service.logs import TicketContext
+from escalations.service.queue import ParkedTickets, exclusive, make_huey
+from escalations.service.sweep import SweepStore
+from escalations.service.worker import (
     BACKOFF_CAP,
     RETRY_FOR,
     ROSTER_SECONDS,
@@ -173,7 +173,7 @@ def test_every_log_line_of_a_job_names_its_ticket_and_webhook_invocation(
     caplog.handler.addFilter(TicketContext())
     with caplog.at_level(logging.INFO):
         worker.run(escalate(worker))
-    about_the_job = [r for r in caplog.records if r.name.startswith("plugin.")]
+    about_the_job = [r for r in caplog.records if r.name.startswith("escalations.")]
     assert about_the_job and all(
         (r.__dict__["ticket_id"], r.__dict__["invocation_id"]) == (1, "01JDQ8ZK6W0V3M2N7P5R4S1T9X")
         for r in about_the_job

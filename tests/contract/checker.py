@@ -31,8 +31,8 @@ from openapi_core.validation.request.exceptions import (
 from openapi_core.validation.response.exceptions import ResponseValidationError
 from werkzeug.datastructures import ImmutableMultiDict
 
-from plugin.sandbox.contract import ApiRequest, ApiResponse
-from plugin.sandbox.errors import SandboxError
+from escalations.sandbox.contract import ApiRequest, ApiResponse
+from escalations.sandbox.errors import SandboxError
 
 HERE = Path(__file__).resolve().parent
 SPEC_PATH = HERE / "zendesk-support-openapi.yaml"

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from plugin.sandbox import SandboxServer, SandboxZendesk
-from plugin.sandbox.contract import ApiRequest, ApiResponse
+from escalations.sandbox import SandboxServer, SandboxZendesk
+from escalations.sandbox.contract import ApiRequest, ApiResponse
 from tests.contract.checker import OpenApiContract, ViolationLog, find_operation, load_exceptions
 
 AUTH = {"Authorization": "Basic YWRtaW5Ac2FuZGJveC50ZXN0L3Rva2VuOnNhbmRib3gtdG9rZW4="}
