@@ -115,7 +115,7 @@ def healthy(port: int) -> bool:
 
 
 def gunicorn_arguments(serve_pid: int) -> list[str]:
-    """The arguments `escalations serve` gave gunicorn, from the app onwards (`escalations.service.web:create_app()`, …)."""
+    """The arguments `escalations serve` gave gunicorn, from the app onwards (`escalations.service.web:...`, …)."""
     for pid in process_tree(serve_pid):
         with contextlib.suppress(OSError):
             argv = [part.decode() for part in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if part]

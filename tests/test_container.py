@@ -203,7 +203,10 @@ def test_the_build_context_builds_a_wheel_with_the_command_its_templates_and_the
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(installed), str(wheel)]
     subprocess.run(install, check=True, timeout=300, capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(installed)}
-    code = "import escalations, sys; from escalations.admin.cli import main; print(escalations.__file__); sys.exit(main(['serve', '--help']))"
+    code = (
+        "import escalations, sys; from escalations.admin.cli import main; "
+        "print(escalations.__file__); sys.exit(main(['serve', '--help']))"
+    )
     answer = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )

@@ -41,9 +41,8 @@ def test_a_text_line_has_the_utc_time_level_process_logger_and_the_ticket_it_is_
     first, second = captured.getvalue().splitlines()
     assert TEXT_LINE.match(first) and first.endswith(" INFO worker escalations.service.handling: before")
     assert TEXT_LINE.match(second)
-    assert second.endswith(
-        f" INFO worker escalations.service.handling [ticket=42 invocation={INVOCATION}]: ticket 42: escalated (2 writes)"
-    )
+    about_the_ticket = f"[ticket=42 invocation={INVOCATION}]: ticket 42: escalated (2 writes)"
+    assert second.endswith(f" INFO worker escalations.service.handling {about_the_ticket}")
 
 
 def test_a_json_line_is_one_object_with_the_same_facts_and_the_traceback(captured: io.StringIO) -> None:

@@ -327,7 +327,8 @@ def test_importing_the_service_modules_creates_no_file_and_reads_no_settings(tmp
 
     (tmp_path / ".env").write_text("ESCALATIONS_DATA_DIR=data\n")
     environment = {**clean_environment(), "PYTHONPATH": str(source_root())}
-    imports = "import escalations.service.queue, escalations.service.web, escalations.service.worker, escalations.admin.doctor, escalations.admin.cli"
+    modules = ("service.queue", "service.web", "service.worker", "admin.doctor", "admin.cli")
+    imports = "import " + ", ".join(f"escalations.{module}" for module in modules)
     subprocess.run([sys.executable, "-c", imports], cwd=tmp_path, env=environment, check=True)
     assert sorted(path.name for path in tmp_path.iterdir()) == [".env"]
 

@@ -4,7 +4,7 @@ Every process of the service (the `serve` supervisor, gunicorn's web workers
 with gunicorn's own error and access logs, the queue worker, the command line)
 writes the same line, with the time in UTC:
 
-    2026-11-27T15:04:05.123Z INFO worker escalations.service.handling [ticket=42 invocation=01JD…]: ticket 42: escalated (2 writes)
+    2026-11-27T15:04:05.123Z INFO worker escalations.service.handling [ticket=42 invocation=01JD…]: ticket 42: escalated
 
 With LOG_FORMAT=json each record is one JSON object on one line, for log
 shippers: `time`, `level`, `process`, `logger`, `message`, and `ticket_id`,
