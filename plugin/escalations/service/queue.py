@@ -57,6 +57,7 @@ from huey.storage import RedisStorage, SqliteStorage
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from escalations.config import LEASE_SECONDS, Settings
+from escalations.service.huey_adapter import named_task
 
 log = logging.getLogger(__name__)
 
@@ -536,18 +537,17 @@ class Queues:
     Built from the settings where they are first needed (no queue exists
     before: importing this module touches nothing). The web front and the
     admin commands only enqueue and read counts; the worker gives the `Work`
-    that runs the jobs. The tasks keep the names earlier versions queued them
-    under (`plugin.queue.process_ticket`, ...), so that jobs queued before an
-    upgrade still run.
+    that runs the jobs. The jobs keep the names earlier versions queued them
+    under (see `huey_adapter`).
     """
 
     def __init__(self, tickets: Huey, notifications: Huey, work: Work | None = None) -> None:
         self.tickets = tickets
         self.notifications = notifications
         self.work = work
-        self._process_ticket = TaskWrapper(tickets, self.process_ticket_task, name="process_ticket")
-        self._sweep = TaskWrapper(tickets, self.sweep_task, name="sweep")
-        self._send_notification = TaskWrapper(notifications, self.send_notification_task, name="send_notification")
+        self._process_ticket = named_task(tickets, self.process_ticket_task, "process_ticket")
+        self._sweep = named_task(tickets, self.sweep_task, "sweep")
+        self._send_notification = named_task(notifications, self.send_notification_task, "send_notification")
 
     @classmethod
     def from_settings(cls, settings: Settings, work: Work | None = None) -> Queues:

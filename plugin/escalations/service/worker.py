@@ -52,6 +52,7 @@ from escalations.core.messages import MessageRenderer
 from escalations.core.policy import Comment, Notification, PolicySettings, TicketSnapshot, staff_replies
 from escalations.service import notify
 from escalations.service.handling import Handled, handle_ticket, is_passing
+from escalations.service.huey_adapter import FinishingConsumer
 from escalations.service.logs import about_ticket
 from escalations.service.metrics import DECISIONS, NOTIFICATIONS, PROCESSING
 from escalations.service.queue import (
@@ -661,7 +662,11 @@ def main() -> None:
     scheduler.start()
     # Catch up at start: the service may have been down.
     queues.sweep(settings.reconcile_seconds > settings.lease_seconds + 1, forced=True)
-    consumer = queues.tickets.create_consumer(
+    # SIGTERM and SIGINT both mean: finish the jobs in flight, then stop. A call waiting for its
+    # turn gives up: its job is retried after the restart.
+    consumer = FinishingConsumer(
+        queues.tickets,
+        on_signal=pacing.stop_waiting,
         workers=THREADS,
         worker_type="thread",
         periodic=False,
@@ -669,16 +674,6 @@ def main() -> None:
         initial_delay=0.05,
         max_delay=0.5,  # an idle consumer still picks up new work within half a second
     )
-
-    def finish_then_stop(signum: int, _frame: object) -> None:
-        # SIGTERM and SIGINT both mean: finish the jobs in flight, then stop. huey would
-        # treat a second signal (Ctrl-C reaches the whole process group, and `serve`
-        # forwards one more) as "stop now" and drop the job in flight.
-        consumer._signum = signum
-        consumer._restart, consumer._graceful = False, True
-        pacing.stop_waiting()  # a call waiting for its turn gives up: its job is retried after the restart
-
-    consumer._handle_signal = finish_then_stop
     try:
         consumer.run()  # its signal handlers, set last, are the process's
     finally:
