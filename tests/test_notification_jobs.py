@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from huey import Huey
 
-from escalations.config import ConfigError, check_notify_urls, load_settings
+from escalations.config import ConfigError, load_settings
 from escalations.core.policy import Notification
 from escalations.service import notify
 from escalations.service.queue import NotificationDeliveries, make_huey
@@ -188,14 +188,15 @@ def test_an_unknown_event_or_a_url_apprise_cannot_use_stops_with_one_line_naming
     with pytest.raises(ConfigError, match=r"ESCALATION_NOTIFY_EVENTS: unknown event 'escalate' \(the events are"):
         load_settings({**SETTINGS, "ESCALATION_NOTIFY": "json://h/p", "ESCALATION_NOTIFY_EVENTS": "escalate"})
     with pytest.raises(ConfigError) as raised:
-        check_notify_urls(load_settings({**SETTINGS, "ESCALATION_NOTIFY": "json://h/p slakc://xoxb-SECRET/abc"}))
+        notify.check_notify_urls(load_settings({**SETTINGS, "ESCALATION_NOTIFY": "json://h/p slakc://xoxb-SECRET/abc"}))
     assert str(raised.value) == "ESCALATION_NOTIFY: URL 2 of 2 (a slakc:// URL) is not one Apprise can send to"
     assert "SECRET" not in str(raised.value)
 
 
 def test_reading_the_settings_leaves_apprise_unloaded_until_the_urls_are_checked() -> None:
     code = (
-        "import sys; from escalations.config import check_notify_urls, load_settings; "
+        "import sys; from escalations.config import load_settings; "
+        "from escalations.service.notify import check_notify_urls; "
         f"settings = load_settings({ {**SETTINGS, 'ESCALATION_NOTIFY': 'json://h/p'}!r}); "
         "print('apprise' in sys.modules); check_notify_urls(settings); print('apprise' in sys.modules)"
     )

@@ -136,7 +136,7 @@ def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; raise ConfigError naming the first bad one.
 
-    ESCALATION_NOTIFY's URLs are split here and checked by `check_notify_urls`
+    ESCALATION_NOTIFY's URLs are split here and checked by `notify.check_notify_urls`
     where they are used (Apprise parses them; the other commands never load it).
     """
     env = dict(read_environment() if environ is None else environ)
@@ -245,21 +245,6 @@ def _notifications(env: Mapping[str, str]) -> tuple[tuple[str, ...], frozenset[s
         return (), frozenset()
     urls = tuple(url for url in (part.strip() for part in _URL_START.split(value)) if url)
     return urls, frozenset(names)
-
-
-def check_notify_urls(settings: Settings) -> Settings:
-    """Raise ConfigError naming each ESCALATION_NOTIFY URL Apprise cannot send to; the settings otherwise.
-
-    For the processes that send (the worker, `notify-test`) and `serve`, which starts
-    the worker; `doctor` reports each URL itself.
-    """
-    if settings.notify_urls:
-        from escalations.service.notify import url_problems  # Apprise, loaded only where the URLs are used
-
-        problems = url_problems(settings.notify_urls)
-        if problems:
-            raise ConfigError(f"ESCALATION_NOTIFY: {'; '.join(problems)}")
-    return settings
 
 
 def load_log_settings(environ: Mapping[str, str] | None = None) -> LogSettings:

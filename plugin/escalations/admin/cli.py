@@ -21,7 +21,6 @@ from escalations.config import (
     ConfigError,
     Settings,
     WebSettings,
-    check_notify_urls,
     has_zendesk_credentials,
     load_log_settings,
     load_private_listener_settings,
@@ -265,6 +264,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     The worker serves the private listener (/metrics, /readyz) for both: its
     page adds up every process's metrics from the shared folder.
     """
+    from escalations.service.notify import check_notify_urls  # Apprise, loaded only where the URLs are used
+
     settings = check_notify_urls(load_settings())
     _in_a_child(lambda: account_state(settings))  # with Redis, rebuilt here first if the shared copy is gone
     web = web_settings(args)
@@ -451,7 +452,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     from escalations.service import notify
     from escalations.service.queue import NotificationDeliveries, Queues
 
-    settings = check_notify_urls(load_settings())
+    settings = notify.check_notify_urls(load_settings())
     if not settings.notify_urls:
         raise ConfigError("ESCALATION_NOTIFY is not set: there is no notification target to test")
     events = ", ".join(event for event in notify.NOTIFY_EVENTS if event in settings.notify_events)

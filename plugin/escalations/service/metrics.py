@@ -13,13 +13,11 @@ storage, so dashboards and alerts take their `max`, not their sum.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -29,7 +27,7 @@ from prometheus_client.registry import Collector
 from escalations.core.fields import NOTIFY_EVENTS
 
 if TYPE_CHECKING:
-    import requests  # the web processes and the private listener never load it: only the annotation needs it
+    pass  # the web processes and the private listener never load it: only the annotation needs it
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -50,11 +48,6 @@ NOTIFICATIONS = Counter(
     "(after retrying for an hour); interrupted (the worker died while sending: not sent again); dropped (the target "
     "is no longer configured); lost (could not be queued).",
     ["event", "outcome"],
-)
-API_CALLS = Counter(
-    "escalations_zendesk_api_calls_total",
-    "Zendesk API calls, by method, endpoint (ids replaced by {id}) and HTTP status.",
-    ["method", "endpoint", "status"],
 )
 # The outcomes known in advance, so that each series exists from the start at 0: a rate or an alert on
 # `accepted` or `escalated` works on a fresh process, before the first webhook.
@@ -99,19 +92,6 @@ PROCESSING = Histogram(
     "Time to handle one ticket: reads, decision and writes.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
-
-
-def endpoint_of(path: str) -> str:
-    """An API path with its ids taken out, so that the label set stays small."""
-    path = re.sub(r"/[0-9]+(?=/|\.json|$)", "/{id}", path)
-    return re.sub(r"/webhooks/[0-9A-Z]{20,}", "/webhooks/{id}", path)
-
-
-def count_api_call(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
-    """A requests response hook: count every call Zendesk answered."""
-    request = response.request
-    path = urlsplit(request.url or "").path
-    API_CALLS.labels(method=request.method or "", endpoint=endpoint_of(path), status=str(response.status_code)).inc()
 
 
 def sweep_last_success(sweep: Mapping[str, Any]) -> float:

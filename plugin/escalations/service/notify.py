@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_timedelta, get_timezone_name
 
+from escalations.config import ConfigError, Settings
 from escalations.core.fields import NOTIFY_EVENTS
 from escalations.core.policy import Notification
 
@@ -176,3 +177,16 @@ def deliver(url: str, title: str, body: str, event: str = "escalated") -> bool:
     except Exception:  # a target's failure is a failed delivery, never a crash of the job
         log.warning("notification target %s raised an error", describe(url), exc_info=True)
         return False
+
+
+def check_notify_urls(settings: Settings) -> Settings:
+    """Raise ConfigError naming each ESCALATION_NOTIFY URL Apprise cannot send to; the settings otherwise.
+
+    For the processes that send (the worker, `notify-test`) and `serve`, which starts
+    the worker; `doctor` reports each URL itself.
+    """
+    if settings.notify_urls:
+        problems = url_problems(settings.notify_urls)
+        if problems:
+            raise ConfigError(f"ESCALATION_NOTIFY: {'; '.join(problems)}")
+    return settings

@@ -46,7 +46,7 @@ from huey import Huey
 from huey.consumer import Consumer
 from huey.exceptions import TaskLockedException
 
-from escalations.config import BACKOFF_SECONDS, Settings, check_notify_urls, load_settings
+from escalations.config import BACKOFF_SECONDS, Settings, load_settings
 from escalations.core.calendar import WorkingCalendar
 from escalations.core.messages import MessageRenderer
 from escalations.core.policy import Comment, Notification, PolicySettings, TicketSnapshot, staff_replies
@@ -261,7 +261,7 @@ def build_runtime(settings: Settings, state: AccountState | None = None) -> Runt
 
 @functools.cache
 def service_settings() -> Settings:
-    return check_notify_urls(load_settings())
+    return notify.check_notify_urls(load_settings())
 
 
 class Runtimes:

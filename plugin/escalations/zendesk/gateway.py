@@ -24,7 +24,7 @@ from escalations.config import ConfigError, Settings
 from escalations.core.calendar import WorkingCalendar
 from escalations.core.fields import recorded_values
 from escalations.core.policy import Comment, Person, TicketSnapshot, TicketUpdate, parse_iso
-from escalations.service.metrics import count_api_call
+from escalations.zendesk.api_calls import count_api_call
 from escalations.zendesk.pacing import PacedSession, shared_pacer
 
 log = logging.getLogger(__name__)

@@ -61,6 +61,7 @@ from urllib.parse import urlsplit
 import requests
 
 from escalations.config import UPDATES_PER_MINUTE
+from escalations.zendesk.api_calls import endpoint_of
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def classify(method: str, url: str, limits: tuple[EndpointLimit, ...] = ENDPOINT
     limit = next((limit for limit in limits if limit.path.search(path)), None)
     if limit is not None:
         return Call(is_ticket_update(method, url), limit.name, limit.per_minute)
-    return Call(is_ticket_update(method, url), re.sub(r"/[0-9]+(?=/|\.json|$)", "/{id}", path))
+    return Call(is_ticket_update(method, url), endpoint_of(path))
 
 
 def read_account_budget(headers: Mapping[str, str]) -> Budget | None:
