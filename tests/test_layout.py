@@ -1,0 +1,103 @@
+"""The package's layout as rules, read from the imports: which part may import which, and no cycle."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parents[1] / "plugin"
+PACKAGE = SOURCE / "escalations"
+
+# part -> the parts it may import (a part is a subpackage, or `config` at the root)
+MAY_IMPORT = {
+    "core": {"core"},
+    "config": {"core"},
+    "zendesk": {"core", "config", "zendesk"},
+    "service": {"core", "config", "zendesk", "service"},
+    "admin": {"core", "config", "zendesk", "service", "admin", "sandbox"},
+    # the sandbox serves the real Help Center snippet, as a theme carrying it would
+    "sandbox": {"core", "config", "sandbox", "admin.theme_package"},
+}
+# `escalations start` without an account and `escalations sandbox` run the sandbox; `escalations demo` tours it
+IMPORT_THE_SANDBOX = {"escalations.admin.cli", "escalations.admin.demo"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SOURCE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(path: Path, runtime_only: bool = False) -> Iterator[str]:
+    """The package's modules `path` imports (`runtime_only`: leaving out those under `if TYPE_CHECKING:`)."""
+    tree = ast.parse(path.read_text())
+    skipped: set[int] = set()
+    if runtime_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                skipped |= {id(child) for child in ast.walk(node)}
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names if alias.name.split(".")[0] == "escalations")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "escalations":
+            assert node.level == 0, f"{path}: relative import"
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                yield submodule if submodule in MODULES else node.module
+
+
+def part_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "root"
+
+
+def allowed(importer: str, imported: str) -> bool:
+    rules = MAY_IMPORT.get(part_of(importer), set())
+    return part_of(imported) in rules or any(imported == f"escalations.{rule}" for rule in rules)
+
+
+def test_every_module_belongs_to_a_part_with_rules() -> None:
+    assert {part_of(module) for module in MODULES} == {"root", *MAY_IMPORT}
+    assert {module for module in MODULES if part_of(module) == "root"} == {"escalations"}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_each_part_imports_only_what_its_rules_allow(module: str) -> None:
+    forbidden = sorted({imported for imported in imports(MODULES[module]) if not allowed(module, imported)} - {module})
+    assert forbidden == [], f"{module} may import only {sorted(MAY_IMPORT.get(part_of(module), set()))}"
+
+
+def test_only_the_commands_that_run_the_sandbox_import_it() -> None:
+    importers = {
+        module
+        for module, path in MODULES.items()
+        if part_of(module) != "sandbox" and any(part_of(imported) == "sandbox" for imported in imports(path))
+    }
+    assert importers <= IMPORT_THE_SANDBOX
+
+
+def test_no_module_imports_itself_back_through_others() -> None:
+    graph = {module: set(imports(path, runtime_only=True)) - {module} for module, path in MODULES.items()}
+    cycles = []
+    state: dict[str, str] = {}
+
+    def visit(module: str, trail: list[str]) -> None:
+        state[module] = "open"
+        for imported in sorted(graph.get(module, ())):
+            if state.get(imported) == "open":
+                cycles.append([*trail[trail.index(imported) :], imported])
+            elif imported not in state:
+                visit(imported, [*trail, imported])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
