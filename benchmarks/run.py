@@ -65,8 +65,8 @@ from benchmarks.measure import (
     wait_for,
 )
 from benchmarks.report import render, write_report
-from escalations.admin.local_service import LocalService, free_port, service_environment
 from tests.cluster import RoundRobinProxy, redis_server
+from tests.support.local_service import LocalService, free_port, service_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 _TICKET_PATH = re.compile(r"/api/v2/tickets/(\d+)((?:/[a-z_]+)*)(\.json)?$")

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from escalations.admin.local_service import free_port, wait_for
+from tests.support.local_service import free_port, wait_for
 
 
 class RoundRobinProxy:

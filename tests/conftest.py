@@ -17,7 +17,6 @@ import pytest
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, sync_playwright
 
-from escalations.admin.local_service import LocalService, free_port, service_environment, wait_for
 from escalations.config import Settings, load_settings
 from escalations.sandbox import SandboxServer, SandboxZendesk
 from escalations.service.queue import Queues
@@ -26,6 +25,7 @@ from escalations.zendesk.gateway import ZendeskGateway, make_client
 from escalations.zendesk.provisioning import provision
 from escalations.zendesk.state import AccountState, save_state
 from tests.cluster import redis_server
+from tests.support.local_service import LocalService, free_port, service_environment, wait_for
 
 pytest_plugins = ("tests.contract.session",)  # Zendesk's spec checked on every sandbox exchange
 

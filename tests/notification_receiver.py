@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from escalations.admin.local_service import free_port
+from tests.support.local_service import free_port
 
 HOLD_SECONDS = 60.0
 

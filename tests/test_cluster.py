@@ -23,10 +23,10 @@ import pytest
 import redis
 import requests
 
-from escalations.admin.local_service import service_environment
 from escalations.sandbox import SandboxServer, SandboxZendesk
 from tests.cluster import RoundRobinProxy
 from tests.conftest import Service, free_port, wait_until
+from tests.support.local_service import service_environment
 from tests.test_end_to_end import ALICE, BOB, CARMEN, emails_for, internal_notes, settled
 
 RECOVERED = "job(s) taken by a worker that stopped are back on the queue"

@@ -30,9 +30,9 @@ import yaml
 from dotenv import dotenv_values
 
 from escalations.admin.cli import build_parser
-from escalations.admin.local_service import clean_environment, free_port
 from escalations.sandbox import SandboxServer, SandboxZendesk
 from tests.conftest import ROOT, wait_until
+from tests.support.local_service import clean_environment, free_port
 from tests.test_end_to_end import ALICE, emails_for, internal_notes
 
 COMPOSE = ROOT / "compose.yaml"

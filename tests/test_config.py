@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from escalations.admin.local_service import clean_environment
 from escalations.config import ConfigError, has_zendesk_credentials, load_settings
+from tests.support.local_service import clean_environment
 
 GOOD = {"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_EMAIL": "admin@acme.test", "ZENDESK_API_TOKEN": "t0ken"}
 

@@ -6,8 +6,8 @@ import re
 import subprocess
 import sys
 
-from escalations.admin.local_service import clean_environment
 from tests.conftest import ROOT
+from tests.support.local_service import clean_environment
 
 
 def test_the_demo_tells_the_three_steps_in_order_and_stops_the_service() -> None:

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import requests
 
-from escalations.admin.local_service import clean_environment
 from tests.conftest import ROOT, free_port, wait_until
+from tests.support.local_service import clean_environment
 
 START_TIMEOUT = 180  # a fresh venv and `pip install --editable .` (about 10 s here) plus start-up
 STOP_TIMEOUT = 15

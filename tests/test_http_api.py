@@ -15,9 +15,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from escalations.admin.local_service import service_environment
 from escalations.sandbox import SandboxServer, SandboxZendesk
 from tests.conftest import Service, free_port
+from tests.support.local_service import service_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "openapi.yaml"

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from escalations.admin.local_service import free_port
 from escalations.core import fields
 from escalations.sandbox import SandboxZendesk
 from escalations.zendesk.live_check import (
@@ -28,6 +27,7 @@ from escalations.zendesk.live_check import (
 )
 from escalations.zendesk.provisioning import desired_follow_up_triggers, desired_trigger
 from tests.conftest import Service
+from tests.support.local_service import free_port
 
 FIELD_IDS = {key: 500 + position for position, key in enumerate(fields.FIELD_KEYS)}
 CUSTOMER, MANAGERS, SERVICE = 7000000001, 20, 1

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from escalations.admin.local_service import wait_for
 from escalations.service.notify import fingerprint
 from escalations.service.queue import NotificationDeliveries, make_huey
 from tests.conftest import Service, wait_until
 from tests.notification_receiver import Receiver
+from tests.support.local_service import wait_for
 from tests.test_end_to_end import ALICE, BOB, api_calls, emails_for, internal_notes, settled
 from tests.test_follow_up import let_the_due_time_pass
 

@@ -20,7 +20,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from escalations.admin.cli import build_parser, gunicorn_command, web_settings
 from escalations.admin.doctor import sweep_is_stale
-from escalations.admin.local_service import source_root
 from escalations.config import (
     ConfigError,
     PrivateListenerSettings,
@@ -34,6 +33,7 @@ from escalations.service.private_listener import PrivateListener, readiness
 from escalations.service.queue import make_huey
 from escalations.zendesk.state import AccountState, save_state
 from tests.conftest import Service, free_port, wait_until
+from tests.support.local_service import source_root
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 

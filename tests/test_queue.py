@@ -323,7 +323,7 @@ def test_importing_the_service_modules_creates_no_file_and_reads_no_settings(tmp
     import subprocess
     import sys
 
-    from escalations.admin.local_service import clean_environment, source_root
+    from tests.support.local_service import clean_environment, source_root
 
     (tmp_path / ".env").write_text("ESCALATIONS_DATA_DIR=data\n")
     environment = {**clean_environment(), "PYTHONPATH": str(source_root())}

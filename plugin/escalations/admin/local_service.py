@@ -1,11 +1,10 @@
-"""The service run as local processes, the way an admin runs it: setup, serve, signed webhooks, stop.
+"""The service run as local processes, the way an admin runs it: setup, serve, stop.
 
-`escalations demo`, the tests and the benchmark all run the real commands
-(`escalations setup`, `escalations serve`) as child processes in a directory
-of their own, against a sandbox Zendesk. This module is what they share: an
-environment with none of the caller's own settings in it, a free port, the
-commands, a webhook signed as Zendesk signs it, and a clean stop of the whole
-process group.
+`escalations demo` runs the real commands (`escalations setup`, `escalations
+serve`) as child processes in a directory of its own, against the sandbox
+Zendesk: an environment with none of the caller's own settings in it, a free
+port, the commands, and a clean stop of the whole process group. The tests and
+the benchmark build on it (tests/support/local_service.py).
 """
 
 from __future__ import annotations
@@ -19,16 +18,10 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
-
-import escalations
-from escalations.core.signature import sign
-from escalations.zendesk.state import AccountState
-from escalations.zendesk.state_store import FileStateStore, RedisStateStore, StateStore, read_state
 
 # The service's own settings: never inherited from whoever starts it, so that a developer's
 # .env, a Redis URL or a log format in the shell cannot change what a demo or a test runs.
@@ -46,7 +39,7 @@ SETTING_PREFIXES = (
 
 def source_root() -> Path:
     """The folder holding the `escalations` package, for PYTHONPATH."""
-    return Path(escalations.__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]
 
 
 def clean_environment(environ: Mapping[str, str] | None = None, *, drop: Sequence[str] = ()) -> dict[str, str]:
@@ -116,15 +109,6 @@ class LocalService:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def metrics_url(self) -> str:
-        """The private listener: /metrics, /readyz and /healthz."""
-        return f"http://127.0.0.1:{self.env.get('METRICS_PORT') or 9810}"
-
-    @property
-    def data_dir(self) -> Path:
-        return Path(self.env.get("ESCALATIONS_DATA_DIR") or self.workdir / "var")
-
     def run(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run `escalations ARGS` to completion; with `check`, a failure raises with its output."""
         result = subprocess.run(
@@ -188,42 +172,6 @@ class LocalService:
     def logs(self) -> str:
         """Everything the `serve` processes of this directory wrote."""
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("serve-*.log")))
-
-    def state_store(self) -> StateStore:
-        """Where this instance's account state is: Redis when its environment names one, else its data directory."""
-        redis_url = self.env.get("REDIS_URL", "").strip()
-        return RedisStateStore(redis_url) if redis_url else FileStateStore(self.data_dir / "state.json")
-
-    def account_state(self) -> AccountState:
-        """The account state `setup` stored for this instance."""
-        return read_state(self.state_store())
-
-    def webhook_headers(
-        self, body: bytes, invocation_id: str | None = None, secret: str | None = None
-    ) -> dict[str, str]:
-        """The headers Zendesk sends with `body`, signed with `secret` (by default the one `setup` stored)."""
-        state = self.account_state()
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        headers = {
-            "Content-Type": "application/json",
-            "X-Zendesk-Webhook-Id": state.webhook_id,
-            "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-            "X-Zendesk-Webhook-Signature": sign(secret if secret is not None else state.signing_secret, stamp, body),
-        }
-        if invocation_id is not None:
-            headers["X-Zendesk-Webhook-Invocation-Id"] = invocation_id
-        return headers
-
-    def deliver(
-        self, body: bytes, invocation_id: str | None = None, timeout: float = 5, secret: str | None = None
-    ) -> requests.Response:
-        """POST a webhook body as Zendesk does (signed with `secret` instead of the stored one, if given)."""
-        return requests.post(
-            f"{self.url}/webhooks/zendesk",
-            data=body,
-            headers=self.webhook_headers(body, invocation_id, secret),
-            timeout=timeout,
-        )
 
 
 class CommandFailed(Exception):

@@ -1,0 +1,1 @@
+"""What the tests and the benchmark share: the service run as local processes, with signed webhooks."""
