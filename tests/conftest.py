@@ -134,18 +134,13 @@ def zendesk() -> Iterator[tuple[SandboxZendesk, SandboxServer]]:
 
 
 @contextlib.contextmanager
-def provisioned_in_process(
-    account: SandboxZendesk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Settings]:
+def provisioned_in_process(account: SandboxZendesk, tmp_path: Path) -> Iterator[Settings]:
     """`account` served from this process and set up as `escalations setup` does; the service's settings for it.
 
     For the shell's tests that drive the worker's code here rather than through `serve`.
     """
     from tests.contract.session import zendesk_contract
 
-    # Zenpy is pointed at the sandbox through the process's environment: put it back afterwards.
-    monkeypatch.setenv("ZENPY_FORCE_SCHEME", "")
-    monkeypatch.setenv("ZENPY_FORCE_NETLOC", "")
     server = SandboxServer(account, contract=zendesk_contract()).start()
     try:
         settings = load_settings(

@@ -866,10 +866,7 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     account = SandboxZendesk()
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        provisioned_in_process(account, tmp_path_factory.mktemp("help-center"), patch) as settings,
-    ):
+    with provisioned_in_process(account, tmp_path_factory.mktemp("help-center")) as settings:
         ids = load_state(settings.state_file).field_ids
         files = theme_files(theme_settings(ids, Phrases(), requester_only=False, timezone="Europe/Berlin"))
         url = str(settings.zendesk_api_url)

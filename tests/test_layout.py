@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,3 +104,32 @@ def test_no_module_imports_itself_back_through_others() -> None:
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+IMPORT_EVERY_MODULE = """
+import importlib, json, os, pkgutil
+before = dict(os.environ)
+import escalations
+names = [module.name for module in pkgutil.walk_packages(escalations.__path__, "escalations.")]
+for name in names:
+    importlib.import_module(name)
+changed = sorted(key for key in {*before, *os.environ} if before.get(key) != os.environ.get(key))
+print(json.dumps({"imported": names, "environment_changed": changed}))
+"""
+
+
+def test_importing_any_module_creates_nothing_and_changes_no_environment(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("ESCALATIONS_DATA_DIR=data\nREDIS_URL=redis://127.0.0.1:1/0\n")  # never read
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_MODULE],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(SOURCE), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    report = json.loads(result.stdout)
+    assert set(report["imported"]) == set(MODULES) - {"escalations"}
+    assert report["environment_changed"] == []
+    assert sorted(path.name for path in tmp_path.rglob("*")) == [".env"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,14 +280,19 @@ class Admin:
 
 
 @pytest.fixture
-def admin(
-    zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Admin]:
-    monkeypatch.setenv("ZENPY_FORCE_SCHEME", "")  # Zenpy is pointed at the sandbox through the environment
-    monkeypatch.setenv("ZENPY_FORCE_NETLOC", "")
+def admin(zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path) -> Iterator[Admin]:
     account, server = zendesk
     account.webhook_delivery_enabled = False  # deliveries are recorded, not sent: nothing serves here
     yield Admin(account, server, tmp_path / "var")
+
+
+def test_a_client_for_the_sandbox_reaches_it_and_leaves_the_process_environment_alone(admin: Admin) -> None:
+    environment = dict(os.environ)
+    gateway = admin.gateway(admin.settings())
+    admin.zendesk.reset_requests_log()
+    read_account(gateway)
+    assert dict(os.environ) == environment
+    assert admin.zendesk.requests_log()  # the calls reached the sandbox, not sandbox.zendesk.com
 
 
 def test_a_second_setup_on_an_unchanged_account_sends_no_write(admin: Admin) -> None:

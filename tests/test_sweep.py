@@ -79,13 +79,13 @@ class Sweeper:
 
 
 @pytest.fixture
-def sweeper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sweeper]:
+def sweeper(tmp_path: Path) -> Iterator[Sweeper]:
     clock = FakeClock()
     events = EventClock()
     account = SandboxZendesk(clock=events)
     account.webhook_delivery_enabled = False  # only the sweep finds these escalations
     account.rate_limiter = RateLimiter(clock=clock)  # Zendesk's endpoint budgets, on the fake clock
-    with provisioned_in_process(account, tmp_path, monkeypatch) as settings:
+    with provisioned_in_process(account, tmp_path) as settings:
         runtime = build_runtime(settings)
         session = PacedSession(Pacer(clock=clock), sleep=clock.sleep)
         sweeper = Sweeper(

@@ -77,10 +77,10 @@ class Worker:
 
 
 @pytest.fixture
-def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Worker]:
+def worker(tmp_path: Path) -> Iterator[Worker]:
     account = SandboxZendesk()
     account.webhook_delivery_enabled = False  # the shell is driven here, not by webhooks
-    with provisioned_in_process(account, tmp_path, monkeypatch) as settings:
+    with provisioned_in_process(account, tmp_path) as settings:
         yield Worker(account, build_runtime(settings), make_huey(None, tmp_path / "queue"))
 
 

@@ -9,13 +9,13 @@ can post a comment several times) and with a bounded budget for waiting out
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from zenpy import Zenpy
 from zenpy.lib.api_objects import Ticket
 from zenpy.lib.exception import APIException, RatelimitBudgetExceeded
@@ -66,13 +66,29 @@ class ZendeskRefused(ZendeskError):
     """
 
 
-def point_zenpy_at(base_url: str) -> None:
-    """Route Zenpy's URLs to ZENDESK_API_URL when set (a sandbox or a test double)."""
+class Redirected(HTTPAdapter):
+    """Sends the calls Zenpy addresses to the account's zendesk.com host to another base URL instead."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        parts = urlsplit(base_url)
+        self.scheme, self.netloc = parts.scheme, parts.netloc
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        request.url = urlunsplit(urlsplit(request.url or "")._replace(scheme=self.scheme, netloc=self.netloc))
+        return super().send(request, *args, **kwargs)
+
+
+def point_zenpy_at(session: requests.Session, subdomain: str, base_url: str) -> None:
+    """Route the session's calls to ZENDESK_API_URL when set (a sandbox or a test double).
+
+    Zenpy always builds https://{subdomain}.zendesk.com/... (its only other way, the ZENPY_FORCE_*
+    variables, would change the environment of the whole process); the session sends them on.
+    """
     parts = urlsplit(base_url)
     if parts.hostname and parts.hostname.endswith(".zendesk.com"):
         return
-    os.environ["ZENPY_FORCE_SCHEME"] = parts.scheme
-    os.environ["ZENPY_FORCE_NETLOC"] = parts.netloc
+    session.mount(f"https://{subdomain}.zendesk.com/", Redirected(base_url))
 
 
 def make_client(
@@ -87,10 +103,10 @@ def make_client(
     names an end-user by email to act as (`X-On-Behalf-Of`, which needs the token's
     `impersonate` scope); with an API token, the email in the credentials does that.
     """
-    if settings.zendesk_api_url:
-        point_zenpy_at(settings.zendesk_api_url)
     if session is None:
         session = PacedSession(shared_pacer(settings.ticket_updates_per_minute, settings.redis_url))
+    if settings.zendesk_api_url:
+        point_zenpy_at(session, settings.zendesk_subdomain, settings.zendesk_api_url)
     session.hooks["response"].append(count_api_call)
     if settings.uses_oauth:
         if on_behalf_of is not None:
