@@ -35,7 +35,7 @@ from escalations.service.queue import (
     make_huey,
     storage_of,
 )
-from tests.conftest import wait_until
+from tests.conftest import FakeClock, wait_until
 
 # Every lease of the queue loses ARGV[2] ms of its time to live; one with none left is gone (PEXPIRE <= 0 deletes).
 _PASS_TIME = """
@@ -47,20 +47,12 @@ return 0
 """
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class SharedQueue:
     """One queue (the same SQLite file, or the same Redis database) and the time its leases see."""
 
     environ: dict[str, str]
-    clock: FakeClock = field(default_factory=FakeClock)
+    clock: FakeClock = field(default_factory=lambda: FakeClock(1_000_000.0))
 
     def consumer(self) -> Huey:
         return make_huey(
