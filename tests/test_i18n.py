@@ -30,7 +30,7 @@ from escalations.core.messages import SHIPPED, TEMPLATE_NAMES, MessageRenderer
 from escalations.core.policy import Comment, Message, Person, PolicySettings, TicketSnapshot, decide
 from escalations.core.text import DEFAULT_PHRASES, Phrases, asks_for_escalation, reason_for_escalation
 from escalations.service.sweep import tickets_needing_attention
-from escalations.zendesk.provisioning import TRIGGER_TITLE, desired_trigger
+from escalations.zendesk.desired import TRIGGER_TITLE, desired_trigger
 from tests.conftest import Service, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]

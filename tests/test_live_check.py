@@ -12,6 +12,7 @@ import pytest
 
 from escalations.core import fields
 from escalations.sandbox import SandboxZendesk
+from escalations.zendesk.desired import desired_follow_up_triggers, desired_trigger
 from escalations.zendesk.live_check import (
     LIVE_CHECK_DOMAIN,
     LIVE_CHECK_TAG,
@@ -25,7 +26,6 @@ from escalations.zendesk.live_check import (
     read_invocation,
     request_field_problems,
 )
-from escalations.zendesk.provisioning import desired_follow_up_triggers, desired_trigger
 from tests.conftest import Service
 from tests.support.local_service import free_port
 

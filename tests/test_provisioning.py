@@ -6,7 +6,7 @@ import json
 import re
 
 from escalations.core import fields
-from escalations.zendesk.provisioning import (
+from escalations.zendesk.desired import (
     SOLVED_TRIGGER_TITLE,
     desired_field,
     desired_follow_up_triggers,

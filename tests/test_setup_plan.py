@@ -24,23 +24,20 @@ from escalations.sandbox import SandboxServer, SandboxZendesk
 from escalations.service.queue import ParkedTickets, make_huey
 from escalations.service.sweep import SweepStore, run_sweep
 from escalations.service.worker import build_runtime
-from escalations.zendesk.gateway import ZendeskGateway, make_client
-from escalations.zendesk.provisioning import (
+from escalations.zendesk.desired import (
     LEGACY_WEBHOOK_BODY,
     TRIGGER_TITLE,
-    Account,
-    Plan,
-    apply_plan,
     condition_key,
-    describe_plan,
     desired_field,
     desired_follow_up_triggers,
     desired_trigger,
     desired_views,
     desired_webhook,
-    plan_setup,
-    read_account,
 )
+from escalations.zendesk.gateway import ZendeskGateway, make_client
+from escalations.zendesk.installation import Account, read_account
+from escalations.zendesk.provisioning import apply_plan, describe_plan
+from escalations.zendesk.setup_plan import Plan, plan_setup
 from escalations.zendesk.state import AccountState, load_state, save_state
 from tests.conftest import Service
 from tests.test_end_to_end import ALICE, BOB

@@ -16,15 +16,11 @@ from escalations.config import load_settings
 from escalations.core import fields
 from escalations.core.policy import PolicySettings, decide
 from escalations.service.sweep import needs_follow_up, tickets_needing_attention
+from escalations.zendesk.desired import desired_follow_up_triggers, merge_conditions, view_columns
 from escalations.zendesk.gateway import cursor_pages, paged, snapshot_from_json
+from escalations.zendesk.installation import Account
 from escalations.zendesk.live_check import definition_gaps
-from escalations.zendesk.provisioning import (
-    Account,
-    desired_follow_up_triggers,
-    merge_conditions,
-    plan_setup,
-    view_columns,
-)
+from escalations.zendesk.setup_plan import plan_setup
 from tests.contract.checker import spec
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)

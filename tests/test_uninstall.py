@@ -7,7 +7,7 @@ import sys
 
 from escalations.admin.uninstall import plan_uninstall
 from escalations.core import fields
-from escalations.zendesk.provisioning import Installation
+from escalations.zendesk.installation import Installation
 from escalations.zendesk.state import load_state
 from tests.conftest import Service, wait_until
 from tests.test_end_to_end import ALICE, emails_for, settled

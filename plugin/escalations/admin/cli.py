@@ -60,7 +60,9 @@ def _previous_state(settings: Settings) -> AccountState | None:
 def cmd_setup(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from escalations.zendesk.provisioning import apply_plan, describe_plan, plan_setup, read_account
+    from escalations.zendesk.installation import read_account
+    from escalations.zendesk.provisioning import apply_plan, describe_plan
+    from escalations.zendesk.setup_plan import plan_setup
 
     settings = load_settings()
     gateway = _gateway(settings)
@@ -92,7 +94,7 @@ def _confirmed(question: str, expected: tuple[str, ...] = ("y", "yes")) -> bool:
 def cmd_uninstall(args: argparse.Namespace) -> int:
     """Remove the service's triggers, webhook and views; keep the fields (unless asked) and the groups."""
     from escalations.admin.uninstall import MANUAL_STEPS, escalated_ticket_count, plan_uninstall, remove
-    from escalations.zendesk.provisioning import find_installation, read_account
+    from escalations.zendesk.installation import find_installation, read_account
 
     settings = load_settings()
     gateway = _gateway(settings)

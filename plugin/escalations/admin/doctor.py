@@ -12,17 +12,10 @@ from escalations.config import ConfigError, Settings, load_settings
 from escalations.core import fields
 from escalations.core.messages import MessageRenderer
 from escalations.core.policy import parse_iso
+from escalations.zendesk.desired import REQUEST, TRIGGER_ROLES, condition_key, describe_condition, desired_webhook
 from escalations.zendesk.gateway import ZendeskError, ZendeskGateway, make_client
-from escalations.zendesk.provisioning import (
-    REQUEST,
-    TRIGGER_ROLES,
-    condition_key,
-    describe_condition,
-    desired_webhook,
-    find_installation,
-    plan_setup,
-    read_account,
-)
+from escalations.zendesk.installation import find_installation, read_account
+from escalations.zendesk.setup_plan import plan_setup
 from escalations.zendesk.state import AccountState
 from escalations.zendesk.state_store import FileStateStore, open_state_store, read_state
 

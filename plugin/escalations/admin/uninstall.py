@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from escalations.core import fields
+from escalations.zendesk.desired import TRIGGER_ROLES, VIEW_ROLES
 from escalations.zendesk.gateway import NotFound, ZendeskGateway
-from escalations.zendesk.provisioning import TRIGGER_ROLES, VIEW_ROLES, Installation
+from escalations.zendesk.installation import Installation
 
 ESCALATED_TICKETS_QUERY = f"type:ticket tags:{fields.TAG_ESCALATED}"
 MANUAL_STEPS = (
