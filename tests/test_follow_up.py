@@ -98,7 +98,7 @@ def test_with_a_zendesk_schedule_the_response_is_due_after_24_scheduled_hours(se
     from datetime import datetime
 
     from escalations.core.calendar import WorkingCalendar, response_due
-    from escalations.core.policy import parse_iso
+    from escalations.core.tickets import parse_iso
 
     service_env.env["ESCALATION_SCHEDULE"] = "Support office hours"
     service_env.run("setup")

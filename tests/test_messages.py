@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 from escalations.core import fields
 from escalations.core.messages import TEMPLATE_NAMES, MessageRenderer
-from escalations.core.policy import Message, decide
+from escalations.core.policy import decide
 from escalations.core.text import PHRASE, asks_for_escalation
+from escalations.core.tickets import Message
 from tests.test_policy import ESCALATED, NOW, PEOPLE, REQUESTER, SETTINGS, comment, ticket
 
 UTC_ZONE = ZoneInfo("UTC")

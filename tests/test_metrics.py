@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 
-from escalations.core.policy import Decision
+from escalations.core.tickets import Decision
 from escalations.service import web
 from escalations.service.metrics import DECISION_OUTCOMES, WEBHOOK_OUTCOMES
 

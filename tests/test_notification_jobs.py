@@ -20,7 +20,7 @@ import pytest
 from huey import Huey
 
 from escalations.config import ConfigError, load_settings
-from escalations.core.policy import Notification
+from escalations.core.tickets import Notification
 from escalations.service import notify
 from escalations.service.queue import NotificationDeliveries, make_huey
 from escalations.service.worker import (

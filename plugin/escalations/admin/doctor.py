@@ -11,7 +11,7 @@ from typing import Any
 from escalations.config import ConfigError, Settings, load_settings
 from escalations.core import fields
 from escalations.core.messages import MessageRenderer
-from escalations.core.policy import parse_iso
+from escalations.core.tickets import parse_iso
 from escalations.zendesk.desired import REQUEST, TRIGGER_ROLES, condition_key, describe_condition, desired_webhook
 from escalations.zendesk.gateway import ZendeskError, ZendeskGateway, make_client
 from escalations.zendesk.installation import find_installation, read_account

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from escalations.config import ConfigError
 from escalations.core import fields
-from escalations.core.policy import parse_iso
+from escalations.core.tickets import parse_iso
 from escalations.zendesk.gateway import ZendeskGateway, all_items, search_export
 
 

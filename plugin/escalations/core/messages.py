@@ -39,8 +39,8 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time, format_timedelta, get_timezone_name
 
 from escalations.core.locales import DEFAULT_LOCALE, fallbacks, language, normalise
-from escalations.core.policy import Message
 from escalations.core.text import DEFAULT_PHRASES, Phrases
+from escalations.core.tickets import Message
 
 log = logging.getLogger(__name__)
 

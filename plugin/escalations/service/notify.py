@@ -28,7 +28,7 @@ from babel.dates import format_datetime, format_timedelta, get_timezone_name
 
 from escalations.config import ConfigError, Settings
 from escalations.core.fields import NOTIFY_EVENTS
-from escalations.core.policy import Notification
+from escalations.core.tickets import Notification
 
 log = logging.getLogger(__name__)
 

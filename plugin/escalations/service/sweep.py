@@ -25,8 +25,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from escalations.core import fields
-from escalations.core.policy import iso, parse_iso
 from escalations.core.text import DEFAULT_PHRASES, Phrases, asks_for_escalation
+from escalations.core.tickets import iso, parse_iso
 from escalations.service.handling import is_passing
 from escalations.zendesk.gateway import TicketGone, ZendeskGateway, ZendeskUnavailable, paged, search_export
 from escalations.zendesk.state import AccountState

@@ -49,7 +49,8 @@ from huey.exceptions import TaskLockedException
 from escalations.config import BACKOFF_SECONDS, Settings, load_settings
 from escalations.core.calendar import WorkingCalendar
 from escalations.core.messages import MessageRenderer
-from escalations.core.policy import Comment, Notification, PolicySettings, TicketSnapshot, staff_replies
+from escalations.core.policy import PolicySettings, staff_replies
+from escalations.core.tickets import Comment, Notification, TicketSnapshot
 from escalations.service import notify
 from escalations.service.handling import Handled, handle_ticket, is_passing
 from escalations.service.huey_adapter import FinishingConsumer

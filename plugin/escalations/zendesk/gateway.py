@@ -23,7 +23,7 @@ from zenpy.lib.exception import APIException, RatelimitBudgetExceeded
 from escalations.config import ConfigError, Settings
 from escalations.core.calendar import WorkingCalendar
 from escalations.core.fields import recorded_values
-from escalations.core.policy import Comment, Person, TicketSnapshot, TicketUpdate, parse_iso
+from escalations.core.tickets import Comment, Person, TicketSnapshot, TicketUpdate, parse_iso
 from escalations.zendesk.api_calls import count_api_call
 from escalations.zendesk.pacing import PacedSession, shared_pacer
 

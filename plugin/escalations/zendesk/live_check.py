@@ -39,7 +39,7 @@ import requests
 
 from escalations.config import Settings
 from escalations.core import fields
-from escalations.core.policy import parse_iso
+from escalations.core.tickets import parse_iso
 from escalations.zendesk.desired import TRIGGER_TITLE, desired_follow_up_triggers, desired_trigger
 from escalations.zendesk.gateway import NotFound, ZendeskError, ZendeskGateway, make_client, search_export
 from escalations.zendesk.state import AccountState

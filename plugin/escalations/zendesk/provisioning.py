@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from escalations.config import ConfigError, Settings
-from escalations.core.policy import iso
+from escalations.core.tickets import iso
 from escalations.zendesk.desired import TRIGGER_ROLES, VIEW_ROLES
 from escalations.zendesk.gateway import ZendeskGateway
 from escalations.zendesk.installation import read_account

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from escalations.config import ConfigError
-from escalations.core.policy import iso, parse_iso
+from escalations.core.tickets import iso, parse_iso
 
 STATE_VERSION = 2
 ROTATION_SECONDS = 60.0  # how long a rotation may take before a stranger's signature is refused again
