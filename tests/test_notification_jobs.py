@@ -22,15 +22,10 @@ from huey import Huey
 from escalations.config import ConfigError, load_settings
 from escalations.core.tickets import Notification
 from escalations.service import notify
+from escalations.service.notification_jobs import NotificationJob, NotificationJobs
 from escalations.service.queue import NotificationDeliveries, make_huey
-from escalations.service.worker import (
-    BACKOFF_CAP,
-    RETRY_FOR,
-    JobResult,
-    NotificationDelivery,
-    NotificationJob,
-    NotificationJobs,
-)
+from escalations.service.runtime import BACKOFF_CAP, RETRY_FOR, NotificationDelivery
+from escalations.service.ticket_jobs import JobResult
 from tests.conftest import FakeClock
 from tests.notification_receiver import Receiver
 from tests.test_worker import STARTED

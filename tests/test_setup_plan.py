@@ -22,8 +22,8 @@ from escalations.config import ConfigError, Settings, load_settings
 from escalations.core import fields
 from escalations.sandbox import SandboxServer, SandboxZendesk
 from escalations.service.queue import ParkedTickets, make_huey
+from escalations.service.runtime import build_runtime
 from escalations.service.sweep import SweepStore, run_sweep
-from escalations.service.worker import build_runtime
 from escalations.zendesk.desired import (
     LEGACY_WEBHOOK_BODY,
     TRIGGER_TITLE,

@@ -20,8 +20,8 @@ from huey import Huey
 from escalations.sandbox import SandboxZendesk
 from escalations.sandbox.traffic import RateLimiter
 from escalations.service.queue import ParkedTickets, make_huey
+from escalations.service.runtime import Runtime, build_runtime
 from escalations.service.sweep import SweepStore, run_sweep
-from escalations.service.worker import Runtime, build_runtime
 from escalations.zendesk.gateway import ZendeskGateway, ZendeskUnavailable, make_client
 from escalations.zendesk.pacing import PacedSession, Pacer
 from tests.conftest import FakeClock, provisioned_in_process

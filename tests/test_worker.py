@@ -21,20 +21,18 @@ from escalations.core.fields import NOTIFY_EVENTS
 from escalations.sandbox import SandboxZendesk
 from escalations.service.logs import TicketContext
 from escalations.service.queue import ParkedTickets, exclusive, make_huey
-from escalations.service.sweep import SweepStore
-from escalations.service.worker import (
+from escalations.service.runtime import (
     BACKOFF_CAP,
     RETRY_FOR,
     ROSTER_SECONDS,
-    JobResult,
     ManagerRoster,
     NotificationDelivery,
     Runtime,
-    Sweeps,
-    TicketJob,
-    TicketJobs,
     build_runtime,
 )
+from escalations.service.sweep import SweepStore
+from escalations.service.ticket_jobs import JobResult, TicketJob, TicketJobs
+from escalations.service.worker import Sweeps
 from tests.conftest import FakeClock, provisioned_in_process
 from tests.test_end_to_end import ALICE, MANAGERS, PRIYA, emails_for, internal_notes
 

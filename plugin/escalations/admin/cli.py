@@ -381,8 +381,8 @@ def _install_theme_in_sandbox(sandbox_url: str) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from escalations.service.private_listener import start_private_listener
+    from escalations.service.runtime import service_queues
     from escalations.service.worker import main as worker_main
-    from escalations.service.worker import service_queues
 
     listener = start_private_listener(load_settings(), queues=service_queues())
     try:
