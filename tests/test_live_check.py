@@ -13,13 +13,11 @@ import pytest
 from escalations.core import fields
 from escalations.sandbox import SandboxZendesk
 from escalations.zendesk.desired import desired_follow_up_triggers, desired_trigger
-from escalations.zendesk.live_check import (
-    LIVE_CHECK_DOMAIN,
-    LIVE_CHECK_TAG,
+from escalations.zendesk.live_check import LIVE_CHECK_DOMAIN, LIVE_CHECK_TAG, LiveCheck
+from escalations.zendesk.live_findings import (
     REASON,
     Delivery,
     Expectation,
-    LiveCheck,
     definition_gaps,
     delivery_diagnosis,
     escalation_problems,

@@ -19,7 +19,7 @@ from escalations.service.sweep import needs_follow_up, tickets_needing_attention
 from escalations.zendesk.desired import desired_follow_up_triggers, merge_conditions, view_columns
 from escalations.zendesk.gateway import cursor_pages, paged, snapshot_from_json
 from escalations.zendesk.installation import Account
-from escalations.zendesk.live_check import definition_gaps
+from escalations.zendesk.live_findings import definition_gaps
 from escalations.zendesk.setup_plan import plan_setup
 from tests.contract.checker import spec
 
