@@ -18,8 +18,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from escalations.admin.cli import build_parser, gunicorn_command, web_settings
+from escalations.admin.cli import build_parser
 from escalations.admin.doctor import sweep_is_stale
+from escalations.admin.serve import gunicorn_command, web_settings
 from escalations.config import (
     ConfigError,
     PrivateListenerSettings,

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from escalations.admin.cli import STOP_SECONDS, build_parser
+from escalations.admin.cli import build_parser
+from escalations.admin.serve import STOP_SECONDS
 from tests.conftest import ROOT, require_tool
 
 UNITS = ROOT / "deploy" / "systemd"

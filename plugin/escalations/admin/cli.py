@@ -1,4 +1,7 @@
-"""The `escalations` command: setup, serve (or web and worker apart), doctor, uninstall, sandbox and the rest."""
+"""The `escalations` command: setup, serve (or web and worker apart), doctor, uninstall, sandbox and the rest.
+
+Running the service (serve, web, worker, healthcheck) is in `serve`; this module parses and dispatches.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,11 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from escalations.admin.serve import reachable, cmd_healthcheck, cmd_serve, cmd_web, cmd_worker, web_settings
+from escalations.admin.command import reporting, zendesk_gateway
+from escalations.admin.serve import cmd_healthcheck, cmd_serve, cmd_web, cmd_worker, reachable, web_settings
 from escalations.config import (
     ConfigError,
     Settings,
@@ -22,16 +25,11 @@ from escalations.config import (
 from escalations.service import logs
 from escalations.zendesk.state import AccountState, after_setup
 from escalations.zendesk.state_store import open_state_store, read_state
-from escalations.admin.command import gateway, reporting
-
-if TYPE_CHECKING:
-    from escalations.zendesk.gateway import ZendeskGateway
 
 # Zenpy and the rest of the Zendesk side are imported only by the commands that talk to
 # Zendesk: `serve` stays a small supervisor process.
 
 log = logging.getLogger("escalations")
-
 
 
 def _previous_state(settings: Settings) -> AccountState | None:
@@ -49,7 +47,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     from escalations.zendesk.setup_plan import plan_setup
 
     settings = load_settings()
-    gateway = gateway(settings)
+    gateway = zendesk_gateway(settings)
     previous = _previous_state(settings)
     plan = plan_setup(read_account(gateway), settings, previous)
     if getattr(args, "dry_run", False):
@@ -81,7 +79,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
     from escalations.zendesk.installation import find_installation, read_account
 
     settings = load_settings()
-    gateway = gateway(settings)
+    gateway = zendesk_gateway(settings)
     found = find_installation(read_account(gateway), settings, _previous_state(settings))
     plan = plan_uninstall(found, args.delete_fields)
     where = settings.zendesk_base_url
@@ -207,7 +205,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     state = read_state(open_state_store(settings))
-    gateway = gateway(settings, state.field_ids, budget=120)
+    gateway = zendesk_gateway(settings, state.field_ids, budget=120)
     group_of = managers_groups(gateway, state.manager_group_id, state.brand_group_ids)
     rows = collect(gateway, state.field_ids, parse_since(args.since, datetime.now(UTC)), group_of=group_of)
     sys.stdout.write(render(rows, summarise(rows), args.format, summarise_by_group(rows)))
@@ -259,7 +257,7 @@ def cmd_rotate_secret(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     store = open_state_store(settings)
-    gateway = gateway(settings)
+    gateway = zendesk_gateway(settings)
 
     def reset(webhook_id: str) -> str:
         answer = gateway.request_json("POST", f"/api/v2/webhooks/{webhook_id}/signing_secret")
@@ -418,8 +416,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
 
     return reporting(run)
-
-
 
 
 if __name__ == "__main__":

@@ -1,32 +1,23 @@
-"""TODO: command."""
+"""What every admin command shares: a Zendesk gateway with the command's budget, and errors told in one line."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import logging
-import os
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
-from escalations.admin.serve import reachable, cmd_healthcheck, cmd_serve, cmd_web, cmd_worker, web_settings
-from escalations.config import (
-    ConfigError,
-    Settings,
-    has_zendesk_credentials,
-    load_log_settings,
-    load_settings,
-)
-from escalations.service import logs
-from escalations.zendesk.state import AccountState, after_setup
-from escalations.zendesk.state_store import open_state_store, read_state
+
+from escalations.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from escalations.zendesk.gateway import ZendeskGateway
 
 
-def gateway(settings: Settings, field_ids: dict[str, int] | None = None, budget: int = 60) -> ZendeskGateway:
+def zendesk_gateway(settings: Settings, field_ids: dict[str, int] | None = None, budget: int = 60) -> ZendeskGateway:
+    """A gateway for one command; Zenpy is imported only by the commands that talk to Zendesk."""
     from escalations.zendesk.gateway import ZendeskGateway, make_client
 
     return ZendeskGateway(settings, field_ids or {}, make_client(settings, ratelimit_budget=budget))
+
 
 def reporting(run: Callable[[], int]) -> int:
     """The status of `run`; a configuration or Zendesk error is one line on stderr, never a traceback."""

@@ -1,9 +1,12 @@
-"""TODO: serve."""
+"""Running the service: `serve` supervises gunicorn and the queue worker; `web`, `worker` and `healthcheck` apart.
+
+`serve` stays a small supervisor process: Zenpy and the rest of the Zendesk side are imported only where a
+command talks to Zendesk.
+"""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
@@ -15,21 +18,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+
+from escalations.admin.command import reporting, zendesk_gateway
 from escalations.config import (
-    ConfigError,
     Settings,
     WebSettings,
-    has_zendesk_credentials,
-    load_log_settings,
     load_private_listener_settings,
     load_settings,
     load_web_settings,
 )
-from escalations.service import logs
-from escalations.zendesk.state import AccountState, after_setup
+from escalations.zendesk.state import AccountState
 from escalations.zendesk.state_store import open_state_store, read_or_rebuild, read_state
-from escalations.admin.cli import _gateway, reporting
 
 log = logging.getLogger("escalations")
 
@@ -37,6 +36,8 @@ log = logging.getLogger("escalations")
 # gunicorn's access log, after the time, level and logger every line starts with: who, what, the answer,
 # how long it took, and the webhook invocation it answered.
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms invocation=%({x-zendesk-webhook-invocation-id}i)s'
+
+
 def web_settings(args: argparse.Namespace) -> WebSettings:
     """The web front's settings from the environment, each overridden by its flag when given."""
     flags = {
@@ -133,7 +134,7 @@ def account_state(settings: Settings) -> AccountState:
         return read_state(store)
     from escalations.zendesk.provisioning import recover_state
 
-    return read_or_rebuild(store, lambda: recover_state(_gateway(settings), settings))
+    return read_or_rebuild(store, lambda: recover_state(zendesk_gateway(settings), settings))
 
 
 def _in_a_child(work: Callable[[], object]) -> None:
@@ -209,7 +210,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     else:
         web = load_web_settings()
         host, port = web.host, web.port
-    url = f"http://{_reachable(host)}:{port}/healthz"
+    url = f"http://{reachable(host)}:{port}/healthz"
     try:
         with urllib.request.urlopen(url, timeout=args.timeout) as answer:
             healthy = answer.status == 200
@@ -221,7 +222,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
-def _reachable(host: str) -> str:
+def reachable(host: str) -> str:
     """The address to call a listener bound to `host` on from this machine."""
     if host in ("", "0.0.0.0"):
         return "127.0.0.1"
@@ -241,5 +242,3 @@ def cmd_worker(args: argparse.Namespace) -> int:
     finally:
         listener.stop()
     return 0
-
-
