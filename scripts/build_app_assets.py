@@ -1,12 +1,10 @@
 """Build the sidebar app's generated assets.
 
-    python scripts/build_app_assets.py            # logos and per-locale UI strings (offline)
+    python scripts/build_app_assets.py            # the per-locale UI strings (offline)
     python scripts/build_app_assets.py --vendor   # also refresh the Garden CSS from npm
     python scripts/build_app_assets.py --check    # exit 1 if a committed generated file is stale
 
 Generated and committed:
-- assets/logo.png (320x320) and assets/logo-small.png (128x128), drawn here and
-  written with zlib + struct, so no imaging library is needed;
 - assets/i18n/<locale>.json and assets/i18n/dashboard/<locale>.json: the
   "sidebar" and "dashboard" parts of translations/<locale>.json, and
   assets/i18n/locales.json listing the locales. Zendesk serves only assets/ to
@@ -26,13 +24,10 @@ import base64
 import hashlib
 import json
 import re
-import struct
 import subprocess
 import sys
 import tarfile
 import tempfile
-import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,111 +72,6 @@ UPLOT_FILES = {
 
 VENDOR = ROOT / "assets" / "vendor"
 DIGEST_LINE = re.compile(r"^- (\S+) sha256 ([0-9a-f]{64})$", re.MULTILINE)
-
-LOGOS = (("logo.png", 320), ("logo-small.png", 128))
-
-KALE = (0x16, 0x49, 0x4F)  # Garden kale 800
-WHITE = (0xFF, 0xFF, 0xFF)
-YELLOW = (0xFC, 0xA3, 0x47)  # Garden yellow 400
-
-Span = tuple[float, float]
-
-
-# --- logos -------------------------------------------------------------------
-
-
-def _rounded_rect_span(y: float, left: float, top: float, right: float, bottom: float, radius: float) -> list[Span]:
-    """The horizontal extent of a rounded rectangle at height y (unit coordinates)."""
-    if not top <= y < bottom:
-        return []
-    inset = 0.0
-    corner_y = top + radius if y < top + radius else bottom - radius if y > bottom - radius else None
-    if corner_y is not None:
-        dy = abs(y - corner_y)
-        inset = radius - (max(radius * radius - dy * dy, 0.0)) ** 0.5
-    return [(left + inset, right - inset)]
-
-
-def _background_spans(y: float) -> list[Span]:
-    return _rounded_rect_span(y, 0.0, 0.0, 1.0, 1.0, 0.2)
-
-
-def _arrow_spans(y: float) -> list[Span]:
-    """An upward arrow: a triangular head over a stem."""
-    spans: list[Span] = []
-    apex, base, half_base = 0.17, 0.5, 0.27
-    if apex <= y < base:
-        half = half_base * (y - apex) / (base - apex)
-        spans.append((0.5 - half, 0.5 + half))
-    if base - 0.01 <= y < 0.66:
-        spans.append((0.41, 0.59))
-    return spans
-
-
-def _bar_spans(y: float) -> list[Span]:
-    """The level the arrow rises from."""
-    return _rounded_rect_span(y, 0.24, 0.72, 0.76, 0.81, 0.045)
-
-
-def _coverage(spans: list[Span], x0: float, x1: float) -> float:
-    """The fraction of [x0, x1) covered by the (non-overlapping once merged) spans."""
-    covered = 0.0
-    for left, right in _merge(spans):
-        covered += max(0.0, min(right, x1) - max(left, x0))
-    return covered / (x1 - x0)
-
-
-def _merge(spans: list[Span]) -> list[Span]:
-    merged: list[Span] = []
-    for left, right in sorted(spans):
-        if merged and left <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], right))
-        else:
-            merged.append((left, right))
-    return merged
-
-
-def _blend(under: tuple[int, ...], over: tuple[int, ...], amount: float) -> tuple[int, ...]:
-    return tuple(round(u + (o - u) * amount) for u, o in zip(under, over, strict=True))
-
-
-def draw_logo(size: int, samples: int = 4) -> list[bytes]:
-    """RGBA rows of the app logo at size x size pixels, anti-aliased."""
-    layers: tuple[tuple[Callable[[float], list[Span]], tuple[int, int, int]], ...] = (
-        (_arrow_spans, WHITE),
-        (_bar_spans, YELLOW),
-    )
-    rows = []
-    for py in range(size):
-        row = bytearray()
-        sub_ys = [(py + (i + 0.5) / samples) / size for i in range(samples)]
-        per_sub = [(_background_spans(y), [(spans(y), color) for spans, color in layers]) for y in sub_ys]
-        for px in range(size):
-            x0, x1 = px / size, (px + 1) / size
-            alpha = sum(_coverage(bg, x0, x1) for bg, _ in per_sub) / samples
-            color: tuple[int, ...] = KALE
-            for index, (_, layer_color) in enumerate(layers):
-                amount = sum(_coverage(fg[index][0], x0, x1) for _, fg in per_sub) / samples
-                color = _blend(color, layer_color, amount)
-            row += bytes(color) + bytes([round(alpha * 255)])
-        rows.append(bytes(row))
-    return rows
-
-
-def png_bytes(width: int, height: int, rgba_rows: list[bytes]) -> bytes:
-    """A minimal, deterministic RGBA PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    raw = b"".join(b"\x00" + row for row in rgba_rows)
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
-
-
-def logo_files() -> dict[Path, bytes]:
-    return {ROOT / "assets" / name: png_bytes(size, size, draw_logo(size)) for name, size in LOGOS}
-
 
 # --- sidebar strings ---------------------------------------------------------
 
@@ -301,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report stale generated files")
     args = parser.parse_args(argv)
 
-    expected = {**logo_files(), **i18n_files()}
+    expected = i18n_files()
     if args.vendor:
         expected.update(vendor_files())
     leftovers = stale_i18n_files(expected)

@@ -444,7 +444,7 @@ def test_the_command_prints_one_problem_per_line_and_fails(
     assert not (tmp_path / "out").exists()
 
 
-def test_the_generated_logos_and_sidebar_strings_are_up_to_date() -> None:
+def test_the_generated_sidebar_strings_are_up_to_date() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "build_app_assets.py"), "--check"],
         capture_output=True,
