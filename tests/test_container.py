@@ -196,15 +196,18 @@ def test_the_build_context_builds_a_wheel_with_the_command_its_templates_and_the
     assert "escalations = escalations.admin.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     assert (
-        "plugin/escalations/core/templates/en/confirmation.txt" in names
-        and "plugin/escalations/admin/help_center/escalation-request.js" in names
+        "escalations/core/templates/en/confirmation.txt" in names
+        and "escalations/admin/help_center/escalation-request.js" in names
     )
+    # one top-level package, named after the product: nothing called `plugin` lands in site-packages
+    assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"escalations"}
     installed = tmp_path / "site"
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(installed), str(wheel)]
     subprocess.run(install, check=True, timeout=300, capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(installed)}
     code = (
-        "import escalations, sys; from escalations.admin.cli import main; "
+        "import escalations, importlib.util, sys; from escalations.admin.cli import main; "
+        "assert importlib.util.find_spec('plugin') is None; "
         "print(escalations.__file__); sys.exit(main(['serve', '--help']))"
     )
     answer = subprocess.run(
