@@ -23,8 +23,9 @@ from escalations.config import ConfigError, load_settings
 from escalations.core.tickets import Notification
 from escalations.service import notify
 from escalations.service.notification_jobs import NotificationJob, NotificationJobs
-from escalations.service.queue import NotificationDeliveries, make_huey
+from escalations.service.queue import NotificationDeliveries
 from escalations.service.runtime import BACKOFF_CAP, RETRY_FOR, NotificationDelivery
+from escalations.service.storage import make_huey
 from escalations.service.ticket_jobs import JobResult
 from tests.conftest import FakeClock
 from tests.notification_receiver import Receiver

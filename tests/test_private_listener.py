@@ -31,7 +31,7 @@ from escalations.config import (
 )
 from escalations.service.metrics import exposition, oldest_parked_age, sweep_last_success
 from escalations.service.private_listener import PrivateListener, readiness
-from escalations.service.queue import make_huey
+from escalations.service.storage import make_huey
 from escalations.zendesk.state import AccountState, save_state
 from tests.conftest import Service, free_port, wait_until
 from tests.support.local_service import source_root

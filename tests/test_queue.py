@@ -25,16 +25,9 @@ from huey import Huey
 from huey.exceptions import TaskLockedException
 from huey.serializer import Serializer
 
-from escalations.service.queue import (
-    ConsumerPresence,
-    Lease,
-    Queues,
-    ReliableRedisStorage,
-    Work,
-    exclusive,
-    make_huey,
-    storage_of,
-)
+from escalations.service.leases import ConsumerPresence, Lease, exclusive
+from escalations.service.queue import Queues, Work
+from escalations.service.storage import ReliableRedisStorage, make_huey, storage_of
 from tests.conftest import FakeClock, wait_until
 
 # Every lease of the queue loses ARGV[2] ms of its time to live; one with none left is gone (PEXPIRE <= 0 deletes).
@@ -194,7 +187,7 @@ def test_a_lock_held_while_the_work_runs_is_renewed_and_outlives_its_lease(
     shared: SharedQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        "escalations.service.queue.RENEW_SECONDS", 0.01
+        "escalations.service.leases.RENEW_SECONDS", 0.01
     )  # the renewer's pace; the leases' time is the test's
     holder, other = shared.consumer(), shared.consumer()
     renewals = spy_on_renewals(holder)
@@ -397,7 +390,7 @@ def test_a_pickle_carrying_any_other_class_is_refused_and_never_runs(
     earlier = Queues(make_huey(None, tmp_path / "earlier"), make_huey(None, tmp_path / "earlier", "notifications"))
     message = earlier.tickets._registry.create_message(earlier._process_ticket.s(Intrusion(marker)))
     queues.tickets.storage.enqueue(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-    with caplog.at_level(logging.ERROR, logger="escalations.service.queue"):
+    with caplog.at_level(logging.ERROR, logger="escalations.service.storage"):
         assert not run_next(queues)
     assert not marker.exists() and worked.tickets == []
     assert "builtins.exec is not part of a job" in caplog.text
@@ -405,7 +398,7 @@ def test_a_pickle_carrying_any_other_class_is_refused_and_never_runs(
 
 
 def test_jobs_added_while_a_commit_is_under_way_share_the_next_one_and_each_returns_once_written() -> None:
-    from escalations.service.queue import GroupCommit
+    from escalations.service.storage import GroupCommit
 
     writing, release = threading.Event(), threading.Event()
     batches: list[list[str]] = []
@@ -437,7 +430,7 @@ def test_jobs_added_while_a_commit_is_under_way_share_the_next_one_and_each_retu
 
 
 def test_a_commit_that_fails_fails_every_job_it_carried_and_the_next_ones_are_written() -> None:
-    from escalations.service.queue import GroupCommit
+    from escalations.service.storage import GroupCommit
 
     def write(items: list[str]) -> None:
         if "refused" in items:

@@ -19,8 +19,9 @@ from huey import Huey
 
 from escalations.sandbox import SandboxZendesk
 from escalations.sandbox.traffic import RateLimiter
-from escalations.service.queue import ParkedTickets, make_huey
+from escalations.service.queue import ParkedTickets
 from escalations.service.runtime import Runtime, build_runtime
+from escalations.service.storage import make_huey
 from escalations.service.sweep import SweepStore, run_sweep
 from escalations.zendesk.gateway import ZendeskGateway, ZendeskUnavailable, make_client
 from escalations.zendesk.pacing import PacedSession, Pacer

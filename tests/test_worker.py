@@ -19,8 +19,9 @@ from huey import Huey
 from escalations.config import LEASE_SECONDS
 from escalations.core.fields import NOTIFY_EVENTS
 from escalations.sandbox import SandboxZendesk
+from escalations.service.leases import exclusive
 from escalations.service.logs import TicketContext
-from escalations.service.queue import ParkedTickets, exclusive, make_huey
+from escalations.service.queue import ParkedTickets
 from escalations.service.runtime import (
     BACKOFF_CAP,
     RETRY_FOR,
@@ -30,6 +31,7 @@ from escalations.service.runtime import (
     Runtime,
     build_runtime,
 )
+from escalations.service.storage import make_huey
 from escalations.service.sweep import SweepStore
 from escalations.service.ticket_jobs import JobResult, TicketJob, TicketJobs
 from escalations.service.worker import Sweeps

@@ -23,12 +23,10 @@ from huey.exceptions import TaskLockedException
 
 from escalations.config import BACKOFF_SECONDS
 from escalations.service import notify
+from escalations.service.leases import exclusive
 from escalations.service.logs import about_ticket
 from escalations.service.metrics import NOTIFICATIONS
-from escalations.service.queue import (
-    NotificationDeliveries,
-    exclusive,
-)
+from escalations.service.queue import NotificationDeliveries
 from escalations.service.runtime import (
     LOCKED_RETRY_SECONDS,
     RETRY_FOR,

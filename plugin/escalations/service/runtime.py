@@ -25,10 +25,7 @@ from escalations.service import notify
 from escalations.service.handling import Handled, handle_ticket
 from escalations.service.logs import about_ticket
 from escalations.service.metrics import DECISIONS, NOTIFICATIONS, PROCESSING
-from escalations.service.queue import (
-    Queues,
-    now,
-)
+from escalations.service.queue import Queues, now
 from escalations.zendesk.gateway import (
     ZendeskError,
     ZendeskGateway,

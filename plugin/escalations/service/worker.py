@@ -24,17 +24,11 @@ from huey.exceptions import TaskLockedException
 
 from escalations.service.handling import Handled
 from escalations.service.huey_adapter import FinishingConsumer
+from escalations.service.leases import ConsumerPresence, exclusive
 from escalations.service.notification_jobs import send_notification_job
-from escalations.service.queue import (
-    ConsumerPresence,
-    NotificationDeliveries,
-    ParkedTickets,
-    Queues,
-    Work,
-    exclusive,
-    storage_of,
-)
+from escalations.service.queue import NotificationDeliveries, ParkedTickets, Queues, Work
 from escalations.service.runtime import Runtime, backoff, runtime, service_queues, service_settings
+from escalations.service.storage import storage_of
 from escalations.service.sweep import SweepStore, TicketBusy, run_sweep
 from escalations.service.ticket_jobs import TicketJob, process_ticket_job, schedule_in_queue
 from escalations.zendesk import pacing
