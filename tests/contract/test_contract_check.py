@@ -98,4 +98,4 @@ def test_every_exception_names_its_method_path_and_reason() -> None:
     entries = load_exceptions()
 
     assert entries and all(e.method and e.path.pattern and e.excepts and len(e.reason) > 20 for e in entries)
-    assert {e.heading for e in entries} <= {"spec wrong or silent", "product departures being fixed"}
+    assert {e.heading for e in entries} <= {"spec wrong or silent", "refusals probed on purpose"}
