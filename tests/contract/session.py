@@ -63,9 +63,9 @@ class FindingsLog(ViolationLog):
 SESSION_LOG = FindingsLog()
 
 
-def zendesk_contract() -> OpenApiContract:
-    """A contract check recording into the session's findings."""
-    return OpenApiContract(_EXCEPTIONS, SESSION_LOG)
+def zendesk_contract(log: ViolationLog = SESSION_LOG) -> OpenApiContract:
+    """A contract check recording into `log`, by default the session's findings."""
+    return OpenApiContract(_EXCEPTIONS, log)
 
 
 @contextmanager
