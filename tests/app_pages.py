@@ -96,24 +96,29 @@ class AppPage:
         """Every request the page sent through client.request, and the double's answer to it, checked against
         Zendesk's published spec like the sandbox's traffic (tests/contract/); what does not match is named."""
         own = ViolationLog()
-        contract = zendesk_contract(own)
         answers: list[dict[str, Any] | None] = self.page.evaluate("() => window.__zaf.answers")
-        for index, record in enumerate(self.requests()):
-            url = urlsplit(urljoin("https://example.zendesk.com/", record["url"]))
-            data = record.get("data")
-            body = data if isinstance(data, str) else ("" if data is None else json.dumps(data))
-            # client.request goes out with the signed-in agent's session (see tests/contract/exceptions.yaml).
-            headers = {"Content-Type": record.get("contentType") or "application/json", "Cookie": ZENDESK_SESSION}
-            request = ApiRequest(record["type"], url.path, url.query, headers, body.encode())
-            contract.check_request(request)
-            answer = answers[index] if index < len(answers) else None
-            if answer is not None:
-                response_body = b"" if answer["body"] is None else json.dumps(answer["body"]).encode()
-                response = ApiResponse(answer["status"], {"Content-Type": "application/json"}, response_body)
-                contract.check_response(request, response)
+        check_zaf_exchanges(self.requests(), answers, own)
         for violation in own.all():
             SESSION_LOG.add(violation)  # so that the session counts the exceptions they used
         assert [v.line() for v in own.failures()] == [], "exchanges Zendesk's spec does not allow"
+
+
+def check_zaf_exchanges(records: list[dict[str, Any]], answers: list[dict[str, Any] | None], log: ViolationLog) -> None:
+    """Check the app's requests as the ZAF double recorded them, and its answers, into `log`."""
+    contract = zendesk_contract(log)
+    for index, record in enumerate(records):
+        url = urlsplit(urljoin("https://example.zendesk.com/", record["url"]))
+        data = record.get("data")
+        body = data if isinstance(data, str) else ("" if data is None else json.dumps(data))
+        # client.request goes out with the signed-in agent's session (see tests/contract/exceptions.yaml).
+        headers = {"Content-Type": record.get("contentType") or "application/json", "Cookie": ZENDESK_SESSION}
+        request = ApiRequest(record["type"], url.path, url.query, headers, body.encode())
+        contract.check_request(request)
+        answer = answers[index] if index < len(answers) else None
+        if answer is not None:
+            response_body = b"" if answer["body"] is None else json.dumps(answer["body"]).encode()
+            response = ApiResponse(answer["status"], {"Content-Type": "application/json"}, response_body)
+            contract.check_response(request, response)
 
 
 def open_app_page(
