@@ -4,7 +4,7 @@ The sandbox does not know what the contract is (the test-suite checks Zendesk's
 published OpenAPI spec, see ``tests/contract/``); it only hands each API
 exchange over and refuses a request the check refuses.
 
-A sandbox given no check looks at ``ZENDESK_CONTRACT_FINDINGS``: when a test
+A sandbox given no check looks at ``SANDBOX_CONTRACT_FINDINGS``: when a test
 session sets it (to a directory), the sandbox writes every API exchange there,
 one JSON line each, and the session checks them against the spec at its end.
 That is how sandboxes the product starts in processes of its own (`escalations
@@ -57,7 +57,8 @@ class ContractCheck(Protocol):
         """Look at the answer to `request` (it is sent whatever the check thinks of it)."""
 
 
-FINDINGS_VARIABLE = "ZENDESK_CONTRACT_FINDINGS"
+# Not a service setting (no ZENDESK_ prefix), so that the environments tests give the service keep it.
+FINDINGS_VARIABLE = "SANDBOX_CONTRACT_FINDINGS"
 EXCHANGES_PREFIX = "exchanges-"
 
 

@@ -2,7 +2,7 @@
 
 Loaded from tests/conftest.py (`pytest_plugins`). The session's controller (the
 pytest process, or pytest-xdist's controller, never one of its workers) makes a
-findings directory and names it in ZENDESK_CONTRACT_FINDINGS, which every
+findings directory and names it in SANDBOX_CONTRACT_FINDINGS, which every
 process started afterwards inherits, workers included:
 
 - a sandbox a test starts with `checked_sandbox` checks each exchange as it
