@@ -23,8 +23,10 @@ from urllib.parse import urljoin, urlsplit
 
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Route
 
-from escalations.sandbox.contract import ApiRequest
-from tests.contract.session import zendesk_contract
+from escalations.sandbox.contract import ApiRequest, ApiResponse
+from escalations.sandbox.help_center import SESSION_COOKIE
+from tests.contract.checker import ViolationLog
+from tests.contract.session import SESSION_LOG, zendesk_contract
 
 ROOT = Path(__file__).resolve().parents[1]
 DOUBLES = ROOT / "tests" / "sidebar"
@@ -32,6 +34,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 SDK_URL = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
 # What Zendesk adds to the URL of an app's frame; without it ZAFClient.init() returns false.
 ZENDESK_FRAME_QUERY = "?origin=https%3A%2F%2Fexample.zendesk.com&app_guid=test-guid"
+ZENDESK_SESSION = f"{SESSION_COOKIE}=agent-session"
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -90,20 +93,32 @@ class AppPage:
         self.assert_requests_follow_zendesks_spec()
 
     def assert_requests_follow_zendesks_spec(self) -> None:
-        """Every request the page sent through client.request, checked against Zendesk's published spec
-        like the sandbox's traffic (tests/contract/); what it would refuse is named."""
-        contract = zendesk_contract()
-        refused = []
-        for record in self.requests():
-            url = urlsplit(urljoin("https://example.zendesk.com/", record["url"]))
-            data = record.get("data")
-            body = data if isinstance(data, str) else ("" if data is None else json.dumps(data))
-            headers = {"Content-Type": record.get("contentType") or "application/json"}
-            request = ApiRequest(record["type"], url.path, url.query, headers, body.encode())
-            refusal = contract.check_request(request)
-            if refusal is not None:
-                refused.append(f"{record['type']} {url.path}: {refusal.description}")
-        assert refused == [], f"requests Zendesk's spec does not allow: {refused}"
+        """Every request the page sent through client.request, and the double's answer to it, checked against
+        Zendesk's published spec like the sandbox's traffic (tests/contract/); what does not match is named."""
+        own = ViolationLog()
+        answers: list[dict[str, Any] | None] = self.page.evaluate("() => window.__zaf.answers")
+        check_zaf_exchanges(self.requests(), answers, own)
+        for violation in own.all():
+            SESSION_LOG.add(violation)  # so that the session counts the exceptions they used
+        assert [v.line() for v in own.failures()] == [], "exchanges Zendesk's spec does not allow"
+
+
+def check_zaf_exchanges(records: list[dict[str, Any]], answers: list[dict[str, Any] | None], log: ViolationLog) -> None:
+    """Check the app's requests as the ZAF double recorded them, and its answers, into `log`."""
+    contract = zendesk_contract(log)
+    for index, record in enumerate(records):
+        url = urlsplit(urljoin("https://example.zendesk.com/", record["url"]))
+        data = record.get("data")
+        body = data if isinstance(data, str) else ("" if data is None else json.dumps(data))
+        # client.request goes out with the signed-in agent's session (see tests/contract/exceptions.yaml).
+        headers = {"Content-Type": record.get("contentType") or "application/json", "Cookie": ZENDESK_SESSION}
+        request = ApiRequest(record["type"], url.path, url.query, headers, body.encode())
+        contract.check_request(request)
+        answer = answers[index] if index < len(answers) else None
+        if answer is not None:
+            response_body = b"" if answer["body"] is None else json.dumps(answer["body"]).encode()
+            response = ApiResponse(answer["status"], {"Content-Type": "application/json"}, response_body)
+            contract.check_response(request, response)
 
 
 def open_app_page(

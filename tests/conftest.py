@@ -123,14 +123,11 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float 
 
 @pytest.fixture
 def zendesk() -> Iterator[tuple[SandboxZendesk, SandboxServer]]:
-    from tests.contract.session import zendesk_contract
+    from tests.contract.session import checked_sandbox  # loaded as a plugin first, so that pytest rewrites it
 
     account = SandboxZendesk()
-    server = SandboxServer(account, contract=zendesk_contract()).start()
-    try:
+    with checked_sandbox(account) as server:
         yield account, server
-    finally:
-        server.stop()
 
 
 @contextlib.contextmanager
@@ -139,10 +136,9 @@ def provisioned_in_process(account: SandboxZendesk, tmp_path: Path) -> Iterator[
 
     For the shell's tests that drive the worker's code here rather than through `serve`.
     """
-    from tests.contract.session import zendesk_contract
+    from tests.contract.session import checked_sandbox
 
-    server = SandboxServer(account, contract=zendesk_contract()).start()
-    try:
+    with checked_sandbox(account) as server:
         settings = load_settings(
             {
                 "ZENDESK_SUBDOMAIN": "sandbox",
@@ -157,8 +153,6 @@ def provisioned_in_process(account: SandboxZendesk, tmp_path: Path) -> Iterator[
         save_state(settings.state_file, state)
         account.reset_requests_log()
         yield settings
-    finally:
-        server.stop()
 
 
 @dataclass

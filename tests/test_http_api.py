@@ -15,8 +15,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from escalations.sandbox import SandboxServer, SandboxZendesk
+from escalations.sandbox import SandboxZendesk
 from tests.conftest import Service, free_port
+from tests.contract.session import checked_sandbox
 from tests.support.local_service import service_environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,24 +43,23 @@ def test_the_spec_names_exactly_the_routes_the_app_serves(client) -> None:  # ty
 def running_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """One service for every generated case: setup and serve against a fresh sandbox."""
     account = SandboxZendesk()
-    server = SandboxServer(account).start()
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("http-api")
-    env = service_environment(
-        zendesk_url=server.url,
-        email=account.email,
-        api_token=account.api_token,
-        port=port,
-        data_dir=workdir / "var",
-    )
-    service = Service(env, port, workdir, zendesk=account)
-    try:
-        service.run("setup")
-        service.start()
-        yield service
-    finally:
-        service.stop()
-        server.stop()
+    with checked_sandbox(account) as server:
+        port = free_port()
+        workdir = tmp_path_factory.mktemp("http-api")
+        env = service_environment(
+            zendesk_url=server.url,
+            email=account.email,
+            api_token=account.api_token,
+            port=port,
+            data_dir=workdir / "var",
+        )
+        service = Service(env, port, workdir, zendesk=account)
+        try:
+            service.run("setup")
+            service.start()
+            yield service
+        finally:
+            service.stop()
 
 
 @schema.parametrize()

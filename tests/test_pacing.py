@@ -43,6 +43,7 @@ from escalations.zendesk.pacing import (
     spacing,
 )
 from tests.conftest import FakeClock
+from tests.contract.session import checked_sandbox
 
 UPDATE = "https://acme.zendesk.com/api/v2/tickets/42.json"
 EXPORTS = "https://acme.zendesk.com/api/v2/incremental/ticket_events.json"
@@ -625,11 +626,8 @@ def tight_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SandboxZend
     monkeypatch.setattr(sandbox_traffic, "RATE_WINDOW_SECONDS", 3.0)
     account = SandboxZendesk()
     account.set_rate_limit(requests_per_minute=None, updates_per_minute=10)
-    server = SandboxServer(account).start()
-    try:
+    with checked_sandbox(account) as server:
         yield account, server.url
-    finally:
-        server.stop()
 
 
 def _update_from_threads(url: str, account: SandboxZendesk, make_session: Callable[[], requests.Session]) -> None:

@@ -35,6 +35,7 @@ DEFAULT_SETTINGS = {
 
 NOW = datetime(2026, 11, 27, 15, 4, 5, tzinfo=UTC)
 TICKET_ID = 4711
+REQUESTER_ID = 555  # every Zendesk ticket has one (TicketObject requires requester_id)
 STAMP = "2026-11-27T14:00:00Z"
 SUPPORT_GROUP = {"id": 31, "name": "Support"}
 MANAGERS_GROUP = {"id": 32, "name": "Support Managers"}
@@ -76,6 +77,7 @@ def rendered_height(locator: Locator) -> float:
 def not_escalated_ticket() -> dict[str, Any]:
     return {
         "id": TICKET_ID,
+        "requester_id": REQUESTER_ID,
         "updated_at": STAMP,
         "tags": ["vip", "billing"],
         "custom_fields": [{"id": FIELD_ID[field.key], "value": None} for field in ESCALATION_FIELDS],
@@ -104,6 +106,7 @@ def escalated_ticket(status: str = "requested", extra_tags: tuple[str, ...] = ()
     tags = ["vip", "escalated", f"escalation_status_{status}", "escalation_confirmation_pending", *extra_tags]
     return {
         "id": TICKET_ID,
+        "requester_id": REQUESTER_ID,
         "updated_at": STAMP,
         "tags": tags,
         "custom_fields": [{"id": FIELD_ID[key], "value": value} for key, value in fields.items()],

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,6 +34,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 
 from escalations.sandbox.contract import ApiRequest, ApiResponse
 from escalations.sandbox.errors import SandboxError
+from escalations.sandbox.help_center import SESSION_COOKIE
 
 HERE = Path(__file__).resolve().parent
 SPEC_PATH = HERE / "zendesk-support-openapi.yaml"
@@ -113,9 +115,17 @@ class Violation:
     path: str
     detail: str
     excepted_by: str | None = None
+    where: str = ""  # the test running when it was found, or the process whose sandbox saw it
 
     def line(self) -> str:
         return f"{self.method} {self.path}: {self.kind}: {self.detail}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, line: str) -> Violation:
+        return cls(**json.loads(line))
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,9 @@ class ContractException:
 
     @property
     def label(self) -> str:
-        return f"{self.heading}: {self.method} {self.path.pattern} {self.excepts}"
+        """The entry, named uniquely: heading, method, path, what it excepts and its detail if any."""
+        detail = f" /{self.detail.pattern}/" if self.detail is not None else ""
+        return f"{self.heading}: {self.method} {self.path.pattern} {self.excepts}{detail}"
 
     def covers(self, kind: str, method: str, path: str, detail: str) -> bool:
         return (
@@ -161,13 +173,11 @@ def load_exceptions(path: Path = EXCEPTIONS_PATH) -> list[ContractException]:
                     detail=re.compile(item["detail"]) if item.get("detail") else None,
                 )
             )
+    labels = [entry.label for entry in entries]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise ValueError(f"{path.name}: entries given twice: {twice}")
     return entries
-
-
-def tolerated_rules(exceptions: Iterable[ContractException]) -> list[str]:
-    """The sandbox rules (not spec checks) that exceptions let through, for SANDBOX_TOLERATE."""
-    spec_checks = {UNKNOWN_PATH, REQUEST_PARAMETERS, REQUEST_BODY, SECURITY, RESPONSE_STATUS, RESPONSE_BODY, ERROR_BODY}
-    return sorted({entry.excepts for entry in exceptions if entry.excepts not in spec_checks})
 
 
 class ViolationLog:
@@ -180,6 +190,10 @@ class ViolationLog:
     def add(self, violation: Violation) -> None:
         with self._lock:
             self._violations.append(violation)
+            self._added(violation)
+
+    def _added(self, violation: Violation) -> None:
+        """Called under the lock for each violation added; a log that also keeps them elsewhere overrides it."""
 
     def all(self) -> list[Violation]:
         with self._lock:
@@ -192,9 +206,10 @@ class ViolationLog:
 class OpenApiContract:
     """The sandbox's contract check against Zendesk's published Support API spec."""
 
-    def __init__(self, exceptions: list[ContractException], log: ViolationLog) -> None:
+    def __init__(self, exceptions: list[ContractException], log: ViolationLog, where: str | None = None) -> None:
         self.exceptions = exceptions
         self.log = log
+        self.where = where
 
     def check_request(self, request: ApiRequest) -> SandboxError | None:
         path = _api_path(request.path)
@@ -220,7 +235,8 @@ class OpenApiContract:
     def _record(self, kind: str, method: str, path: str, detail: str) -> bool:
         """Record a violation; True when an exception lets it through."""
         exception = next((e for e in self.exceptions if e.covers(kind, method, path, detail)), None)
-        self.log.add(Violation(kind, method.upper(), path, detail, exception.label if exception else None))
+        where = self.where if self.where is not None else os.environ.get("PYTEST_CURRENT_TEST", "").split(" (")[0]
+        self.log.add(Violation(kind, method.upper(), path, detail, exception.label if exception else None, where))
         return exception is not None
 
 
@@ -244,12 +260,13 @@ def _mock_request(request: ApiRequest, path: str) -> MockRequest:
 def _request_problems(request: ApiRequest, path: str) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     authorization = next((value for name, value in request.headers.items() if name.lower() == "authorization"), None)
-    # A session (a Help Center theme's script, a Zendesk app's client.request) carries no credentials, an OAuth
-    # access token comes as a bearer token: say so, then check the rest of the request as if it carried Basic
-    # credentials, so its parameters and body are still checked.
+    # A session (a Help Center theme's script, a Zendesk app's client.request) carries Zendesk's session cookie
+    # and no credentials, an OAuth access token comes as a bearer token: say so, then check the rest of the
+    # request as if it carried Basic credentials, so its parameters and body are still checked. One with neither
+    # is said so too, and checked likewise.
     unlisted = None
     if authorization is None:
-        unlisted = "no credentials: a session"
+        unlisted = "no credentials: a session" if _has_session_cookie(request) else "no credentials"
     elif authorization.split(" ", 1)[0].lower() == "bearer":
         unlisted = "a bearer token: OAuth"
     if unlisted is not None:
@@ -267,6 +284,11 @@ def _request_problems(request: ApiRequest, path: str) -> list[tuple[str, str]]:
     except RequestBodyValidationError as error:
         return [*problems, *((REQUEST_BODY, detail) for detail in _details(error))]
     return problems
+
+
+def _has_session_cookie(request: ApiRequest) -> bool:
+    cookies = next((value for name, value in request.headers.items() if name.lower() == "cookie"), "")
+    return any(part.strip().startswith(f"{SESSION_COOKIE}=") for part in cookies.split(";"))
 
 
 def _response_problems(

@@ -29,6 +29,8 @@
   const failures = copy(fixture.failures || []);
   const handlers = {};
   const requests = [];
+  // answers[i]: what request i was answered, {status, body}, for the test to check against Zendesk's spec.
+  const answers = [];
   const gets = [];
   const invocations = [];
   // The ticket editor's comment box: its type (publicReply or internalNote) and the text typed so far.
@@ -217,11 +219,14 @@
           record.body = null;
         }
       }
-      requests.push(record);
+      const index = requests.push(record) - 1;
       const answer = () => {
         try {
-          return Promise.resolve(route(normalised));
+          const body = route(normalised);
+          answers[index] = { status: 200, body: copy(body) };
+          return Promise.resolve(body);
         } catch (error) {
+          answers[index] = { status: error.status, body: error.responseJSON ?? null };
           return Promise.reject(error);
         }
       };
@@ -241,6 +246,7 @@
 
   window.__zaf = {
     requests,
+    answers,
     gets,
     invocations,
     server,

@@ -149,9 +149,9 @@ class BusinessRules(People, TicketFields, Webhooks, Brands):
         if not rule["conditions"]["all"] and not rule["conditions"]["any"]:
             raise invalid("Conditions: at least one condition is needed")
         if kind == "trigger":
-            self._refuse_departures(trigger_problems(rule, self._trigger_definitions()))
+            self._refuse_problems(trigger_problems(rule, self._trigger_definitions()))
         else:
-            self._refuse_departures(_view_problems(rule, {str(f["id"]) for f in self._custom_fields()}))
+            self._refuse_problems(_view_problems(rule, {str(f["id"]) for f in self._custom_fields()}))
 
     def _trigger_definitions(self) -> Record:
         return trigger_definitions(

@@ -10,9 +10,8 @@ lock. Methods whose name starts with ``_`` expect the caller to hold
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -25,8 +24,6 @@ BusinessRuleKind = Literal["trigger", "view"]
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 ACCOUNT_ID = 9000001
-# Comma-separated rules the sandbox lets through although Zendesk refuses them (see `tolerate`).
-TOLERATE_VARIABLE = "SANDBOX_TOLERATE"
 
 
 class AccountCore:
@@ -39,7 +36,6 @@ class AccountCore:
         email: str,
         api_token: str,
         clock: Callable[[], datetime] | None,
-        tolerate: Iterable[str] | None,
         time_zone: str = "UTC",
     ) -> None:
         self.subdomain = subdomain
@@ -52,9 +48,6 @@ class AccountCore:
         self.faults = FaultPlan()
         self.rate_limiter = RateLimiter()
         self.api_user_id = 0
-        if tolerate is None:
-            tolerate = filter(None, os.environ.get(TOLERATE_VARIABLE, "").split(","))
-        self.tolerated = frozenset(rule.strip() for rule in tolerate)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._deliveries_settled = threading.Condition(self._lock)
@@ -80,19 +73,11 @@ class AccountCore:
         self._emails: list[Record] = []
         self._deliveries: list[Record] = []
         self._requests: list[Record] = []
-        self._departures: list[Record] = []
 
-    def _refuse_departures(self, problems: list[tuple[str, str]]) -> None:
-        """Refuse with 422 RecordInvalid what Zendesk refuses, except the rules in `self.tolerated`.
-
-        `problems` are (rule, description) pairs; a tolerated one is only noted in the departures log.
-        """
-        refused = [description for rule, description in problems if rule not in self.tolerated]
-        for rule, description in problems:
-            if rule in self.tolerated:
-                self._departures.append({"rule": rule, "description": description, "at": self._iso_now()})
-        if refused:
-            raise record_invalid(refused)
+    def _refuse_problems(self, problems: list[tuple[str, str]]) -> None:
+        """Refuse with 422 RecordInvalid what Zendesk refuses: `problems` are (rule, description) pairs."""
+        if problems:
+            raise record_invalid([description for _, description in problems])
 
     def _new_id(self) -> int:
         self._last_id += 1

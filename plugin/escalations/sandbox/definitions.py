@@ -113,7 +113,7 @@ def trigger_definitions(
 def trigger_problems(rule: Mapping[str, Any], definitions: Mapping[str, Any]) -> list[tuple[str, str]]:
     """What in a trigger the definitions do not offer: (rule id, description) pairs.
 
-    The rule id names the departure, e.g. ``trigger-condition:role:is:admin``.
+    The rule id names what is wrong, e.g. ``trigger-condition:role:is:admin``.
     """
     problems: list[tuple[str, str]] = []
     by_subject = {d["subject"]: d for d in definitions["conditions_all"]}

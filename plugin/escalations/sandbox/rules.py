@@ -152,13 +152,9 @@ def _text_includes(operator: str, value: Any, text: str) -> bool:
 
 
 def _role_holds(operator: str, value: Any, change: TicketChange) -> bool:
-    """ "Current user": `end_user` or `agent`, and admins are agents (conditions reference).
-
-    `admin` is not a documented value; it is evaluated (an admin only) for a trigger
-    let through as a known departure.
-    """
+    """ "Current user": `end_user` or `agent`, and admins are agents (conditions reference)."""
     role = str(change.actor["role"])
-    matched = {"end_user": role == "end-user", "agent": role in ("agent", "admin"), "admin": role == "admin"}
+    matched = {"end_user": role == "end-user", "agent": role in ("agent", "admin")}
     return _is(operator, matched.get(str(value), False))
 
 

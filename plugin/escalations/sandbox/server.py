@@ -23,7 +23,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from escalations.sandbox.contract import ApiRequest, ApiResponse, ContractCheck
+from escalations.sandbox.contract import ApiRequest, ApiResponse, ContractCheck, contract_from_environment
 from escalations.sandbox.errors import SandboxError, forbidden
 from escalations.sandbox.help_center import CSRF_HEADER, SESSION_COOKIE, HelpCenter
 from escalations.sandbox.permissions import may_call, scopes_allow
@@ -66,7 +66,12 @@ class _InsertionOrderJSON(DefaultJSONProvider):
 
 
 def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None = None) -> Flask:
-    """A Flask app serving the sandbox account over Zendesk's REST API, checked by `contract` if given."""
+    """A Flask app serving the sandbox account over Zendesk's REST API, checked by `contract` if given.
+
+    Without `contract`, the check the environment asks for (see `escalations.sandbox.contract`), if any.
+    """
+    if contract is None:
+        contract = contract_from_environment()
     app = Flask(__name__, static_folder="static", static_url_path="/__sandbox__/static")
     app.json = _InsertionOrderJSON(app)
     app.wsgi_app = _accept_json_suffix(app.wsgi_app)  # type: ignore[method-assign,assignment]
@@ -74,12 +79,21 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
 
     @app.before_request
     def admit_api_request() -> Response | None:
-        """Latency, injected faults, authentication, the contract, the user's role and rate limits, in that order."""
+        """Latency, the contract, injected faults, authentication, the user's role and rate limits, in that order.
+
+        The contract sees every request first, so that one refused for any reason is checked too, and
+        every answer (see `log_api_request`), faults and refusals included.
+        """
         if not request.path.startswith(API_PREFIX):
             return None
         g.api_request = True
         if zendesk.latency:
             time.sleep(zendesk.latency)
+        if contract is not None:
+            g.contract_request = _api_request()
+            refusal = contract.check_request(g.contract_request)
+            if refusal is not None:
+                return _error_response(refusal)
         fault = zendesk.faults.take(request.method, original_path())
         if fault is not None:
             return _fault_response(zendesk, fault)
@@ -109,11 +123,6 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
         g.user = user
         if scopes is not None and not scopes_allow(scopes, request.method, request.path):
             return _error_response(forbidden())
-        if contract is not None:
-            g.contract_request = _api_request()
-            refusal = contract.check_request(g.contract_request)
-            if refusal is not None:
-                return _error_response(refusal)
         if not may_call(user["role"], request.method, request.path):
             return _error_response(forbidden())
         is_update = request.method == "PUT" and _TICKET_UPDATE.fullmatch(original_path()) is not None

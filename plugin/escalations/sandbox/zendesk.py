@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -76,12 +76,9 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
         api_token: str = "sandbox-token",
         seed: bool = True,
         clock: Callable[[], datetime] | None = None,
-        tolerate: Iterable[str] | None = None,
         time_zone: str = "UTC",
     ) -> None:
-        super().__init__(
-            subdomain=subdomain, email=email, api_token=api_token, clock=clock, tolerate=tolerate, time_zone=time_zone
-        )
+        super().__init__(subdomain=subdomain, email=email, api_token=api_token, clock=clock, time_zone=time_zone)
         with self._lock:
             self._add_office_hours()
             self._add_brand(DEFAULT_BRAND, subdomain)
@@ -178,11 +175,6 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
         """Forget the API requests served so far."""
         with self._lock:
             self._requests.clear()
-
-    def departures(self) -> list[Record]:
-        """Requests let through although Zendesk refuses them: rule, description, at."""
-        with self._lock:
-            return copy.deepcopy(self._departures)
 
     def emails(self) -> list[Record]:
         """The emails Zendesk would have sent for agents' public comments."""
