@@ -23,7 +23,7 @@ from escalations.config import ConfigError, load_settings
 from escalations.core.tickets import Notification
 from escalations.service import notify
 from escalations.service.notification_jobs import NotificationJob, NotificationJobs
-from escalations.service.queue import NotificationDeliveries
+from escalations.service.records import NotificationDeliveries
 from escalations.service.runtime import BACKOFF_CAP, RETRY_FOR, NotificationDelivery
 from escalations.service.storage import make_huey
 from escalations.service.ticket_jobs import JobResult

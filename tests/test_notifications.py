@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from escalations.service.notify import fingerprint
-from escalations.service.queue import NotificationDeliveries
+from escalations.service.records import NotificationDeliveries
 from escalations.service.storage import make_huey
 from tests.conftest import Service, wait_until
 from tests.notification_receiver import Receiver

@@ -214,7 +214,8 @@ def test_a_redis_read_that_times_out_is_an_empty_queue_not_an_error(redis_url: s
 
 
 def test_the_status_for_metrics_leaves_out_the_list_of_failed_notifications(tmp_path: Path) -> None:
-    from escalations.service.queue import NotificationDeliveries, Queues
+    from escalations.service.queue import Queues
+    from escalations.service.records import NotificationDeliveries
 
     queues = Queues(make_huey(None, tmp_path), make_huey(None, tmp_path, "notifications"))
     NotificationDeliveries(queues.notifications).record("d1", 0, "gave_up", event="escalated", ticket_id=7, target="t")
@@ -295,7 +296,7 @@ def test_a_worker_that_comes_back_while_its_jobs_are_recovered_keeps_every_later
 def test_a_ticket_parked_again_stays_parked_since_the_first_time(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from escalations.service.queue import ParkedTickets
+    from escalations.service.records import ParkedTickets
 
     moments = iter([datetime(2026, 11, 27, 9, 0, tzinfo=UTC), datetime(2026, 11, 27, 15, 0, tzinfo=UTC)])
     parked = ParkedTickets(make_huey(None, tmp_path), clock=lambda: next(moments))

@@ -21,7 +21,7 @@ from escalations.admin.doctor import unhonoured_conditions
 from escalations.config import ConfigError, Settings, load_settings
 from escalations.core import fields
 from escalations.sandbox import SandboxServer, SandboxZendesk
-from escalations.service.queue import ParkedTickets
+from escalations.service.records import ParkedTickets
 from escalations.service.runtime import build_runtime
 from escalations.service.storage import make_huey
 from escalations.service.sweep import SweepStore, run_sweep

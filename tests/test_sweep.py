@@ -19,7 +19,7 @@ from huey import Huey
 
 from escalations.sandbox import SandboxZendesk
 from escalations.sandbox.traffic import RateLimiter
-from escalations.service.queue import ParkedTickets
+from escalations.service.records import ParkedTickets
 from escalations.service.runtime import Runtime, build_runtime
 from escalations.service.storage import make_huey
 from escalations.service.sweep import SweepStore, run_sweep

@@ -21,7 +21,7 @@ from escalations.core.fields import NOTIFY_EVENTS
 from escalations.sandbox import SandboxZendesk
 from escalations.service.leases import exclusive
 from escalations.service.logs import TicketContext
-from escalations.service.queue import ParkedTickets
+from escalations.service.records import ParkedTickets
 from escalations.service.runtime import (
     BACKOFF_CAP,
     RETRY_FOR,

@@ -228,7 +228,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_notify_test(args: argparse.Namespace) -> int:
     """Send one test message to each ESCALATION_NOTIFY target; once all take it, forget past failures."""
     from escalations.service import notify
-    from escalations.service.queue import NotificationDeliveries, Queues
+    from escalations.service.queue import Queues
+    from escalations.service.records import NotificationDeliveries
 
     settings = notify.check_notify_urls(load_settings())
     if not settings.notify_urls:

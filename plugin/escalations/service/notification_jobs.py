@@ -26,7 +26,7 @@ from escalations.service import notify
 from escalations.service.leases import exclusive
 from escalations.service.logs import about_ticket
 from escalations.service.metrics import NOTIFICATIONS
-from escalations.service.queue import NotificationDeliveries
+from escalations.service.records import NotificationDeliveries
 from escalations.service.runtime import (
     LOCKED_RETRY_SECONDS,
     RETRY_FOR,

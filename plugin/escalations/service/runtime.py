@@ -25,7 +25,8 @@ from escalations.service import notify
 from escalations.service.handling import Handled, handle_ticket
 from escalations.service.logs import about_ticket
 from escalations.service.metrics import DECISIONS, NOTIFICATIONS, PROCESSING
-from escalations.service.queue import Queues, now
+from escalations.service.queue import Queues
+from escalations.service.records import now
 from escalations.zendesk.gateway import (
     ZendeskError,
     ZendeskGateway,

@@ -29,7 +29,7 @@ from escalations.config import BACKOFF_SECONDS
 from escalations.service.handling import is_passing
 from escalations.service.leases import exclusive
 from escalations.service.logs import about_ticket
-from escalations.service.queue import ParkedTickets
+from escalations.service.records import ParkedTickets
 from escalations.service.runtime import (
     LOCKED_RETRY_SECONDS,
     RETRY_FOR,

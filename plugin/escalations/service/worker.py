@@ -26,7 +26,8 @@ from escalations.service.handling import Handled
 from escalations.service.huey_adapter import FinishingConsumer
 from escalations.service.leases import ConsumerPresence, exclusive
 from escalations.service.notification_jobs import send_notification_job
-from escalations.service.queue import NotificationDeliveries, ParkedTickets, Queues, Work
+from escalations.service.queue import Queues, Work
+from escalations.service.records import NotificationDeliveries, ParkedTickets
 from escalations.service.runtime import Runtime, backoff, runtime, service_queues, service_settings
 from escalations.service.storage import storage_of
 from escalations.service.sweep import SweepStore, TicketBusy, run_sweep
