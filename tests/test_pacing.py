@@ -24,23 +24,25 @@ from escalations.sandbox import traffic as sandbox_traffic
 from escalations.sandbox.traffic import RateLimiter
 from escalations.zendesk.gateway import make_client
 from escalations.zendesk.pacing import (
-    ACCOUNT,
-    TICKET_UPDATES,
-    Budget,
-    Call,
     PacedSession,
     Pacer,
     PacingInterrupted,
     SharedBudgets,
+    interruptible_sleep,
+    shared_pacer,
+    spacing,
+)
+from escalations.zendesk.rate_limits import (
+    ACCOUNT,
+    TICKET_UPDATES,
+    Budget,
+    Call,
     budget_of_429,
     classify,
-    interruptible_sleep,
     is_ticket_update,
     read_account_budget,
     read_endpoint_budget,
     retry_after,
-    shared_pacer,
-    spacing,
 )
 from tests.conftest import FakeClock
 from tests.contract.session import checked_sandbox
