@@ -230,10 +230,12 @@ class Bench:
         bind = web.index("--bind")
         self.gunicorn = " ".join(web[1:bind] + web[bind + 2 :])
         web[0], web[web.index("--bind") + 1] = "benchmarks.baseline_app:create_app()", f"127.0.0.1:{self.baseline_port}"
+        # the baseline app is in benchmarks/, beside the package's source root
+        baseline_path = os.pathsep.join(filter(None, [str(ROOT), self.service.env.get("PYTHONPATH")]))
         self.baseline = self.service.spawn(
             [sys.executable, "-m", "gunicorn", *web],
             self.workdir / "baseline.log",
-            {**self.service.env, "BENCH_SIGNING_SECRET": state.signing_secret},
+            {**self.service.env, "PYTHONPATH": baseline_path, "BENCH_SIGNING_SECRET": state.signing_secret},
         )
         if len(self.host_ports) > 1:
             self.baseline_port = self.baseline_proxy.port  # the baseline pays for the same hop
