@@ -27,9 +27,9 @@ from escalations.core import fields
 from escalations.core.calendar import WorkingCalendar
 from escalations.core.locales import fallbacks, normalise
 from escalations.core.messages import SHIPPED, TEMPLATE_NAMES, MessageRenderer
-from escalations.core.policy import PolicySettings, decide
+from escalations.core.policy import decide
 from escalations.core.text import DEFAULT_PHRASES, Phrases, asks_for_escalation, reason_for_escalation
-from escalations.core.tickets import Comment, Message, Person, TicketSnapshot
+from escalations.core.tickets import Comment, Message, Person, PolicySettings, TicketSnapshot
 from escalations.service.sweep import tickets_needing_attention
 from escalations.zendesk.desired import TRIGGER_TITLE, desired_trigger
 from tests.conftest import Service, wait_until

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from escalations.core import fields
 from escalations.core.calendar import WorkingCalendar
-from escalations.core.policy import REASON_WINDOW, PolicySettings, decide, staff_replies
-from escalations.core.tickets import Comment, Decision, Person, TicketSnapshot, iso
+from escalations.core.policy import decide, staff_replies
+from escalations.core.tickets import REASON_WINDOW, Comment, Decision, Person, PolicySettings, TicketSnapshot, iso
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # a Friday afternoon
 REQUESTER, COLLEAGUE, STRANGER, AGENT, SERVICE = 10, 11, 12, 20, 99

@@ -14,7 +14,8 @@ from typing import Any
 from escalations.admin.report import row_for
 from escalations.config import load_settings
 from escalations.core import fields
-from escalations.core.policy import PolicySettings, decide
+from escalations.core.policy import decide
+from escalations.core.tickets import PolicySettings
 from escalations.service.sweep import needs_follow_up, tickets_needing_attention
 from escalations.zendesk.desired import desired_follow_up_triggers, merge_conditions, view_columns
 from escalations.zendesk.gateway import cursor_pages, paged, snapshot_from_json

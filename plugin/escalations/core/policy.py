@@ -48,19 +48,15 @@ The rules, read top to bottom in `decide`:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from escalations.core import fields
-from escalations.core.calendar import WorkingCalendar, response_due
-from escalations.core.locales import language, normalise
+from escalations.core.calendar import response_due
+from escalations.core.replies import confirmation_update, new_contact_details, reason_request_update, refusal_update
 from escalations.core.text import (
-    DEFAULT_PHRASES,
-    Phrases,
     asks_for_escalation,
-    contact_details,
-    form_locale,
     own_words,
     reason_for_escalation,
     without_contact_line,
@@ -71,43 +67,16 @@ from escalations.core.tickets import (
     Decision,
     Message,
     Notification,
+    PolicySettings,
     TicketSnapshot,
     TicketUpdate,
     iso,
-    parse_iso,
+    optional_time,
+    owed_notifications,
+    owing,
+    with_tags,
+    without_tags,
 )
-
-# How long a customer asked for their reason has to give it: a week, so that a weekend or a short absence
-# between the question and the answer loses nothing, and no ordinary comment weeks later escalates by surprise.
-REASON_WINDOW = timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class PolicySettings:
-    manager_group_id: int
-    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)  # what counts as working time
-    allow_copied_end_users: bool = True
-    service_user_id: int | None = None
-    active_since: datetime | None = None
-    manager_ids: frozenset[int] = frozenset()  # members of the managers' group
-    phrases: Phrases = DEFAULT_PHRASES  # the phrases that ask for an escalation
-    notify_events: frozenset[str] = frozenset()  # events the managers are notified of; empty: no notifications
-    reason_window: timedelta = REASON_WINDOW
-    help_center_url: str = ""  # the Help Center with the escalation form, e.g. https://acme.zendesk.com/hc
-    brand_group_ids: Mapping[int, int] = field(default_factory=dict)  # brand id -> its own managers' group
-    brand_names: Mapping[int, str] = field(default_factory=dict)  # brand id -> name, for the messages
-    excluded_tags: frozenset[str] = frozenset()  # a ticket with any of these tags is kept out of the process
-    excluded_brand_ids: frozenset[int] = frozenset()  # so is a ticket of these brands
-
-    def managers_group_id(self, ticket: TicketSnapshot) -> int:
-        """The managers' group that takes the ticket's escalation: its brand's, else the default one."""
-        if ticket.brand_id is None:
-            return self.manager_group_id
-        return self.brand_group_ids.get(ticket.brand_id, self.manager_group_id)
-
-    def brand_name(self, ticket: TicketSnapshot) -> str:
-        """The ticket's brand as the messages name it; '' when unknown."""
-        return self.brand_names.get(ticket.brand_id, "") if ticket.brand_id is not None else ""
 
 
 def is_excluded(ticket: TicketSnapshot, settings: PolicySettings) -> bool:
@@ -169,24 +138,13 @@ def _tags_after(ticket: TicketSnapshot, updates: tuple[TicketUpdate, ...]) -> tu
     return next((u.tags for u in reversed(updates) if u.tags is not None), ticket.tags)
 
 
-def owed_notifications(tags: tuple[str, ...]) -> tuple[str, ...]:
-    """The events whose notification the tags mark as owed."""
-    return tuple(event for event in fields.NOTIFY_EVENTS if fields.notification_tag(event) in tags)
-
-
-def _owing(tags: tuple[str, ...], events: tuple[str, ...], settings: PolicySettings) -> tuple[str, ...]:
-    """The tags with the notifications of `events` marked as owed, for the events the managers want."""
-    wanted = tuple(fields.notification_tag(event) for event in events if event in settings.notify_events)
-    return _with(tags, (*wanted, fields.TAG_NOTIFICATION_OWED)) if wanted else tags
-
-
 def _with_claims(decision: Decision, ticket: TicketSnapshot, settings: PolicySettings, now: datetime) -> Decision:
     """Claim every owed notification: each write that removes a mark claims it; marks still left at the
     end are claimed by one more, tags-only write. Marks of events no longer wanted are cleared unsent."""
     updates = list(decision.updates)
     final = _tags_after(ticket, decision.updates)
     if any(tag in final for tag in fields.NOTIFICATION_TAGS):
-        updates.append(TicketUpdate("notification_claim", None, tags=_without(final, fields.NOTIFICATION_TAGS)))
+        updates.append(TicketUpdate("notification_claim", None, tags=without_tags(final, fields.NOTIFICATION_TAGS)))
     tags, escalation = ticket.tags, dict(ticket.escalation)
     claimed: list[TicketUpdate] = []
     for update in updates:
@@ -208,7 +166,7 @@ def _notification(event: str, ticket: TicketSnapshot, escalation: Mapping[str, A
     """The managers' notification of `event`, from the escalation as recorded once the decision is written."""
     customer_id = escalation.get(fields.REQUESTED_BY)
     customer = ticket.people.get(int(customer_id) if customer_id else ticket.requester_id)
-    due = _optional_time(escalation.get(fields.RESPONSE_DUE))
+    due = optional_time(escalation.get(fields.RESPONSE_DUE))
     acknowledger_id = escalation.get(fields.ACKNOWLEDGED_BY)
     acknowledger = ticket.people.get(int(acknowledger_id)) if acknowledger_id else None
     return Notification(
@@ -239,7 +197,7 @@ def _answer_customer(ticket: TicketSnapshot, settings: PolicySettings, now: date
         if not attempts:
             return Decision("confirmation_resent", (owed,)) if owed else IGNORED
         handled_through = str(max(attempt_ids))
-        refusal = _refusal(
+        refusal = refusal_update(
             ticket, attempts, handled_through, owed.tags if owed and owed.tags else ticket.tags, settings, now
         )
         updates = (owed, refusal) if owed else (refusal,)
@@ -255,18 +213,20 @@ def _answer_customer(ticket: TicketSnapshot, settings: PolicySettings, now: date
         elif asks or _answers(comment, waiting, settings):
             covered = max((comment.id, *attempt_ids))
             record = _escalation_record(ticket, comment, settings, now, str(covered))
-            confirmation = _confirmation(ticket, record.fields, record.tags or (), settings, comment)
+            confirmation = confirmation_update(ticket, record.fields, record.tags or (), settings, comment)
             return Decision("escalated", (record, confirmation), attempt_ids)
 
     if phrase_only:
         handled_through = str(max(comment.id for comment in phrase_only))
         return Decision(
-            "reason_requested", (_request_for_reason(ticket, phrase_only[-1], handled_through, settings),), attempt_ids
+            "reason_requested",
+            (reason_request_update(ticket, phrase_only[-1], handled_through, settings),),
+            attempt_ids,
         )
     if fields.TAG_REASON_REQUESTED in ticket.tags and (
         waiting is None or now > waiting.created_at + settings.reason_window
     ):
-        ended = TicketUpdate("reason_wait_ended", None, tags=_without(ticket.tags, (fields.TAG_REASON_REQUESTED,)))
+        ended = TicketUpdate("reason_wait_ended", None, tags=without_tags(ticket.tags, (fields.TAG_REASON_REQUESTED,)))
         return Decision("reason_wait_ended", (ended,))
     return IGNORED
 
@@ -303,7 +263,7 @@ def _answers(comment: Comment, asked: Comment | None, settings: PolicySettings) 
 def staff_replies(ticket: TicketSnapshot, service_user_id: int | None = None) -> tuple[Comment, ...]:
     """The public replies by staff other than the service since a requested escalation was made: one of them
     may be the managers'. None: deciding need not know who the managers are."""
-    requested_at = _optional_time(ticket.escalation.get(fields.REQUESTED_AT))
+    requested_at = optional_time(ticket.escalation.get(fields.REQUESTED_AT))
     if ticket.escalation.get(fields.STATUS) != fields.status_tag(fields.STATUS_REQUESTED) or requested_at is None:
         return ()
     return tuple(
@@ -319,7 +279,7 @@ def staff_replies(ticket: TicketSnapshot, service_user_id: int | None = None) ->
 
 def manager_reply(ticket: TicketSnapshot, settings: PolicySettings) -> Comment | None:
     """The first public reply by a member of the managers' group since the escalation."""
-    requested_at = _optional_time(ticket.escalation.get(fields.REQUESTED_AT))
+    requested_at = optional_time(ticket.escalation.get(fields.REQUESTED_AT))
     if requested_at is None:
         return None
     return next(
@@ -361,7 +321,7 @@ def _follow_up(
         purpose = "resolved"
         events.append(purpose)
     elif status == fields.status_tag(fields.STATUS_REQUESTED) and fields.TAG_OVERDUE not in tags:
-        due = _optional_time(ticket.escalation.get(fields.RESPONSE_DUE))
+        due = optional_time(ticket.escalation.get(fields.RESPONSE_DUE))
         if due is not None and now >= due:
             purpose = "overdue"
             events.append(purpose)
@@ -380,10 +340,10 @@ def _follow_up(
         return None
     new_status = changes.get(fields.STATUS, status)
     status_tags = tuple(fields.status_tag(name) for name in fields.STATUSES)
-    new_tags = _with(_without(tags, status_tags), (new_status,))  # a drop-down's value is its tag
+    new_tags = with_tags(without_tags(tags, status_tags), (new_status,))  # a drop-down's value is its tag
     if purpose == "overdue":
-        new_tags = _with(new_tags, (fields.TAG_OVERDUE,))
-    return TicketUpdate(purpose, message, tags=_owing(new_tags, tuple(events), settings), fields=changes)
+        new_tags = with_tags(new_tags, (fields.TAG_OVERDUE,))
+    return TicketUpdate(purpose, message, tags=owing(new_tags, tuple(events), settings), fields=changes)
 
 
 def _escalation_record(
@@ -407,13 +367,13 @@ def _escalation_record(
         fields.RESPONSE_DUE: iso(due),
         fields.HANDLED_THROUGH: handled_through,
     }
-    tags = _with(
-        _without(
+    tags = with_tags(
+        without_tags(
             ticket.tags, (*(fields.status_tag(status) for status in fields.STATUSES), fields.TAG_REASON_REQUESTED)
         ),
         (fields.TAG_ESCALATED, fields.status_tag(fields.STATUS_REQUESTED), fields.TAG_CONFIRMATION_PENDING),
     )
-    tags = _owing(tags, ("escalated",), settings)
+    tags = owing(tags, ("escalated",), settings)
     previous_assignee = ticket.people.get(ticket.assignee_id) if ticket.assignee_id else None
     note = Message(
         "manager_note",
@@ -433,7 +393,7 @@ def _escalation_record(
             "previous_group_name": ticket.group_names.get(ticket.group_id, "") if ticket.group_id else "",
             "previous_assignee_name": previous_assignee.name if previous_assignee else "",
             "previous_assignee_id": ticket.assignee_id,
-            "new_contact_details": _new_contact_details(ticket, attempt),
+            "new_contact_details": new_contact_details(ticket, attempt),
             "timezone": settings.calendar.timezone.key,
             "brand": settings.brand_name(ticket),
         },
@@ -449,51 +409,11 @@ def _escalation_record(
     )
 
 
-def _new_contact_details(ticket: TicketSnapshot, comment: Comment) -> tuple[str, ...]:
-    """Email addresses and phone numbers in the comment that nobody on the ticket has in their profile."""
-    known = frozenset(
-        value.lower() for person in ticket.people.values() for value in (person.email, _digits(person.phone)) if value
-    )
-    return contact_details(comment.body, known)
-
-
-def _confirmation(
-    ticket: TicketSnapshot,
-    recorded: Mapping[str, Any],
-    tags_after_record: tuple[str, ...],
-    settings: PolicySettings,
-    escalating: Comment | None,
-) -> TicketUpdate:
-    """The customer's confirmation; it clears the mark that it is still owed, and claims the owed notifications.
-
-    It names the new contact details of the comment that escalated (`escalating`), when it has any."""
-    cleared = (fields.TAG_CONFIRMATION_PENDING, *(fields.NOTIFICATION_TAGS if settings.notify_events else ()))
-    due = recorded.get(fields.RESPONSE_DUE)
-    customer = recorded.get(fields.REQUESTED_BY)
-    locale, timezone = _reader(ticket, int(customer) if customer else ticket.requester_id, settings, escalating)
-    return TicketUpdate(
-        "confirmation",
-        Message(
-            "confirmation",
-            public=True,
-            context={
-                "ticket_id": ticket.id,
-                "response_due": _optional_time(due),
-                "contact_details": _new_contact_details(ticket, escalating) if escalating else (),
-                "brand": settings.brand_name(ticket),
-            },
-            locale=locale,
-            timezone=timezone,
-        ),
-        tags=_without(tags_after_record, cleared),
-    )
-
-
 def _owed_confirmation(ticket: TicketSnapshot, settings: PolicySettings) -> TicketUpdate | None:
     """The confirmation still owed when a previous run stopped after recording the escalation."""
     if fields.TAG_CONFIRMATION_PENDING not in ticket.tags or not ticket.is_escalated:
         return None
-    return _confirmation(ticket, ticket.escalation, ticket.tags, settings, _escalating_comment(ticket, settings))
+    return confirmation_update(ticket, ticket.escalation, ticket.tags, settings, _escalating_comment(ticket, settings))
 
 
 def _escalating_comment(ticket: TicketSnapshot, settings: PolicySettings) -> Comment | None:
@@ -510,113 +430,3 @@ def _escalating_comment(ticket: TicketSnapshot, settings: PolicySettings) -> Com
         ),
         None,
     )
-
-
-def _refusal(
-    ticket: TicketSnapshot,
-    attempts: tuple[Comment, ...],
-    handled_through: str,
-    tags: tuple[str, ...],
-    settings: PolicySettings,
-    now: datetime,
-) -> TicketUpdate:
-    """The polite refusal of a repeat, saying where the escalation stands; `tags` are the ticket's once the
-    updates before it are written."""
-    refused = int(ticket.escalation.get(fields.REFUSED_REPEATS) or 0) + len(attempts)
-    tags = _without(tags, (fields.TAG_CONFIRMATION_PENDING,))
-    locale, timezone = _reader(ticket, attempts[-1].author_id, settings, attempts[-1])
-    due = _optional_time(ticket.escalation.get(fields.RESPONSE_DUE))
-    return TicketUpdate(
-        "refusal",
-        Message(
-            "refusal",
-            public=True,
-            context={
-                "ticket_id": ticket.id,
-                "requested_at": _optional_time(ticket.escalation.get(fields.REQUESTED_AT)),
-                "status": ticket.escalation.get(fields.STATUS),
-                "response_due": due,
-                "overdue": due is not None and now >= due,
-                "acknowledged_at": _optional_time(ticket.escalation.get(fields.ACKNOWLEDGED_AT)),
-                "resolved_at": _optional_time(ticket.escalation.get(fields.RESOLVED_AT)),
-                "brand": settings.brand_name(ticket),
-            },
-            locale=locale,
-            timezone=timezone,
-        ),
-        tags=_owing(_with(tags, (fields.TAG_BLOCKED,)), ("refused",), settings),
-        fields={fields.REFUSED_REPEATS: refused, fields.HANDLED_THROUGH: handled_through},
-    )
-
-
-def _request_for_reason(
-    ticket: TicketSnapshot, attempt: Comment, handled_through: str, settings: PolicySettings
-) -> TicketUpdate:
-    """Ask for the reason; the ticket waits for it (the tag makes the trigger call the service on the answer)."""
-    locale, timezone = _reader(ticket, attempt.author_id, settings, attempt)
-    base = settings.help_center_url.rstrip("/")
-    return TicketUpdate(
-        "reason_request",
-        Message(
-            "reason_request",
-            public=True,
-            context={
-                "ticket_id": ticket.id,
-                "answer_by": attempt.created_at + settings.reason_window,
-                "help_center_link": f"{base}/requests/{ticket.id}" if base else "",
-                "brand": settings.brand_name(ticket),
-            },
-            locale=locale,
-            timezone=timezone,
-        ),
-        tags=_with(ticket.tags, (fields.TAG_REASON_REQUESTED,)),
-        fields={fields.HANDLED_THROUGH: handled_through},
-    )
-
-
-def _reader(
-    ticket: TicketSnapshot, user_id: int, settings: PolicySettings, comment: Comment | None
-) -> tuple[str | None, str]:
-    """The language and time zone a customer reads a reply in.
-
-    The language of the Help Center page when the comment came from the form there (their profile's own
-    variant of it, en-GB say, when it is the same language), else their profile's; the time zone of their
-    profile, else the working calendar's."""
-    profile = _locale_of(ticket, user_id)
-    page = form_locale(comment.body) if comment is not None else None
-    locale = profile if page is None or (profile and _language(profile) == _language(page)) else page
-    person = ticket.people.get(user_id) or ticket.people.get(ticket.requester_id)
-    timezone = person.time_zone if person is not None and person.time_zone else settings.calendar.timezone.key
-    return locale, timezone
-
-
-def _language(tag: str) -> str:
-    try:
-        return language(normalise(tag))
-    except ValueError:
-        return ""
-
-
-def _locale_of(ticket: TicketSnapshot, user_id: int) -> str | None:
-    """The reader's locale: the commenting customer's, else the requester's."""
-    for person_id in (user_id, ticket.requester_id):
-        person = ticket.people.get(person_id)
-        if person is not None and person.locale:
-            return person.locale
-    return None
-
-
-def _optional_time(value: Any) -> datetime | None:
-    return parse_iso(value) if isinstance(value, str) and value else None
-
-
-def _digits(phone: str | None) -> str | None:
-    return "".join(ch for ch in phone if ch.isdigit()) if phone else None
-
-
-def _with(tags: tuple[str, ...], added: tuple[str, ...]) -> tuple[str, ...]:
-    return tags + tuple(tag for tag in added if tag not in tags)
-
-
-def _without(tags: tuple[str, ...], removed: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(tag for tag in tags if tag not in removed)

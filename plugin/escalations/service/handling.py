@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from escalations.core.messages import MessageRenderer
-from escalations.core.policy import PolicySettings, decide
-from escalations.core.tickets import Decision, Notification, TicketSnapshot
+from escalations.core.policy import decide
+from escalations.core.tickets import Decision, Notification, PolicySettings, TicketSnapshot
 from escalations.zendesk.gateway import UpdateConflict, ZendeskGateway, ZendeskUnavailable
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from datetime import datetime
 from escalations.config import BACKOFF_SECONDS, Settings, load_settings
 from escalations.core.calendar import WorkingCalendar
 from escalations.core.messages import MessageRenderer
-from escalations.core.policy import PolicySettings, staff_replies
-from escalations.core.tickets import Comment, Notification, TicketSnapshot
+from escalations.core.policy import staff_replies
+from escalations.core.tickets import Comment, Notification, PolicySettings, TicketSnapshot
 from escalations.service import notify
 from escalations.service.handling import Handled, handle_ticket
 from escalations.service.logs import about_ticket
