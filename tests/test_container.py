@@ -36,6 +36,7 @@ NEVER_IN_CONTEXT = (
     "dist/escalation-requests.zip",
     "tests/conftest.py",
     "plugin/escalations/admin/__pycache__/cli.cpython-311.pyc",
+    "plugin/zendesk_escalations.egg-info/PKG-INFO",  # an editable install's metadata, beside the package
 )
 
 
