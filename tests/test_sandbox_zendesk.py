@@ -1062,14 +1062,50 @@ def test_incremental_exports_have_their_own_budget_of_10_a_minute(sandbox: Sandb
 
     assert [a.status_code for a in answers] == [200] * 10 + [429]
     assert 1 <= int(answers[10].headers["Retry-After"]) <= 60
-    assert answers[0].headers["zendesk-ratelimit-incremental-exports"].startswith("total=10; remaining=9; resets=")
-    assert other.status_code == 200 and "zendesk-ratelimit-incremental-exports" not in other.headers
+    assert other.status_code == 200
+
+
+def test_the_export_budgets_are_described_in_no_header_as_zendesk_documents_none(sandbox: Sandbox) -> None:
+    search = {"query": "status:open", "filter[type]": "ticket"}
+    exports = [
+        sandbox.api("GET", "/api/v2/incremental/ticket_events.json", params={"start_time": "0"}),
+        sandbox.api("GET", "/api/v2/search/export.json", params=search),
+    ]
+
+    assert [a.status_code for a in exports] == [200, 200]
+    assert [name for a in exports for name in a.headers if name.lower().startswith("zendesk-ratelimit-")] == []
+    assert sandbox.account.settings()["endpoint_budget_headers"] is False
+
+
+def test_a_test_may_ask_for_the_export_budgets_in_their_own_headers(sandbox: Sandbox) -> None:
+    settings = requests.post(
+        f"{sandbox.server.url}/__sandbox__/settings", json={"endpoint_budget_headers": True}, timeout=5
+    ).json()
+    search = {"query": "status:open", "filter[type]": "ticket"}
+
+    export = sandbox.api("GET", "/api/v2/incremental/ticket_events.json", params={"start_time": "0"})
+    search_export = sandbox.api("GET", "/api/v2/search/export.json", params=search)
+    other = sandbox.api("GET", "/api/v2/tickets/1.json")
+    refused = requests.post(
+        f"{sandbox.server.url}/__sandbox__/settings", json={"endpoint_budget_headers": "yes"}, timeout=5
+    )
+
+    assert settings["endpoint_budget_headers"] is True
+    assert export.headers["zendesk-ratelimit-incremental-exports"].startswith("total=10; remaining=9; resets=")
+    assert search_export.headers["zendesk-ratelimit-search-export"].startswith("total=100; remaining=99; resets=")
+    assert not [name for name in other.headers if name.lower().startswith("zendesk-ratelimit-")]
+    assert refused.status_code == 400 and sandbox.account.settings()["endpoint_budget_headers"] is True
 
 
 def test_endpoint_budgets_count_toward_the_account_and_can_be_changed(sandbox: Sandbox) -> None:
     settings = requests.post(
         f"{sandbox.server.url}/__sandbox__/settings",
-        json={"incremental_exports_per_minute": 30, "search_exports_per_minute": None, "requests_per_minute": 3},
+        json={
+            "incremental_exports_per_minute": 30,
+            "search_exports_per_minute": None,
+            "requests_per_minute": 3,
+            "endpoint_budget_headers": True,
+        },
         timeout=5,
     ).json()
     url = "/api/v2/incremental/ticket_events.json"
