@@ -29,7 +29,7 @@ from zenpy.lib.api_objects import (
 from zenpy.lib.exception import APIException
 
 from plugin.sandbox import SandboxServer, SandboxZendesk
-from plugin.sandbox.rules import CURRENT_USER, TicketChange, conditions_match
+from plugin.sandbox.rules import CURRENT_USER, TicketChange, conditions_match, render_placeholders
 from tests.contract.session import zendesk_contract
 
 PHRASE = "escalation request"
@@ -451,7 +451,7 @@ def test_a_customer_comment_with_the_phrase_fires_a_signed_webhook(sandbox: Sand
     ticket = sandbox.account.ticket(1)
     assert json.loads(body) == {
         "ticket_id": "1",
-        "updated_at": ticket["updated_at"],
+        "updated_at": ticket["updated_at"][:16] + "Z",  # to the minute, as Zendesk renders it
         "requester_id": str(customer),
         "current_user_id": str(customer),
         "comment_id": str(comment["id"]),
@@ -460,6 +460,16 @@ def test_a_customer_comment_with_the_phrase_fires_a_signed_webhook(sandbox: Sand
     }
     [delivery] = sandbox.account.deliveries()
     assert delivery["final_status"] == 200 and [a["status"] for a in delivery["attempts"]] == [200]
+
+
+def test_the_update_time_placeholder_is_to_the_minute_and_the_date_one_a_date() -> None:
+    account = SandboxZendesk()
+    ticket = {**account.ticket(1), "updated_at": "2013-12-12T05:35:09Z"}
+    change = TicketChange("Change", ticket, account.user(ticket["requester_id"]), None, None)
+
+    rendered = render_placeholders("{{ticket.updated_at_with_timestamp}} {{ticket.updated_at}}", change)
+
+    assert rendered == "2013-12-12T05:35Z 2013-12-12"
 
 
 def test_the_trigger_stays_quiet_without_a_public_customer_comment_containing_the_phrase(
