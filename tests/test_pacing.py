@@ -693,7 +693,7 @@ def test_against_the_sandbox_the_exports_keep_to_their_budget_whether_or_not_the
     account, server = zendesk
     clock = FakeClock()
     account.rate_limiter = RateLimiter(clock=clock)  # Zendesk's export budget, on the pacer's clock
-    account.set_rate_limit(endpoint_budget_headers=described)
+    account.describe_endpoint_budgets(described)
     export = f"{server.url}/api/v2/incremental/ticket_events.json?start_time=1"
     others = requests.Session()  # another integration, unpaced, spends half of the budget first
     others.auth = (f"{account.email}/token", account.api_token)

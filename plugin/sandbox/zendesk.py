@@ -131,15 +131,10 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
         updates_per_minute: int | Unchanged | None = UNCHANGED,
         incremental_exports_per_minute: int | Unchanged | None = UNCHANGED,
         search_exports_per_minute: int | Unchanged | None = UNCHANGED,
-        endpoint_budget_headers: bool | Unchanged = UNCHANGED,
     ) -> None:
         """Limit requests per sliding minute: all API requests, ticket updates, and the endpoints
         with a budget of their own (incremental exports, 10 by default as in Zendesk, 30 with the
-        High Volume add-on; search export, 100). None is unlimited; a limit not given stays.
-
-        `endpoint_budget_headers` makes the answers of those endpoints describe their budget in a
-        `zendesk-ratelimit-<name>` header, which Zendesk documents for ticket lists only: off by default.
-        """
+        High Volume add-on; search export, 100). None is unlimited; a limit not given stays."""
         limiter = self.rate_limiter
         endpoint_limits = {
             name: limit
@@ -157,7 +152,17 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
                 limiter.updates_per_minute if isinstance(updates_per_minute, Unchanged) else updates_per_minute
             ),
             endpoint_limits=endpoint_limits,
-            endpoint_headers=None if isinstance(endpoint_budget_headers, Unchanged) else endpoint_budget_headers,
+        )
+
+    def describe_endpoint_budgets(self, described: bool) -> None:
+        """Whether the answers of the endpoints with a budget of their own describe it in a
+        `zendesk-ratelimit-<name>` header. Zendesk documents that header for ticket lists only, not for
+        the exports: off unless a test asks."""
+        limiter = self.rate_limiter
+        limiter.configure(
+            requests_per_minute=limiter.requests_per_minute,
+            updates_per_minute=limiter.updates_per_minute,
+            endpoint_headers=described,
         )
 
     def record_request(self, method: str, path: str, query: str, status: int, credentials: str = "") -> None:

@@ -94,9 +94,7 @@ def add_control_routes(app: Flask, zendesk: SandboxZendesk) -> None:
         if limits:
             zendesk.set_rate_limit(**limits)
         if "endpoint_budget_headers" in body:
-            zendesk.set_rate_limit(
-                endpoint_budget_headers=_flag(body["endpoint_budget_headers"], "endpoint_budget_headers")
-            )
+            zendesk.describe_endpoint_budgets(_flag(body["endpoint_budget_headers"], "endpoint_budget_headers"))
         return jsonify(zendesk.settings())
 
 
