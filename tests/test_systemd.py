@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from plugin.cli import STOP_SECONDS, build_parser
-from tests.conftest import ROOT, require_tool
+from tests.conftest import ROOT
+from tests.skips import require_tool
 
 UNITS = ROOT / "deploy" / "systemd"
 COMMANDS = {"escalations-web.service": "web", "escalations-worker.service": "worker"}
