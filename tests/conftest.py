@@ -224,6 +224,7 @@ def service_env(zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path) -
         port=port,
         data_dir=tmp_path / "var",
         ESCALATIONS_RECONCILE_SECONDS="3600",
+        ESCALATIONS_BACKOFF_SECONDS="0.25",  # a failed job's retries 0.25, 0.5, 1 s... later, not 2, 4, 8 s
         LOG_LEVEL="INFO",
     )
     service = Service(env, port, tmp_path, zendesk=account)
