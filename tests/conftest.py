@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,10 +25,11 @@ from escalations.zendesk.state import AccountState, save_state
 from tests.cluster import redis_server
 from tests.support.local_service import LocalService, free_port, service_environment, wait_for
 
-pytest_plugins = ("tests.contract.session",)  # Zendesk's spec checked on every sandbox exchange
+# Zendesk's spec checked on every sandbox exchange; skips fail on CI and are summed up in one line elsewhere.
+pytest_plugins = ("tests.contract.session", "tests.skips")
 
 ROOT = Path(__file__).resolve().parents[1]
-__all__ = ["ROOT", "Service", "free_port", "require_tool", "wait_until"]
+__all__ = ["ROOT", "Service", "free_port", "wait_until"]
 
 # Debian's Chromium, driven by Playwright (browser downloads are not available here).
 CHROMIUM = Path("/usr/bin/chromium")
@@ -220,6 +219,7 @@ def service_env(zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path) -
         port=port,
         data_dir=tmp_path / "var",
         ESCALATIONS_RECONCILE_SECONDS="3600",
+        ESCALATIONS_BACKOFF_SECONDS="0.25",  # a failed job's retries 0.25, 0.5, 1 s... later, not 2, 4, 8 s
         LOG_LEVEL="INFO",
     )
     service = Service(env, port, tmp_path, zendesk=account)
@@ -237,6 +237,8 @@ def service(service_env: Service) -> Iterator[Service]:
 
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
+    from tests.skips import require_tool  # imported once registered as a plugin (pytest_plugins)
+
     require_tool("redis-server", "redis-server")
     with redis_server(tmp_path) as url:
         yield url
@@ -248,16 +250,6 @@ def queue_env(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.param == "sqlite":
         return {}
     return {"REDIS_URL": request.getfixturevalue("redis_url")}
-
-
-def require_tool(tool: str, package: str) -> str:
-    """The tool's path; a skip where it is missing, but a failure on CI (CI=true), which must install it."""
-    path = shutil.which(tool)
-    if path is not None:
-        return path
-    if os.environ.get("CI", "").strip().lower() in ("true", "1"):
-        pytest.fail(f"{tool} is missing on CI: .ci/run installs the Debian package {package}")
-    pytest.skip(f"{tool} is not installed (Debian package {package}; .ci/run installs it)")
 
 
 @pytest.fixture(scope="module")

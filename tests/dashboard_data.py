@@ -111,6 +111,51 @@ class Account:
                     counts[index] += 1
         return counts
 
+    def week_starts(self, now: datetime, weeks: int = 12) -> list[datetime]:
+        """The Mondays (00:00 UTC) of the last `weeks` weeks, oldest first; the last is the current week."""
+        monday = datetime.combine((now - timedelta(days=now.weekday())).date(), datetime.min.time(), UTC)
+        return [monday - timedelta(weeks=weeks - 1 - index) for index in range(weeks)]
+
+    def figures(self, since: datetime, until: datetime) -> Figures:
+        """The figures of the escalations requested from `since` until before `until`."""
+        chosen = [e for e in self.escalations if since <= e.requested_at < until]
+        acknowledged = [e for e in chosen if e.acknowledged_at is not None]
+        return Figures(
+            acknowledge_hours=[hours(e.requested_at, e.acknowledged_at) for e in acknowledged if e.acknowledged_at],
+            allowed_hours=[hours(e.requested_at, e.due) for e in chosen],
+            decided=len(acknowledged),
+            before_due=sum(1 for e in acknowledged if e.acknowledged_at and e.acknowledged_at <= e.due),
+        )
+
+    def weekly(self, now: datetime, weeks: int = 12) -> list[Figures]:
+        """Each of the last `weeks` weeks' figures, by the week of the request."""
+        return [self.figures(start, start + timedelta(weeks=1)) for start in self.week_starts(now, weeks)]
+
+
+def hours(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / 3600
+
+
+def nearest_rank(values: list[float], share: float) -> float | None:
+    """The value at rank ceil(n × share) of the sorted values (at least the first); None for none."""
+    if not values:
+        return None
+    return sorted(values)[max(1, math.ceil(len(values) * share)) - 1]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a set of escalations adds up to: times to acknowledge and allowed, and how many met the due time."""
+
+    acknowledge_hours: list[float]
+    allowed_hours: list[float]
+    decided: int  # acknowledged, so either before the due time or late
+    before_due: int
+
+    @property
+    def before_due_share(self) -> float | None:
+        return self.before_due / self.decided if self.decided else None
+
 
 def generate(count: int, now: datetime, field_ids: dict[str, int], seed: int = 7) -> Account:
     """`count` escalated tickets requested over the last 16 weeks, and the people they name."""

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from benchmarks.report import markers, write_report
+from tests.skips import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,8 +44,7 @@ def test_the_benchmark_runs_with_tiny_numbers_and_writes_its_report(tmp_path: Pa
 
 
 def test_the_benchmark_runs_two_hosts_sharing_a_redis_server_behind_a_proxy(tmp_path: Path) -> None:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server; .ci/run installs it)")
+    require_tool("redis-server", "redis-server")
     report, figures = tmp_path / "benchmarks.md", tmp_path / "figures.json"
     tiny = "--hosts 2 --latency 0 --escalations 2 --arrival-rate 20 --refusals 1 --ignored 1 --parallel 3"
     tiny += " --duplicates 1 --deliveries 2 --webhooks 8 --rounds 2 --concurrency 4 --burst 4"

@@ -32,6 +32,7 @@ from dotenv import dotenv_values
 from escalations.admin.cli import build_parser
 from escalations.sandbox import SandboxServer, SandboxZendesk
 from tests.conftest import ROOT, wait_until
+from tests.skips import require_tool
 from tests.support.local_service import clean_environment, free_port
 from tests.test_end_to_end import ALICE, emails_for, internal_notes
 
@@ -291,8 +292,8 @@ def seconds(duration: str) -> float:
 @pytest.fixture
 def project(tmp_path: Path, zendesk: tuple[SandboxZendesk, SandboxServer]) -> Iterator[Project]:
     """compose.yaml beside a .env for the sandbox, as an admin would fill it in."""
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        pytest.skip("redis-server and redis-cli are not installed (Debian package redis-server; .ci/run installs it)")
+    require_tool("redis-server", "redis-server")
+    require_tool("redis-cli", "redis-server")
     account, server = zendesk
     project = Project(tmp_path, {})
     web_port = project.port("web", 8000)

@@ -681,3 +681,41 @@ def test_against_the_sandbox_a_429_on_the_export_holds_back_only_the_sweeps_next
     assert slept == []  # the ticket's calls went at once
     assert get("/api/v2/incremental/ticket_events.json?start_time=1") == 200
     assert slept == [("/api/v2/incremental/ticket_events.json?start_time=1", 30.0)]
+
+
+@pytest.mark.parametrize("described", [False, True], ids=["no export budget header", "export budget header"])
+def test_against_the_sandbox_the_exports_keep_to_their_budget_whether_or_not_the_answers_describe_it(
+    zendesk: tuple[SandboxZendesk, SandboxServer], described: bool
+) -> None:
+    """Zendesk documents no budget header on the exports: paced by the documented limit, the sweep's exports
+    get through either way; when the answers do describe the budget, the service also yields to what others
+    spent of it and meets no 429 at all."""
+    account, server = zendesk
+    clock = FakeClock()
+    account.rate_limiter = RateLimiter(clock=clock)  # Zendesk's export budget, on the pacer's clock
+    account.describe_endpoint_budgets(described)
+    export = f"{server.url}/api/v2/incremental/ticket_events.json?start_time=1"
+    others = requests.Session()  # another integration, unpaced, spends half of the budget first
+    others.auth = (f"{account.email}/token", account.api_token)
+    started = clock.now
+    assert [others.get(export).status_code for _ in range(5)] == [200] * 5
+    session = PacedSession(Pacer(clock=clock), sleep=clock.sleep)
+    session.auth = others.auth
+    ours: list[tuple[float, int]] = []
+
+    while len([status for _, status in ours if status == 200]) < 10:
+        assert len(ours) < 20, "the exports never got through"
+        status = session.get(export).status_code  # a 429 is asked again, as Zenpy does
+        ours.append((clock.now, status))  # the moment it was sent: the fake clock moves only while waiting
+        if ours[-1][1] == 429:
+            waited_from = clock.now
+            assert session.get(f"{server.url}/api/v2/tickets/1.json").status_code == 200
+            assert clock.now == waited_from  # the ticket's calls are never behind the exports
+
+    exported = [started] * 5 + [moment for moment, status in ours if status == 200]
+    if described:
+        assert [status for _, status in ours] == [200] * 10
+        assert max_in_window(exported, 60.0) == 8  # ours kept to 10 less the reserve less what others spent
+    else:
+        assert [status for _, status in ours] == [200] * 5 + [429] + [200] * 5
+        assert ours[6][0] - ours[5][0] == 60.0  # the 429's Retry-After, then on

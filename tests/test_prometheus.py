@@ -17,7 +17,8 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, Service, require_tool, wait_until
+from tests.conftest import ROOT, Service, wait_until
+from tests.skips import require_tool
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 DASHBOARD = ROOT / "deploy" / "grafana" / "escalations.json"

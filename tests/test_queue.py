@@ -220,8 +220,15 @@ def test_the_status_for_metrics_leaves_out_the_list_of_failed_notifications(tmp_
     queues = Queues(make_huey(None, tmp_path), make_huey(None, tmp_path, "notifications"))
     NotificationDeliveries(queues.notifications).record("d1", 0, "gave_up", event="escalated", ticket_id=7, target="t")
 
+    storage_of(queues.notifications).enqueue(b"a notification to send")
+
     assert [delivery for delivery, _ in queues.status()["notifications"]["failed"]] == ["d1"]
-    assert queues.status(details=False)["notifications"]["failed"] == []
+    assert queues.status(details=False)["notifications"] == {
+        "pending": 1,
+        "in_progress": 0,
+        "scheduled": 0,
+        "waiting": 1,
+    }
 
 
 def test_a_late_acknowledgement_never_removes_the_job_another_worker_recovered(shared: SharedQueue) -> None:

@@ -29,7 +29,7 @@ from zenpy.lib.api_objects import (
 from zenpy.lib.exception import APIException
 
 from escalations.sandbox import SandboxServer, SandboxZendesk
-from escalations.sandbox.rules import CURRENT_USER, TicketChange, conditions_match
+from escalations.sandbox.rules import CURRENT_USER, TicketChange, conditions_match, render_placeholders
 from tests.contract.session import checked_sandbox
 
 PHRASE = "escalation request"
@@ -451,7 +451,7 @@ def test_a_customer_comment_with_the_phrase_fires_a_signed_webhook(sandbox: Sand
     ticket = sandbox.account.ticket(1)
     assert json.loads(body) == {
         "ticket_id": "1",
-        "updated_at": ticket["updated_at"],
+        "updated_at": ticket["updated_at"][:16] + "Z",  # to the minute, as Zendesk renders it
         "requester_id": str(customer),
         "current_user_id": str(customer),
         "comment_id": str(comment["id"]),
@@ -460,6 +460,16 @@ def test_a_customer_comment_with_the_phrase_fires_a_signed_webhook(sandbox: Sand
     }
     [delivery] = sandbox.account.deliveries()
     assert delivery["final_status"] == 200 and [a["status"] for a in delivery["attempts"]] == [200]
+
+
+def test_the_update_time_placeholder_is_to_the_minute_and_the_date_one_a_date() -> None:
+    account = SandboxZendesk()
+    ticket = {**account.ticket(1), "updated_at": "2013-12-12T05:35:09Z"}
+    change = TicketChange("Change", ticket, account.user(ticket["requester_id"]), None, None)
+
+    rendered = render_placeholders("{{ticket.updated_at_with_timestamp}} {{ticket.updated_at}}", change)
+
+    assert rendered == "2013-12-12T05:35Z 2013-12-12"
 
 
 def test_the_trigger_stays_quiet_without_a_public_customer_comment_containing_the_phrase(
@@ -1037,14 +1047,50 @@ def test_incremental_exports_have_their_own_budget_of_10_a_minute(sandbox: Sandb
 
     assert [a.status_code for a in answers] == [200] * 10 + [429]
     assert 1 <= int(answers[10].headers["Retry-After"]) <= 60
-    assert answers[0].headers["zendesk-ratelimit-incremental-exports"].startswith("total=10; remaining=9; resets=")
-    assert other.status_code == 200 and "zendesk-ratelimit-incremental-exports" not in other.headers
+    assert other.status_code == 200
+
+
+def test_the_export_budgets_are_described_in_no_header_as_zendesk_documents_none(sandbox: Sandbox) -> None:
+    search = {"query": "status:open", "filter[type]": "ticket"}
+    exports = [
+        sandbox.api("GET", "/api/v2/incremental/ticket_events.json", params={"start_time": "0"}),
+        sandbox.api("GET", "/api/v2/search/export.json", params=search),
+    ]
+
+    assert [a.status_code for a in exports] == [200, 200]
+    assert [name for a in exports for name in a.headers if name.lower().startswith("zendesk-ratelimit-")] == []
+    assert sandbox.account.settings()["endpoint_budget_headers"] is False
+
+
+def test_a_test_may_ask_for_the_export_budgets_in_their_own_headers(sandbox: Sandbox) -> None:
+    settings = requests.post(
+        f"{sandbox.server.url}/__sandbox__/settings", json={"endpoint_budget_headers": True}, timeout=5
+    ).json()
+    search = {"query": "status:open", "filter[type]": "ticket"}
+
+    export = sandbox.api("GET", "/api/v2/incremental/ticket_events.json", params={"start_time": "0"})
+    search_export = sandbox.api("GET", "/api/v2/search/export.json", params=search)
+    other = sandbox.api("GET", "/api/v2/tickets/1.json")
+    refused = requests.post(
+        f"{sandbox.server.url}/__sandbox__/settings", json={"endpoint_budget_headers": "yes"}, timeout=5
+    )
+
+    assert settings["endpoint_budget_headers"] is True
+    assert export.headers["zendesk-ratelimit-incremental-exports"].startswith("total=10; remaining=9; resets=")
+    assert search_export.headers["zendesk-ratelimit-search-export"].startswith("total=100; remaining=99; resets=")
+    assert not [name for name in other.headers if name.lower().startswith("zendesk-ratelimit-")]
+    assert refused.status_code == 400 and sandbox.account.settings()["endpoint_budget_headers"] is True
 
 
 def test_endpoint_budgets_count_toward_the_account_and_can_be_changed(sandbox: Sandbox) -> None:
     settings = requests.post(
         f"{sandbox.server.url}/__sandbox__/settings",
-        json={"incremental_exports_per_minute": 30, "search_exports_per_minute": None, "requests_per_minute": 3},
+        json={
+            "incremental_exports_per_minute": 30,
+            "search_exports_per_minute": None,
+            "requests_per_minute": 3,
+            "endpoint_budget_headers": True,
+        },
         timeout=5,
     ).json()
     url = "/api/v2/incremental/ticket_events.json"

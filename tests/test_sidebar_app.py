@@ -690,6 +690,34 @@ def test_resolve_requires_a_note_and_records_it_as_an_internal_note(open_sidebar
     sidebar.screenshot("after-resolve.png")
 
 
+def test_after_resolving_an_editor_that_has_not_caught_up_cannot_take_the_sidebar_back(
+    open_sidebar: OpenSidebar,
+) -> None:
+    sidebar = open_sidebar(escalated_ticket())
+    page = sidebar.page
+    resolve_with(sidebar)
+    expect(page.locator("#status-badge")).to_have_text("Resolved")
+    page.evaluate(
+        """() => {
+          window.badgesShown = [];
+          new MutationObserver(() => window.badgesShown.push(document.querySelector('#status-badge').textContent))
+            .observe(document.body, {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+
+    sidebar.fire("ticket.tags.changed")  # read at once: the agent's editor still shows the escalation requested
+    caught_up = escalated_ticket("resolved", resolved_at=iso(NOW + timedelta(minutes=1)))
+    key_of = {field_id: key for key, field_id in FIELD_ID.items()}
+    sidebar.set_editor(
+        tags=caught_up["tags"], fields={key_of[entry["id"]]: entry["value"] for entry in caught_up["custom_fields"]}
+    )
+    sidebar.fire("ticket.tags.changed")  # read once the stale read is shown: the editor has caught up
+
+    expect(page.locator("#resolved-at")).to_have_text("Nov 27, 2026, 3:05 PM UTC")
+    assert "Requested" not in page.evaluate("window.badgesShown")
+    expect(page.locator("#status-badge")).to_have_text("Resolved")
+
+
 def test_cancelling_the_resolve_form_returns_to_the_buttons(open_sidebar: OpenSidebar) -> None:
     sidebar = open_sidebar(escalated_ticket())
 

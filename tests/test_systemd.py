@@ -16,7 +16,8 @@ import pytest
 
 from escalations.admin.cli import build_parser
 from escalations.admin.serve import STOP_SECONDS
-from tests.conftest import ROOT, require_tool
+from tests.conftest import ROOT
+from tests.skips import require_tool
 
 UNITS = ROOT / "deploy" / "systemd"
 COMMANDS = {"escalations-web.service": "web", "escalations-worker.service": "worker"}

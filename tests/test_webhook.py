@@ -31,7 +31,7 @@ def signed_headers(body: bytes, *, secret: str = SECRET, at: datetime = NOW, **e
     }
 
 
-BODY = json.dumps({"ticket_id": "42", "updated_at": "2026-11-27T14:59:58Z", "actor_id": "10"}).encode()
+BODY = json.dumps({"ticket_id": "42", "updated_at": "2026-11-27T14:59Z", "actor_id": "10"}).encode()
 
 
 def post(client: FlaskClient, body: bytes, headers: dict[str, str]):  # type: ignore[no-untyped-def]

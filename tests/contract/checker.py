@@ -96,6 +96,14 @@ def _path_patterns() -> list[tuple[re.Pattern[str], str]]:
     return sorted(patterns, key=lambda pair: (pair[1].count("{"), -len(pair[1])))
 
 
+def prepare() -> None:
+    """Read the spec and build openapi-core's validators now, once per process (about a second, several on a
+    busy machine), so that the first request a test makes is not the one that waits for them and times out."""
+    openapi().validate_request(
+        MockRequest(HOST_URL, "get", "/api/v2/tickets/1", headers={"authorization": "Basic eDp5"})
+    )
+
+
 def find_operation(method: str, path: str) -> Operation | None:
     """The documented operation for `method` on `path` (without `.json`), or None."""
     for pattern, template in _path_patterns():

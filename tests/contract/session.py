@@ -35,7 +35,14 @@ import pytest
 
 from escalations.sandbox import SandboxServer, SandboxZendesk
 from escalations.sandbox.contract import EXCHANGES_PREFIX, FINDINGS_VARIABLE, ApiRequest, ApiResponse
-from tests.contract.checker import ContractException, OpenApiContract, Violation, ViolationLog, load_exceptions
+from tests.contract.checker import (
+    ContractException,
+    OpenApiContract,
+    Violation,
+    ViolationLog,
+    load_exceptions,
+    prepare,
+)
 
 VIOLATIONS_PREFIX = "violations-"
 _EXCEPTIONS = load_exceptions()
@@ -72,6 +79,7 @@ def zendesk_contract(log: ViolationLog = SESSION_LOG) -> OpenApiContract:
 def checked_sandbox(account: SandboxZendesk | None = None, **server: Any) -> Iterator[SandboxServer]:
     """A sandbox serving `account` (a fresh seeded one by default) over HTTP, every exchange checked against
     Zendesk's spec; the one way tests start a sandbox in their own process."""
+    prepare()
     with SandboxServer(account or SandboxZendesk(), contract=zendesk_contract(), **server) as started:
         yield started
 

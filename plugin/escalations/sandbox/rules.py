@@ -77,7 +77,7 @@ def _placeholder_value(name: str, change: TicketChange) -> str:
         "ticket.id": ticket["id"],
         "ticket.status": str(ticket["status"]).capitalize(),
         "ticket.tags": " ".join(ticket["tags"]),
-        "ticket.updated_at_with_timestamp": ticket["updated_at"],
+        "ticket.updated_at_with_timestamp": _to_the_minute(str(ticket["updated_at"])),
         "ticket.updated_at": str(ticket["updated_at"])[:10],
         "ticket.requester.id": ticket["requester_id"],
         "ticket.latest_comment.id": change.latest_comment_id,
@@ -93,6 +93,11 @@ def _placeholder_value(name: str, change: TicketChange) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+def _to_the_minute(iso_time: str) -> str:
+    """`2013-12-12T05:35:09Z` as the placeholders reference shows the update time: `2013-12-12T05:35Z`."""
+    return f"{iso_time[:16]}Z"
 
 
 def _custom_field_value(ticket: Mapping[str, Any], field_id: int) -> object:

@@ -151,6 +151,17 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
             endpoint_limits=endpoint_limits,
         )
 
+    def describe_endpoint_budgets(self, described: bool) -> None:
+        """Whether the answers of the endpoints with a budget of their own describe it in a
+        `zendesk-ratelimit-<name>` header. Zendesk documents that header for ticket lists only, not for
+        the exports: off unless a test asks."""
+        limiter = self.rate_limiter
+        limiter.configure(
+            requests_per_minute=limiter.requests_per_minute,
+            updates_per_minute=limiter.updates_per_minute,
+            endpoint_headers=described,
+        )
+
     def record_request(self, method: str, path: str, query: str, status: int, credentials: str = "") -> None:
         """Log an API request the HTTP face served, with the kind of credentials it came with."""
         with self._lock:
@@ -200,6 +211,7 @@ class SandboxZendesk(SeedData, Search, IncrementalExports, EndUserRequests, Sche
             "updates_per_minute": self.rate_limiter.updates_per_minute,
             "incremental_exports_per_minute": self.rate_limiter.endpoint_limits[INCREMENTAL_EXPORTS],
             "search_exports_per_minute": self.rate_limiter.endpoint_limits[SEARCH_EXPORT],
+            "endpoint_budget_headers": self.rate_limiter.endpoint_headers,
             "webhook_delivery_enabled": self.webhook_delivery_enabled,
         }
 

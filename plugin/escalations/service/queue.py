@@ -144,17 +144,19 @@ class Queues:
         notifications = self.notifications
         pending, scheduled = notifications.pending_count(), notifications.scheduled_count()
         sending = storage_of(notifications).in_progress()
+        notification_status: dict[str, Any] = {
+            "pending": pending,
+            "in_progress": sending,
+            "scheduled": scheduled,
+            "waiting": pending + sending + scheduled,
+        }
+        if details:
+            notification_status["failed"] = NotificationDeliveries(notifications).failed()
         return {
             "pending": self.tickets.pending_count(),
             "in_progress": storage_of(self.tickets).in_progress(),
             "scheduled": self.tickets.scheduled_count(),
             "parked": list(ParkedTickets(self.tickets).items()),
             "sweep": store,
-            "notifications": {
-                "pending": pending,
-                "in_progress": sending,
-                "scheduled": scheduled,
-                "waiting": pending + sending + scheduled,
-                "failed": NotificationDeliveries(notifications).failed() if details else [],
-            },
+            "notifications": notification_status,
         }

@@ -8,10 +8,13 @@ nothing about the others:
   `ratelimit-remaining` / `ratelimit-reset`) on every answer;
 - ticket updates: 100 a minute per account (300 with the High Volume add-on),
   agents' updates in the agent interface included;
-- endpoints with a limit of their own, described by
-  `zendesk-ratelimit-<name>: total=N; remaining=M; resets=S`: the incremental
-  exports (`/api/v2/incremental/…`, 10 a minute, 30 with High Volume) and the
-  search export (`/api/v2/search/export`, 100 a minute), among others.
+- endpoints with a limit of their own: the incremental exports
+  (`/api/v2/incremental/…`, 10 a minute, 30 with High Volume) and the search
+  export (`/api/v2/search/export`, 100 a minute), among others. Zendesk
+  documents a `zendesk-ratelimit-<name>: total=N; remaining=M; resets=S`
+  header for ticket list endpoints (`tickets-index`), none for the exports:
+  such a header is read wherever it comes, and the exports are held to their
+  documented limits without it.
 
 `PacedSession` is the requests session Zenpy uses. Before each call it books a
 slot with the process-wide `Pacer` (shared by every session and thread of the

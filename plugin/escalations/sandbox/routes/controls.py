@@ -93,6 +93,8 @@ def add_control_routes(app: Flask, zendesk: SandboxZendesk) -> None:
         limits = {name: _limit(body[name], name) for name in RATE_LIMITS if name in body}
         if limits:
             zendesk.set_rate_limit(**limits)
+        if "endpoint_budget_headers" in body:
+            zendesk.describe_endpoint_budgets(_flag(body["endpoint_budget_headers"], "endpoint_budget_headers"))
         return jsonify(zendesk.settings())
 
 
@@ -107,6 +109,12 @@ def _number(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise bad_request(f"{name}: expected a number >= 0")
     return float(value)
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise bad_request(f"{name}: expected true or false")
+    return value
 
 
 def _limit(value: object, name: str) -> int | None:
