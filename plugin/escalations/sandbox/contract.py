@@ -65,8 +65,8 @@ EXCHANGES_PREFIX = "exchanges-"
 class ExchangeRecorder:
     """A check that refuses nothing and writes every exchange to a file of its own in `directory`.
 
-    The first line names the process (its command line); each further line is one exchange, written as
-    soon as the answer is sent, so that a process killed later loses none.
+    The first line names the process (its command line); each further line is one exchange, written before
+    its answer is sent, so that a process stopped once its client has the answer has recorded it.
     """
 
     def __init__(self, directory: Path) -> None:

@@ -23,7 +23,13 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from escalations.sandbox.contract import ApiRequest, ApiResponse, ContractCheck, contract_from_environment
+from escalations.sandbox.contract import (
+    ApiRequest,
+    ApiResponse,
+    ContractCheck,
+    ExchangeRecorder,
+    contract_from_environment,
+)
 from escalations.sandbox.errors import SandboxError, forbidden
 from escalations.sandbox.help_center import CSRF_HEADER, SESSION_COOKIE, HelpCenter
 from escalations.sandbox.permissions import may_call, scopes_allow
@@ -145,9 +151,14 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
                 request.method, original_path(), query, response.status_code, g.get("credentials", "")
             )
             if contract is not None and g.get("contract_request") is not None:
-                # Checked once the answer is sent, so that the check never delays the client.
                 exchange = (g.contract_request, _api_response(response))
-                response.call_on_close(lambda: contract.check_response(*exchange))
+                if isinstance(contract, ExchangeRecorder):
+                    # Written before the answer leaves: a process stopped once its client has the answer has
+                    # recorded the exchange, and exchanges are recorded in the order the client made them.
+                    contract.check_response(*exchange)
+                else:
+                    # Checked once the answer is sent, so that the check never delays the client.
+                    response.call_on_close(lambda: contract.check_response(*exchange))
         return response
 
     @app.errorhandler(SandboxError)
