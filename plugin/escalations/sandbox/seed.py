@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from escalations.sandbox.core import Record
-from escalations.sandbox.tickets import CommentInput, Tickets, html_body_for
+from escalations.sandbox.ticket_changes import CommentInput, html_body_for
+from escalations.sandbox.tickets import Tickets
 
 
 class SeedData(Tickets):

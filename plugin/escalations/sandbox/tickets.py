@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,56 +11,15 @@ from escalations.sandbox.business_rules import BusinessRules
 from escalations.sandbox.core import TIMESTAMP_FORMAT, Record, parse_time
 from escalations.sandbox.errors import SandboxError, bad_request, invalid, not_found
 from escalations.sandbox.rules import PRIORITY_ORDER, STATUS_ORDER, TICKET_TYPES, VIA_IDS, TicketChange
+from escalations.sandbox.ticket_changes import (
+    CommentInput,
+    comment_text,
+    field_changes,
+    html_body_for,
+    unknown_ticket_keys,
+)
 from escalations.sandbox.ticket_fields import checked_field_value, normalise_tags
 from escalations.sandbox.webhooks import Notification
-
-# Read-only ticket keys, ignored silently as Zendesk does; any other key the sandbox does
-# not implement is dropped with an x-zendesk-api-warn header.
-_TICKET_READ_ONLY_KEYS = frozenset(
-    {
-        "id",
-        "url",
-        "created_at",
-        "updated_at",
-        "description",
-        "via",
-        "is_public",
-        "raw_subject",
-        "safe_update",
-        "updated_stamp",
-        "satisfaction_rating",
-        "followup_ids",
-        "forum_topic_id",
-        "from_messaging_channel",
-        "generated_timestamp",
-        "has_incidents",
-        "allow_attachments",
-        "allow_channelback",
-    }
-)
-_TRACKED_TICKET_FIELDS = (
-    "subject",
-    "status",
-    "priority",
-    "type",
-    "requester_id",
-    "assignee_id",
-    "group_id",
-    "brand_id",
-    "tags",
-    "email_cc_ids",
-    "follower_ids",
-)
-
-
-@dataclass(frozen=True)
-class CommentInput:
-    """A comment about to be added to a ticket."""
-
-    author: Record
-    body: str
-    html_body: str
-    public: bool
 
 
 class Tickets(BusinessRules):
@@ -196,7 +153,7 @@ class Tickets(BusinessRules):
                 actor=actor,
                 channel="api",
             )
-            ignored = _unknown_ticket_keys(fields)
+            ignored = unknown_ticket_keys(fields)
         self._dispatch(notifications)
         return {"ticket": ticket, "audit": audit}, ignored
 
@@ -228,7 +185,7 @@ class Tickets(BusinessRules):
             comment_input = None if comment is None else self._comment_input(comment, default_author=actor)
             audit, _, notifications = self._commit_change(ticket, updated, comment_input, actor=actor, channel="api")
             answer = {"ticket": self._ticket_json(self._tickets[ticket_id]), "audit": audit}
-            ignored = _unknown_ticket_keys(changes)
+            ignored = unknown_ticket_keys(changes)
         self._dispatch(notifications)
         return copy.deepcopy(answer), ignored
 
@@ -409,7 +366,7 @@ class Tickets(BusinessRules):
         html_body = comment.get("html_body")
         body = comment.get("body")
         if isinstance(html_body, str) and html_body.strip():
-            text = body if isinstance(body, str) and body.strip() else _text(html_body)
+            text = body if isinstance(body, str) and body.strip() else comment_text(html_body)
             return CommentInput(author, text, html_body, bool(comment.get("public", True)))
         if not isinstance(body, str) or not body.strip():
             raise invalid("Comment: body cannot be blank")
@@ -438,7 +395,7 @@ class Tickets(BusinessRules):
         Returns the audit, the new comment and the webhook calls to make. A change that
         alters nothing and adds no comment is not recorded, like in Zendesk.
         """
-        changes = _field_changes(before, after)
+        changes = field_changes(before, after)
         if before is not None and not changes and comment_input is None:
             return {"id": self._new_id(), "ticket_id": after["id"], "events": []}, None, []
         stamp = self._next_stamp(before["updated_at"] if before else None)
@@ -527,58 +484,3 @@ class Tickets(BusinessRules):
                     "sent_at": comment["created_at"],
                 }
             )
-
-
-def html_body_for(body: str) -> str:
-    """The HTML Zendesk renders for a plain-text comment."""
-    paragraphs = "".join(f'<p dir="auto">{_escape(p).replace(chr(10), "<br>")}</p>' for p in body.split("\n\n"))
-    return f'<div class="zd-comment" dir="auto">{paragraphs}</div>'
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def _text(html_body: str) -> str:
-    """Plain text from an HTML comment."""
-    with_breaks = re.sub(r"<br\s*/?>|</p>", "\n", html_body)
-    text = re.sub(r"<[^>]+>", "", with_breaks)
-    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
-    return text.strip()
-
-
-def _field_changes(before: Record | None, after: Record) -> list[Record]:
-    """Child events describing what a change did to the ticket's attributes."""
-    previous = before or {}
-    changes: list[Record] = []
-    for name in _TRACKED_TICKET_FIELDS:
-        old, new = previous.get(name), after[name]
-        if before is None and new in (None, []):
-            continue
-        if before is None or old != new:
-            changes.append(_field_change(name, old, new, created=before is None))
-    old_values = {f["id"]: f["value"] for f in previous.get("custom_fields", [])}
-    for entry in after["custom_fields"]:
-        old = old_values.pop(entry["id"], None)
-        if old != entry["value"]:
-            changes.append(_field_change(str(entry["id"]), old, entry["value"], created=before is None))
-    for field_id, old in old_values.items():
-        changes.append(_field_change(str(field_id), old, None, created=False))
-    return changes
-
-
-def _field_change(name: str, old: object, new: object, *, created: bool) -> Record:
-    change: Record = {"event_type": "Create" if created else "Change", "field_name": name, "value": new}
-    if not created:
-        change["previous_value"] = old
-    if name == "tags":
-        old_tags = old if isinstance(old, list) else []
-        new_tags = new if isinstance(new, list) else []
-        change["added_tags"] = [t for t in new_tags if t not in old_tags]
-        change["removed_tags"] = [t for t in old_tags if t not in new_tags]
-    return change
-
-
-def _unknown_ticket_keys(fields: Mapping[str, Any]) -> list[str]:
-    known = _TICKET_READ_ONLY_KEYS | set(_TRACKED_TICKET_FIELDS) | {"custom_fields", "comment"}
-    return sorted(key for key in fields if key not in known)
