@@ -54,7 +54,7 @@ class ContractCheck(Protocol):
         """The error to answer instead of serving `request`, or None to serve it."""
 
     def check_response(self, request: ApiRequest, response: ApiResponse) -> None:
-        """Look at the answer to `request` (it is sent whatever the check thinks of it)."""
+        """Look at the answer to `request` before it is sent (it is sent whatever the check thinks of it)."""
 
 
 # Not a service setting (no ZENDESK_ prefix), so that the environments tests give the service keep it.

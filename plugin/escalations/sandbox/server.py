@@ -27,7 +27,6 @@ from escalations.sandbox.contract import (
     ApiRequest,
     ApiResponse,
     ContractCheck,
-    ExchangeRecorder,
     contract_from_environment,
 )
 from escalations.sandbox.errors import SandboxError, forbidden
@@ -151,14 +150,9 @@ def create_sandbox_app(zendesk: SandboxZendesk, contract: ContractCheck | None =
                 request.method, original_path(), query, response.status_code, g.get("credentials", "")
             )
             if contract is not None and g.get("contract_request") is not None:
-                exchange = (g.contract_request, _api_response(response))
-                if isinstance(contract, ExchangeRecorder):
-                    # Written before the answer leaves: a process stopped once its client has the answer has
-                    # recorded the exchange, and exchanges are recorded in the order the client made them.
-                    contract.check_response(*exchange)
-                else:
-                    # Checked once the answer is sent, so that the check never delays the client.
-                    response.call_on_close(lambda: contract.check_response(*exchange))
+                # Before the answer leaves: once a client has its answer, the exchange is checked (or recorded,
+                # in the order the client made them), even if the sandbox is stopped right after.
+                contract.check_response(g.contract_request, _api_response(response))
         return response
 
     @app.errorhandler(SandboxError)
