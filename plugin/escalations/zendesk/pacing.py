@@ -252,13 +252,9 @@ def _first_free(slots: list[float], start: float, gap: float) -> float:
     return at
 
 
-# Book a slot for one call against one budget with a documented limit, for every host: the same rules as
-# `Pacer.book` for such a budget (the allowance, limit less the reserve, in any sliding window, and `spacing`
-# as the window fills), over the slots every host has booked, kept in a sorted set by time. Times are Redis's
-# own (TIME) unless the caller gives one (the tests' fake clock), so that the hosts' clocks do not matter.
-# KEYS: the budget's slots, the time until which a 429 holds it back.
-# ARGV: now or "", the caller's own earliest delay, limit, window, reserve, slow_below, max_wait, a unique member.
-_BOOK = """
+# Put before each script below (as registered): `now` is ARGV[1] when the caller gives it (the tests' fake
+# clock), else Redis's TIME.
+_NOW = """
 local now
 if ARGV[1] == '' then
   local t = redis.call('time')
@@ -266,6 +262,15 @@ if ARGV[1] == '' then
 else
   now = tonumber(ARGV[1])
 end
+"""
+
+# Book a slot for one call against one budget with a documented limit, for every host: the same rules as
+# `Pacer.book` for such a budget (the allowance, limit less the reserve, in any sliding window, and `spacing`
+# as the window fills), over the slots every host has booked, kept in a sorted set by time. Times are Redis's
+# own (TIME) unless the caller gives one (the tests' fake clock), so that the hosts' clocks do not matter.
+# KEYS: the budget's slots, the time until which a 429 holds it back.
+# ARGV: now or "", the caller's own earliest delay, limit, window, reserve, slow_below, max_wait, a unique member.
+_BOOK = """
 local delay, limit, window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local reserve, slow_below, max_wait = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 redis.call('zremrangebyscore', KEYS[1], '-inf', tostring(now - window))
@@ -304,13 +309,6 @@ return string.format('%.17g', at - now)
 """
 # A 429's Retry-After, for every host: KEYS: the time until which the budget is held back; ARGV: now or "", seconds.
 _HOLD_BACK = """
-local now
-if ARGV[1] == '' then
-  local t = redis.call('time')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-else
-  now = tonumber(ARGV[1])
-end
 local until_ = now + tonumber(ARGV[2])
 if until_ > tonumber(redis.call('get', KEYS[1]) or '-1') then
   redis.call('set', KEYS[1], tostring(until_), 'px', math.ceil(tonumber(ARGV[2]) * 1000) + 1000)
@@ -338,8 +336,8 @@ class SharedBudgets:
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.prefix = prefix
         self.clock = clock  # None: Redis's own time
-        self._book = self.client.register_script(_BOOK)
-        self._hold_back = self.client.register_script(_HOLD_BACK)
+        self._book = self.client.register_script(_NOW + _BOOK)
+        self._hold_back = self.client.register_script(_NOW + _HOLD_BACK)
         self._errors = redis.exceptions.RedisError
 
     def book(self, budget: str, limit: int, delay: float, pacer: Pacer) -> float:
