@@ -366,6 +366,24 @@ def test_no_single_wait_exceeds_the_cap() -> None:
     assert pacer.book(READ_CALL) == 5.0
 
 
+def first_past_the_allowance(pacer: Pacer, clock: FakeClock, call: Call) -> float:
+    """When the call one past the allowance of a budget of 10 a minute (8: 10 less the reserve) is booked for."""
+    slots = [clock.now + pacer.book(call) for _ in range(9)]
+    return slots[-1] - slots[0]
+
+
+def test_a_slot_holds_its_place_a_second_past_the_window_since_calls_reach_zendesk_after_their_turn() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, updates_per_minute=10, max_wait=10_000)
+    assert first_past_the_allowance(pacer, clock, UPDATE_CALL) == pytest.approx(61.0)
+
+
+def test_hosts_sharing_a_redis_hold_a_slot_a_second_past_the_window_too(redis_url: str) -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, max_wait=10_000, shared=SharedBudgets(redis_url, clock=clock))
+    assert first_past_the_allowance(pacer, clock, EXPORT_CALL) == pytest.approx(61.0)
+
+
 def test_threads_sharing_a_pacer_never_overbook_the_update_window() -> None:
     clock = FakeClock()
     pacer = Pacer(clock=clock, max_wait=10_000)

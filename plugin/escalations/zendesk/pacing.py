@@ -82,6 +82,10 @@ WINDOW_SECONDS = 60.0  # Zendesk's budgets are per minute
 RESERVE = 0.2  # the share of each budget left to agents and other integrations
 SLOW_BELOW = 0.5  # calls are spread out once less than this share of a budget is left
 MAX_WAIT = 60.0  # the longest a single call waits for its turn
+# A call reaches Zendesk a little after the time booked for it (the sleep's overshoot, the way there), and
+# Zendesk counts it when it arrives: a slot holds its place in the allowance for this share of the window (1 s
+# of a minute) past the window, so that calls booked a window apart never arrive less than a window apart.
+ARRIVAL_MARGIN = 1.0 / 60
 
 
 def spacing(
@@ -160,7 +164,7 @@ class Pacer:
             now = self.clock()
             for name in call.budgets:
                 slots = self._slots.setdefault(name, [])
-                del slots[: bisect.bisect_right(slots, now - self.window)]
+                del slots[: bisect.bisect_right(slots, now - self.window * (1 + ARRIVAL_MARGIN))]
             budgets = self._budgets(call, now)
             at = max([now, *(self._blocked_until.get(name, -math.inf) for name in call.budgets)])
             for _ in range(sum(len(slots) for _, _, slots in budgets) + 2):
@@ -234,7 +238,7 @@ class Pacer:
             return now + self._spacing(limit, 0)
         if len(slots) < allowance:
             return -math.inf
-        return slots[-allowance] + self.window
+        return slots[-allowance] + self.window * (1 + ARRIVAL_MARGIN)
 
     def _spacing(self, limit: int, remaining: int) -> float:
         return spacing(limit, remaining, window=self.window, reserve=self.reserve, slow_below=self.slow_below)
@@ -269,11 +273,13 @@ end
 # as the window fills), over the slots every host has booked, kept in a sorted set by time. Times are Redis's
 # own (TIME) unless the caller gives one (the tests' fake clock), so that the hosts' clocks do not matter.
 # KEYS: the budget's slots, the time until which a 429 holds it back.
-# ARGV: now or "", the caller's own earliest delay, limit, window, reserve, slow_below, max_wait, a unique member.
+# ARGV: now or "", the caller's own earliest delay, limit, window, reserve, slow_below, max_wait, the margin past
+# the window (ARRIVAL_MARGIN, in seconds), a unique member.
 _BOOK = """
 local delay, limit, window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local reserve, slow_below, max_wait = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-redis.call('zremrangebyscore', KEYS[1], '-inf', tostring(now - window))
+local margin = tonumber(ARGV[8])
+redis.call('zremrangebyscore', KEYS[1], '-inf', tostring(now - window - margin))
 local booked = redis.call('zrange', KEYS[1], 0, -1, 'WITHSCORES')
 local slots = {}
 for i = 2, #booked, 2 do slots[#slots + 1] = tonumber(booked[i]) end
@@ -290,7 +296,7 @@ local allowance = limit - math.ceil(reserve * limit)
 if allowance < 1 then
   at = math.max(at, now + spacing(0))
 elseif #slots >= allowance then
-  at = math.max(at, slots[#slots - allowance + 1] + window + 0.000001)  -- just past it, whatever the rounding
+  at = math.max(at, slots[#slots - allowance + 1] + window + margin)
 end
 local gap = spacing(limit - #slots)
 if gap > 0 then
@@ -303,8 +309,8 @@ if gap > 0 then
   end
 end
 if at > now + max_wait then at = now + max_wait end
-redis.call('zadd', KEYS[1], at, ARGV[8])
-redis.call('pexpire', KEYS[1], math.ceil((at - now + window) * 1000))
+redis.call('zadd', KEYS[1], at, ARGV[9])
+redis.call('pexpire', KEYS[1], math.ceil((at - now + window + margin) * 1000))
 return string.format('%.17g', at - now)
 """
 # A 429's Retry-After, for every host: KEYS: the time until which the budget is held back; ARGV: now or "", seconds.
@@ -344,7 +350,8 @@ class SharedBudgets:
         """The seconds to wait from now, no fewer than `delay` (the process's own pacing), for a call against
         `budget` with all hosts' calls counted."""
         now = "" if self.clock is None else repr(self.clock())
-        numbers = (delay, limit, pacer.window, pacer.reserve, pacer.slow_below, pacer.max_wait)
+        margin = pacer.window * ARRIVAL_MARGIN
+        numbers = (delay, limit, pacer.window, pacer.reserve, pacer.slow_below, pacer.max_wait, margin)
         try:
             booked = self._book(keys=self._keys(budget), args=[now, *map(repr, numbers), uuid.uuid4().hex])
         except self._errors as error:
