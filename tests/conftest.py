@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, sync_playwright
 
@@ -118,6 +119,21 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float 
     if not result:
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
     return result
+
+
+def metrics_page_with(url: str, *lines: str, timeout: float = 15.0) -> str:
+    """The metrics page at `url` once it has every one of `lines`: a counter moves just after the change on the
+    ticket that a test waits for, so the page is read until it shows it (or the test fails with the last one)."""
+    pages = [""]
+
+    def page() -> bool:
+        pages.append(requests.get(url, timeout=5).text)
+        return all(line in pages[-1] for line in lines)
+
+    if not wait_for(page, timeout, 0.05):
+        missing = [line for line in lines if line not in pages[-1]]
+        raise AssertionError(f"{url} never showed {missing}; the last page:\n{pages[-1]}")
+    return pages[-1]
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from dotenv import dotenv_values
 
 from escalations.admin.cli import build_parser
 from escalations.sandbox import SandboxServer, SandboxZendesk
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, metrics_page_with, wait_until
 from tests.skips import require_tool
 from tests.support.local_service import clean_environment, free_port
 from tests.test_end_to_end import ALICE, emails_for, internal_notes
@@ -345,10 +345,8 @@ def test_the_services_of_compose_yaml_escalate_a_signed_webhook_end_to_end(
 
     web_metrics = f"http://127.0.0.1:{project.port('web', 9810)}"
     worker_metrics = f"http://127.0.0.1:{project.port('worker', 9810)}"
-    web_page = requests.get(f"{web_metrics}/metrics", timeout=5).text
-    worker_page = requests.get(f"{worker_metrics}/metrics", timeout=5).text
-    assert 'escalations_webhooks_total{outcome="accepted"} 1.0' in web_page
-    assert 'escalations_decisions_total{outcome="escalated"} 1.0' in worker_page
+    metrics_page_with(f"{web_metrics}/metrics", 'escalations_webhooks_total{outcome="accepted"} 1.0')
+    metrics_page_with(f"{worker_metrics}/metrics", 'escalations_decisions_total{outcome="escalated"} 1.0')
     for listener in (web_metrics, worker_metrics):
         assert requests.get(f"{listener}/readyz", timeout=5).json()["ready"] is True
     public = f"http://127.0.0.1:{project.port('web', 8000)}"
