@@ -42,6 +42,7 @@ from escalations.core.text import Phrases, asks_for_escalation, contact_details,
 from escalations.sandbox import SandboxServer, SandboxZendesk
 from escalations.sandbox.help_center import render_snippet
 from escalations.zendesk.state import AccountState, load_state
+from tests.app_pages import SCREENSHOTS
 from tests.conftest import ROOT, Service, provisioned_in_process, wait_until
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "help_center"
@@ -133,7 +134,9 @@ class Customer:
         return answer
 
     def screenshot(self, name: str, *, down_to: Locator | None = None) -> None:
-        """The whole page, or its top down to the bottom of `down_to`."""
+        """The whole page, or its top down to the bottom of `down_to` (with TEST_SCREENSHOTS=1)."""
+        if not SCREENSHOTS:
+            return
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         if down_to is None:
             self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)

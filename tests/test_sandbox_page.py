@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 from playwright.sync_api import Browser, Dialog, Locator, Page, Route, expect
 
+from tests.app_pages import SCREENSHOTS
 from tests.conftest import ROOT, Service
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "sandbox"
@@ -34,6 +35,8 @@ class Visit:
     blocked: list[str] = field(default_factory=list)
 
     def screenshot(self, name: str) -> None:
+        if not SCREENSHOTS:
+            return
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
