@@ -25,7 +25,7 @@ import requests
 
 from escalations.sandbox import SandboxServer, SandboxZendesk
 from tests.cluster import RoundRobinProxy
-from tests.conftest import Service, free_port, wait_until
+from tests.conftest import Service, free_port, metrics_page_with, wait_until
 from tests.support.local_service import service_environment
 from tests.test_end_to_end import ALICE, BOB, CARMEN, emails_for, internal_notes, settled
 
@@ -133,8 +133,7 @@ def test_a_second_host_with_an_empty_data_directory_serves_at_once(cluster: Clus
     # The host that swept last, as both read it from the shared queue, and as /metrics names it.
     (swept_by,) = {host.queue_status()["sweep"]["host"] for host in (first, second)}
     assert re.fullmatch(r".+ \(pid \d+\)", swept_by)
-    metrics = requests.get(f"{second.metrics_url}/metrics", timeout=5).text
-    assert f'escalations_sweep_last_host_info{{host="{swept_by}"}} 1.0' in metrics
+    metrics_page_with(f"{second.metrics_url}/metrics", f'escalations_sweep_last_host_info{{host="{swept_by}"}} 1.0')
 
 
 def test_a_host_that_finds_the_shared_state_gone_rebuilds_it_by_reading_the_account_only(cluster: Cluster) -> None:

@@ -14,12 +14,11 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from escalations.service.notify import fingerprint
 from escalations.service.records import NotificationDeliveries
 from escalations.service.storage import make_huey
-from tests.conftest import Service, wait_until
+from tests.conftest import Service, metrics_page_with, wait_until
 from tests.notification_receiver import Receiver
 from tests.support.local_service import wait_for
 from tests.test_end_to_end import ALICE, BOB, api_calls, emails_for, internal_notes, settled
@@ -137,10 +136,12 @@ def test_a_target_answering_500_is_retried_until_it_takes_the_message_once_and_n
         wait_until(lambda: quiet(notifying), what="the queues to drain")
         assert [r.status for r in receiver.received()] == [500, 500, 200]
         assert notifying.logs().count("notification escalated of ticket 3: JSON") >= 2  # the retries, logged
-        metrics = requests.get(f"{notifying.metrics_url}/metrics", timeout=5).text
-        assert 'escalations_notifications_total{event="escalated",outcome="failed"} 2.0' in metrics
-        assert 'escalations_notifications_total{event="escalated",outcome="sent"} 1.0' in metrics
-        assert 'escalations_notifications_total{event="overdue",outcome="gave_up"} 0.0' in metrics
+        metrics_page_with(
+            f"{notifying.metrics_url}/metrics",
+            'escalations_notifications_total{event="escalated",outcome="failed"} 2.0',
+            'escalations_notifications_total{event="escalated",outcome="sent"} 1.0',
+            'escalations_notifications_total{event="overdue",outcome="gave_up"} 0.0',
+        )
     finally:
         notifying.stop()
 
