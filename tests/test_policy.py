@@ -602,6 +602,22 @@ def test_the_services_own_confirmation_is_not_a_reply_that_asks_who_the_managers
     assert manager.author_id == AGENT
 
 
+def test_the_services_own_confirmation_never_acknowledges_even_when_its_user_is_one_of_the_managers() -> None:
+    # The admin whose token the service uses is often in the managers' group; an engineer's reply then makes
+    # the policy look at who the managers are, and the service's own confirmation must not be taken for theirs.
+    confirmed_at, answered_at = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
+    managers_with_service = replace(SETTINGS, manager_ids=frozenset({MANAGER, SERVICE}))
+    people = {**PEOPLE_WITH_MANAGER}
+    engineer_replied = ticket(
+        reply(6, SERVICE, confirmed_at), reply(7, AGENT, answered_at), escalation=REQUESTED, tags=ESCALATED_TAGS
+    )
+    assert decide(replace(engineer_replied, people=people), managers_with_service, NOW).outcome == "ignored"
+    manager_replied = replace(engineer_replied, comments=(*engineer_replied.comments, reply(8, MANAGER, NOW)))
+    decision = decide(replace(manager_replied, people=people), managers_with_service, NOW)
+    assert decision.outcome == "acknowledged"
+    assert decision.updates[0].fields[fields.ACKNOWLEDGED_BY] == str(MANAGER)
+
+
 # Notifications for managers: marked as owed by the write that makes the event, claimed by a later write
 
 ALL_EVENTS = frozenset(fields.NOTIFY_EVENTS)

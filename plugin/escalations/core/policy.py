@@ -278,7 +278,8 @@ def staff_replies(ticket: TicketSnapshot, service_user_id: int | None = None) ->
 
 
 def manager_reply(ticket: TicketSnapshot, settings: PolicySettings) -> Comment | None:
-    """The first public reply by a member of the managers' group since the escalation."""
+    """The first public reply by a member of the managers' group since the escalation; never the service's own
+    (its user may be in that group: often the admin's)."""
     requested_at = optional_time(ticket.escalation.get(fields.REQUESTED_AT))
     if requested_at is None:
         return None
@@ -286,7 +287,10 @@ def manager_reply(ticket: TicketSnapshot, settings: PolicySettings) -> Comment |
         (
             comment
             for comment in ticket.comments
-            if comment.public and comment.author_id in settings.manager_ids and comment.created_at >= requested_at
+            if comment.public
+            and comment.author_id in settings.manager_ids
+            and comment.author_id != settings.service_user_id
+            and comment.created_at >= requested_at
         ),
         None,
     )
