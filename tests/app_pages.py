@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,6 +133,20 @@ def check_zaf_exchanges(records: list[dict[str, Any]], answers: list[dict[str, A
             contract.check_response(request, response)
 
 
+def block_outside(page: Page, base_url: str, blocked: list[str]) -> None:
+    """Abort every request of `page` that leaves `base_url`, recording its URL in `blocked`.
+
+    The pattern is a regular expression so that Playwright matches it in its driver: requests to `base_url`
+    then go straight through instead of a round trip into this process each (a fifth of a browser test's CPU).
+    """
+
+    def block(route: Route) -> None:
+        blocked.append(route.request.url)
+        route.abort()
+
+    page.route(re.compile(rf"^(?!{re.escape(base_url)}/)"), block)
+
+
 def open_app_page(
     browser: Browser,
     base_url: str,
@@ -168,14 +183,7 @@ def open_app_page(
 
     page.on("dialog", record_dialog)
 
-    def only_local(route: Route) -> None:
-        if route.request.url.startswith(base_url):
-            route.continue_()
-        else:
-            opened.blocked.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_local)
+    block_outside(page, base_url, opened.blocked)
     page.route(SDK_URL, lambda route: route.fulfill(path=DOUBLES / "zaf_client_double.js"))
     page.add_init_script(f"window.__zafFixture = {json.dumps(fixture)};")
     for script in init_scripts:

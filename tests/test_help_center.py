@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Dialog, Locator, Page, Route, expect
+from playwright.sync_api import Browser, Dialog, Locator, Page, expect
 
 from escalations.admin.theme_package import (
     CUSTOMER_VISIBLE,
@@ -42,7 +42,7 @@ from escalations.core.text import Phrases, asks_for_escalation, contact_details,
 from escalations.sandbox import SandboxServer, SandboxZendesk
 from escalations.sandbox.help_center import render_snippet
 from escalations.zendesk.state import AccountState, load_state
-from tests.app_pages import SCREENSHOTS
+from tests.app_pages import SCREENSHOTS, block_outside
 from tests.conftest import ROOT, Service, provisioned_in_process, wait_until
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "help_center"
@@ -174,16 +174,9 @@ def sign_in(browser: Browser, service: Service) -> Iterator[SignIn]:
             customer.dialogs.append(f"{dialog.type}: {dialog.message}")
             dialog.dismiss()
 
-        def only_the_sandbox(route: Route) -> None:
-            if route.request.url.startswith(service.sandbox_url + "/"):
-                route.continue_()
-            else:
-                customer.blocked.append(route.request.url)
-                route.abort()
-
         page.on("dialog", record_dialog)
         page.on("pageerror", lambda error: customer.problems.append(f"page error: {error}"))
-        page.route("**/*", only_the_sandbox)
+        block_outside(page, service.sandbox_url, customer.blocked)
         user = person(service.zendesk, name)
         page.goto(f"{service.sandbox_url}/__sandbox__/hc/sign_in?user_id={user['id']}")
         expect(page.get_by_text(f"Signed in as {user['name']}")).to_be_visible()

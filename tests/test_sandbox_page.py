@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Locator, Page, Route, expect
+from playwright.sync_api import Browser, Dialog, Locator, Page, expect
 
-from tests.app_pages import SCREENSHOTS
+from tests.app_pages import SCREENSHOTS, block_outside
 from tests.conftest import ROOT, Service
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "sandbox"
@@ -85,17 +85,10 @@ def visit(browser: Browser, service: Service) -> Iterator[Visit]:
         opened.dialogs.append(f"{dialog.type}: {dialog.message}")
         dialog.dismiss()
 
-    def only_the_sandbox(route: Route) -> None:
-        if route.request.url.startswith(service.sandbox_url + "/"):
-            route.continue_()
-        else:
-            opened.blocked.append(route.request.url)
-            route.abort()
-
     page.on("dialog", record_dialog)
     page.on("pageerror", lambda error: opened.problems.append(f"page error: {error}"))
     page.on("console", lambda message: opened.problems.append(message.text) if message.type == "error" else None)
-    page.route("**/*", only_the_sandbox)
+    block_outside(page, service.sandbox_url, opened.blocked)
     page.goto(service.sandbox_url + "/")
     expect(page.locator("#live")).to_contain_text("live")
     try:
