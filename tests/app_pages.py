@@ -69,6 +69,11 @@ class AppPage:
     blocked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    scripts: list[Any] = field(default_factory=list)  # the loaded init scripts (Disposable: `.close()` removes one)
+
+    def add_init_script(self, script: str) -> None:
+        """Run `script` before the page's own on every later load, until the page is taken for another test."""
+        self.scripts.append(self.page.add_init_script(script))
 
     def zaf(self, expression: str, *args: Any) -> Any:
         """Evaluate `window.__zaf.<expression>` with `args` bound to the list of arguments."""
@@ -147,20 +152,16 @@ def block_outside(page: Page, base_url: str, blocked: list[str]) -> None:
     page.route(re.compile(rf"^(?!{re.escape(base_url)}/)"), block)
 
 
-def open_app_page(
+def new_app_page(
     browser: Browser,
     base_url: str,
-    path: str,
-    fixture: dict[str, Any],
     *,
     viewport: tuple[int, int],
     now: datetime,
     run_clock: bool = False,
-    inside_zendesk: bool = True,
-    init_scripts: tuple[str, ...] = (),
     device_scale_factor: float = 1,
 ) -> AppPage:
-    """Open `path` of the app with the ZAF double serving `fixture`.
+    """A fresh context and page for the app's pages at `base_url`, nothing loaded yet.
 
     The page's clock reads `now`. With `run_clock` timers run in real time while
     Date stays at `now` (pages that wait, e.g. on Retry-After); otherwise the
@@ -182,16 +183,126 @@ def open_app_page(
         dialog.dismiss()
 
     page.on("dialog", record_dialog)
-
     block_outside(page, base_url, opened.blocked)
     page.route(SDK_URL, lambda route: route.fulfill(path=DOUBLES / "zaf_client_double.js"))
-    page.add_init_script(f"window.__zafFixture = {json.dumps(fixture)};")
-    for script in init_scripts:
-        page.add_init_script(script)
     if run_clock:
         page.clock.set_fixed_time(now)
     else:
         page.clock.install(time=now - timedelta(minutes=1))
         page.clock.pause_at(now)
-    page.goto(f"{base_url}/{path}{ZENDESK_FRAME_QUERY if inside_zendesk else ''}")
     return opened
+
+
+def load_app_page(
+    opened: AppPage,
+    base_url: str,
+    path: str,
+    fixture: dict[str, Any],
+    *,
+    inside_zendesk: bool = True,
+    init_scripts: tuple[str, ...] = (),
+) -> AppPage:
+    """Load `path` of the app into `opened`, with the ZAF double serving `fixture` (and `init_scripts` run
+    before the page's own) on this and every later load, until the page is taken for another test."""
+    opened.add_init_script(f"window.__zafFixture = {json.dumps(fixture)};")
+    for script in init_scripts:
+        opened.add_init_script(script)
+    opened.page.goto(f"{base_url}/{path}{ZENDESK_FRAME_QUERY if inside_zendesk else ''}")
+    return opened
+
+
+def open_app_page(
+    browser: Browser,
+    base_url: str,
+    path: str,
+    fixture: dict[str, Any],
+    *,
+    viewport: tuple[int, int],
+    now: datetime,
+    run_clock: bool = False,
+    inside_zendesk: bool = True,
+    init_scripts: tuple[str, ...] = (),
+    device_scale_factor: float = 1,
+) -> AppPage:
+    """Open `path` of the app in a page of its own, with the ZAF double serving `fixture` (see `new_app_page`)."""
+    opened = new_app_page(
+        browser, base_url, viewport=viewport, now=now, run_clock=run_clock, device_scale_factor=device_scale_factor
+    )
+    return load_app_page(opened, base_url, path, fixture, inside_zendesk=inside_zendesk, init_scripts=init_scripts)
+
+
+class AppTab:
+    """One page that a module's tests take in turn, each loading the app afresh into it.
+
+    A new context and page cost Chromium about one CPU-second on this project's machine, a new document in a
+    page already open less than half of that. Each test gets a new document, with its own fixture and no
+    errors, dialogs, blocked requests, init scripts or session and local storage left from the test before;
+    what stays is what every test sets alike: the context (locale, time zone, pixel ratio), the routes and the
+    clock at `now` (paused, or with `run_clock` timers running while Date stays). A test that moves the clock
+    spoils the tab for the next: handed back so, the tab is closed and the next test gets a new one. A test
+    adds init scripts through `AppPage.add_init_script`, so that they go with it.
+    """
+
+    def __init__(
+        self,
+        browser: Browser,
+        base_url: str,
+        *,
+        now: datetime,
+        run_clock: bool = False,
+        device_scale_factor: float = 1,
+    ) -> None:
+        self.browser = browser
+        self.base_url = base_url
+        self.now = now
+        self.run_clock = run_clock
+        self.device_scale_factor = device_scale_factor
+        self._opened: AppPage | None = None
+        self._taken = False
+
+    def take(
+        self,
+        path: str,
+        fixture: dict[str, Any],
+        *,
+        viewport: tuple[int, int],
+        inside_zendesk: bool = True,
+        init_scripts: tuple[str, ...] = (),
+    ) -> AppPage:
+        assert not self._taken, "the tab is taken: hand it back first (a second page in a test opens its own)"
+        if self._opened is None:
+            self._opened = new_app_page(
+                self.browser,
+                self.base_url,
+                viewport=viewport,
+                now=self.now,
+                run_clock=self.run_clock,
+                device_scale_factor=self.device_scale_factor,
+            )
+        opened = self._opened
+        self._taken = True
+        if opened.page.url.startswith(self.base_url + "/"):
+            opened.page.evaluate("() => { sessionStorage.clear(); localStorage.clear(); }")
+        opened.page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+        return load_app_page(
+            opened, self.base_url, path, fixture, inside_zendesk=inside_zendesk, init_scripts=init_scripts
+        )
+
+    def hand_back(self) -> None:
+        """After the test: forget its scripts and what its page did; a moved clock closes the tab."""
+        opened = self._opened
+        self._taken = False
+        if opened is None:
+            return
+        for script in opened.scripts:
+            script.close()
+        opened.scripts.clear()
+        for recorded in (opened.blocked, opened.problems, opened.dialogs):
+            recorded.clear()
+        if opened.page.evaluate("() => Date.now()") != int(self.now.timestamp() * 1000):
+            self.close()
+
+    def close(self) -> None:
+        if self._opened is not None:
+            self._opened.context.close()
+            self._opened = None
