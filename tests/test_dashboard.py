@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from escalations.admin.report import EscalationRow, summarise
-from tests.app_pages import DOUBLES, ROOT, AppPage, open_app_page, serve_repository
+from tests.app_pages import DOUBLES, ROOT, AppPage, AppTab, open_app_page, serve_repository
 from tests.dashboard_data import Account, generate, minutes_left, nearest_rank
 
 NOW = datetime(2026, 11, 27, 15, 4, 5, tzinfo=UTC)
@@ -83,9 +83,20 @@ def assets_url() -> Iterator[str]:
 OpenDashboard = Callable[..., AppPage]
 
 
+@pytest.fixture(scope="module")
+def tab(browser: Browser, assets_url: str) -> Iterator[AppTab]:
+    """The page the module's tests take in turn: a test's first dashboard loads into it."""
+    shared = AppTab(browser, assets_url, now=NOW, run_clock=True)
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
 @pytest.fixture
-def open_dashboard(browser: Browser, assets_url: str) -> Iterator[OpenDashboard]:
+def open_dashboard(browser: Browser, assets_url: str, tab: AppTab) -> Iterator[OpenDashboard]:
     opened: list[AppPage] = []
+    in_tab: list[AppPage] = []
 
     def open_(
         escalations: int | Account = 200,
@@ -111,17 +122,24 @@ def open_dashboard(browser: Browser, assets_url: str) -> Iterator[OpenDashboard]
             "failures": failures or [],
             "settings": settings or {},
         }
-        page = open_app_page(
-            browser,
-            assets_url,
-            "assets/dashboard.html",
-            fixture,
-            viewport=viewport,
-            now=NOW,
-            run_clock=run_clock,
-            inside_zendesk=inside_zendesk,
-            init_scripts=(*init_scripts, RECORD_CANVAS_TEXT),
-        )
+        scripts = (*init_scripts, RECORD_CANVAS_TEXT)
+        if not opened and run_clock == tab.run_clock:
+            page = tab.take(
+                "assets/dashboard.html", fixture, viewport=viewport, inside_zendesk=inside_zendesk, init_scripts=scripts
+            )
+            in_tab.append(page)
+        else:  # a second dashboard at once, or a clock of its own: a page of its own
+            page = open_app_page(
+                browser,
+                assets_url,
+                "assets/dashboard.html",
+                fixture,
+                viewport=viewport,
+                now=NOW,
+                run_clock=run_clock,
+                inside_zendesk=inside_zendesk,
+                init_scripts=scripts,
+            )
         opened.append(page)
         if wait:
             expect(page.page.locator("#dashboard")).to_have_attribute("aria-busy", "false")
@@ -133,7 +151,10 @@ def open_dashboard(browser: Browser, assets_url: str) -> Iterator[OpenDashboard]
             page.assert_clean()
     finally:
         for page in opened:
-            page.context.close()
+            if not any(page is taken for taken in in_tab):
+                page.context.close()
+        if in_tab:
+            tab.hand_back()
 
 
 def loaded(page: AppPage, count: int, timeout: float = 30_000) -> None:
@@ -840,7 +861,7 @@ def test_reopening_with_5000_escalations_reads_only_what_changed_and_shows_what_
             if (at === -1) tickets.push(ticket); else tickets[at] = ticket;
         }}
     }})();"""
-    page.page.add_init_script(edit)
+    page.add_init_script(edit)
     page.page.reload()
     loaded(page, 5001)
     expect(page.page.locator("#waiting-table .col-customer").first).not_to_have_text("…")
