@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Dialog, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, expect
 
 from escalations.admin.theme_package import (
     CUSTOMER_VISIBLE,
@@ -870,18 +870,54 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(account, url, ids)
 
 
+@dataclass
+class CustomerTab:
+    """The page the module's tests take in turn, each signing its customer in afresh (see tests/app_pages.py's
+    AppTab): no cookie, storage or error of the test before is left; errors go to the customer of the test."""
+
+    page: Page
+    customers: list[Customer] = field(default_factory=list)
+
+    def take(self, base_url: str, width: int) -> Customer:
+        self.page.context.clear_cookies()
+        if self.page.url.startswith(base_url + "/"):
+            self.page.evaluate("() => { sessionStorage.clear(); localStorage.clear(); }")
+        self.page.set_viewport_size({"width": width, "height": 900})
+        self.customers.append(Customer(self.page, base_url))
+        return self.customers[-1]
+
+
+@pytest.fixture(scope="module")
+def customer_tab(browser: Browser) -> Iterator[CustomerTab]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="UTC")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    tab = CustomerTab(page)
+    page.on("pageerror", lambda error: tab.customers[-1].problems.append(f"page error: {error}"))
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
 @pytest.fixture
-def visit(browser: Browser, site: Site) -> Iterator[Callable[..., Customer]]:
-    """One page per test: a customer signed in and on one of their requests, at a width, in a language."""
-    opened = []
+def visit(browser: Browser, site: Site, customer_tab: CustomerTab) -> Iterator[Callable[..., Customer]]:
+    """A customer signed in and on one of their requests, at a width, in a language: a test's first visit in the
+    module's tab, any further one in a page of its own."""
+    opened: list[BrowserContext | None] = []  # None: the tab
 
     def open_(name: str, ticket_id: int, width: int, locale: str) -> Customer:
-        context = browser.new_context(viewport={"width": width, "height": 900}, locale="en-US", timezone_id="UTC")
-        opened.append(context)
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        customer = Customer(page, site.url)
-        page.on("pageerror", lambda error: customer.problems.append(f"page error: {error}"))
+        if not opened:
+            customer = customer_tab.take(site.url, width)
+            page = customer.page
+            opened.append(None)
+        else:
+            context = browser.new_context(viewport={"width": width, "height": 900}, locale="en-US", timezone_id="UTC")
+            opened.append(context)
+            page = context.new_page()
+            page.set_default_timeout(10_000)
+            customer = Customer(page, site.url)
+            page.on("pageerror", lambda error: customer.problems.append(f"page error: {error}"))
         user = person(site.account, name)
         page.goto(f"{site.url}/__sandbox__/hc/sign_in?user_id={user['id']}&return_to=/hc/{locale}/requests/{ticket_id}")
         expect(customer.section).to_have_attribute("data-escalation-view", re.compile(r"\w"))
@@ -891,7 +927,8 @@ def visit(browser: Browser, site: Site) -> Iterator[Callable[..., Customer]]:
         yield open_
     finally:
         for context in opened:
-            context.close()
+            if context is not None:
+                context.close()
 
 
 def no_horizontal_scroll(page: Page) -> None:
