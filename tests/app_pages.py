@@ -281,12 +281,17 @@ class AppTab:
             )
         opened = self._opened
         self._taken = True
-        if opened.page.url.startswith(self.base_url + "/"):
-            opened.page.evaluate("() => { sessionStorage.clear(); localStorage.clear(); }")
-        opened.page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
-        return load_app_page(
-            opened, self.base_url, path, fixture, inside_zendesk=inside_zendesk, init_scripts=init_scripts
-        )
+        try:
+            if opened.page.url.startswith(self.base_url + "/"):
+                opened.page.evaluate("() => { sessionStorage.clear(); localStorage.clear(); }")
+            opened.page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+            return load_app_page(
+                opened, self.base_url, path, fixture, inside_zendesk=inside_zendesk, init_scripts=init_scripts
+            )
+        except BaseException:  # a load that failed leaves the next test a new tab, not this one
+            self._taken = False
+            self.close()
+            raise
 
     def hand_back(self) -> None:
         """After the test: forget its scripts and what its page did; a moved clock closes the tab."""
@@ -294,12 +299,17 @@ class AppTab:
         self._taken = False
         if opened is None:
             return
-        for script in opened.scripts:
-            script.close()
-        opened.scripts.clear()
-        for recorded in (opened.blocked, opened.problems, opened.dialogs):
-            recorded.clear()
-        if opened.page.evaluate("() => Date.now()") != int(self.now.timestamp() * 1000):
+        try:
+            for script in opened.scripts:
+                script.close()
+            opened.scripts.clear()
+            for recorded in (opened.blocked, opened.problems, opened.dialogs):
+                recorded.clear()
+            spoiled = opened.page.evaluate("() => Date.now()") != int(self.now.timestamp() * 1000)
+        except BaseException:
+            self.close()
+            raise
+        if spoiled:
             self.close()
 
     def close(self) -> None:

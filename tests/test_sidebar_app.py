@@ -891,6 +891,38 @@ def test_a_manager_acknowledges_by_replying_and_the_outcome_reads_like_the_dashb
     replied.screenshot(f"acknowledged-late-{width}-{locale}.png")
 
 
+# ---- the tab the tests take in turn ----------------------------------------------------------
+
+
+def test_a_test_that_takes_the_tab_finds_nothing_of_the_test_before_and_a_moved_clock_closes_it(tab: AppTab) -> None:
+    fixture = {
+        "ticket": escalated_ticket(),
+        "ticketFields": TICKET_FIELDS,
+        "users": USERS,
+        "currentUser": MANAGER,
+        "settings": DEFAULT_SETTINGS,
+    }
+    before = tab.take("assets/iframe.html", fixture, viewport=(320, 600))
+    before.add_init_script("window.__left = 'script';")
+    before.page.evaluate("() => { sessionStorage.setItem('left', 'session'); localStorage.setItem('left', 'local'); }")
+    before.page.reload()
+    left = "() => [window.__left, sessionStorage.getItem('left'), localStorage.getItem('left'), Date.now()]"
+    assert before.page.evaluate(left) == ["script", "session", "local", NOW.timestamp() * 1000]
+    tab.hand_back()
+
+    after = tab.take("assets/iframe.html", fixture, viewport=(480, 600))
+    assert after.page is before.page, "the same page, a new document"
+    assert after.page.evaluate(left) == [None, None, None, NOW.timestamp() * 1000]
+    assert after.page.viewport_size == {"width": 480, "height": 600}
+    after.page.clock.run_for(1_000)
+    tab.hand_back()
+
+    fresh = tab.take("assets/iframe.html", fixture, viewport=(320, 600))
+    assert fresh.page is not before.page, "a moved clock is not handed on"
+    assert fresh.page.evaluate("() => Date.now()") == NOW.timestamp() * 1000
+    tab.hand_back()
+
+
 # ---- the code itself -------------------------------------------------------------------------
 
 
