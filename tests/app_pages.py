@@ -259,6 +259,49 @@ class AppTab:
         self.device_scale_factor = device_scale_factor
         self._opened: AppPage | None = None
         self._taken = False
+        self._own: list[AppPage] = []  # the pages of their own that `open` gave the test
+
+    def open(
+        self,
+        path: str,
+        fixture: dict[str, Any],
+        *,
+        viewport: tuple[int, int],
+        now: datetime | None = None,
+        run_clock: bool | None = None,
+        inside_zendesk: bool = True,
+        init_scripts: tuple[str, ...] = (),
+    ) -> AppPage:
+        """`path` loaded in the tab when it is free and the test's clock is the tab's; else (a second page at
+        once, or a clock of its own) in a page of its own. `release` ends either after the test."""
+        now = self.now if now is None else now
+        run_clock = self.run_clock if run_clock is None else run_clock
+        if not self._taken and now == self.now and run_clock == self.run_clock:
+            return self.take(path, fixture, viewport=viewport, inside_zendesk=inside_zendesk, init_scripts=init_scripts)
+        own = open_app_page(
+            self.browser,
+            self.base_url,
+            path,
+            fixture,
+            viewport=viewport,
+            now=now,
+            run_clock=run_clock,
+            inside_zendesk=inside_zendesk,
+            init_scripts=init_scripts,
+            device_scale_factor=self.device_scale_factor,
+        )
+        self._own.append(own)
+        return own
+
+    def release(self) -> None:
+        """After the test: close the pages of its own and hand the tab back."""
+        try:
+            for own in self._own:
+                own.context.close()
+        finally:
+            self._own.clear()
+            if self._taken:
+                self.hand_back()
 
     def take(
         self,

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from escalations.admin.report import EscalationRow, summarise
-from tests.app_pages import DOUBLES, ROOT, AppPage, AppTab, open_app_page, serve_repository
+from tests.app_pages import DOUBLES, ROOT, AppPage, AppTab, serve_repository
 from tests.dashboard_data import Account, generate, minutes_left, nearest_rank
 
 NOW = datetime(2026, 11, 27, 15, 4, 5, tzinfo=UTC)
@@ -85,7 +85,8 @@ OpenDashboard = Callable[..., AppPage]
 
 @pytest.fixture(scope="module")
 def tab(browser: Browser, assets_url: str) -> Iterator[AppTab]:
-    """The page the module's tests take in turn: a test's first dashboard loads into it."""
+    """The page the module's tests take in turn: a test's first dashboard loads into it, a second one at once or
+    one with a paused clock gets a page of its own."""
     shared = AppTab(browser, assets_url, now=NOW, run_clock=True)
     try:
         yield shared
@@ -94,9 +95,8 @@ def tab(browser: Browser, assets_url: str) -> Iterator[AppTab]:
 
 
 @pytest.fixture
-def open_dashboard(browser: Browser, assets_url: str, tab: AppTab) -> Iterator[OpenDashboard]:
+def open_dashboard(tab: AppTab) -> Iterator[OpenDashboard]:
     opened: list[AppPage] = []
-    in_tab: list[AppPage] = []
 
     def open_(
         escalations: int | Account = 200,
@@ -122,24 +122,14 @@ def open_dashboard(browser: Browser, assets_url: str, tab: AppTab) -> Iterator[O
             "failures": failures or [],
             "settings": settings or {},
         }
-        scripts = (*init_scripts, RECORD_CANVAS_TEXT)
-        if not opened and run_clock == tab.run_clock:
-            page = tab.take(
-                "assets/dashboard.html", fixture, viewport=viewport, inside_zendesk=inside_zendesk, init_scripts=scripts
-            )
-            in_tab.append(page)
-        else:  # a second dashboard at once, or a clock of its own: a page of its own
-            page = open_app_page(
-                browser,
-                assets_url,
-                "assets/dashboard.html",
-                fixture,
-                viewport=viewport,
-                now=NOW,
-                run_clock=run_clock,
-                inside_zendesk=inside_zendesk,
-                init_scripts=scripts,
-            )
+        page = tab.open(
+            "assets/dashboard.html",
+            fixture,
+            viewport=viewport,
+            run_clock=run_clock,
+            inside_zendesk=inside_zendesk,
+            init_scripts=(*init_scripts, RECORD_CANVAS_TEXT),
+        )
         opened.append(page)
         if wait:
             expect(page.page.locator("#dashboard")).to_have_attribute("aria-busy", "false")
@@ -150,11 +140,7 @@ def open_dashboard(browser: Browser, assets_url: str, tab: AppTab) -> Iterator[O
         for page in opened:
             page.assert_clean()
     finally:
-        for page in opened:
-            if not any(page is taken for taken in in_tab):
-                page.context.close()
-        if in_tab:
-            tab.hand_back()
+        tab.release()
 
 
 def loaded(page: AppPage, count: int, timeout: float = 30_000) -> None:

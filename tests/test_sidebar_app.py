@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, expect
 
 from escalations.core.fields import EARLIER_NUMBER_FIELDS, ESCALATION_FIELDS, earlier_key
-from tests.app_pages import DOUBLES, ROOT, AppPage, AppTab, open_app_page, serve_repository
+from tests.app_pages import DOUBLES, ROOT, AppPage, AppTab, serve_repository
 
 TICKET_FIELDS: list[dict[str, Any]] = json.loads((DOUBLES / "ticket_fields.json").read_text())["ticket_fields"]
 FIELD_ID = {
@@ -163,7 +163,8 @@ OpenSidebar = Callable[..., Sidebar]
 
 @pytest.fixture(scope="module")
 def tab(browser: Browser, assets_url: str) -> Iterator[AppTab]:
-    """The page the module's tests take in turn: a test's first sidebar loads into it."""
+    """The page the module's tests take in turn: a test's first sidebar loads into it, a second one at once gets
+    a page of its own."""
     shared = AppTab(browser, assets_url, now=NOW, device_scale_factor=2)
     try:
         yield shared
@@ -172,9 +173,8 @@ def tab(browser: Browser, assets_url: str) -> Iterator[AppTab]:
 
 
 @pytest.fixture
-def open_sidebar(browser: Browser, assets_url: str, tab: AppTab) -> Iterator[OpenSidebar]:
+def open_sidebar(tab: AppTab) -> Iterator[OpenSidebar]:
     opened: list[Sidebar] = []
-    in_tab: list[AppPage] = []
 
     def open_(
         ticket: dict[str, Any],
@@ -205,22 +205,14 @@ def open_sidebar(browser: Browser, assets_url: str, tab: AppTab) -> Iterator[Ope
         if cached_field_ids is not None:
             cache = json.dumps({"savedAt": int(now.timestamp() * 1000), "ids": cached_field_ids})
             scripts = (f"sessionStorage.setItem('escalation-requests:field-ids:v1', {json.dumps(cache)});",)
-        if not opened and now == tab.now:
-            page = "assets/iframe.html"
-            app = tab.take(page, fixture, viewport=(width, 600), inside_zendesk=inside_zendesk, init_scripts=scripts)
-            in_tab.append(app)
-        else:  # a second sidebar at once, or another time: a page of its own
-            app = open_app_page(
-                browser,
-                assets_url,
-                "assets/iframe.html",
-                fixture,
-                viewport=(width, 600),
-                now=now,
-                inside_zendesk=inside_zendesk,
-                init_scripts=scripts,
-                device_scale_factor=2,
-            )
+        app = tab.open(
+            "assets/iframe.html",
+            fixture,
+            viewport=(width, 600),
+            now=now,
+            inside_zendesk=inside_zendesk,
+            init_scripts=scripts,
+        )
         expect(app.page.locator("#app")).to_have_attribute("aria-busy", "false")
         sidebar = Sidebar(app)
         opened.append(sidebar)
@@ -231,11 +223,7 @@ def open_sidebar(browser: Browser, assets_url: str, tab: AppTab) -> Iterator[Ope
         for sidebar in opened:
             sidebar.app.assert_clean()
     finally:
-        for sidebar in opened:
-            if not any(sidebar.app is app for app in in_tab):
-                sidebar.app.context.close()
-        if in_tab:
-            tab.hand_back()
+        tab.release()
 
 
 # ---- what the sidebar shows ------------------------------------------------------------
