@@ -133,3 +133,9 @@ def test_importing_any_module_creates_nothing_and_changes_no_environment(tmp_pat
     assert set(report["imported"]) == set(MODULES) - {"escalations"}
     assert report["environment_changed"] == []
     assert sorted(path.name for path in tmp_path.rglob("*")) == [".env"]
+
+
+def test_every_module_the_suite_hands_out_first_exists() -> None:
+    from tests.conftest import LONGEST_FIRST
+
+    assert [name for name in LONGEST_FIRST if not (Path(__file__).parent / name).is_file()] == []
