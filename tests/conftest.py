@@ -222,6 +222,23 @@ class Service(LocalService):
         self.start()
         return self
 
+    def new_ticket(self, like: int) -> int:
+        """A new ticket like the seeded ticket `like` when it was opened (requester, copies, brand, group, assignee,
+        subject and description), once the service has handled its creation; its id."""
+        seeded = self.zendesk.ticket(like)
+        ticket = self.zendesk.create_ticket(
+            requester_id=seeded["requester_id"],
+            subject=seeded["subject"],
+            description=self.zendesk.comments(like)[0]["body"],
+            email_cc_ids=seeded["email_cc_ids"],
+            group_id=seeded["group_id"],
+            assignee_id=seeded["assignee_id"],
+            brand_id=seeded["brand_id"],
+        )
+        self.zendesk.wait_for_deliveries()
+        wait_until(self.idle, what="the service to handle the new ticket")
+        return int(ticket["id"])
+
     def swept(self) -> bool:
         return any("/incremental/" in entry["path"] for entry in self.zendesk.requests_log())
 
@@ -248,23 +265,22 @@ class Service(LocalService):
         return waiting + status["notifications"]["waiting"] == 0
 
 
-@pytest.fixture
-def service_env(zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path) -> Iterator[Service]:
-    """The service's environment against the test's sandbox; whatever it started is stopped afterwards,
-    also when a start failed half way (a test's own `stop` makes this a no-op)."""
-    account, server = zendesk
+@contextlib.contextmanager
+def service_for(account: SandboxZendesk, server: SandboxServer, workdir: Path) -> Iterator[Service]:
+    """The service's environment against `server`; whatever it started is stopped afterwards, also when a start
+    failed half way (a test's own `stop` makes this a no-op)."""
     port = free_port()
     env = service_environment(
         zendesk_url=server.url,
         email=account.email,
         api_token=account.api_token,
         port=port,
-        data_dir=tmp_path / "var",
+        data_dir=workdir / "var",
         ESCALATIONS_RECONCILE_SECONDS="3600",
         ESCALATIONS_BACKOFF_SECONDS="0.25",  # a failed job's retries 0.25, 0.5, 1 s... later, not 2, 4, 8 s
         LOG_LEVEL="INFO",
     )
-    service = Service(env, port, tmp_path, zendesk=account)
+    service = Service(env, port, workdir, zendesk=account)
     try:
         yield service
     finally:
@@ -272,9 +288,38 @@ def service_env(zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path) -
 
 
 @pytest.fixture
+def service_env(zendesk: tuple[SandboxZendesk, SandboxServer], tmp_path: Path) -> Iterator[Service]:
+    """The service's environment against the test's own sandbox, started by the test as it needs."""
+    account, server = zendesk
+    with service_for(account, server, tmp_path) as service:
+        yield service
+
+
+@pytest.fixture
 def service(service_env: Service) -> Iterator[Service]:
-    """Set up against the sandbox and serve, as an admin would."""
+    """Set up against the test's own sandbox and serve, as an admin would."""
     yield service_env.set_up_and_start()
+
+
+@pytest.fixture(scope="module")
+def module_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """One sandbox, and the service set up against it and serving, for the tests of a module that leave both
+    as they found them; through `shared_service`."""
+    from tests.contract.session import checked_sandbox
+
+    account = SandboxZendesk()
+    with checked_sandbox(account) as server, service_for(account, server, tmp_path_factory.mktemp("service")) as svc:
+        yield svc.set_up_and_start()
+
+
+@pytest.fixture
+def shared_service(module_service: Service) -> Iterator[Service]:
+    """The module's service, for a test that works on tickets of its own (`Service.new_ticket`), injects no fault
+    it does not use up and changes no setting. Afterwards, it waits until no webhook is in flight and no job
+    queued or running, so that nothing of one test runs into the next."""
+    yield module_service
+    module_service.zendesk.wait_for_deliveries()
+    wait_until(module_service.idle, what="the service to finish the test's work")
 
 
 @pytest.fixture

@@ -8,9 +8,11 @@ and signed by the sandbox's trigger engine exactly as Zendesk does.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
+import pytest
 import requests
 
 from escalations.sandbox import SandboxZendesk
@@ -46,11 +48,12 @@ def settled(service: Service, ticket_id: int, emails: int) -> bool:
 
 
 def api_calls(zendesk: SandboxZendesk, ticket_id: int) -> list[str]:
-    return [
-        f"{entry['method']} {entry['path']}"
-        for entry in zendesk.requests_log()
-        if f"/tickets/{ticket_id}" in entry["path"]
-    ]
+    about = re.compile(rf"/tickets/{ticket_id}(\.json|/)")
+    return [f"{entry['method']} {entry['path']}" for entry in zendesk.requests_log() if about.search(entry["path"])]
+
+
+def deliveries_for(zendesk: SandboxZendesk, ticket_id: int) -> list[dict[str, Any]]:
+    return [d for d in zendesk.deliveries() if json.loads(d["body"])["ticket_id"] == str(ticket_id)]
 
 
 def zendesk_busy(service: Service) -> bool:
@@ -58,128 +61,160 @@ def zendesk_busy(service: Service) -> bool:
     return not service.idle()
 
 
+@pytest.fixture
+def service(shared_service: Service) -> Service:
+    """One service for the module: each test works on a new ticket like one of the seeded ones."""
+    return shared_service
+
+
+@pytest.fixture
+def own_service(service_env: Service) -> Service:
+    """A service of the test's own, for the tests that read its counters from zero."""
+    return service_env.set_up_and_start()
+
+
 def test_a_customer_escalation_is_recorded_confirmed_and_handed_to_the_managers(service: Service) -> None:
+    ticket = service.new_ticket(like=1)
     zendesk = service.zendesk
     zendesk.reset_requests_log()
     zendesk.add_comment(
-        1,
+        ticket,
         author_id=ALICE,
         body="Escalation request: I was charged twice and nobody answers. Call me on +33 6 12 34 56 78.",
     )
-    wait_until(lambda: settled(service, 1, 1), what="the confirmation")
+    wait_until(lambda: settled(service, ticket, 1), what="the confirmation")
     zendesk.wait_for_deliveries()
 
-    ticket = zendesk.ticket(1)
-    assert {"escalated", "escalation_status_requested"} <= set(ticket["tags"])
-    assert ticket["group_id"] == MANAGERS and ticket["assignee_id"] is None
-    values = field_values(service, 1)
+    record = zendesk.ticket(ticket)
+    assert {"escalated", "escalation_status_requested"} <= set(record["tags"])
+    assert record["group_id"] == MANAGERS and record["assignee_id"] is None
+    values = field_values(service, ticket)
     assert values["status"] == "escalation_status_requested"
     assert values["reason"].startswith("I was charged twice")
     assert values["requested_by"] == str(ALICE)
     assert values["requested_at"].endswith("Z") and values["response_due"].endswith("Z")
 
-    (confirmation,) = emails_for(zendesk, 1)
+    (confirmation,) = emails_for(zendesk, ticket)
     assert "alice.moreau@example.com" in confirmation["to"]
     assert "Support Manager" in confirmation["body"] and "The first response is due by" in confirmation["body"]
-    (note,) = internal_notes(zendesk, 1)
+    (note,) = internal_notes(zendesk, ticket)
     assert "Alice Moreau" in note["body"] and "+33 6 12 34 56 78" in note["body"] and "Priya" in note["body"]
 
     # Two reads and two writes, and nothing else, for an escalation.
-    assert sorted(api_calls(zendesk, 1)) == sorted(
+    assert sorted(api_calls(zendesk, ticket)) == sorted(
         [
-            "GET /api/v2/tickets/1.json",
-            "GET /api/v2/tickets/1/comments.json",
-            "PUT /api/v2/tickets/1.json",
-            "PUT /api/v2/tickets/1.json",
+            f"GET /api/v2/tickets/{ticket}.json",
+            f"GET /api/v2/tickets/{ticket}/comments.json",
+            f"PUT /api/v2/tickets/{ticket}.json",
+            f"PUT /api/v2/tickets/{ticket}.json",
         ]
     )
     # The customer's comment is queued; the service's own confirmation also fires a trigger, which the
     # webhook answers without queueing anything.
-    assert sorted(d["final_status"] for d in zendesk.deliveries()) == [200, 202]
+    assert sorted(d["final_status"] for d in deliveries_for(zendesk, ticket)) == [200, 202]
 
 
 def test_a_second_escalation_is_refused_politely_and_changes_nothing_else(service: Service) -> None:
+    ticket = service.new_ticket(like=2)
     zendesk = service.zendesk
-    zendesk.add_comment(2, author_id=BOB, body="Escalation request: still locked out of my account.")
-    wait_until(lambda: settled(service, 2, 1), what="the confirmation")
-    recorded = field_values(service, 2)
+    zendesk.add_comment(ticket, author_id=BOB, body="Escalation request: still locked out of my account.")
+    wait_until(lambda: settled(service, ticket, 1), what="the confirmation")
+    recorded = field_values(service, ticket)
 
-    zendesk.add_comment(2, author_id=BOB, body="ESCALATION REQUEST again, this is taking too long")
-    wait_until(lambda: settled(service, 2, 2), what="the refusal")
+    zendesk.add_comment(ticket, author_id=BOB, body="ESCALATION REQUEST again, this is taking too long")
+    wait_until(lambda: settled(service, ticket, 2), what="the refusal")
     zendesk.wait_for_deliveries()
 
-    ticket = zendesk.ticket(2)
-    assert "escalation_blocked" in ticket["tags"] and ticket["group_id"] == MANAGERS
-    after = field_values(service, 2)
+    record = zendesk.ticket(ticket)
+    assert "escalation_blocked" in record["tags"] and record["group_id"] == MANAGERS
+    after = field_values(service, ticket)
     assert after["refused_repeats"] == 1
     assert {k: v for k, v in after.items() if k not in ("refused_repeats", "handled_through")} == {
         k: v for k, v in recorded.items() if k not in ("refused_repeats", "handled_through")
     }
-    refusal = emails_for(zendesk, 2)[-1]
+    refusal = emails_for(zendesk, ticket)[-1]
     assert "only once" in refusal["body"] and "higher severity" in refusal["body"]
-    assert len(internal_notes(zendesk, 2)) == 1
+    assert len(internal_notes(zendesk, ticket)) == 1
 
 
 def test_the_phrase_alone_asks_for_the_reason_and_the_next_comment_escalates(service: Service) -> None:
+    ticket = service.new_ticket(like=4)
     zendesk = service.zendesk
-    zendesk.add_comment(4, author_id=DEEPAK, body="Escalation request")
-    wait_until(lambda: settled(service, 4, 1), what="the request for a reason")
-    assert "reason" in emails_for(zendesk, 4)[0]["body"]
-    assert "escalated" not in zendesk.ticket(4)["tags"]
+    zendesk.add_comment(ticket, author_id=DEEPAK, body="Escalation request")
+    wait_until(lambda: settled(service, ticket, 1), what="the request for a reason")
+    assert "reason" in emails_for(zendesk, ticket)[0]["body"]
+    assert "escalated" not in zendesk.ticket(ticket)["tags"]
 
-    zendesk.add_comment(4, author_id=DEEPAK, body="Escalation request: the parcel was damaged and the replacement too.")
-    wait_until(lambda: settled(service, 4, 2) and "escalated" in zendesk.ticket(4)["tags"], what="the escalation")
-    assert field_values(service, 4)["reason"].startswith("the parcel was damaged")
+    zendesk.add_comment(
+        ticket, author_id=DEEPAK, body="Escalation request: the parcel was damaged and the replacement too."
+    )
+    wait_until(
+        lambda: settled(service, ticket, 2) and "escalated" in zendesk.ticket(ticket)["tags"], what="the escalation"
+    )
+    assert field_values(service, ticket)["reason"].startswith("the parcel was damaged")
 
 
 def test_the_customers_plain_answer_to_the_request_for_a_reason_escalates_through_the_trigger(
     service: Service,
 ) -> None:
+    ticket = service.new_ticket(like=3)
     zendesk = service.zendesk
-    zendesk.add_comment(3, author_id=CARMEN, body="Escalation request")
-    wait_until(lambda: settled(service, 3, 1), what="the request for a reason")
-    assert "escalation_reason_requested" in zendesk.ticket(3)["tags"]
+    zendesk.add_comment(ticket, author_id=CARMEN, body="Escalation request")
+    wait_until(lambda: settled(service, ticket, 1), what="the request for a reason")
+    assert "escalation_reason_requested" in zendesk.ticket(ticket)["tags"]
 
-    zendesk.add_comment(3, author_id=CARMEN, body="Our quarter close is blocked by the failing export.")
-    wait_until(lambda: settled(service, 3, 2) and "escalated" in zendesk.ticket(3)["tags"], what="the escalation")
-    assert field_values(service, 3)["reason"] == "Our quarter close is blocked by the failing export."
-    assert "escalation_reason_requested" not in zendesk.ticket(3)["tags"]
-    assert len(internal_notes(zendesk, 3)) == 1
+    zendesk.add_comment(ticket, author_id=CARMEN, body="Our quarter close is blocked by the failing export.")
+    wait_until(
+        lambda: settled(service, ticket, 2) and "escalated" in zendesk.ticket(ticket)["tags"], what="the escalation"
+    )
+    assert field_values(service, ticket)["reason"] == "Our quarter close is blocked by the failing export."
+    assert "escalation_reason_requested" not in zendesk.ticket(ticket)["tags"]
+    assert len(internal_notes(zendesk, ticket)) == 1
 
 
 def test_a_copied_colleague_may_escalate(service: Service) -> None:
-    service.zendesk.add_comment(3, author_id=DEEPAK, body="Escalation request: the export blocks our month-end close.")
-    wait_until(
-        lambda: settled(service, 3, 1) and "escalated" in service.zendesk.ticket(3)["tags"], what="the escalation"
+    ticket = service.new_ticket(like=3)
+    service.zendesk.add_comment(
+        ticket, author_id=DEEPAK, body="Escalation request: the export blocks our month-end close."
     )
-    assert field_values(service, 3)["requested_by"] == str(DEEPAK)
+    wait_until(
+        lambda: settled(service, ticket, 1) and "escalated" in service.zendesk.ticket(ticket)["tags"],
+        what="the escalation",
+    )
+    assert field_values(service, ticket)["requested_by"] == str(DEEPAK)
 
 
 def test_a_negated_phrase_costs_two_reads_and_writes_nothing(service: Service) -> None:
+    ticket = service.new_ticket(like=5)
     zendesk = service.zendesk
     zendesk.reset_requests_log()
-    before = zendesk.ticket(5)
-    zendesk.add_comment(5, author_id=ALICE, body="This is not an escalation request, just a new address.")
+    before = zendesk.ticket(ticket)
+    zendesk.add_comment(ticket, author_id=ALICE, body="This is not an escalation request, just a new address.")
     zendesk.wait_for_deliveries()
-    wait_until(lambda: service.decisions(5), what="the worker to decide")
-    assert service.decisions(5) == ["ignored"]
-    assert sorted(api_calls(zendesk, 5)) == ["GET /api/v2/tickets/5.json", "GET /api/v2/tickets/5/comments.json"]
-    assert zendesk.ticket(5)["tags"] == before["tags"] and emails_for(zendesk, 5) == []
+    wait_until(lambda: service.decisions(ticket), what="the worker to decide")
+    assert service.decisions(ticket) == ["ignored"]
+    assert sorted(api_calls(zendesk, ticket)) == [
+        f"GET /api/v2/tickets/{ticket}.json",
+        f"GET /api/v2/tickets/{ticket}/comments.json",
+    ]
+    assert zendesk.ticket(ticket)["tags"] == before["tags"] and emails_for(zendesk, ticket) == []
 
 
 def test_agents_and_internal_notes_never_reach_the_service(service: Service) -> None:
+    ticket = service.new_ticket(like=5)
     zendesk = service.zendesk
-    zendesk.add_comment(5, author_id=PRIYA, body="Escalation request: testing", public=True)
-    zendesk.add_comment(5, author_id=ALICE, body="Escalation request: note", public=False)
+    zendesk.add_comment(ticket, author_id=PRIYA, body="Escalation request: testing", public=True)
+    zendesk.add_comment(ticket, author_id=ALICE, body="Escalation request: note", public=False)
     zendesk.wait_for_deliveries()
-    assert zendesk.deliveries() == []
+    assert deliveries_for(zendesk, ticket) == []
 
 
 def test_the_same_invocation_delivered_three_times_confirms_once(service: Service) -> None:
+    ticket = service.new_ticket(like=1)
     zendesk = service.zendesk
-    zendesk.add_comment(1, author_id=ALICE, body="Escalation request: double charge.")
+    zendesk.add_comment(ticket, author_id=ALICE, body="Escalation request: double charge.")
     zendesk.wait_for_deliveries()
-    customer_delivery = next(d for d in zendesk.deliveries() if d["final_status"] == 202)
+    customer_delivery = next(d for d in deliveries_for(zendesk, ticket) if d["final_status"] == 202)
     body = customer_delivery["body"].encode()
 
     def redeliver() -> None:
@@ -190,20 +225,23 @@ def test_the_same_invocation_delivered_three_times_confirms_once(service: Servic
         thread.start()
     for thread in threads:
         thread.join()
-    wait_until(lambda: settled(service, 1, 1), what="the confirmation")
+    wait_until(lambda: settled(service, ticket, 1), what="the confirmation")
     # Every delivery was handled: three jobs, each starting with a fresh read of the ticket.
-    wait_until(lambda: api_calls(zendesk, 1).count("GET /api/v2/tickets/1.json") >= 3, what="all three jobs")
+    wait_until(
+        lambda: api_calls(zendesk, ticket).count(f"GET /api/v2/tickets/{ticket}.json") >= 3, what="all three jobs"
+    )
     wait_until(lambda: not zendesk_busy(service), what="the queue to drain")
-    assert len(emails_for(zendesk, 1)) == 1
-    assert len(internal_notes(zendesk, 1)) == 1
+    assert len(emails_for(zendesk, ticket)) == 1
+    assert len(internal_notes(zendesk, ticket)) == 1
 
 
 def test_five_escalation_comments_at_once_escalate_once(service: Service) -> None:
+    ticket = service.new_ticket(like=2)
     zendesk = service.zendesk
     threads = [
         threading.Thread(
             target=zendesk.add_comment,
-            args=(2,),
+            args=(ticket,),
             kwargs={"author_id": BOB, "body": f"Escalation request #{n}: locked out for days"},
         )
         for n in range(5)
@@ -213,21 +251,21 @@ def test_five_escalation_comments_at_once_escalate_once(service: Service) -> Non
     for thread in threads:
         thread.join()
     zendesk.wait_for_deliveries()
-    newest = max(c["id"] for c in zendesk.comments(2) if c["author_id"] == BOB)
+    newest = max(c["id"] for c in zendesk.comments(ticket) if c["author_id"] == BOB)
     wait_until(
-        lambda: settled(service, 2, 1) and field_values(service, 2)["handled_through"] == str(newest),
+        lambda: settled(service, ticket, 1) and field_values(service, ticket)["handled_through"] == str(newest),
         what="all five comments to be answered",
     )
     wait_until(lambda: not zendesk_busy(service), what="the queue to drain")
-    confirmations = [e for e in emails_for(zendesk, 2) if "received your request" in e["body"]]
-    refusals = [e for e in emails_for(zendesk, 2) if "higher severity" in e["body"]]
-    assert len(internal_notes(zendesk, 2)) == 1 and len(confirmations) == 1
+    confirmations = [e for e in emails_for(zendesk, ticket) if "received your request" in e["body"]]
+    refusals = [e for e in emails_for(zendesk, ticket) if "higher severity" in e["body"]]
+    assert len(internal_notes(zendesk, ticket)) == 1 and len(confirmations) == 1
     # Every comment is answered exactly once: those the escalating decision read are covered by its
     # confirmation, and each later one is counted as a refused repeat, answered by a refusal (one
     # refusal may answer several read together).
-    bobs = [c["id"] for c in zendesk.comments(2) if c["body"].startswith("Escalation request #")]
-    covered = sum(1 for comment_id in bobs if comment_id <= int(first_value(service, 2, "handled_through")))
-    refused = field_values(service, 2)["refused_repeats"] or 0
+    bobs = [c["id"] for c in zendesk.comments(ticket) if c["body"].startswith("Escalation request #")]
+    covered = sum(1 for comment_id in bobs if comment_id <= int(first_value(service, ticket, "handled_through")))
+    refused = field_values(service, ticket)["refused_repeats"] or 0
     assert covered >= 1 and covered + refused == 5
     assert len(refusals) <= refused and (len(refusals) > 0) == (refused > 0)
 
@@ -246,11 +284,12 @@ def first_value(service: Service, ticket_id: int, key: str) -> Any:
 
 
 def test_zendesk_errors_are_retried_and_the_escalation_is_applied_once(service: Service) -> None:
+    ticket = service.new_ticket(like=3)
     zendesk = service.zendesk
     zendesk.inject_fault(status=503, count=3, retry_after=None)
-    zendesk.add_comment(3, author_id=CARMEN, body="Escalation request: exports time out for every customer.")
-    wait_until(lambda: settled(service, 3, 1), timeout=30, what="the confirmation after the 503s")
-    assert len(emails_for(zendesk, 3)) == 1 and len(internal_notes(zendesk, 3)) == 1
+    zendesk.add_comment(ticket, author_id=CARMEN, body="Escalation request: exports time out for every customer.")
+    wait_until(lambda: settled(service, ticket, 1), timeout=30, what="the confirmation after the 503s")
+    assert len(emails_for(zendesk, ticket)) == 1 and len(internal_notes(zendesk, ticket)) == 1
 
 
 def test_setup_is_idempotent_and_doctor_is_happy(service: Service) -> None:
@@ -295,24 +334,24 @@ def test_an_answer_with_the_reason_whose_webhook_never_arrived_is_caught_up_by_t
         service_env.stop()
 
 
-def test_a_fresh_service_shows_every_known_webhook_and_decision_outcome_at_zero(service: Service) -> None:
-    text = requests.get(f"{service.metrics_url}/metrics", timeout=5).text
+def test_a_fresh_service_shows_every_known_webhook_and_decision_outcome_at_zero(own_service: Service) -> None:
+    text = requests.get(f"{own_service.metrics_url}/metrics", timeout=5).text
     for outcome in WEBHOOK_OUTCOMES:
         assert f'escalations_webhooks_total{{outcome="{outcome}"}} 0.0' in text, outcome
     for outcome in DECISION_OUTCOMES:
         assert f'escalations_decisions_total{{outcome="{outcome}"}} 0.0' in text, outcome
 
 
-def test_metrics_count_webhooks_decisions_and_api_calls_across_processes(service: Service) -> None:
-    service.zendesk.add_comment(1, author_id=ALICE, body="Escalation request: charged twice.")
-    wait_until(lambda: settled(service, 1, 1), what="the escalation")
-    service.zendesk.wait_for_deliveries()
+def test_metrics_count_webhooks_decisions_and_api_calls_across_processes(own_service: Service) -> None:
+    own_service.zendesk.add_comment(1, author_id=ALICE, body="Escalation request: charged twice.")
+    wait_until(lambda: settled(own_service, 1, 1), what="the escalation")
+    own_service.zendesk.wait_for_deliveries()
     text = metrics_page_with(
-        f"{service.metrics_url}/metrics",
+        f"{own_service.metrics_url}/metrics",
         'escalations_webhooks_total{outcome="accepted"} 1.0',
         'escalations_decisions_total{outcome="escalated"} 1.0',
     )
-    metrics = requests.get(f"{service.metrics_url}/metrics", timeout=5)
+    metrics = requests.get(f"{own_service.metrics_url}/metrics", timeout=5)
     assert metrics.status_code == 200 and metrics.headers["Content-Type"].startswith("text/plain")
     assert 'escalations_webhooks_total{outcome="own_update"}' in text
     assert (

@@ -57,15 +57,18 @@ class Tickets(BusinessRules):
         email_cc_ids: Sequence[int] = (),
         status: str = "open",
         group_id: int | None = None,
+        assignee_id: int | None = None,
         brand_id: int | None = None,
     ) -> Record:
         """Open a ticket as if the requester wrote in through the web form (of `brand_id`'s Help Center, the
-        default brand's unless given); runs triggers."""
+        default brand's unless given), routed to `group_id` and `assignee_id` if given; runs triggers."""
         with self._lock:
             requester = self._user_record(requester_id, field="requester_id")
             changes: Record = {"subject": subject, "status": status, "email_cc_ids": list(email_cc_ids)}
             if group_id is not None:
                 changes["group_id"] = group_id
+            if assignee_id is not None:
+                changes["assignee_id"] = assignee_id
             if brand_id is not None:
                 changes["brand_id"] = brand_id
             ticket, _, notifications = self._open_ticket(
