@@ -234,8 +234,8 @@ def open_app_page(
 class AppTab:
     """One page that a module's tests take in turn, each loading the app afresh into it.
 
-    A new context and page cost Chromium about one CPU-second on this project's machine, a new document in a
-    page already open less than half of that. Each test gets a new document, with its own fixture and no
+    A new context and page cost the full Chromium about one CPU-second on this project's machine, a new
+    document in a page already open less than half of that. Each test gets a new document, with its own fixture and no
     errors, dialogs, blocked requests, init scripts or session and local storage left from the test before;
     what stays is what every test sets alike: the context (locale, time zone, pixel ratio), the routes and the
     clock at `now` (paused, or with `run_clock` timers running while Date stays). A test that moves the clock
