@@ -2,7 +2,9 @@
 
 The service runs as real processes (`escalations serve`: gunicorn and the
 worker) against the sandbox Zendesk over real HTTP; webhooks are delivered
-and signed by the sandbox's trigger engine exactly as Zendesk does.
+and signed by the sandbox's trigger engine exactly as Zendesk does. The tests
+share one service, each on a new ticket like a seeded one; those that need the
+service's counters from zero, or change its settings, start their own.
 """
 
 from __future__ import annotations
