@@ -223,8 +223,9 @@ class Service(LocalService):
         return self
 
     def new_ticket(self, like: int) -> int:
-        """A new ticket like the seeded ticket `like` when it was opened (requester, copies, brand, group, assignee,
-        subject and description), once the service has handled its creation; its id."""
+        """A new ticket like ticket `like` (requester, copies, brand, group, assignee, subject and first comment),
+        once the service has handled its creation; its id. Tests that share a service leave the seeded tickets
+        as they are, so that each copy starts where the seeded ticket started."""
         seeded = self.zendesk.ticket(like)
         ticket = self.zendesk.create_ticket(
             requester_id=seeded["requester_id"],
