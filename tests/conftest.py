@@ -236,8 +236,7 @@ class Service(LocalService):
             assignee_id=seeded["assignee_id"],
             brand_id=seeded["brand_id"],
         )
-        self.zendesk.wait_for_deliveries()
-        wait_until(self.idle, what="the service to handle the new ticket")
+        self.wait_until_idle()
         return int(ticket["id"])
 
     def swept(self) -> bool:
@@ -258,6 +257,11 @@ class Service(LocalService):
         if self._queues is None or self._queues[0] != where:
             self._queues = (where, Queues.from_settings(settings))
         return self._queues[1].status(details=False)
+
+    def wait_until_idle(self) -> None:
+        """Until no webhook is in flight and the service has nothing queued, running or waiting for a retry."""
+        self.zendesk.wait_for_deliveries()
+        wait_until(self.idle, what="the service to finish its work")
 
     def idle(self) -> bool:
         """No job queued, running or waiting for a retry: tickets, sweeps and notifications alike."""
@@ -319,8 +323,7 @@ def shared_service(module_service: Service) -> Iterator[Service]:
     it does not use up and changes no setting. Afterwards, it waits until no webhook is in flight and no job
     queued or running, so that nothing of one test runs into the next."""
     yield module_service
-    module_service.zendesk.wait_for_deliveries()
-    wait_until(module_service.idle, what="the service to finish the test's work")
+    module_service.wait_until_idle()
 
 
 @pytest.fixture

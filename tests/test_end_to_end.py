@@ -69,12 +69,6 @@ def service(shared_service: Service) -> Service:
     return shared_service
 
 
-@pytest.fixture
-def own_service(service_env: Service) -> Service:
-    """A service of the test's own, for the tests that read its counters from zero."""
-    return service_env.set_up_and_start()
-
-
 def test_a_customer_escalation_is_recorded_confirmed_and_handed_to_the_managers(service: Service) -> None:
     ticket = service.new_ticket(like=1)
     zendesk = service.zendesk
@@ -336,7 +330,8 @@ def test_an_answer_with_the_reason_whose_webhook_never_arrived_is_caught_up_by_t
         service_env.stop()
 
 
-def test_a_fresh_service_shows_every_known_webhook_and_decision_outcome_at_zero(own_service: Service) -> None:
+def test_a_fresh_service_shows_every_known_webhook_and_decision_outcome_at_zero(service_env: Service) -> None:
+    own_service = service_env.set_up_and_start()  # its counters from zero
     text = requests.get(f"{own_service.metrics_url}/metrics", timeout=5).text
     for outcome in WEBHOOK_OUTCOMES:
         assert f'escalations_webhooks_total{{outcome="{outcome}"}} 0.0' in text, outcome
@@ -344,7 +339,8 @@ def test_a_fresh_service_shows_every_known_webhook_and_decision_outcome_at_zero(
         assert f'escalations_decisions_total{{outcome="{outcome}"}} 0.0' in text, outcome
 
 
-def test_metrics_count_webhooks_decisions_and_api_calls_across_processes(own_service: Service) -> None:
+def test_metrics_count_webhooks_decisions_and_api_calls_across_processes(service_env: Service) -> None:
+    own_service = service_env.set_up_and_start()  # its counters from zero
     own_service.zendesk.add_comment(1, author_id=ALICE, body="Escalation request: charged twice.")
     wait_until(lambda: settled(own_service, 1, 1), what="the escalation")
     own_service.zendesk.wait_for_deliveries()
