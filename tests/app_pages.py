@@ -152,6 +152,12 @@ def block_outside(page: Page, base_url: str, blocked: list[str]) -> None:
     page.route(re.compile(rf"^(?!{re.escape(base_url)}/)"), block)
 
 
+def forget_storage(page: Page, base_url: str) -> None:
+    """Clear the session and local storage that `page`'s last document at `base_url` left, for the next test."""
+    if page.url.startswith(base_url + "/"):
+        page.evaluate("() => { sessionStorage.clear(); localStorage.clear(); }")
+
+
 def new_app_page(
     browser: Browser,
     base_url: str,
@@ -235,12 +241,12 @@ class AppTab:
     """One page that a module's tests take in turn, each loading the app afresh into it.
 
     A new context and page cost the full Chromium about one CPU-second on this project's machine, a new
-    document in a page already open less than half of that. Each test gets a new document, with its own fixture and no
-    errors, dialogs, blocked requests, init scripts or session and local storage left from the test before;
-    what stays is what every test sets alike: the context (locale, time zone, pixel ratio), the routes and the
-    clock at `now` (paused, or with `run_clock` timers running while Date stays). A test that moves the clock
-    spoils the tab for the next: handed back so, the tab is closed and the next test gets a new one. A test
-    adds init scripts through `AppPage.add_init_script`, so that they go with it.
+    document in a page already open less than half of that. Each test gets a new document, with its own
+    fixture and no errors, dialogs, blocked requests, init scripts or session and local storage left from the
+    test before; what stays is what every test sets alike: the context (locale, time zone, pixel ratio), the
+    routes and the clock at `now` (paused, or with `run_clock` timers running while Date stays). A test that
+    moves the clock spoils the tab for the next: handed back so, the tab is closed and the next test gets a
+    new one. A test adds init scripts through `AppPage.add_init_script`, so that they go with it.
     """
 
     def __init__(
@@ -325,8 +331,7 @@ class AppTab:
         opened = self._opened
         self._taken = True
         try:
-            if opened.page.url.startswith(self.base_url + "/"):
-                opened.page.evaluate("() => { sessionStorage.clear(); localStorage.clear(); }")
+            forget_storage(opened.page, self.base_url)
             opened.page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
             return load_app_page(
                 opened, self.base_url, path, fixture, inside_zendesk=inside_zendesk, init_scripts=init_scripts

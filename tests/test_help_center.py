@@ -42,7 +42,7 @@ from escalations.core.text import Phrases, asks_for_escalation, contact_details,
 from escalations.sandbox import SandboxServer, SandboxZendesk
 from escalations.sandbox.help_center import render_snippet
 from escalations.zendesk.state import AccountState, load_state
-from tests.app_pages import SCREENSHOTS, block_outside
+from tests.app_pages import SCREENSHOTS, block_outside, forget_storage
 from tests.conftest import ROOT, Service, provisioned_in_process, wait_until
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "help_center"
@@ -880,8 +880,7 @@ class CustomerTab:
 
     def take(self, base_url: str, width: int) -> Customer:
         self.page.context.clear_cookies()
-        if self.page.url.startswith(base_url + "/"):
-            self.page.evaluate("() => { sessionStorage.clear(); localStorage.clear(); }")
+        forget_storage(self.page, base_url)
         self.page.set_viewport_size({"width": width, "height": 900})
         self.customers.append(Customer(self.page, base_url))
         return self.customers[-1]
