@@ -139,3 +139,20 @@ def test_every_module_the_suite_hands_out_first_exists() -> None:
     from tests.conftest import LONGEST_FIRST
 
     assert [name for name in LONGEST_FIRST if not (Path(__file__).parent / name).is_file()] == []
+
+
+def test_the_longest_modules_come_first_and_every_module_keeps_its_tests_in_order() -> None:
+    from types import SimpleNamespace
+
+    from tests.conftest import LONGEST_FIRST, pytest_collection_modifyitems
+
+    names = ["test_app_logic.py", LONGEST_FIRST[1], "test_app_logic.py", LONGEST_FIRST[0], LONGEST_FIRST[1]]
+    items = [SimpleNamespace(path=Path("tests") / name, order=n) for n, name in enumerate(names)]
+    pytest_collection_modifyitems(items)  # items stand-ins: only their path is read
+    assert [(item.path.name, item.order) for item in items] == [
+        (LONGEST_FIRST[0], 3),
+        (LONGEST_FIRST[1], 1),
+        (LONGEST_FIRST[1], 4),
+        ("test_app_logic.py", 0),
+        ("test_app_logic.py", 2),
+    ]
