@@ -224,8 +224,8 @@ class Service(LocalService):
 
     def new_ticket(self, like: int) -> int:
         """A new ticket like ticket `like` (requester, copies, brand, group, assignee, subject and first comment),
-        once the service has handled its creation; its id. Tests that share a service leave the seeded tickets
-        as they are, so that each copy starts where the seeded ticket started."""
+        once the service has handled its creation; its id. Tests that share a service copy only seeded tickets
+        that none of them changes, so that each copy starts where the seeded ticket started."""
         seeded = self.zendesk.ticket(like)
         ticket = self.zendesk.create_ticket(
             requester_id=seeded["requester_id"],
