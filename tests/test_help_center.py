@@ -1,7 +1,7 @@
 """Customers escalate from the Help Center: the theme files, `escalations package-theme`, and the customer view.
 
-The browser tests run the real service (`escalations setup` + `serve`, the
-`service` fixture) against the sandbox, install the files the real
+The browser tests run the real service (`escalations setup` + `serve`, one for
+the module: the `service` fixture) against the sandbox, install the files the real
 `escalations package-theme` wrote into the sandbox's Help Center, sign in as a
 customer (a session cookie, as in Zendesk) and use the request page in Chromium.
 The page's only way to Zendesk is the API as that customer: the Requests API,
