@@ -307,14 +307,15 @@ def service(service_env: Service) -> Iterator[Service]:
 
 
 @pytest.fixture(scope="module")
-def module_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """One sandbox, and the service set up against it and serving, for the tests of a module that leave both
-    as they found them; through `shared_service`."""
+def module_service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """One sandbox, and the service set up against it and serving (with the module's `SHARED_SERVICE_SETTINGS`
+    added, if it has any), for the tests of a module that leave both as they found them; through `shared_service`."""
     from tests.contract.session import checked_sandbox
 
+    settings: dict[str, str] = getattr(request.module, "SHARED_SERVICE_SETTINGS", {})
     account = SandboxZendesk()
     with checked_sandbox(account) as server, service_for(account, server, tmp_path_factory.mktemp("service")) as svc:
-        yield svc.set_up_and_start()
+        yield svc.set_up_and_start(**settings)
 
 
 @pytest.fixture

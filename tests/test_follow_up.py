@@ -13,14 +13,18 @@ import re
 import pytest
 
 from tests.conftest import Service, wait_until
-from tests.test_end_to_end import ALICE, BOB, internal_notes, settled
+from tests.test_end_to_end import ALICE, BOB, deliveries_for, internal_notes, settled
 
 MAYA = 10012  # an agent in the seeded "Support Managers" group (Tom Becker in the sandbox)
 
 
+SHARED_SERVICE_SETTINGS = {"ESCALATIONS_RECONCILE_SECONDS": "1"}  # a sweep every second
+
+
 @pytest.fixture
-def watched(service_env: Service) -> Service:
-    return service_env.set_up_and_start(ESCALATIONS_RECONCILE_SECONDS="1")
+def watched(shared_service: Service) -> Service:
+    """The module's service, sweeping every second; each test works on a new ticket like a seeded one."""
+    return shared_service
 
 
 def escalate(service: Service, ticket_id: int, customer: int) -> None:
@@ -45,53 +49,57 @@ def let_the_due_time_pass(service: Service, ticket_id: int) -> None:
 
 
 def test_an_escalation_past_due_is_marked_overdue_once_with_one_note_for_the_managers(watched: Service) -> None:
-    escalate(watched, 1, ALICE)
-    let_the_due_time_pass(watched, 1)
-    wait_until(lambda: "escalation_overdue" in watched.zendesk.ticket(1)["tags"], what="the overdue mark")
+    ticket = watched.new_ticket(like=1)
+    escalate(watched, ticket, ALICE)
+    let_the_due_time_pass(watched, ticket)
+    wait_until(lambda: "escalation_overdue" in watched.zendesk.ticket(ticket)["tags"], what="the overdue mark")
     marked = watched.sweeps_done()
     wait_until(lambda: watched.sweeps_done() >= marked + 2, timeout=60, what="two more sweeps")  # none notes it again
-    notes = internal_notes(watched.zendesk, 1)
+    notes = internal_notes(watched.zendesk, ticket)
     assert len(notes) == 2 and "overdue" in notes[1]["body"].lower()
-    assert status_of(watched, 1) == "escalation_status_requested"
+    assert status_of(watched, ticket) == "escalation_status_requested"
 
 
 def test_solving_the_ticket_resolves_the_escalation_and_a_later_attempt_is_still_refused(watched: Service) -> None:
-    escalate(watched, 2, BOB)
-    watched.zendesk.set_status(2, "solved")
-    wait_until(lambda: status_of(watched, 2) == "escalation_status_resolved", what="the escalation to be resolved")
-    watched.zendesk.add_comment(2, author_id=BOB, body="Escalation request: it is broken again!")
-    wait_until(lambda: settled(watched, 2, 2), what="the refusal")
-    assert "escalation_blocked" in watched.zendesk.ticket(2)["tags"]
-    assert status_of(watched, 2) == "escalation_status_resolved"
+    ticket = watched.new_ticket(like=2)
+    escalate(watched, ticket, BOB)
+    watched.zendesk.set_status(ticket, "solved")
+    wait_until(lambda: status_of(watched, ticket) == "escalation_status_resolved", what="the escalation to be resolved")
+    watched.zendesk.add_comment(ticket, author_id=BOB, body="Escalation request: it is broken again!")
+    wait_until(lambda: settled(watched, ticket, 2), what="the refusal")
+    assert "escalation_blocked" in watched.zendesk.ticket(ticket)["tags"]
+    assert status_of(watched, ticket) == "escalation_status_resolved"
 
 
 def test_a_managers_public_reply_acknowledges_the_escalation_and_stops_the_clock(watched: Service) -> None:
-    escalate(watched, 4, 10018)
-    watched.zendesk.add_comment(4, author_id=MAYA, body="Hello Deepak, I am the Support Manager on your case.")
-    wait_until(lambda: status_of(watched, 4) == "escalation_status_acknowledged", what="the acknowledgement")
-    values = {f["id"]: f["value"] for f in watched.zendesk.ticket(4)["custom_fields"]}
+    ticket = watched.new_ticket(like=4)
+    escalate(watched, ticket, 10018)
+    watched.zendesk.add_comment(ticket, author_id=MAYA, body="Hello Deepak, I am the Support Manager on your case.")
+    wait_until(lambda: status_of(watched, ticket) == "escalation_status_acknowledged", what="the acknowledgement")
+    values = {f["id"]: f["value"] for f in watched.zendesk.ticket(ticket)["custom_fields"]}
     assert values[field_id(watched, "acknowledged_by")] == str(MAYA)
-    let_the_due_time_pass(watched, 4)
+    let_the_due_time_pass(watched, ticket)
     due = watched.sweeps_done()
     wait_until(lambda: watched.sweeps_done() >= due + 2, timeout=60, what="two sweeps after the due time")
-    assert "escalation_overdue" not in watched.zendesk.ticket(4)["tags"]
-    assert len(internal_notes(watched.zendesk, 4)) == 1
+    assert "escalation_overdue" not in watched.zendesk.ticket(ticket)["tags"]
+    assert len(internal_notes(watched.zendesk, ticket)) == 1
 
 
 def test_the_engineers_own_reply_does_not_acknowledge_the_escalation(watched: Service) -> None:
-    escalate(watched, 5, ALICE)
-    before = len(watched.decisions(5))
-    watched.zendesk.add_comment(5, author_id=10011, body="Hi Alice, I am still on it.")
+    ticket = watched.new_ticket(like=5)
+    escalate(watched, ticket, ALICE)
+    before = len(watched.decisions(ticket))
+    watched.zendesk.add_comment(ticket, author_id=10011, body="Hi Alice, I am still on it.")
     watched.zendesk.wait_for_deliveries()
-    reply = watched.zendesk.deliveries()[-1]["invocation_id"]  # the staff-reply trigger's call for this reply
+    reply = deliveries_for(watched.zendesk, ticket)[-1]["invocation_id"]  # the staff-reply trigger's call
 
     def decided_on_the_reply() -> list[str]:
-        return re.findall(rf"invocation={reply}\]: ticket 5: ([a-z_]+) \(", watched.logs())
+        return re.findall(rf"invocation={reply}\]: ticket {ticket}: ([a-z_]+) \(", watched.logs())
 
     assert wait_until(decided_on_the_reply, what="the worker to decide on the reply") == ["ignored"]
     # Each later decision (the webhook's, and any sweep's) found nothing to do.
-    assert set(watched.decisions(5)[before:]) == {"ignored"}
-    assert status_of(watched, 5) == "escalation_status_requested"
+    assert set(watched.decisions(ticket)[before:]) == {"ignored"}
+    assert status_of(watched, ticket) == "escalation_status_requested"
 
 
 def test_with_a_zendesk_schedule_the_response_is_due_after_24_scheduled_hours(service_env: Service) -> None:
