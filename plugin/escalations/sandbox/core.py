@@ -10,6 +10,7 @@ lock. Methods whose name starts with ``_`` expect the caller to hold
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
@@ -93,6 +94,7 @@ class AccountCore:
         return self._now().strftime(TIMESTAMP_FORMAT)
 
 
+@functools.lru_cache(maxsize=16_384)  # a search reads each ticket's, again for every page of an export
 def parse_time(stamp: str) -> datetime:
     """A timestamp as the API writes it (``2026-11-27T15:00:00Z``), as an aware datetime."""
     return datetime.strptime(stamp, TIMESTAMP_FORMAT).replace(tzinfo=UTC)

@@ -51,7 +51,7 @@ class Search(Tickets):
         """Every ticket matching `query` (terms: type:ticket, tags:, status:, created/updated > or <)."""
         matches = _ticket_terms(query, allow_type=True, zone=self.time_zone)
         with self._lock:
-            tickets = [self._ticket_json(t) for t in self._live_tickets()]
+            tickets = self._tickets_json(self._live_tickets())
         return [{**ticket, "result_type": "ticket"} for ticket in tickets if all(m(ticket) for m in matches)]
 
     def search(self, query: str, *, page: int, per_page: int) -> SearchPage:
@@ -85,7 +85,7 @@ class Search(Tickets):
     def search_tickets_for_export(self, query: str) -> list[Record]:
         matches = _ticket_terms(query, allow_type=False, zone=self.time_zone)
         with self._lock:
-            tickets = [self._ticket_json(t) for t in self._live_tickets()]
+            tickets = self._tickets_json(self._live_tickets())
         return [ticket for ticket in tickets if all(m(ticket) for m in matches)]
 
 

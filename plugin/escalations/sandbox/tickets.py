@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ class Tickets(BusinessRules):
     def tickets(self) -> list[Record]:
         """All tickets, oldest first."""
         with self._lock:
-            return copy.deepcopy([self._ticket_json(t) for t in self._live_tickets()])
+            return copy.deepcopy(self._tickets_json(self._live_tickets()))
 
     def delete_ticket(self, ticket_id: int) -> None:
         """DELETE /api/v2/tickets/{id}: a soft delete. The ticket leaves show, list and search (404);
@@ -220,13 +220,17 @@ class Tickets(BusinessRules):
             raise not_found()
         return ticket
 
-    def _ticket_json(self, ticket: Record) -> Record:
-        """The ticket as the API shows it: every custom field listed, unset ones as null."""
+    def _ticket_json(self, ticket: Record, fields: list[Record] | None = None) -> Record:
+        """The ticket as the API shows it: every custom field listed (`fields`, by default the account's), unset
+        ones as null."""
         values = {f["id"]: f["value"] for f in ticket["custom_fields"]}
-        return {
-            **ticket,
-            "custom_fields": [{"id": f["id"], "value": values.get(f["id"])} for f in self._custom_fields()],
-        }
+        listed = self._custom_fields() if fields is None else fields
+        return {**ticket, "custom_fields": [{"id": f["id"], "value": values.get(f["id"])} for f in listed]}
+
+    def _tickets_json(self, tickets: Iterable[Record]) -> list[Record]:
+        """Tickets as the API shows them, the account's custom fields read once for all of them."""
+        fields = self._custom_fields()
+        return [self._ticket_json(ticket, fields) for ticket in tickets]
 
     def _open_ticket(
         self,
