@@ -50,17 +50,18 @@ CHROMIUM_ARGS = [
 # whole minutes of a rate limit), so they run best beside the others from the start. `./test.sh` keeps this order
 # (`--no-loadscope-reorder`: xdist would otherwise hand out the modules with the most tests first); the rest follow
 # in the order pytest collects them.
-LONGEST_FIRST = (
+LONGEST_FIRST = (  # by their time from first test to last in a full run, longest first
     "test_cluster.py",
-    "test_help_center.py",
     "test_notifications.py",
-    "test_end_to_end.py",
     "test_reliability.py",
-    "test_dashboard.py",
+    "test_help_center.py",
     "test_benchmark_smoke.py",
-    "test_sidebar_app.py",
-    "test_live_check.py",
+    "test_end_to_end.py",
+    "test_dashboard.py",
+    "test_first_command.py",
     "test_sandbox_page.py",
+    "test_live_check.py",
+    "test_sidebar_app.py",
 )
 
 
